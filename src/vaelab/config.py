@@ -1,0 +1,185 @@
+"""Experiment configuration: one frozen dataclass, TOML in, resolved TOML out.
+
+Unknown keys raise, so a typo in a config file or a `--set` flag never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
+ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae")
+SCALES = ("exp", "softplus", "relu")
+DEVICES = ("auto", "cpu", "cuda")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a run. Field names are the TOML keys."""
+
+    # data
+    data: str = "digits"
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    image_size: int = 28
+    binarize: bool = True  # dynamic binarization whenever the likelihood is Bernoulli
+    # model
+    model: str = "vae"
+    hidden: tuple[int, ...] = (200,)
+    latent_dim: int = 20
+    likelihood: str = "bernoulli"
+    posterior_scale: str = "exp"  # sigma = exp(logvar/2) | softplus(h)+1e-8 | relu(h)+0.05
+    # objective
+    estimator: str = "sgvb-b"
+    k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
+    kl_warmup: int = 0  # epochs over which the KL weight rises linearly from 0 to 1
+    # optimisation
+    epochs: int = 30
+    batch_size: int = 32
+    lr: float = 3e-4
+    patience: int = 0  # early stopping on the validation bound; 0 turns it off
+    seed: int = 0
+    device: str = "auto"
+    # evaluation done at the end of `vaelab train`
+    eval_k: int = 1000
+    eval_batch: int = 0  # data points per evaluation chunk; 0 picks one from memory
+    # where the run goes (None: runs/<model>-<data>-NNN)
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict; None values are dropped because TOML has no null."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v is not None:
+                out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+def _check(c: Config) -> None:
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ConfigError(msg)
+
+    need(c.likelihood in LIKELIHOODS, f"likelihood must be one of {', '.join(LIKELIHOODS)}, not {c.likelihood!r}")
+    need(c.estimator in ESTIMATORS, f"estimator must be one of {', '.join(ESTIMATORS)}, not {c.estimator!r}")
+    need(c.posterior_scale in SCALES, f"posterior_scale must be one of {', '.join(SCALES)}, not {c.posterior_scale!r}")
+    need(c.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, not {c.device!r}")
+    need(c.latent_dim >= 1, "latent_dim must be at least 1")
+    need(all(h >= 1 for h in c.hidden), "hidden sizes must be positive")
+    need(c.k >= 1 and c.eval_k >= 1, "k and eval_k must be at least 1")
+    need(c.epochs >= 0, "epochs must be >= 0")
+    need(c.batch_size >= 1, "batch_size must be >= 1")
+    need(c.lr > 0, "lr must be positive")
+    need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
+    need(c.kl_warmup >= 0 and c.patience >= 0, "kl_warmup and patience must be >= 0")
+    need(c.image_size >= 4, "image_size must be >= 4")
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn a TOML or command-line value into the field's type."""
+    if key not in _FIELDS:
+        raise ConfigError(f"unknown config key {key!r} (known: {', '.join(sorted(_FIELDS))})")
+    default = _FIELDS[key].default
+    try:
+        if key == "hidden":
+            if isinstance(value, str):
+                value = [v for v in value.replace(",", " ").split() if v]
+            return tuple(int(v) for v in value)
+        if isinstance(value, str) and not isinstance(default, str) and default is not None:
+            if isinstance(default, bool):
+                low = value.lower()
+                if low not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError(value)
+                return low in ("true", "1", "yes")
+            return type(default)(value)
+        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(default, bool) and not isinstance(value, bool):
+            raise ValueError(value)
+        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
+            if value != int(value):
+                raise ValueError(value)
+            return int(value)
+        return value
+    except (TypeError, ValueError):
+        raise ConfigError(f"bad value for {key}: {value!r}") from None
+
+
+def from_dict(values: dict[str, Any], base: Config | None = None) -> Config:
+    """Build a Config from a dict of overrides on top of `base` (default: defaults)."""
+    base = base or Config()
+    changes = {k: _coerce(k, v) for k, v in values.items()}
+    try:
+        return dataclasses.replace(base, **changes)
+    except TypeError as e:  # wrong type reaching a comparison in _check
+        raise ConfigError(str(e)) from None
+
+
+def config_dir() -> Path:
+    """Where the named experiment configs live (shipped with the package)."""
+    return Path(__file__).parent / "configs"
+
+
+def named_configs() -> list[str]:
+    """Names of the shipped configs, e.g. 'seed-mlp-vae'."""
+    return sorted(p.stem for p in config_dir().glob("*.toml"))
+
+
+def load(path_or_name: str | Path, base: Config | None = None) -> Config:
+    """Load a TOML file, or a shipped config by name."""
+    path = Path(path_or_name)
+    if not path.exists() and (config_dir() / f"{path_or_name}.toml").exists():
+        path = config_dir() / f"{path_or_name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"config {str(path_or_name)!r} not found (shipped: {', '.join(named_configs())})")
+    try:
+        values = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+    return from_dict(values, base)
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """Parse `--set key=value` items (values are TOML literals or bare strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set wants key=value, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def to_toml(c: Config) -> str:
+    """Resolved config as TOML text (flat keys; strings, numbers, booleans, lists)."""
+
+    def lit(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(lit(x) for x in v) + "]"
+        return repr(v)
+
+    return "".join(f"{k} = {lit(v)}\n" for k, v in c.to_dict().items())
