@@ -1,0 +1,59 @@
+"""Likelihoods, posteriors and priors, all `torch.distributions` objects. No parameters live here.
+
+Every distribution is wrapped in `Independent` so that `log_prob` sums over the data (or latent)
+dimensions and returns one number per example, in nats.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch.distributions import Bernoulli, Distribution, Independent, Normal
+
+# The seeds' three ways to make sigma positive (seed 001 uses exp(logvar / 2); seed 003 uses
+# relu + 0.05; softplus + eps is the common smooth alternative).
+SCALE_FNS = {
+    "exp": lambda h: torch.exp(0.5 * h),
+    "softplus": lambda h: F.softplus(h) + 1e-8,
+    "relu": lambda h: F.relu(h) + 0.05,
+}
+
+# A learned Gaussian variance can collapse onto pixels that never change (log p -> +inf);
+# the floor keeps the density finite. exp(-9) ~ 1.2e-4 in variance.
+MIN_LOGVAR = -9.0
+
+
+def gaussian_posterior(raw: torch.Tensor, scale: str = "exp") -> Distribution:
+    """Diagonal Gaussian q(z|x) from raw (..., 2*Dz) encoder output: [mean, scale pre-activation]."""
+    mean, h = raw.chunk(2, dim=-1)
+    return Independent(Normal(mean, SCALE_FNS[scale](h)), 1)
+
+
+def standard_normal(latent_dim: int, device: torch.device | str = "cpu") -> Distribution:
+    """The prior N(0, I) over a latent_dim-dimensional z."""
+    zeros = torch.zeros(latent_dim, device=device)
+    return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+
+
+def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None) -> Distribution:
+    """p(x|z) from raw decoder output (..., D).
+
+    bernoulli        : out are logits.
+    gaussian         : N(x; out, I), the seed's fixed unit variance.
+    gaussian-learned : N(x; out, diag(exp(logvar))) with one learned log-variance per dimension.
+    """
+    if kind == "bernoulli":
+        return Independent(Bernoulli(logits=out), 1)
+    if kind == "gaussian":
+        return Independent(Normal(out, torch.ones_like(out)), 1)
+    if kind == "gaussian-learned":
+        if logvar is None:
+            raise ValueError("gaussian-learned needs a log-variance")
+        std = torch.exp(0.5 * logvar.clamp(min=MIN_LOGVAR)).expand_as(out)
+        return Independent(Normal(out, std), 1)
+    raise ValueError(f"unknown likelihood {kind!r}")
+
+
+def mean_image(p: Distribution) -> torch.Tensor:
+    """The mean of p(x|z), clipped to [0, 1] for display."""
+    return p.mean.clamp(0.0, 1.0)

@@ -1,0 +1,132 @@
+"""Models: a network pair plus the distributions they parameterise, and the registry.
+
+A latent-variable model exposes
+    encode(x) -> q(z|x)   (a torch Distribution, batch shape (B,), event (Dz,))
+    decode(z) -> p(x|z)   (batch shape z.shape[:-1], event (D,))
+    prior()   -> p(z)
+    embed(x)  -> a point code per example (the posterior mean), for plots.
+Objectives use nothing else, so adding a model never touches the estimators or the trainer.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.distributions import Distribution
+
+from . import distributions as dist
+from .config import Config
+from .errors import ConfigError
+from .networks import MLP, ConvDecoder, ConvEncoder
+
+
+class VAE(nn.Module):
+    """Gaussian-posterior latent-variable model around any encoder/decoder network."""
+
+    stochastic = True
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, *, data_dim: int, latent_dim: int,
+                 likelihood: str = "bernoulli", posterior_scale: str = "exp"):
+        super().__init__()
+        self.encoder, self.decoder = encoder, decoder
+        self.data_dim, self.latent_dim = data_dim, latent_dim
+        self.likelihood, self.posterior_scale = likelihood, posterior_scale
+        # one log-variance per data dimension, shared by all examples
+        self.logvar = nn.Parameter(torch.zeros(data_dim)) if likelihood == "gaussian-learned" else None
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        """q(z|x), a diagonal Gaussian."""
+        return dist.gaussian_posterior(self.encoder(x), self.posterior_scale)
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        """p(x|z) for z of shape (..., Dz)."""
+        return dist.likelihood(self.likelihood, self.decoder(z), self.logvar)
+
+    def prior(self) -> Distribution:
+        """p(z) = N(0, I)."""
+        return dist.standard_normal(self.latent_dim, device=self._device())
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior mean E_q[z]."""
+        return self.encode(x).mean
+
+    def _device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+class AE(VAE):
+    """Deterministic autoencoder: the code is a point, there is no prior and no bound on log p(x)."""
+
+    stochastic = False
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """The code z = f(x)."""
+        return self.encoder(x)
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        raise TypeError("a plain autoencoder has no posterior q(z|x); use embed()")
+
+    def prior(self) -> Distribution:
+        raise TypeError("a plain autoencoder has no prior p(z)")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build one registered model, and the estimator it must use (None: the config's)."""
+
+    build: Callable[[Config, tuple[int, ...]], nn.Module]
+    estimator: str | None = None
+    doc: str = ""
+
+
+def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    d = math.prod(shape)
+    return VAE(MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, tuple(reversed(c.hidden)), d),
+               data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood, posterior_scale=c.posterior_scale)
+
+
+def _conv_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    d = math.prod(shape)
+    try:
+        enc, dec = ConvEncoder(shape, 2 * c.latent_dim), ConvDecoder(c.latent_dim, shape)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
+    return VAE(enc, dec, data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood,
+               posterior_scale=c.posterior_scale)
+
+
+def _mlp_ae(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    d = math.prod(shape)
+    return AE(MLP(d, c.hidden, c.latent_dim), MLP(c.latent_dim, tuple(reversed(c.hidden)), d),
+              data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood)
+
+
+MODELS: dict[str, ModelSpec] = {
+    "vae": ModelSpec(_mlp_vae, doc="MLP encoder/decoder, Gaussian posterior (seed 001)"),
+    "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (seed 002)"),
+    "ae": ModelSpec(_mlp_ae, estimator="ae", doc="plain autoencoder, reconstruction only"),
+}
+
+
+def spec(name: str) -> ModelSpec:
+    """The registry entry for `name`, with a clear error for unknown names."""
+    if name not in MODELS:
+        raise ConfigError(f"unknown model {name!r} (choose from {', '.join(MODELS)})")
+    return MODELS[name]
+
+
+def build(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    """Build the configured model for examples of the given shape."""
+    return spec(c.model).build(c, tuple(shape))
+
+
+def estimator_for(c: Config) -> str:
+    """The estimator a run trains with: the model's own if it has one, else the config's."""
+    forced = spec(c.model).estimator
+    if forced is None and c.estimator == "ae":
+        raise ConfigError(f"estimator 'ae' needs a deterministic model, not {c.model!r}")
+    return forced or c.estimator

@@ -1,0 +1,150 @@
+"""Estimators against exact answers: a linear-Gaussian model has a closed-form log p(x)."""
+
+import math
+
+import pytest
+import torch
+from torch.distributions import MultivariateNormal, kl_divergence
+
+from vaelab import distributions as dist
+from vaelab.evaluate import point_bounds, summarize
+from vaelab.models import VAE
+from vaelab.networks import MLP
+from vaelab.objectives import ae, iwae, sgvb_a, sgvb_b
+
+D, DZ = 6, 2
+
+
+def linear_gaussian(inflate: float = 1.5, seed: int = 0):
+    """p(z)=N(0,I), p(x|z)=N(Wz+b, I) so p(x)=N(b, WW^T+I); q is a diagonal, slightly wide posterior."""
+    g = torch.Generator().manual_seed(seed)
+    W = torch.randn(D, DZ, generator=g)
+    b = torch.randn(D, generator=g)
+    model = VAE(MLP(D, (), 2 * DZ), MLP(DZ, (), D), data_dim=D, latent_dim=DZ, likelihood="gaussian")
+    sigma = torch.linalg.inv(torch.eye(DZ) + W.T @ W)  # exact posterior covariance
+    A = sigma @ W.T  # exact posterior mean is A (x - b)
+    with torch.no_grad():
+        dec = model.decoder[0]
+        dec.weight.copy_(W)
+        dec.bias.copy_(b)
+        enc = model.encoder[0]
+        enc.weight.zero_()
+        enc.bias.zero_()
+        enc.weight[:DZ] = A
+        enc.bias[:DZ] = -A @ b
+        enc.bias[DZ:] = torch.log(torch.diagonal(sigma) * inflate)  # logvar head, sigma = exp(logvar/2)
+    marginal = MultivariateNormal(b, W @ W.T + torch.eye(D))
+    x = marginal.sample(torch.Size([300]))
+    return model, x, marginal.log_prob(x)
+
+
+def test_bounds_order_and_converge_to_exact_log_likelihood():
+    torch.manual_seed(0)
+    model, x, log_px = linear_gaussian()
+    exact = float(log_px.mean())
+    values = {k: float(point_bounds(model, x, k, seed=1).iwae.mean()) for k in (1, 10, 100, 5000)}
+    elbo = float(point_bounds(model, x, 5000, seed=1).elbo.mean())
+    assert elbo < values[10] < values[100] < values[5000] <= exact + 0.01
+    assert elbo < exact - 0.05  # the diagonal, widened q leaves a real gap
+    assert abs(-values[5000] - (-exact)) < 0.1  # NLL-5000 within 0.1 nat of exact
+    assert abs(values[1] - elbo) < 0.1  # IWAE-1 is an unbiased ELBO estimate
+
+
+def test_exact_posterior_makes_every_bound_tight():
+    # With q equal to the true posterior, log w = log p(x) for every sample: no variance, no gap.
+    torch.manual_seed(0)
+    g = torch.Generator().manual_seed(3)
+    W = torch.randn(D, 1, generator=g)  # one latent dim: the exact posterior is diagonal
+    b = torch.zeros(D)
+    model = VAE(MLP(D, (), 2), MLP(1, (), D), data_dim=D, latent_dim=1, likelihood="gaussian")
+    s = 1.0 / (1.0 + float(W.T @ W))
+    with torch.no_grad():
+        model.decoder[0].weight.copy_(W)
+        model.decoder[0].bias.zero_()
+        model.encoder[0].weight.zero_()
+        model.encoder[0].weight[:1] = s * W.T
+        model.encoder[0].bias.zero_()
+        model.encoder[0].bias[1] = math.log(s)
+    x = MultivariateNormal(b, W @ W.T + torch.eye(D)).sample(torch.Size([50]))
+    exact = MultivariateNormal(b, W @ W.T + torch.eye(D)).log_prob(x)
+    pb = point_bounds(model, x, 7, seed=0)
+    assert torch.allclose(torch.as_tensor(pb.elbo, dtype=torch.float32), exact, atol=1e-4)
+    assert torch.allclose(torch.as_tensor(pb.iwae, dtype=torch.float32), exact, atol=1e-4)
+
+
+def test_sgvb_a_and_b_estimate_the_same_elbo():
+    torch.manual_seed(0)
+    model, x, _ = linear_gaussian()
+    a = float(sgvb_a(model, x, k=4000).value.mean())
+    b = float(sgvb_b(model, x, k=4000).value.mean())
+    assert abs(a - b) < 0.05
+
+
+def test_iwae_k1_equals_single_sample_sgvb_a():
+    model, x, _ = linear_gaussian()
+    torch.manual_seed(5)
+    one = iwae(model, x, k=1).value
+    torch.manual_seed(5)
+    a = sgvb_a(model, x, k=1).value
+    assert torch.allclose(one, a, atol=1e-5)
+
+
+def test_iwae_is_stable_for_huge_log_weights():
+    model, x, _ = linear_gaussian()
+    bound = iwae(model, x * 1e3, k=50)  # log weights around -1e6: naive exp underflows to log 0
+    assert torch.isfinite(bound.value).all() and torch.isfinite(bound.loss)
+
+
+def test_warmup_changes_loss_not_reported_value():
+    model, x, _ = linear_gaussian()
+    torch.manual_seed(1)
+    full = sgvb_b(model, x, k=1, beta=1.0)
+    torch.manual_seed(1)
+    warm = sgvb_b(model, x, k=1, beta=0.1)
+    assert torch.equal(full.value, warm.value)
+    assert float(warm.loss) < float(full.loss)  # less KL is charged during warm-up
+
+
+@pytest.mark.parametrize("scale", ["exp", "softplus", "relu"])
+def test_analytic_kl_matches_monte_carlo(scale):
+    torch.manual_seed(0)
+    raw = torch.randn(4, 2 * 3)
+    q = dist.gaussian_posterior(raw, scale)
+    p = dist.standard_normal(3)
+    z = q.sample((200_000,))
+    mc = (q.log_prob(z) - p.log_prob(z)).mean(0)
+    assert torch.allclose(kl_divergence(q, p), mc, atol=0.03)
+
+
+def test_posterior_scale_parameterisations():
+    h = torch.tensor([[0.0, 0.0, -100.0]])
+    raw = torch.cat([torch.zeros_like(h), h], -1)
+    assert torch.allclose(dist.gaussian_posterior(raw, "exp").stddev, torch.tensor([[1.0, 1.0, math.exp(-50)]]))
+    assert torch.allclose(dist.gaussian_posterior(raw, "softplus").stddev[0, :2], torch.full((2,), math.log(2.0)))
+    assert torch.allclose(dist.gaussian_posterior(raw, "relu").stddev, torch.tensor([[0.05, 0.05, 0.05]]))
+
+
+def test_likelihood_log_probs_are_exact():
+    x = torch.tensor([[1.0, 0.0, 1.0]])
+    logits = torch.tensor([[0.3, -1.2, 2.0]])
+    expected = (x * torch.nn.functional.logsigmoid(logits) + (1 - x) * torch.nn.functional.logsigmoid(-logits)).sum()
+    assert torch.allclose(dist.likelihood("bernoulli", logits).log_prob(x), expected)
+    mean = torch.tensor([[0.5, 0.5, 0.5]])
+    unit = -0.5 * ((x - mean) ** 2).sum() - 1.5 * math.log(2 * math.pi)
+    assert torch.allclose(dist.likelihood("gaussian", mean).log_prob(x), unit)
+    logvar = torch.tensor([0.0, math.log(4.0), -20.0])  # the last is floored at MIN_LOGVAR
+    lv = logvar.clamp(min=dist.MIN_LOGVAR)
+    learned = (-0.5 * (x - mean) ** 2 / lv.exp() - 0.5 * lv - 0.5 * math.log(2 * math.pi)).sum()
+    assert torch.allclose(dist.likelihood("gaussian-learned", mean, logvar).log_prob(x), learned)
+
+
+def test_ae_objective_is_reconstruction_only():
+    from vaelab.models import AE
+
+    model = AE(MLP(D, (), DZ), MLP(DZ, (), D), data_dim=D, latent_dim=DZ, likelihood="gaussian")
+    x = torch.randn(10, D)
+    with torch.no_grad():
+        xr = model.decoder(model.encoder(x))
+    expected = (-0.5 * (x - xr) ** 2 - 0.5 * math.log(2 * math.pi)).sum(1)
+    assert torch.allclose(ae(model, x).value, expected, atol=1e-5)
+    assert "nll" not in summarize(model, x, k=10)  # no likelihood claimed for a plain AE
