@@ -1,0 +1,220 @@
+"""Image datasets as flat tensors with train/val/test splits."""
+
+from __future__ import annotations
+
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from . import idx
+
+DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH")
+IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
+TEST_FRACTION = 0.2
+TEST_SEED = 0  # fixed, so test numbers are comparable across runs with different split seeds
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A dataset: flattened splits, per-example shape, and the factor that maps stored values to [0, 1]."""
+
+    name: str
+    shape: tuple[int, ...]
+    train: torch.Tensor
+    val: torch.Tensor
+    test: torch.Tensor
+    y_train: torch.Tensor | None
+    y_val: torch.Tensor | None
+    y_test: torch.Tensor | None
+    scale: float
+
+    @property
+    def dim(self) -> int:
+        """Number of values per example."""
+        return int(np.prod(self.shape))
+
+
+def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Bernoulli draw with probabilities x (float in [0,1]) -> float 0/1 tensor, same device."""
+    if not x.is_floating_point():
+        raise TypeError(f"binarize needs probabilities as a float tensor, got {x.dtype}")
+    return torch.bernoulli(x, generator=generator)
+
+
+def _hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sorted (kept, held-out) indices; round(fraction * n) held out, at least 1 if fraction > 0."""
+    k = max(1, round(fraction * n)) if fraction > 0 else 0
+    perm = np.random.default_rng(seed).permutation(n)
+    return np.sort(perm[k:]), np.sort(perm[:k])
+
+
+def _labels(y: np.ndarray | None) -> torch.Tensor | None:
+    return None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+
+
+def _check_values(name: str, split: str, x: np.ndarray, scale: float) -> None:
+    """No NaN/inf, and stored value * scale within [0, 1]."""
+    if x.size == 0:
+        return
+    if x.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise DataError(f"{name}: {split} has {bad} NaN/inf values")
+    lo, hi = float(x.min()) * scale, float(x.max()) * scale
+    if lo < 0 or hi > 1:
+        raise DataError(f"{name}: {split} values must lie in [0, 1] after scaling "
+                        f"(found min {lo:g}, max {hi:g})")
+
+
+def _assemble(name: str, shape: tuple[int, ...], scale: float, x_train: np.ndarray, y_train: np.ndarray | None,
+              x_test: np.ndarray, y_test: np.ndarray | None, val_fraction: float, split_seed: int) -> ImageData:
+    """Validate, hold out the validation split from train, flatten and wrap as tensors."""
+    for split, x in (("train", x_train), ("test", x_test)):
+        _check_values(name, split, x, scale)
+    keep, held = _hold_out(len(x_train), val_fraction, split_seed)
+    if len(keep) == 0:
+        raise DataError(f"{name}: {len(x_train)} training examples leave none after the validation split")
+    dim = int(np.prod(shape))
+
+    def flat(x: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.ascontiguousarray(x.reshape(len(x), dim)))
+
+    def pick(y: np.ndarray | None, i: np.ndarray) -> np.ndarray | None:
+        return None if y is None else y[i]
+
+    return ImageData(name=name, shape=shape, train=flat(x_train[keep]), val=flat(x_train[held]), test=flat(x_test),
+                     y_train=_labels(pick(y_train, keep)), y_val=_labels(pick(y_train, held)),
+                     y_test=_labels(y_test), scale=scale)
+
+
+def _split_test(name: str, x: np.ndarray, y: np.ndarray | None) -> tuple:
+    """Fixed 20% test hold-out for sources that ship without a test split."""
+    if len(x) < 3:
+        raise DataError(f"{name}: needs at least 3 examples to make train/test splits, found {len(x)}")
+    keep, held = _hold_out(len(x), TEST_FRACTION, TEST_SEED)
+    return x[keep], (None if y is None else y[keep]), x[held], (None if y is None else y[held])
+
+
+def _digits(val_fraction: float, split_seed: int) -> ImageData:
+    from sklearn.datasets import load_digits  # lazy: sklearn import is slow and only needed here
+
+    d = load_digits()
+    x = d.images.astype(np.uint8)  # values are whole numbers 0..16, so the cast is exact
+    y = d.target.astype(np.int64)
+    return _assemble("digits", (1, 8, 8), 1 / 16, *_split_test("digits", x, y), val_fraction, split_seed)
+
+
+def _idx(name: str, data_dir: str | None, val_fraction: float, split_seed: int) -> ImageData:
+    d = idx.find_files(name, data_dir)
+    tr_x, tr_y, te_x, te_y = (idx.read_idx(d / f, idx.LABELS_MAGIC if "labels" in f else idx.IMAGES_MAGIC)
+                              for f in idx.FILES)
+    for x, y, f in ((tr_x, tr_y, idx.FILES[0]), (te_x, te_y, idx.FILES[2])):
+        if len(x) != len(y):
+            raise DataError(f"{name}: {d / f} has {len(x)} images but its labels file has {len(y)}")
+        if x.shape[1:] != tr_x.shape[1:]:
+            raise DataError(f"{name}: {d / f} images are {x.shape[1:]}, train images are {tr_x.shape[1:]}")
+    shape = (1, *tr_x.shape[1:])
+    return _assemble(name, shape, 1 / 255, tr_x, tr_y.astype(np.int64), te_x, te_y.astype(np.int64),
+                     val_fraction, split_seed)
+
+
+def _npz_array(name: str, key: str, a: np.ndarray) -> np.ndarray:
+    """Image array from an npz: uint8 kept, floats/bools as float32, anything else refused."""
+    if a.ndim not in (2, 3):
+        raise DataError(f"{name}: {key} has shape {a.shape}; expected (N, D) or (N, H, W)")
+    if a.dtype == np.uint8:
+        return a
+    if a.dtype.kind in "fb":
+        if a.dtype.kind == "f":
+            bad = int(np.count_nonzero(~np.isfinite(a)))
+            if bad:
+                raise DataError(f"{name}: {key} has {bad} NaN/inf values")
+            if a.size and (a.min() < 0 or a.max() > 1):
+                raise DataError(f"{name}: {key} float values must lie in [0, 1] "
+                                f"(found min {float(a.min()):g}, max {float(a.max()):g})")
+        return a.astype(np.float32)
+    raise DataError(f"{name}: {key} has dtype {a.dtype}; expected uint8 (0-255) or floats in [0, 1]")
+
+
+def _npz_labels(name: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
+    if y.dtype.kind not in "iu" or y.shape != (n,):
+        raise DataError(f"{name}: {key} must be {n} integer labels, got dtype {y.dtype} shape {y.shape}")
+    return y.astype(np.int64)
+
+
+def _npz(name: str, path: Path, val_fraction: float, split_seed: int) -> ImageData:
+    if not path.is_file():
+        raise DataError(f"{name}: file not found")
+    try:
+        z = np.load(path, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):  # a .npy file loads as a bare array
+            raise ValueError("it holds a single array, not named arrays")
+        with z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
+        raise DataError(f"{name}: not a readable .npz archive ({e})") from None
+    if "x_train" in arrays and "x_test" in arrays:
+        xk, yk = ("x_train", "x_test"), ("y_train", "y_test")
+    elif "x" in arrays:
+        xk, yk = ("x",), ("y",)
+    else:
+        found = ", ".join(sorted(arrays)) or "none"
+        raise DataError(f"{name}: needs arrays x_train and x_test, or x (found: {found})")
+    xs = [_npz_array(name, k, arrays[k]) for k in xk]
+    if len({(x.shape[1:], x.dtype) for x in xs}) > 1:
+        a, b = xs
+        raise DataError(f"{name}: x_train is {a.dtype} {a.shape[1:]}, x_test is {b.dtype} {b.shape[1:]}")
+    have = [k in arrays for k in yk]
+    if any(have) and not all(have):
+        raise DataError(f"{name}: labels need both y_train and y_test, or neither")
+    ys = [_npz_labels(name, k, arrays[k], len(x)) for k, x in zip(yk, xs)] if all(have) else [None] * len(xs)
+    parts = (xs[0], ys[0], xs[1], ys[1]) if len(xs) == 2 else _split_test(name, xs[0], ys[0])
+    x0 = parts[0]
+    shape = (x0.shape[1],) if x0.ndim == 2 else (1, *x0.shape[1:])
+    scale = 1 / 255 if x0.dtype == np.uint8 else 1.0
+    return _assemble(name, shape, scale, *parts, val_fraction, split_seed)
+
+
+def _folder(name: str, root: Path, size: int, val_fraction: float, split_seed: int) -> ImageData:
+    from PIL import Image, UnidentifiedImageError
+
+    if size < 1:
+        raise DataError(f"{name}: image_size must be >= 1, got {size}")
+    if not root.is_dir():
+        raise DataError(f"{name}: folder not found")
+    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files = [(f, label) for label, c in enumerate(classes)
+             for f in sorted(c.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTS]
+    if not files:
+        raise DataError(f"{name}: no images found (expected {root}/<class>/*.png|jpg|jpeg|bmp|gif)")
+    x = np.empty((len(files), size, size), dtype=np.uint8)
+    for i, (f, _) in enumerate(files):
+        try:
+            with Image.open(f) as im:
+                x[i] = np.asarray(im.convert("L").resize((size, size), Image.Resampling.BILINEAR))
+        except (OSError, UnidentifiedImageError, ValueError) as e:
+            raise DataError(f"{name}: cannot read image {f} ({e})") from None
+    y = np.array([label for _, label in files], dtype=np.int64)
+    return _assemble(name, (1, size, size), 1 / 255, *_split_test(name, x, y), val_fraction, split_seed)
+
+
+def load_images(spec: str, *, data_dir: str | None = None, val_fraction: float = 0.1,
+                image_size: int = 28, split_seed: int = 0) -> ImageData:
+    """Load the dataset named by spec (see DATASETS) with train/val/test splits."""
+    if not 0.0 <= val_fraction < 1.0:
+        raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if spec == "digits":
+        return _digits(val_fraction, split_seed)
+    if spec in ("mnist", "fashion-mnist"):
+        return _idx(spec, data_dir, val_fraction, split_seed)
+    kind, sep, path = spec.partition(":")
+    if sep and path and kind == "npz":
+        return _npz(spec, Path(path).expanduser(), val_fraction, split_seed)
+    if sep and path and kind == "folder":
+        return _folder(spec, Path(path).expanduser(), image_size, val_fraction, split_seed)
+    raise DataError(f"unknown dataset {spec!r} (choose from {', '.join(DATASETS)})")
