@@ -1,0 +1,156 @@
+"""Checkpoints as safetensors files: weights, optimizer state and every RNG state, never pickle.
+
+One file holds all tensors; the non-tensor state (epoch, optimizer hyper-parameters, Python and
+NumPy RNG scalars, the config) rides along as JSON in the safetensors metadata. Files are written
+to a temporary name and renamed into place, so a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from .errors import CheckpointError
+
+
+def atomic_write(path: str | Path, data: bytes) -> None:
+    """Write bytes to path via a temp file in the same folder and an atomic rename."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        tensors = st_load(path.read_bytes())
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
+    return tensors, meta
+
+
+def _load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    extra = sorted(set(tensors) - set(own))
+    if missing or extra:
+        raise CheckpointError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {extra[:3]})")
+    for name, t in tensors.items():
+        if t.shape != own[name].shape:
+            raise CheckpointError(f"{path}: weight {name} has shape {tuple(t.shape)}, the model wants {tuple(own[name].shape)}")
+    model.load_state_dict(tensors)
+
+
+def save_weights(path: str | Path, model: nn.Module, meta: dict[str, str] | None = None) -> None:
+    """Model weights alone (what `evaluate`, `plot` and the API load)."""
+    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    atomic_write(path, st_save(tensors, metadata=meta))
+
+
+def load_weights(path: str | Path, model: nn.Module) -> None:
+    """Load weights into model, checking every name and shape first."""
+    path = Path(path)
+    tensors, _ = _read(path)
+    _load_weights(model, {k.removeprefix("model."): v for k, v in tensors.items() if not k.startswith(("optim.", "rng."))}, path)
+
+
+def read_meta(path: str | Path) -> dict[str, str]:
+    """The string metadata stored beside the tensors."""
+    return _read(Path(path))[1]
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Every RNG the training loop may touch: torch CPU and CUDA, NumPy, Python."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(keys.astype(np.int64))
+    version, internal, gauss = random.getstate()
+    meta = {"numpy": [name, pos, has_gauss, cached], "python": [version, list(internal), gauss]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Inverse of rng_state()."""
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    name, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
+    """Everything needed to continue training bit-exactly."""
+    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    opt = optimizer.state_dict()
+    opt_scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in opt["state"].items():
+        for key, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{key}"] = v.detach().cpu().contiguous()
+            else:
+                opt_scalars.setdefault(str(pid), {})[key] = v
+    rng_t, rng_m = rng_state()
+    tensors.update({k: v.cpu().contiguous() for k, v in rng_t.items()})
+    meta = {
+        "state": json.dumps(state),
+        "param_groups": json.dumps(opt["param_groups"]),
+        "optim_scalars": json.dumps(opt_scalars),
+        "rng": json.dumps(rng_m),
+    }
+    atomic_write(path, st_save(tensors, metadata=meta))
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
+    """Restore model, optimizer and RNGs from save_checkpoint(); return the saved training state."""
+    path = Path(path)
+    tensors, meta = _read(path)
+    try:
+        state = json.loads(meta["state"])
+        groups = json.loads(meta["param_groups"])
+        scalars = json.loads(meta["optim_scalars"])
+        rng_meta = json.loads(meta["rng"])
+    except (KeyError, json.JSONDecodeError):
+        raise CheckpointError(f"{path}: not a vaelab training checkpoint (metadata missing)") from None
+    _load_weights(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
+    device = next(model.parameters()).device
+    opt_state: dict[int, dict[str, Any]] = {}
+    for k, v in tensors.items():
+        if k.startswith("optim."):
+            _, pid, key = k.split(".", 2)
+            opt_state.setdefault(int(pid), {})[key] = v.to(device) if key != "step" else v
+    for pid, st in scalars.items():
+        opt_state.setdefault(int(pid), {}).update(st)
+    try:
+        optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    except (ValueError, KeyError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: optimizer state does not fit the model ({e})") from None
+    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, rng_meta)
+    return state

@@ -1,0 +1,118 @@
+"""Run folders and the data a run sees: device choice, binarization, loading a trained model.
+
+A run folder holds
+    config.toml             the resolved config
+    metrics.jsonl           one line per epoch
+    model.safetensors       the weights to use (best validation bound)
+    checkpoint.safetensors  the full training state of the last finished epoch (for --resume)
+    eval.json, plots/, report.html
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import warnings
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from . import config as cfg
+from . import models
+from .checkpoint import load_weights, read_meta
+from .data import ImageData, binarize, load_images
+from .errors import VaelabError
+
+SPLITS = ("train", "val", "test")
+# Evaluation binarizes with its own fixed seed, so every run is scored on the same 0/1 test set.
+EVAL_BINARIZE_SEED = 20141220
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' picks CUDA when present; asking for CUDA without one is a user error."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise VaelabError("--device cuda was asked for, but no CUDA device is available")
+    return torch.device(name)
+
+
+def load_data(c: cfg.Config) -> ImageData:
+    """The dataset named by the config."""
+    return load_images(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction,
+                       image_size=c.image_size, split_seed=c.seed)
+
+
+def binarizes(c: cfg.Config) -> bool:
+    """True when training re-binarizes and evaluation uses a seeded binarization."""
+    if c.likelihood != "bernoulli":
+        return False
+    if not c.binarize:
+        warnings.warn("binarize = false with a Bernoulli likelihood: the Bernoulli likelihood of grey values "
+                      "is not a normalised likelihood, so its numbers are not log p(x)", stacklevel=2)
+    return c.binarize
+
+
+def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Stored values and labels of one split."""
+    if split not in SPLITS:
+        raise VaelabError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
+    return getattr(data, split), getattr(data, f"y_{split}")
+
+
+def eval_inputs(c: cfg.Config, data: ImageData, split: str, device: torch.device) -> torch.Tensor:
+    """Float inputs for evaluation; Bernoulli data gets one fixed, seeded binarization."""
+    stored, _ = split_tensor(data, split)
+    x = stored.float() * data.scale
+    if binarizes(c):
+        g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
+        x = binarize(x, g)
+    return x.to(device)
+
+
+def default_out(c: cfg.Config, root: str | Path = "runs") -> Path:
+    """runs/<model>-<data>-NNN, the first number not taken."""
+    stem = f"{c.model}-{c.data.split(':')[0]}"
+    for i in range(1, 10_000):
+        p = Path(root) / f"{stem}-{i:03d}"
+        if not p.exists():
+            return p
+    raise VaelabError(f"too many runs under {root}")
+
+
+def is_run(path: Path) -> bool:
+    return (path / "config.toml").is_file()
+
+
+def claim(out: Path, *, overwrite: bool) -> None:
+    """Make the run folder, refusing to clobber an existing run unless asked to."""
+    if out.exists() and (is_run(out) or any(out.iterdir())):
+        if not overwrite:
+            raise VaelabError(f"{out} already holds a run; use --resume to continue it or --overwrite to replace it")
+        if not is_run(out):
+            raise VaelabError(f"{out} is a non-empty folder that is not a vaelab run; refusing to overwrite it")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def load_config(run: str | Path) -> cfg.Config:
+    """The resolved config saved in a run folder."""
+    run = Path(run)
+    if not is_run(run):
+        raise VaelabError(f"{run} is not a vaelab run folder (no config.toml)")
+    return cfg.load(run / "config.toml")
+
+
+def load_model(run: str | Path, data_shape: tuple[int, ...] | None = None, device: torch.device | str = "cpu",
+               weights: str = "model.safetensors") -> tuple[cfg.Config, nn.Module]:
+    """Rebuild a run's model (for examples of data_shape, by default the one it was trained on) and load its weights."""
+    c = load_config(run)
+    if data_shape is None:
+        meta = read_meta(Path(run) / weights)
+        if "shape" not in meta:
+            raise VaelabError(f"{run}/{weights} does not record the data shape")
+        data_shape = tuple(json.loads(meta["shape"]))
+    model = models.build(c, data_shape)
+    load_weights(Path(run) / weights, model)
+    return c, model.to(device).eval()
