@@ -1,0 +1,167 @@
+"""From a run folder to arrays to PNGs: samples, reconstructions, latent scatter, manifold, interpolation."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.decomposition import PCA
+from torch.distributions import Normal
+
+from . import plots, runs
+from .data import ImageData
+from .distributions import mean_image
+from .errors import VaelabError
+
+KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp")
+PLOT_SEED = 0
+
+
+def image_shape(shape: tuple[int, ...]) -> tuple[int, int] | None:
+    """(H, W) to draw an example as a picture, or None when it is not an image."""
+    if len(shape) == 3 and shape[0] == 1:
+        return shape[1], shape[2]
+    if len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]:
+        side = math.isqrt(shape[0])
+        return side, side
+    return None
+
+
+def _pictures(x: torch.Tensor, hw: tuple[int, int]) -> np.ndarray:
+    return x.detach().float().cpu().numpy().reshape(-1, *hw)
+
+
+def manifold_grid(n: int = 21, span: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Grid coordinates along each axis: Gaussian quantiles at (i+0.5)/n (AEVB), or a linear span."""
+    if span is None:
+        p = (torch.arange(n, dtype=torch.float64) + 0.5) / n
+        q = Normal(0.0, 1.0).icdf(p).numpy()
+        return q, q
+    x0, x1, y0, y1 = span
+    return np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+
+
+class RunView:
+    """A trained run, its test split and the arrays the plots need."""
+
+    def __init__(self, run: str | Path, device: str = "cpu", data: ImageData | None = None):
+        self.run = Path(run)
+        self.config = runs.load_config(self.run)
+        self.data = data if data is not None else runs.load_data(self.config)
+        self.device = runs.resolve_device(device)
+        _, self.model = runs.load_model(self.run, self.data.shape, self.device)
+        self.hw = image_shape(self.data.shape)
+        self.x = runs.eval_inputs(self.config, self.data, "test", self.device)
+        self.y = self.data.y_test
+        self.out = self.run / "plots"
+
+    def _need_images(self, kind: str) -> tuple[int, int]:
+        if self.hw is None:
+            raise VaelabError(f"--kind {kind} draws images, but examples of shape {self.data.shape} are not images")
+        return self.hw
+
+    def _need_prior(self, kind: str) -> None:
+        if not getattr(self.model, "stochastic", True):
+            raise VaelabError(f"--kind {kind} needs a prior p(z); a plain autoencoder has none")
+
+    @torch.no_grad()
+    def codes(self) -> np.ndarray:
+        """Posterior means (or AE codes) of the test split, (N, Dz)."""
+        return torch.cat([self.model.embed(self.x[i:i + 2048]) for i in range(0, len(self.x), 2048)]).cpu().numpy()
+
+    def curves(self) -> Path:
+        rows = [json.loads(s) for s in (self.run / "metrics.jsonl").read_text().splitlines() if s.strip()]
+        if not rows:
+            raise VaelabError(f"{self.run}: no epochs in metrics.jsonl yet")
+        return plots.curves(rows, self.out / "curves.png")
+
+    @torch.no_grad()
+    def recon(self, n: int = 16) -> Path:
+        hw = self._need_images("recon")
+        x = self.x[:n]
+        xr = mean_image(self.model.decode(self.model.embed(x)))
+        return plots.recon(_pictures(x, hw), _pictures(xr, hw), self.out / "recon.png", n=n)
+
+    @torch.no_grad()
+    def samples(self) -> Path:
+        hw = self._need_images("samples")
+        self._need_prior("samples")
+        g = torch.Generator().manual_seed(PLOT_SEED)
+        z = torch.randn(64, self.model.latent_dim, generator=g).to(self.device)
+        return plots.samples(_pictures(mean_image(self.model.decode(z)), hw), self.out / "samples.png")
+
+    def latent(self) -> Path:
+        z = self.codes()
+        labels = self.y.numpy() if self.y is not None else None
+        if z.shape[1] == 1:
+            z = np.concatenate([z, np.zeros_like(z)], axis=1)
+            names = ("z1", "")
+        elif z.shape[1] > 2:
+            pca = PCA(2).fit(z)
+            z = pca.transform(z)
+            ev = pca.explained_variance_ratio_
+            names = (f"PC1 ({ev[0]:.0%} of variance)", f"PC2 ({ev[1]:.0%})")
+        else:
+            names = ("z1", "z2")
+        title = f"test posterior means ({self.model.latent_dim}-D latent" + (", PCA to 2-D)" if self.model.latent_dim > 2 else ")")
+        return plots.latent(z, labels, self.out / "latent.png", title=title, xlabel=names[0], ylabel=names[1])
+
+    @torch.no_grad()
+    def manifold(self, n: int = 21, span: tuple[float, float, float, float] | None = None) -> Path:
+        hw = self._need_images("manifold")
+        self._need_prior("manifold")
+        gx, gy = manifold_grid(n, span)
+        xx, yy = np.meshgrid(gx, gy[::-1])  # row 0 = highest z2, so the picture reads like a plot
+        grid = np.stack([xx.ravel(), yy.ravel()], 1)  # (n*n, 2)
+        d = self.model.latent_dim
+        if d == 2:
+            z = grid
+            title = "2-D latent manifold"
+        else:
+            # More than two dims: walk the plane of the two main directions of the posterior means,
+            # through their centre, in units of their spread.
+            codes = self.codes()
+            pca = PCA(2).fit(codes)
+            std = np.sqrt(pca.explained_variance_)
+            z = pca.mean_ + (grid * std) @ pca.components_
+            title = f"manifold on the top-2 PCA plane of a {d}-D latent"
+        title += " (Gaussian quantile grid)" if span is None else " (linear grid)"
+        zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
+        if d == 1:
+            zt = zt[:, :1]
+        images = _pictures(mean_image(self.model.decode(zt)), hw)
+        return plots.manifold(images, self.out / "manifold.png", n=n, ticks_x=gx, ticks_y=gy, title=title)
+
+    @torch.no_grad()
+    def interp(self, rows: int = 6, steps: int = 10) -> Path:
+        hw = self._need_images("interp")
+        g = torch.Generator().manual_seed(PLOT_SEED)
+        pick = torch.randperm(len(self.x), generator=g)[: 2 * rows].to(self.device)
+        z = self.model.embed(self.x[pick]).reshape(rows, 2, -1)
+        t = torch.linspace(0, 1, steps, device=self.device)[None, :, None]
+        path = z[:, :1] * (1 - t) + z[:, 1:] * t  # (rows, steps, Dz)
+        ends = self.x[pick].reshape(rows, 2, -1)
+        # data | decoded path | data, so each row shows where it starts and ends
+        row = torch.cat([ends[:, :1], mean_image(self.model.decode(path)), ends[:, 1:]], 1)
+        images = _pictures(row, hw).reshape(rows, steps + 2, *hw)
+        return plots.interpolation(images, self.out / "interp.png")
+
+    def make(self, kind: str, **kw) -> Path:
+        if kind not in KINDS:
+            raise VaelabError(f"unknown plot kind {kind!r} (choose from {', '.join(KINDS)})")
+        return getattr(self, kind)(**kw)
+
+
+def all_plots(run: str | Path, device: str = "cpu", data: ImageData | None = None, log=print) -> list[Path]:
+    """Every plot that makes sense for this run (skipping, with a note, those that do not)."""
+    view = RunView(run, device, data)
+    made = []
+    for kind in KINDS:
+        try:
+            made.append(view.make(kind))
+        except VaelabError as e:
+            log(f"skipped {kind}: {e}")
+    return made

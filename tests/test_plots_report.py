@@ -1,0 +1,139 @@
+"""Plots write valid PNGs from synthetic arrays; the report is one escaped, self-contained HTML file."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from vaelab import plots
+from vaelab.report import write_report
+
+RNG = np.random.default_rng(0)
+
+
+def _check_png(path: Path, min_side: int = 100) -> tuple[int, int]:
+    """The file exists, Pillow reads it as a PNG, and it is a plausible size."""
+    assert path.exists() and path.stat().st_size > 1000
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        assert im.format == "PNG"
+        w, h = im.size
+    assert min_side <= w <= 3000 and min_side <= h <= 3000
+    return w, h
+
+
+def _metrics(epochs: int) -> list[dict]:
+    return [{"epoch": e, "train_loss": 100.0 / e, "val_elbo": -110.0 / e, "val_iwae": -105.0 / e,
+             "train_seconds": 1.5 + 0.1 * e} for e in range(1, epochs + 1)]
+
+
+@pytest.mark.parametrize("epochs", [1, 5])
+def test_curves(tmp_path: Path, epochs: int) -> None:
+    out = plots.curves(_metrics(epochs), tmp_path / "deep" / "curves.png")
+    assert out == tmp_path / "deep" / "curves.png"
+    _check_png(out)
+
+
+def test_curves_without_seconds_or_validation(tmp_path: Path) -> None:
+    rows = [{"epoch": 1, "train_loss": 3.0}, {"epoch": 2, "train_loss": 2.0, "val_recon": -2.5}]
+    _check_png(plots.curves(rows, tmp_path / "c.png"))
+
+
+def test_tile_layout_is_exact() -> None:
+    images = np.zeros((5, 4, 3))
+    images[4, 2, 1] = 1.0  # image 4 -> row 1, column 1 when 3 per row
+    grid = plots.tile(images, nrow=3, pad=2, pad_value=0.25)
+    assert grid.shape == (2 * (4 + 2) + 2, 3 * (3 + 2) + 2)
+    y, x = 2 + 1 * (4 + 2) + 2, 2 + 1 * (3 + 2) + 1
+    assert grid[y, x] == 1.0
+    assert np.count_nonzero(grid == 1.0) == 1
+    assert grid[0, 0] == 0.25 and grid[2, 2] == 0.0  # padding, then the first tile's corner
+    assert np.all(grid[8:12, 12:15] == 0.25)  # the empty sixth tile shows the padding value
+
+
+def test_tile_channels() -> None:
+    rgb = np.zeros((2, 3, 4, 4))
+    rgb[1, 0, 0, 0] = 1.0  # red corner of the second image
+    grid = plots.tile(rgb, nrow=2, pad=1)
+    assert grid.shape == (6, 11, 3)
+    assert grid[1, 6, 0] == 1.0 and grid[1, 6, 1] == 0.0
+    grey = plots.tile(np.ones((3, 1, 2, 2)), nrow=1, pad=0)
+    assert grey.shape == (6, 2) and np.all(grey == 1.0)
+
+
+def test_image_grid_recon_samples(tmp_path: Path) -> None:
+    imgs = RNG.random((20, 28, 28))
+    _check_png(plots.image_grid(imgs, tmp_path / "g.png", nrow=5, title="grid", row_labels=list("abcd")))
+    _check_png(plots.image_grid(RNG.random((6, 3, 8, 8)), tmp_path / "rgb.png", nrow=3))
+    _check_png(plots.recon(imgs, 1 - imgs, tmp_path / "recon.png", n=16))
+    _check_png(plots.recon(imgs[:5], imgs[:5], tmp_path / "recon5.png", n=16), min_side=60)
+    _check_png(plots.samples(RNG.random((64, 1, 28, 28)), tmp_path / "samples.png"))
+
+
+@pytest.mark.parametrize("labels", [None, np.arange(300) % 10, np.linspace(0, 1, 300)])
+def test_latent(tmp_path: Path, labels: np.ndarray | None) -> None:
+    z = RNG.normal(size=(300, 2))
+    _check_png(plots.latent(z, labels, tmp_path / "latent.png", title="codes"))
+
+
+def test_manifold_interpolation_topics(tmp_path: Path) -> None:
+    n = 7
+    ticks = np.linspace(-2, 2, n)
+    _check_png(plots.manifold(RNG.random((n * n, 8, 8)), tmp_path / "manifold.png", n=n, ticks_x=ticks,
+                              ticks_y=ticks, title="manifold"))
+    _check_png(plots.interpolation(RNG.random((4, 10, 28, 28)), tmp_path / "interp.png"))
+    table = [("z1", ["game", "team", "season"], ["god", "church"]),
+             ("z2", ["price " * 3] * 12, [])]
+    _check_png(plots.topics(table, tmp_path / "topics.png", title="document topics"))
+
+
+def _run_folder(root: Path) -> Path:
+    run = root / "mnist-vae-run"
+    (run / "plots").mkdir(parents=True)
+    (run / "config.toml").write_text('data = "digits"\nmodel = "vae"\nhidden = [200]\nlatent_dim = 20\n'
+                                     'note = "<script>alert(1)</script>"\n[extra]\nwarmup = 0.5\n')
+    (run / "metrics.jsonl").write_text("".join(json.dumps(m) + "\n" for m in _metrics(3)))
+    ev = {"split": "test", "k": 1000, "n": 360, "elbo": -30.1234, "iwae": -28.9, "nll": 28.9, "recon": -25.0,
+          "kl": 5.1, "active_units": 7, "bits_per_dim": 0.65, "seconds": 3.2,
+          "estimator_notes": {"iwae": "IWAE-1000 lower bound"}}
+    (run / "eval.json").write_text(json.dumps(ev))
+    (run / "amortization_gap.json").write_text(json.dumps({"gap": 1.2345, "per_k": {"1": 2.0}}))
+    plots.curves(_metrics(3), run / "plots" / "curves.png")
+    plots.samples(RNG.random((64, 8, 8)), run / "plots" / "samples.png")
+    return run
+
+
+def test_report(tmp_path: Path) -> None:
+    run = _run_folder(tmp_path)
+    out = write_report(run)
+    assert out == run / "report.html"
+    page = out.read_text(encoding="utf-8")
+    uris = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', page)
+    assert len(uris) == 2
+    files = {p.read_bytes() for p in (run / "plots").glob("*.png")}
+    assert {base64.b64decode(u) for u in uris} == files
+    assert page.index('alt="curves"') < page.index('alt="samples"')
+    for text in ("mnist-vae-run", "-30.1234", "-28.9000", "28.9000", "1000", "360", "IWAE-1000", "NLL-1000",
+                 "nats per example", "amortization_gap", "1.2345", "estimator_notes", "latent_dim",
+                 "total training seconds"):
+        assert text in page, text
+    assert "<script>" not in page and "&lt;script&gt;" in page
+    assert not re.search(r"(src|href)\s*=\s*[\"']?https?:", page)
+    assert "http://" not in page and "https://" not in page
+
+
+def test_report_without_eval_or_plots(tmp_path: Path) -> None:
+    run = tmp_path / "bare"
+    run.mkdir()
+    (run / "config.toml").write_text('model = "vae"\n')
+    (run / "metrics.jsonl").write_text(json.dumps(_metrics(1)[0]) + "\n{half-writ")
+    page = write_report(run).read_text()
+    assert "<h2>Evaluation</h2>" not in page and "<h2>Plots</h2>" not in page
+    assert "<h2>Training</h2>" in page and "<h2>Config</h2>" in page
