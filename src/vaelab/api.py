@@ -1,0 +1,106 @@
+"""The library in a few calls: train, evaluate, plot, report, load, sample.
+
+    import vaelab
+    run = vaelab.train(data="digits", epochs=10)          # a run folder with weights and metrics
+    print(vaelab.evaluate(run, k=1000)["nll"])            # NLL-1000, nats per example
+    images = vaelab.sample(vaelab.load(run), 16)          # (16, D) means of p(x|z), z ~ p(z)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from . import config as cfg
+from . import evaluate as ev
+from . import models, report as report_mod, runs, visualize
+from .data import ImageData
+from .distributions import mean_image
+from .train import fit
+
+
+def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any) -> cfg.Config:
+    """A Config from a Config, a TOML path or shipped name, or defaults, plus keyword overrides."""
+    if isinstance(config, cfg.Config):
+        base = config
+    elif config is not None:
+        base = cfg.load(config)
+    else:
+        base = cfg.Config()
+    return cfg.from_dict(overrides, base)
+
+
+def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
+          resume: bool = False, finish: bool = False, progress: bool = False, log=print, **overrides: Any) -> Path:
+    """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html."""
+    if resume:
+        run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
+        c = cfg.from_dict(overrides, runs.load_config(run))
+        data = runs.load_data(c)
+    else:
+        c = make_config(config, **overrides)
+        data = runs.load_data(c)  # fail on bad data before anything is written
+        models.build(c, data.shape)  # and on a model that cannot take this data
+        run = Path(out or c.out or runs.default_out(c))
+        runs.claim(run, overwrite=overwrite)
+        c = c.replace(out=str(run))
+    fit(c, run, data=data, resume=resume, progress=progress, log=log)
+    if finish:
+        finish_run(run, data=data, progress=progress, log=log)
+    return run
+
+
+def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
+             batch: int | None = None, progress: bool = False, data: ImageData | None = None,
+             write: bool = True) -> dict[str, Any]:
+    """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example."""
+    c = runs.load_config(run)
+    data = data if data is not None else runs.load_data(c)
+    dev = runs.resolve_device(device or c.device)
+    _, model = runs.load_model(run, data.shape, dev)
+    x = runs.eval_inputs(c, data, split, dev)
+    result = {"split": split, "model": c.model, "data": c.data, "likelihood": c.likelihood}
+    result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
+                           progress=progress)
+    if write:
+        (Path(run) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def plot(run: str | Path, kind: str, *, device: str = "cpu", **kw: Any) -> Path:
+    """One plot into RUN/plots/<kind>.png."""
+    return visualize.RunView(run, device).make(kind, **kw)
+
+
+def report(run: str | Path) -> Path:
+    """RUN/report.html with the metrics and every plot embedded."""
+    return report_mod.write_report(run)
+
+
+def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool = False, log=print) -> Path:
+    """Evaluate on the test split, draw every plot and write the report."""
+    result = evaluate(run, data=data, progress=progress)
+    if "nll" in result:
+        log(f"test ELBO {result['elbo']:.3f}  IWAE-{result['k']} {result['iwae']:.3f}  "
+            f"NLL-{result['k']} {result['nll']:.3f} nats/example")
+    visualize.all_plots(run, data=data, log=log)
+    path = report(run)
+    log(f"report: {path}")
+    return path
+
+
+def load(run: str | Path, device: str = "cpu") -> nn.Module:
+    """The trained model of a run folder."""
+    return runs.load_model(run, device=device)[1]
+
+
+@torch.no_grad()
+def sample(model: nn.Module, n: int, *, seed: int | None = None) -> torch.Tensor:
+    """n draws of the mean of p(x|z) with z ~ p(z), as (n, D) values in [0, 1]."""
+    g = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(n, model.latent_dim, generator=g).to(next(model.parameters()).device)
+    return mean_image(model.decode(z))

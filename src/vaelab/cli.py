@@ -1,0 +1,161 @@
+"""Command line: parse -> config -> library call. User errors print one line and exit with code 2."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import warnings
+from pathlib import Path
+
+from . import api, config as cfg, visualize
+from .errors import VaelabError
+
+# flag -> config key, for the flags that override a config file
+FLAG_KEYS = {
+    "data": "data", "data_dir": "data_dir", "model": "model", "epochs": "epochs", "batch_size": "batch_size",
+    "lr": "lr", "latent_dim": "latent_dim", "hidden": "hidden", "likelihood": "likelihood",
+    "estimator": "estimator", "k": "k", "seed": "seed", "device": "device", "val_fraction": "val_fraction",
+    "image_size": "image_size", "kl_warmup": "kl_warmup", "patience": "patience", "eval_k": "eval_k",
+    "posterior_scale": "posterior_scale",
+}
+# what may change when a run is resumed: nothing that alters the model or the data it sees
+RESUMABLE = {"epochs", "device", "patience", "eval_k"}
+
+
+def _train_parser(sub) -> None:
+    p = sub.add_parser("train", help="train a model (default: the seed 001 VAE on scikit-learn's digits)",
+                       description="Train a model. Flags override --config; --set key=value covers every other key.")
+    p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
+    p.add_argument("--data", help="digits | mnist | fashion-mnist | npz:PATH | folder:PATH")
+    p.add_argument("--data-dir", help="folder with the dataset's files")
+    p.add_argument("--model", help="vae | conv-vae | ae")
+    p.add_argument("--epochs", type=int)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--lr", type=float)
+    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--hidden", help="hidden sizes, e.g. 400 or 512,256")
+    p.add_argument("--likelihood", choices=cfg.LIKELIHOODS)
+    p.add_argument("--posterior-scale", choices=cfg.SCALES)
+    p.add_argument("--estimator", choices=("sgvb-a", "sgvb-b", "iwae"))
+    p.add_argument("--k", type=int, help="Monte-Carlo / importance samples per example in training")
+    p.add_argument("--kl-warmup", type=int, help="epochs of linear KL warm-up")
+    p.add_argument("--patience", type=int, help="early stopping patience in epochs (0: off)")
+    p.add_argument("--val-fraction", type=float)
+    p.add_argument("--image-size", type=int, help="side length for folder:PATH images")
+    p.add_argument("--eval-k", type=int, help="importance samples for the final evaluation")
+    p.add_argument("--seed", type=int)
+    p.add_argument("--device", choices=cfg.DEVICES)
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other config key")
+    p.add_argument("--out", help="run folder (default: runs/<model>-<data>-NNN)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
+    p.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
+    p.add_argument("--no-report", action="store_true", help="skip the final evaluation, plots and report")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="vaelab", description="Variational autoencoders: train, evaluate, look.")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _train_parser(sub)
+
+    p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; writes RUN/eval.json")
+    p.add_argument("run")
+    p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--batch", type=int, default=None, help="points per chunk (default: sized to memory)")
+    p.add_argument("--device", choices=cfg.DEVICES)
+
+    p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
+    p.add_argument("run")
+    p.add_argument("--kind", required=True, choices=visualize.KINDS + ("all",))
+    p.add_argument("--range", help="manifold: linear grid X0,X1,Y0,Y1 instead of Gaussian quantiles")
+    p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
+
+    p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")
+    p.add_argument("run")
+
+    sub.add_parser("configs", help="list the shipped experiment configs")
+    return parser
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    values = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
+    values |= cfg.parse_set(args.set)
+    return values
+
+
+def _train(args: argparse.Namespace) -> None:
+    values = _overrides(args)
+    progress = not args.quiet
+    if args.resume:
+        fixed = sorted(set(values) - RESUMABLE)
+        if args.config or fixed:
+            raise VaelabError(f"--resume continues a run as configured; only {', '.join(sorted(RESUMABLE))} "
+                              f"may change (got {', '.join(fixed) or '--config'})")
+        run = api.train(out=args.resume, resume=True, finish=not args.no_report, progress=progress, **values)
+    else:
+        run = api.train(args.config, out=args.out, overwrite=args.overwrite, finish=not args.no_report,
+                        progress=progress, **values)
+    print(f"run folder: {run}")
+
+
+def _span(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 4:
+        raise VaelabError(f"--range wants X0,X1,Y0,Y1, got {text!r}")
+    return vals  # type: ignore[return-value]
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
+                     progress=not args.quiet)
+    print(f"{r['model']} on {r['data']} ({r['split']} split, {r['n']} examples), nats per example")
+    for key in ("elbo", "iwae", "nll", "recon", "kl", "active_units", "bits_per_dim", "seconds"):
+        if key in r:
+            name = {"iwae": f"IWAE-{r.get('k')}", "nll": f"NLL-{r.get('k')}"}.get(key, key)
+            val = r[key]
+            print(f"  {name:<14} {val:>12.4f}" if isinstance(val, float) else f"  {name:<14} {val:>12}")
+    print(f"wrote {Path(args.run) / 'eval.json'}")
+
+
+def _plot(args: argparse.Namespace) -> None:
+    span = _span(args.range)
+    view = visualize.RunView(args.run, args.device)
+    kinds = visualize.KINDS if args.kind == "all" else (args.kind,)
+    for kind in kinds:
+        path = view.make(kind, span=span) if kind == "manifold" else view.make(kind)
+        print(f"wrote {path}")
+
+
+def run(argv: list[str] | None = None) -> int:
+    """Entry point returning an exit code (0 ok, 2 bad input)."""
+    args = build_parser().parse_args(argv)
+    warnings.simplefilter("default")
+    try:
+        if args.command == "train":
+            _train(args)
+        elif args.command == "evaluate":
+            _evaluate(args)
+        elif args.command == "plot":
+            _plot(args)
+        elif args.command == "report":
+            print(f"wrote {api.report(args.run)}")
+        elif args.command == "configs":
+            for name in cfg.named_configs():
+                print(name)
+    except VaelabError as e:
+        print(f"vaelab: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("vaelab: interrupted; `vaelab train --resume RUN` continues from the last finished epoch", file=sys.stderr)
+        return 130
+    return 0
+
+
+def main() -> None:
+    sys.exit(run())
