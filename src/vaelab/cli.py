@@ -68,7 +68,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
     p.add_argument("--kind", required=True, choices=visualize.KINDS + ("all",))
-    p.add_argument("--range", help="manifold: linear grid X0,X1,Y0,Y1 instead of Gaussian quantiles")
+    p.add_argument("--range", help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of Gaussian quantiles")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
 
     p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")
@@ -132,9 +132,20 @@ def _plot(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _glue_negative_values(argv: list[str]) -> list[str]:
+    """`--range -10,5,-5,5` -> `--range=-10,5,-5,5`: argparse would take the value for a flag."""
+    out: list[str] = []
+    for i, a in enumerate(argv):
+        if i and argv[i - 1] == "--range" and a.startswith("-") and a[1:2].isdigit():
+            out[-1] = f"--range={a}"
+        else:
+            out.append(a)
+    return out
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
-    args = build_parser().parse_args(argv)
+    args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
     warnings.simplefilter("default")
     try:
         if args.command == "train":

@@ -18,6 +18,10 @@ SCALE_FNS = {
     "relu": lambda h: F.relu(h) + 0.05,
 }
 
+# Argument checks would run on every call in the training loop (and force a host sync on a GPU).
+# The trainer checks the loss for NaN/inf once per epoch instead, with a clear message.
+_CHECK = dict(validate_args=False)
+
 # A learned Gaussian variance can collapse onto pixels that never change (log p -> +inf);
 # the floor keeps the density finite. exp(-9) ~ 1.2e-4 in variance.
 MIN_LOGVAR = -9.0
@@ -26,13 +30,13 @@ MIN_LOGVAR = -9.0
 def gaussian_posterior(raw: torch.Tensor, scale: str = "exp") -> Distribution:
     """Diagonal Gaussian q(z|x) from raw (..., 2*Dz) encoder output: [mean, scale pre-activation]."""
     mean, h = raw.chunk(2, dim=-1)
-    return Independent(Normal(mean, SCALE_FNS[scale](h)), 1)
+    return Independent(Normal(mean, SCALE_FNS[scale](h), **_CHECK), 1, **_CHECK)
 
 
 def standard_normal(latent_dim: int, device: torch.device | str = "cpu") -> Distribution:
     """The prior N(0, I) over a latent_dim-dimensional z."""
     zeros = torch.zeros(latent_dim, device=device)
-    return Independent(Normal(zeros, torch.ones_like(zeros)), 1)
+    return Independent(Normal(zeros, torch.ones_like(zeros), **_CHECK), 1, **_CHECK)
 
 
 def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None) -> Distribution:
@@ -43,14 +47,14 @@ def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None)
     gaussian-learned : N(x; out, diag(exp(logvar))) with one learned log-variance per dimension.
     """
     if kind == "bernoulli":
-        return Independent(Bernoulli(logits=out), 1)
+        return Independent(Bernoulli(logits=out, **_CHECK), 1, **_CHECK)
     if kind == "gaussian":
-        return Independent(Normal(out, torch.ones_like(out)), 1)
+        return Independent(Normal(out, torch.ones_like(out), **_CHECK), 1, **_CHECK)
     if kind == "gaussian-learned":
         if logvar is None:
             raise ValueError("gaussian-learned needs a log-variance")
         std = torch.exp(0.5 * logvar.clamp(min=MIN_LOGVAR)).expand_as(out)
-        return Independent(Normal(out, std), 1)
+        return Independent(Normal(out, std, **_CHECK), 1, **_CHECK)
     raise ValueError(f"unknown likelihood {kind!r}")
 
 

@@ -210,14 +210,15 @@ def manifold(images: np.ndarray, path: str | Path, *, n: int, ticks_x: np.ndarra
     """An n×n decoded grid as one picture (row 0 = highest z2), ticks at a few latent coordinates."""
     a = _as_images(images)
     h, w = a.shape[1:3]
-    grid = tile(a, n, pad=0)
+    pad = 1 if min(h, w) < 16 else 0  # tiny images (8x8 digits) run together without a gutter
+    grid = tile(a, n, pad=pad)
     fig = _figure(7.0, 7.4)
     ax = fig.subplots()
     _show(ax, grid)
     tx, ty = np.asarray(ticks_x, dtype=np.float64), np.asarray(ticks_y, dtype=np.float64)
     ix = _tick_positions(n)
-    ax.set_xticks([c * w + w / 2 - 0.5 for c in ix], [f"{tx[c]:.2g}" for c in ix])
-    ax.set_yticks([r * h + h / 2 - 0.5 for r in ix], [f"{ty[n - 1 - r]:.2g}" for r in ix])
+    ax.set_xticks([pad + c * (w + pad) + w / 2 - 0.5 for c in ix], [f"{tx[c]:.2g}" for c in ix])
+    ax.set_yticks([pad + r * (h + pad) + h / 2 - 0.5 for r in ix], [f"{ty[n - 1 - r]:.2g}" for r in ix])
     ax.set_title(title)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)

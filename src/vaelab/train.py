@@ -58,6 +58,15 @@ def validation_score(model, x: torch.Tensor, estimator: str, batch: int = 1024) 
     return total / max(1, len(x))
 
 
+def _write(bar: tqdm, log: Callable[[str], None], line: str) -> None:
+    """A log line that does not tear the progress bar."""
+    if bar.disable:
+        log(line)
+    else:
+        with bar.external_write_mode():
+            log(line)
+
+
 def _read_metrics(path: Path, upto_epoch: int) -> list[dict]:
     if not path.exists():
         return []
@@ -96,33 +105,37 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     scale = data.scale
     meta = {"shape": json.dumps(list(data.shape))}  # lets the weights be rebuilt without the data
 
+    score_name = "val recon" if estimator == "ae" else "val ELBO"
+    log_every = max(1, c.epochs // 20)  # about 20 log lines however long the run
+    first = state["epoch"] + 1
+    bar = tqdm(total=(c.epochs - state["epoch"]) * steps_per_epoch, desc="train", unit="step",
+               disable=not progress or state["stopped_early"], dynamic_ncols=True)
     model.train()
-    for epoch in range(state["epoch"] + 1, c.epochs + 1):
+    for epoch in range(first, c.epochs + 1):
         if state["stopped_early"]:
             break
-        bar = tqdm(total=steps_per_epoch, desc=f"epoch {epoch}/{c.epochs}", disable=not progress, leave=False)
         _sync(device)
         start = time.perf_counter()
         perm = torch.randperm(n, device=device)
         loss_sum = torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             idx = perm[i * c.batch_size:(i + 1) * c.batch_size]
-            x = train_x[idx].float() * scale
+            x = train_x[idx].float() * scale  # (B, D) in [0, 1]
             if binarize:
-                x = torch.bernoulli(x)
+                x = torch.bernoulli(x)  # a fresh binarization every time an image is seen
             bound = objective(model, x, k=c.k, beta=kl_weight(state["step"], warmup_steps))
             optimizer.zero_grad(set_to_none=True)
             bound.loss.backward()
             optimizer.step()
             loss_sum += bound.loss.detach() * x.shape[0]
             state["step"] += 1
-            if progress and (i % 25 == 0 or i == steps_per_epoch - 1):  # .item() syncs, so not every step
-                bar.set_postfix(loss=f"{bound.loss.item():.2f}")
+            if progress and i % 50 == 0:  # .item() waits for the device, so not every step
+                bar.set_postfix_str(f"epoch {epoch}/{c.epochs} loss {bound.loss.item():.2f}", refresh=False)
             bar.update(1)
         _sync(device)
         train_seconds = time.perf_counter() - start
-        bar.close()
         if not torch.isfinite(loss_sum):
+            bar.close()
             raise VaelabError(f"training diverged at epoch {epoch} (non-finite loss); try a smaller --lr")
 
         row = {"epoch": epoch, "train_loss": float(loss_sum) / n, "train_seconds": train_seconds}
@@ -141,10 +154,13 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         with metrics_path.open("a") as f:
             f.write(json.dumps(row) + "\n")
         save_checkpoint(run_dir / "checkpoint.safetensors", model, optimizer, state)
-        val_text = f"  val {'recon' if estimator == 'ae' else 'ELBO'} {row.get('val_recon', row.get('val_elbo', float('nan'))):.3f}"
-        log(f"epoch {epoch:3d}  train loss {row['train_loss']:.3f}{val_text if val_x is not None else ''}  ({train_seconds:.2f} s)")
+
+        val_text = f"  {score_name} {score:.3f}" if val_x is not None else ""
+        if epoch == first or epoch == c.epochs or epoch % log_every == 0 or state["stopped_early"]:
+            _write(bar, log, f"epoch {epoch:3d}  train loss {row['train_loss']:.3f}{val_text}  ({train_seconds:.2f} s)")
         if state["stopped_early"]:
-            log(f"early stopping: no validation improvement for {c.patience} epochs")
+            _write(bar, log, f"early stopping: no validation improvement for {c.patience} epochs")
+    bar.close()
 
     if not (run_dir / "model.safetensors").exists():  # zero epochs: keep the initial weights
         save_weights(run_dir / "model.safetensors", model, meta)

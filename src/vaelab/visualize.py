@@ -117,6 +117,9 @@ class RunView:
         xx, yy = np.meshgrid(gx, gy[::-1])  # row 0 = highest z2, so the picture reads like a plot
         grid = np.stack([xx.ravel(), yy.ravel()], 1)  # (n*n, 2)
         d = self.model.latent_dim
+        if d < 2:
+            raise VaelabError("--kind manifold needs a latent with at least 2 dimensions")
+        labels = ("z1", "z2")
         if d == 2:
             z = grid
             title = "2-D latent manifold"
@@ -128,12 +131,12 @@ class RunView:
             std = np.sqrt(pca.explained_variance_)
             z = pca.mean_ + (grid * std) @ pca.components_
             title = f"manifold on the top-2 PCA plane of a {d}-D latent"
+            labels = ("PC1 (in std of the posterior means)", "PC2 (in std)")
         title += " (Gaussian quantile grid)" if span is None else " (linear grid)"
         zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
-        if d == 1:
-            zt = zt[:, :1]
         images = _pictures(mean_image(self.model.decode(zt)), hw)
-        return plots.manifold(images, self.out / "manifold.png", n=n, ticks_x=gx, ticks_y=gy, title=title)
+        return plots.manifold(images, self.out / "manifold.png", n=n, ticks_x=gx, ticks_y=gy, title=title,
+                              xlabel=labels[0], ylabel=labels[1])
 
     @torch.no_grad()
     def interp(self, rows: int = 6, steps: int = 10) -> Path:
