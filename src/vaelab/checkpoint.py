@@ -24,6 +24,10 @@ from torch import nn
 from .errors import CheckpointError
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path: str | Path, data: bytes) -> None:
     """Write bytes to path via a temp file in the same folder and an atomic rename."""
     path = Path(path)
@@ -33,6 +37,7 @@ def atomic_write(path: str | Path, data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -30,13 +30,18 @@ MIN_LOGVAR = -9.0
 def gaussian_posterior(raw: torch.Tensor, scale: str = "exp") -> Distribution:
     """Diagonal Gaussian q(z|x) from raw (..., 2*Dz) encoder output: [mean, scale pre-activation]."""
     mean, h = raw.chunk(2, dim=-1)
-    return Independent(Normal(mean, SCALE_FNS[scale](h), **_CHECK), 1, **_CHECK)
+    return diagonal_normal(mean, SCALE_FNS[scale](h))
+
+
+def diagonal_normal(loc: torch.Tensor, scale: torch.Tensor) -> Distribution:
+    """N(loc, diag(scale^2)) with the last dimension as the event."""
+    return Independent(Normal(loc, scale, **_CHECK), 1, **_CHECK)
 
 
 def standard_normal(latent_dim: int, device: torch.device | str = "cpu") -> Distribution:
     """The prior N(0, I) over a latent_dim-dimensional z."""
     zeros = torch.zeros(latent_dim, device=device)
-    return Independent(Normal(zeros, torch.ones_like(zeros), **_CHECK), 1, **_CHECK)
+    return diagonal_normal(zeros, torch.ones_like(zeros))
 
 
 def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None) -> Distribution:

@@ -21,8 +21,10 @@ from tqdm.auto import tqdm
 
 from .objectives import analytic_kl, log_weights
 
-# Elements of the largest per-chunk tensor (K_chunk * B_chunk * width): ~64 MB of float32.
-CHUNK_ELEMENTS = 1 << 24
+# Elements of the largest per-chunk tensor (K_chunk * B_chunk * width): 4 MB of float32. Larger
+# chunks are slower on the CPU: they fall out of cache, and allocations over glibc's mmap threshold
+# (32 MB at most) are returned to the kernel on every free and page-faulted in again.
+CHUNK_ELEMENTS = 1 << 20
 
 
 @dataclass

@@ -37,6 +37,9 @@ class VAE(nn.Module):
         self.likelihood, self.posterior_scale = likelihood, posterior_scale
         # one log-variance per data dimension, shared by all examples
         self.logvar = nn.Parameter(torch.zeros(data_dim)) if likelihood == "gaussian-learned" else None
+        # the prior's parameters follow the model across devices but are not weights to save
+        self.register_buffer("prior_loc", torch.zeros(latent_dim), persistent=False)
+        self.register_buffer("prior_scale", torch.ones(latent_dim), persistent=False)
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z|x), a diagonal Gaussian."""
@@ -48,14 +51,11 @@ class VAE(nn.Module):
 
     def prior(self) -> Distribution:
         """p(z) = N(0, I)."""
-        return dist.standard_normal(self.latent_dim, device=self._device())
+        return dist.diagonal_normal(self.prior_loc, self.prior_scale)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean E_q[z]."""
         return self.encode(x).mean
-
-    def _device(self) -> torch.device:
-        return next(self.parameters()).device
 
 
 class AE(VAE):

