@@ -21,7 +21,7 @@ from torch import nn
 from . import config as cfg
 from . import models
 from .checkpoint import load_weights, read_meta
-from .data import ImageData, binarize, load_images
+from .data import ImageData, binarize, load_images, rows
 from .errors import VaelabError
 
 SPLITS = ("train", "val", "test")
@@ -64,7 +64,7 @@ def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tenso
 def eval_inputs(c: cfg.Config, data: ImageData, split: str, device: torch.device) -> torch.Tensor:
     """Float inputs for evaluation; Bernoulli data gets one fixed, seeded binarization."""
     stored, _ = split_tensor(data, split)
-    x = stored.float() * data.scale
+    x = rows(stored, None, data.scale)
     if binarizes(c):
         g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
         x = binarize(x, g)

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from . import config as cfg
 from . import models, objectives, runs
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
-from .data import ImageData, binarize
+from .data import ImageData, binarize, rows
 from .errors import VaelabError
 
 VAL_SEED = 1234  # validation uses its own fixed noise, outside the training RNG stream
@@ -134,7 +134,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         loss_sum = torch.zeros((), device=device)
         for i in range(steps_per_epoch):
             idx = perm[i * c.batch_size:(i + 1) * c.batch_size]
-            x = train_x.index_select(0, idx).float() * scale  # (B, D) in [0, 1]; faster than train_x[idx]
+            x = rows(train_x, idx, scale)  # (B, D) floats
             if dynamic_binarization:
                 x = binarize(x)  # a fresh binarization every time an image is seen
             bound = objective(model, x, k=c.k, beta=kl_weight(state["step"], warmup_steps))

@@ -51,6 +51,17 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     return (u < x).to(x.dtype)
 
 
+def rows(stored: torch.Tensor, idx: torch.Tensor | None, scale: float) -> torch.Tensor:
+    """Float (B, D) values of the stored rows idx (all rows when idx is None), dense or sparse storage.
+
+    index_select is used rather than stored[idx]: on the CPU it gathers uint8 rows ~5x faster.
+    """
+    x = stored if idx is None else stored.index_select(0, idx)
+    if x.is_sparse or x.layout != torch.strided:
+        x = x.to_dense()
+    return x.float() * scale if scale != 1.0 else x.float()
+
+
 def _hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """Sorted (kept, held-out) indices; round(fraction * n) held out, at least 1 if fraction > 0."""
     k = max(1, round(fraction * n)) if fraction > 0 else 0
