@@ -13,7 +13,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned")
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # multinomial: word counts
 ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae")
 SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
@@ -34,6 +34,11 @@ class Config:
     val_fraction: float = 0.1
     image_size: int = 28
     binarize: bool = True  # dynamic binarization whenever the likelihood is Bernoulli
+    # corpora: CountVectorizer settings (ignored when the corpus ships a vocabulary.txt)
+    vocab_size: int = 0  # keep the most frequent words; 0 keeps all
+    stop_words: str = "none"  # "english" (scikit-learn's list) or "none"
+    min_df: float = 1.0  # drop words in fewer documents: >= 1 is a count, < 1 a fraction
+    max_df: float = 1.0  # drop words in more documents: <= 1 is a fraction, > 1 a count
     # model
     model: str = "vae"
     hidden: tuple[int, ...] = (200,)
@@ -48,6 +53,7 @@ class Config:
     epochs: int = 200
     batch_size: int = 32
     lr: float = 1e-3
+    weight_decay: float = 0.0  # L2 penalty (Adam's, coupled) on weight matrices, never on biases
     patience: int = 0  # early stopping on the validation bound; 0 turns it off
     seed: int = 0
     device: str = "auto"
@@ -89,9 +95,13 @@ def _check(c: Config) -> None:
     need(c.epochs >= 0, "epochs must be >= 0")
     need(c.batch_size >= 1, "batch_size must be >= 1")
     need(c.lr > 0, "lr must be positive")
+    need(c.weight_decay >= 0, "weight_decay must be >= 0")
     need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
     need(c.kl_warmup >= 0 and c.patience >= 0, "kl_warmup and patience must be >= 0")
     need(c.image_size >= 4, "image_size must be >= 4")
+    need(c.vocab_size >= 0, "vocab_size must be >= 0 (0 keeps every word)")
+    need(c.stop_words in ("english", "none"), f"stop_words must be 'english' or 'none', not {c.stop_words!r}")
+    need(c.min_df > 0 and c.max_df > 0, "min_df and max_df must be positive")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn.functional as F
-from torch.distributions import Bernoulli, Distribution, Independent, Normal
+from torch.distributions import Bernoulli, Distribution, Independent, Multinomial, Normal, constraints
 
 # The seeds' three ways to make sigma positive (seed 001 uses exp(logvar / 2); seed 003 uses
 # relu + 0.05; softplus + eps is the common smooth alternative).
@@ -44,13 +44,60 @@ def standard_normal(latent_dim: int, device: torch.device | str = "cpu") -> Dist
     return diagonal_normal(zeros, torch.ones_like(zeros))
 
 
+class BagOfWords(Distribution):
+    """Word counts n (..., |V|) of a document whose tokens are drawn independently from softmax(logits).
+
+    log_prob(n) = sum_i n_i log p_i, the log-probability of the document's tokens in the order
+    they were written. This is the number perplexity is defined on (NVDM, LDA), so it is the
+    default. With coefficient=True it is torch's Multinomial pmf of the counts themselves, which
+    adds log N! - sum_i log n_i! (>= 0) for the orderings that give the same counts.
+    N is read from each document; total_count only sets the length of sampled documents.
+    (torch's Multinomial is not used for log_prob: its constructor builds and checks a Binomial
+    and a Categorical over the whole (K, B, |V|) tensor, several times the cost of the density.)
+    """
+
+    arg_constraints = {"logits": constraints.real_vector}
+    has_rsample = False
+
+    def __init__(self, logits: torch.Tensor, total_count: int = 1, coefficient: bool = False):
+        self.raw, self.total_count, self.coefficient = logits, total_count, coefficient
+        super().__init__(logits.shape[:-1], logits.shape[-1:], **_CHECK)
+
+    @property
+    def logits(self) -> torch.Tensor:
+        """Normalised log-probabilities of the words, (..., |V|)."""
+        return self.raw.log_softmax(-1)
+
+    @property
+    def probs(self) -> torch.Tensor:
+        return self.raw.softmax(-1)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.probs * self.total_count
+
+    def sample(self, sample_shape: torch.Size = torch.Size()) -> torch.Tensor:
+        return Multinomial(self.total_count, logits=self.raw, **_CHECK).sample(sample_shape)
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        # sum_i n_i (l_i - logsumexp(l)) without materialising log_softmax: (..., |V|) -> (...)
+        n = value.sum(-1)
+        lp = (value * self.raw).sum(-1) - n * self.raw.logsumexp(-1)
+        if self.coefficient:
+            lp = lp + torch.lgamma(n + 1) - torch.lgamma(value + 1).sum(-1)
+        return lp
+
+
 def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None) -> Distribution:
     """p(x|z) from raw decoder output (..., D).
 
     bernoulli        : out are logits.
     gaussian         : N(x; out, I), the seed's fixed unit variance.
     gaussian-learned : N(x; out, diag(exp(logvar))) with one learned log-variance per dimension.
+    multinomial      : word counts, tokens drawn from softmax(out) (seed 000 eq. 17.14); see BagOfWords.
     """
+    if kind == "multinomial":
+        return BagOfWords(out)
     if kind == "bernoulli":
         return Independent(Bernoulli(logits=out, **_CHECK), 1, **_CHECK)
     if kind == "gaussian":

@@ -20,8 +20,9 @@ from torch.distributions import Distribution
 
 from . import distributions as dist
 from .config import Config
+from .documents import unigram_log_probs
 from .errors import ConfigError
-from .networks import MLP, ConvDecoder, ConvEncoder
+from .networks import MLP, BagEncoder, ConvDecoder, ConvEncoder
 
 
 class VAE(nn.Module):
@@ -74,13 +75,31 @@ class AE(VAE):
         raise TypeError("a plain autoencoder has no prior p(z)")
 
 
+class NVDM(VAE):
+    """Neural variational document model (seed 000 §2.14; Miao et al. 2016).
+
+    q(z|d) is a Gaussian from an MLP on the counts, p(z) = N(0, I), and the decoder is the
+    seed's softmax with energy E(x_i; z) = -z^T R x_i - b_{x_i}: logits R z + b, one linear layer.
+    """
+
+    @property
+    def topic_weights(self) -> torch.Tensor:
+        """R, (|V|, K): column k says how moving z_k up raises or lowers each word's log-probability."""
+        return self.decoder.weight
+
+
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to build one registered model, and the estimator it must use (None: the config's)."""
+    """How to build one registered model, and the estimator / likelihood it must use (None: the config's).
+
+    init(model, data), when given, sets weights from the training data before training starts.
+    """
 
     build: Callable[[Config, tuple[int, ...]], nn.Module]
     estimator: str | None = None
     doc: str = ""
+    likelihood: str | None = None
+    init: Callable[[nn.Module, object], None] | None = None
 
 
 def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
@@ -105,10 +124,24 @@ def _mlp_ae(c: Config, shape: tuple[int, ...]) -> nn.Module:
               data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood)
 
 
+def _nvdm(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    v = math.prod(shape)
+    return NVDM(BagEncoder(v, c.hidden, 2 * c.latent_dim), nn.Linear(c.latent_dim, v), data_dim=v,
+                latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale)
+
+
+@torch.no_grad()
+def _unigram_bias(model: nn.Module, data) -> None:
+    """b = log of the training unigram frequencies (add-one smoothed), so training starts at the unigram model."""
+    model.decoder.bias.copy_(unigram_log_probs(data.train).to(model.decoder.bias))
+
+
 MODELS: dict[str, ModelSpec] = {
     "vae": ModelSpec(_mlp_vae, doc="MLP encoder/decoder, Gaussian posterior (seed 001)"),
     "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (seed 002)"),
     "ae": ModelSpec(_mlp_ae, estimator="ae", doc="plain autoencoder, reconstruction only"),
+    "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=_unigram_bias,
+                      doc="neural variational document model: softmax decoder R z + b (seed 000 §2.14)"),
 }
 
 
@@ -119,9 +152,21 @@ def spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def build(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    """Build the configured model for examples of the given shape."""
-    return spec(c.model).build(c, tuple(shape))
+def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.Module:
+    """Build the configured model for examples of the given shape (initialised from data when given)."""
+    s = spec(c.model)
+    model = s.build(c, tuple(shape))
+    if data is not None and s.init is not None:
+        s.init(model, data)
+    return model
+
+
+def likelihood_for(c: Config) -> str:
+    """The likelihood a run uses: the model's own if it has one, else the config's."""
+    forced = spec(c.model).likelihood
+    if forced is not None and c.likelihood not in (forced, Config.likelihood):
+        raise ConfigError(f"model {c.model!r} always uses the {forced} likelihood, not {c.likelihood!r}")
+    return forced or c.likelihood
 
 
 def estimator_for(c: Config) -> str:

@@ -21,8 +21,8 @@ from torch import nn
 from . import config as cfg
 from . import models
 from .checkpoint import load_weights, read_meta
-from .data import ImageData, binarize, load_images, rows
-from .errors import VaelabError
+from .data import CorpusData, ImageData, binarize, is_corpus_spec, load_corpus, load_images, rows
+from .errors import ConfigError, VaelabError
 
 SPLITS = ("train", "val", "test")
 # Evaluation binarizes with its own fixed seed, so every run is scored on the same 0/1 test set.
@@ -38,15 +38,23 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def load_data(c: cfg.Config) -> ImageData:
-    """The dataset named by the config."""
+def load_data(c: cfg.Config) -> ImageData | CorpusData:
+    """The dataset named by the config (a corpus of word counts for corpus:PATH and 20newsgroups)."""
+    counts, multinomial = is_corpus_spec(c.data), models.likelihood_for(c) == "multinomial"
+    if counts and not multinomial:
+        raise ConfigError(f"{c.data} holds word counts; model them with --model nvdm (or --likelihood multinomial)")
+    if multinomial and not counts:
+        raise ConfigError("the multinomial likelihood models word counts; use it with --data corpus:PATH or 20newsgroups")
+    if counts:
+        return load_corpus(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction, split_seed=c.seed,
+                           vocab_size=c.vocab_size, stop_words=c.stop_words, min_df=c.min_df, max_df=c.max_df)
     return load_images(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction,
                        image_size=c.image_size, split_seed=c.seed)
 
 
 def binarizes(c: cfg.Config) -> bool:
-    """True when training re-binarizes and evaluation uses a seeded binarization."""
-    if c.likelihood != "bernoulli":
+    """True when training re-binarizes and evaluation uses a seeded binarization (never for word counts)."""
+    if models.likelihood_for(c) != "bernoulli":
         return False
     if not c.binarize:
         warnings.warn("binarize = false with a Bernoulli likelihood: the Bernoulli likelihood of grey values "
