@@ -17,8 +17,8 @@ from torch import nn
 
 from . import config as cfg
 from . import evaluate as ev
-from . import models, report as report_mod, runs, visualize
-from .data import ImageData
+from . import documents, models, report as report_mod, runs, visualize
+from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .train import fit
 
@@ -63,9 +63,10 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     dev = runs.resolve_device(device or c.device)
     _, model = runs.load_model(run, data.shape, dev)
     x = runs.eval_inputs(c, data, split, dev)
-    result = {"split": split, "model": c.model, "data": c.data, "likelihood": c.likelihood}
+    result = {"split": split, "model": c.model, "data": c.data, "likelihood": models.likelihood_for(c)}
+    extra = documents.metrics(model, data, x) if is_corpus(data) else None  # perplexity, NPMI
     result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
-                           progress=progress)
+                           progress=progress, extra=extra)
     if write:
         (Path(run) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 import numpy as np
 import torch
@@ -100,8 +101,11 @@ def reconstruction_score(model: nn.Module, x: torch.Tensor, batch: int = 1024) -
 
 
 def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed: int = 0,
-              progress: bool = False) -> dict:
-    """The numbers `vaelab evaluate` reports: means over the points, nats per example."""
+              progress: bool = False, extra: Callable[[PointBounds], dict] | None = None) -> dict:
+    """The numbers `vaelab evaluate` reports: means over the points, nats per example.
+
+    extra(point_bounds), when given, adds more keys (and estimator notes) from the per-point results.
+    """
     start = time.perf_counter()
     d = model.data_dim
     if not getattr(model, "stochastic", True):
@@ -110,7 +114,7 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
                 "estimators": {"recon": "log p(x | z=f(x)), a reconstruction score, not a likelihood"}}
     pb = point_bounds(model, x, k, batch=batch, seed=seed, progress=progress)
     nll = -float(pb.iwae.mean())
-    return {
+    out = {
         "n": int(x.shape[0]),
         "k": int(k),
         "elbo": float(pb.elbo.mean()),
@@ -128,3 +132,9 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
             "recon": "E_q log p(x|z)", "kl": "KL(q(z|x) || p(z)), closed form",
         },
     }
+    if extra is not None:
+        more = dict(extra(pb))
+        out["estimators"] |= more.pop("estimators", {})
+        out |= more
+        out["seconds"] = time.perf_counter() - start
+    return out

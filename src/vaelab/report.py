@@ -20,10 +20,12 @@ CAPTIONS = {
     "latent": "Posterior means of the test split, coloured by label (PCA to 2-D when the latent has more dims).",
     "manifold": "Decoder means over a grid of latent coordinates (highest z2 at the top).",
     "interp": "Decoded straight-line paths in latent space between two test images (framed columns are data).",
-    "topics": "For each latent dimension, the words at its + end and at its − end.",
+    "topics": "For each latent dimension, the words at its + end and at its − end (largest and most negative "
+              "weights in its column of R).",
 }
 EVAL_ORDER = ("split", "model", "data", "likelihood", "n", "k", "elbo", "iwae", "nll", "bits_per_dim", "recon",
-              "kl", "active_units", "seconds")
+              "kl", "active_units", "words", "perplexity", "perplexity_doc", "perplexity_is", "unigram_perplexity",
+              "npmi", "seconds")
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:1000px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -137,6 +139,12 @@ def _describe(key: str, k: Any) -> str:
         "k": "importance samples per example",
         "seconds": "evaluation wall time",
         "split": "data split",
+        "words": "tokens in the split's documents",
+        "perplexity": "exp(−Σ ELBO / Σ N_d): corpus perplexity from the ELBO (an upper bound)",
+        "perplexity_doc": "exp(mean_d(−ELBO_d / N_d)): the NVDM paper's per-document perplexity",
+        "perplexity_is": f"exp(−Σ IWAE-{kk} / Σ N_d): perplexity from the importance-sampled log p(d)",
+        "unigram_perplexity": "perplexity of the add-one smoothed unigram model fitted on train",
+        "npmi": "mean NPMI coherence of the top-10 words of each topic (training-document co-occurrence)",
     }.get(key, "")
 
 

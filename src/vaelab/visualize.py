@@ -1,4 +1,4 @@
-"""From a run folder to arrays to PNGs: samples, reconstructions, latent scatter, manifold, interpolation."""
+"""From a run folder to arrays to PNGs: samples, reconstructions, latent scatter, manifold, interpolation, topics."""
 
 from __future__ import annotations
 
@@ -11,12 +11,12 @@ import torch
 from sklearn.decomposition import PCA
 from torch.distributions import Normal
 
-from . import plots, runs
-from .data import ImageData
+from . import documents, plots, runs
+from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .errors import VaelabError
 
-KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp")
+KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
 PLOT_SEED = 0
 
 
@@ -53,7 +53,7 @@ class RunView:
         self.data = data if data is not None else runs.load_data(self.config)
         self.device = runs.resolve_device(device)
         _, self.model = runs.load_model(self.run, self.data.shape, self.device)
-        self.hw = image_shape(self.data.shape)
+        self.hw = None if is_corpus(self.data) else image_shape(self.data.shape)  # word counts are never pictures
         self.x = runs.eval_inputs(self.config, self.data, "test", self.device)
         self.y = self.data.y_test
         self.out = self.run / "plots"
@@ -96,6 +96,9 @@ class RunView:
     def latent(self) -> Path:
         z = self.codes()
         labels = self.y.numpy() if self.y is not None else None
+        names = getattr(self.data, "label_names", None)
+        if labels is not None and names is not None:
+            labels = np.asarray(names)[labels]  # legend shows 'sport', not 3
         if z.shape[1] == 1:
             z = np.concatenate([z, np.zeros_like(z)], axis=1)
             names = ("z1", "")
@@ -151,6 +154,20 @@ class RunView:
         row = torch.cat([ends[:, :1], mean_image(self.model.decode(path)), ends[:, 1:]], 1)
         images = _pictures(row, hw).reshape(rows, steps + 2, *hw)
         return plots.interpolation(images, self.out / "interp.png")
+
+    def topic_table(self, top: int = 10) -> list[dict]:
+        """documents.topic_table for this run; a VaelabError for models that are not document models."""
+        if not hasattr(self.model, "topic_weights") or not is_corpus(self.data):
+            raise VaelabError(f"topics need a document model (--model nvdm) trained on a corpus; {self.run} is "
+                              f"{self.config.model} on {self.config.data}")
+        return documents.topic_table(self.model, self.data, top, self.device)
+
+    def topics(self, top: int = 10) -> Path:
+        table = self.topic_table(top)
+        rows = [(f"z{r['dim']} (sd {r['sd']:.2f})", r["plus"], r["minus"]) for r in table]
+        title = (f"top {top} words at both ends of each column of R, dimensions by the spread of "
+                 "their posterior means over training documents")
+        return plots.topics(rows, self.out / "topics.png", title=title)
 
     def make(self, kind: str, **kw) -> Path:
         if kind not in KINDS:

@@ -62,8 +62,10 @@ def is_corpus_spec(spec: str) -> bool:
 
 
 def to_scipy(t: torch.Tensor) -> sp.csr_matrix:
-    """A sparse CSR torch tensor as a SciPy CSR matrix (float64), for scikit-learn."""
+    """Word counts (a sparse CSR or dense torch tensor) as a SciPy CSR matrix (float64), for scikit-learn."""
     t = t.cpu()
+    if t.layout != torch.sparse_csr:
+        return sp.csr_matrix(t.to_dense().double().numpy())
     return sp.csr_matrix((t.values().double().numpy(), t.col_indices().numpy(), t.crow_indices().numpy()),
                          shape=tuple(t.shape))
 
