@@ -157,6 +157,7 @@ def test_weight_decay_only_touches_weight_matrices(two_topics):
 def test_train_evaluate_topics_plot_report(nvdm_run, capsys):
     ev = json.loads((nvdm_run / "eval.json").read_text())
     assert ev["likelihood"] == "multinomial" and ev["k"] == 50
+    assert runs.load_config(nvdm_run).likelihood == "multinomial"  # the saved config names the likelihood used
     n_words = ev["words"]
     assert ev["perplexity"] == pytest.approx(math.exp(-ev["elbo"] * ev["n"] / n_words))
     assert ev["perplexity_is"] == pytest.approx(math.exp(-ev["iwae"] * ev["n"] / n_words))
@@ -222,3 +223,9 @@ def test_lda_baseline_on_two_topics(two_topics, tmp_path, capsys):
     assert (out / "baseline.json").read_bytes() == before
     assert cli(["baseline", "--model", "lda", "--components", "2", "--data", "digits", "--out", str(tmp_path / "x")]) == 2
     assert "needs a corpus" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_default_run_folder_names_the_corpus(tmp_path):
+    c = Config(data="corpus:some/where/bbc_news/", model="nvdm")
+    assert runs.default_out(c, tmp_path).name == "nvdm-bbc_news-001"
+    assert runs.default_out(Config(), tmp_path).name == "vae-digits-001"

@@ -47,7 +47,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         models.build(c, data.shape)  # and on a model that cannot take this data
         run = Path(out or c.out or runs.default_out(c))
         runs.claim(run, overwrite=overwrite)
-        c = c.replace(out=str(run))
+        c = c.replace(out=str(run), likelihood=models.likelihood_for(c))  # the saved config names the one used
     fit(c, run, data=data, resume=resume, progress=progress, log=log)
     if finish:
         finish_run(run, data=data, progress=progress, log=log)

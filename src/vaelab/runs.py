@@ -81,7 +81,9 @@ def eval_inputs(c: cfg.Config, data: ImageData, split: str, device: torch.device
 
 def default_out(c: cfg.Config, root: str | Path = "runs") -> Path:
     """runs/<model>-<data>-NNN, the first number not taken."""
-    stem = f"{c.model}-{c.data.split(':')[0]}"
+    kind, _, path = c.data.partition(":")
+    name = Path(path.rstrip("/")).name if kind == "corpus" and path else kind  # corpus:x/bbc_news -> bbc_news
+    stem = f"{c.model}-{name or kind}"
     for i in range(1, 10_000):
         p = Path(root) / f"{stem}-{i:03d}"
         if not p.exists():

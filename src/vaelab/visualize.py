@@ -165,8 +165,7 @@ class RunView:
     def topics(self, top: int = 10) -> Path:
         table = self.topic_table(top)
         rows = [(f"z{r['dim']} (sd {r['sd']:.2f})", r["plus"], r["minus"]) for r in table]
-        title = (f"top {top} words at both ends of each column of R, dimensions by the spread of "
-                 "their posterior means over training documents")
+        title = f"top {top} words at each end of R's columns (most varying dimension first)"
         return plots.topics(rows, self.out / "topics.png", title=title)
 
     def make(self, kind: str, **kw) -> Path:
