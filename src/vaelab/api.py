@@ -67,6 +67,8 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     extra = documents.metrics(model, data, x) if is_corpus(data) else None  # perplexity, NPMI
     result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
                            progress=progress, extra=extra)
+    if extra is not None:
+        result.pop("bits_per_dim", None)  # per vocabulary entry means nothing; perplexity is the per-word number
     if write:
         (Path(run) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -138,7 +138,7 @@ def _evaluate(args: argparse.Namespace) -> None:
         if key in r:
             name = {"iwae": f"IWAE-{r.get('k')}", "nll": f"NLL-{r.get('k')}"}.get(key, key)
             val = r[key]
-            print(f"  {name:<14} {val:>12.4f}" if isinstance(val, float) else f"  {name:<14} {val:>12}")
+            print(f"  {name:<18} {val:>12.4f}" if isinstance(val, float) else f"  {name:<18} {val:>12}")
     print(f"wrote {Path(args.run) / 'eval.json'}")
 
 

@@ -60,7 +60,8 @@ class RunView:
 
     def _need_images(self, kind: str) -> tuple[int, int]:
         if self.hw is None:
-            raise VaelabError(f"--kind {kind} draws images, but examples of shape {self.data.shape} are not images")
+            what = "documents (word counts)" if is_corpus(self.data) else f"examples of shape {self.data.shape}"
+            raise VaelabError(f"--kind {kind} draws images, but {what} are not images")
         return self.hw
 
     def _need_prior(self, kind: str) -> None:
