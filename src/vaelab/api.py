@@ -17,7 +17,8 @@ from torch import nn
 
 from . import config as cfg
 from . import evaluate as ev
-from . import models, report as report_mod, runs, visualize
+from . import models, parallel, report as report_mod, runs, visualize
+from .errors import VaelabError
 from .data import ImageData
 from .distributions import mean_image
 from .train import fit
@@ -36,7 +37,11 @@ def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any)
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
           resume: bool = False, finish: bool = False, progress: bool = False, log=print, **overrides: Any) -> Path:
-    """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html."""
+    """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html.
+
+    Under torchrun every process calls this; process 0 alone writes the run folder.
+    """
+    world = parallel.world_from_env()
     if resume:
         run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
         c = cfg.from_dict(overrides, runs.load_config(run))
@@ -45,13 +50,35 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         c = make_config(config, **overrides)
         data = runs.load_data(c)  # fail on bad data before anything is written
         models.build(c, data.shape)  # and on a model that cannot take this data
+        if world.distributed and not (out or c.out):
+            raise VaelabError("under torchrun, name the run folder with --out")
         run = Path(out or c.out or runs.default_out(c))
-        runs.claim(run, overwrite=overwrite)
+        _claim(run, overwrite, world, c.device)
         c = c.replace(out=str(run))
-    fit(c, run, data=data, resume=resume, progress=progress, log=log)
-    if finish:
+    try:
+        fit(c, run, data=data, resume=resume, progress=progress, log=log)
+    finally:
+        parallel.leave()
+    if finish and world.writes:
         finish_run(run, data=data, progress=progress, log=log)
     return run
+
+
+def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> None:
+    """Process 0 claims the run folder; under torchrun the others learn whether it could."""
+    if not world.distributed:
+        runs.claim(run, overwrite=overwrite)
+        return
+    dev = parallel.join(world, runs.resolve_device(device))
+    error = None
+    if world.writes:
+        try:
+            runs.claim(run, overwrite=overwrite)
+        except VaelabError as e:
+            error = e
+    if not parallel.agree(error is None, world, dev):
+        parallel.leave()
+        raise error or VaelabError(f"process 0 could not claim {run}")
 
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
