@@ -67,6 +67,17 @@ class NpyRows:
                 raise DataError(f"{self.path}: file shrank while reading")
         return out
 
+    def read_val(self, chunk_rows: int = 16384) -> np.ndarray:
+        """The validation rows, (val_rows, D), read a chunk at a time."""
+        if self.val_rows == 0:
+            return np.zeros((0, self.dim), dtype=np.uint8)
+        span = self.val_rows * self.val_every  # validation rows all lie in [0, span)
+        parts = []
+        for start in range(0, span, chunk_rows):
+            block = self.read_file_rows(start, min(start + chunk_rows, span))
+            parts.append(block[self.is_val(np.arange(start, start + len(block)))])
+        return np.concatenate(parts)
+
     def read(self, start: int, stop: int) -> np.ndarray:
         """The training rows among file rows [start, stop)."""
         block = self.read_file_rows(start, stop)
@@ -87,7 +98,7 @@ def load_npy(name: str, root: Path, val_fraction: float):
     if len(train) == 0:
         raise DataError(f"{name}: no training rows left after the validation split")
     val_idx = np.arange(val_rows) * val_every + val_every - 1 if val_rows else np.zeros(0, dtype=np.int64)
-    x_val = np.stack([train.read_file_rows(i, i + 1)[0] for i in val_idx]) if val_rows else np.zeros((0, train.dim), np.uint8)
+    x_val = train.read_val()
     try:
         x_test = np.load(root / "x_test.npy", allow_pickle=False)
     except FileNotFoundError:
