@@ -74,6 +74,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")
     p.add_argument("run")
 
+    p = sub.add_parser("bench", help="time vaelab against reference loops, side by side, on this machine",
+                       description="W1 training (pytorch/examples loop vs vaelab) and NLL-k evaluation "
+                                   "(one point at a time vs vaelab), on Fashion-MNIST.")
+    p.add_argument("--what", choices=("train", "eval", "all"), default="all")
+    p.add_argument("--epochs", type=int, default=3, help="train: epochs per run")
+    p.add_argument("--rounds", type=int, default=2, help="train: times each side runs, taking turns")
+    p.add_argument("--k", type=int, default=5000, help="eval: importance samples per point")
+    p.add_argument("--ref-points", type=int, default=200, help="eval: points the one-point loop is timed on")
+    p.add_argument("--run", help="eval: a trained run to evaluate (default: train a W1 model for one epoch)")
+    p.add_argument("--device", choices=cfg.DEVICES, default="auto")
+    p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
+
     sub.add_parser("configs", help="list the shipped experiment configs")
     return parser
 
@@ -132,6 +144,19 @@ def _plot(args: argparse.Namespace) -> None:
         print(f"wrote {path}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from . import bench  # imports the reference loops only when asked
+
+    for name, value in (("--epochs", args.epochs), ("--rounds", args.rounds), ("--k", args.k),
+                        ("--ref-points", args.ref_points)):
+        if value < 1:
+            raise VaelabError(f"{name} must be at least 1")
+    if args.what in ("train", "all"):
+        bench.train_w1(args.epochs, args.rounds, args.device, args.data_dir, print)
+    if args.what in ("eval", "all"):
+        bench.eval_nll(args.run, args.k, args.ref_points, args.device, args.data_dir, print)
+
+
 def _glue_negative_values(argv: list[str]) -> list[str]:
     """`--range -10,5,-5,5` -> `--range=-10,5,-5,5`: argparse would take the value for a flag."""
     out: list[str] = []
@@ -156,6 +181,8 @@ def run(argv: list[str] | None = None) -> int:
             _plot(args)
         elif args.command == "report":
             print(f"wrote {api.report(args.run)}")
+        elif args.command == "bench":
+            _bench(args)
         elif args.command == "configs":
             for name in cfg.named_configs():
                 print(name)
