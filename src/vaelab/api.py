@@ -21,6 +21,7 @@ from . import models, parallel, report as report_mod, runs, visualize
 from .errors import VaelabError
 from .data import ImageData
 from .distributions import mean_image
+from .precision import matmuls
 from .train import fit
 
 
@@ -83,16 +84,22 @@ def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> No
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
-             write: bool = True) -> dict[str, Any]:
-    """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example."""
+             write: bool = True, precision: str = "fp32") -> dict[str, Any]:
+    """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
+
+    precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision.
+    """
     c = runs.load_config(run)
     data = data if data is not None else runs.load_data(c)
     dev = runs.resolve_device(device or c.device)
     _, model = runs.load_model(run, data.shape, dev)
     x = runs.eval_inputs(c, data, split, dev)
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": c.likelihood}
-    result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
-                           progress=progress)
+    if precision != "fp32":
+        result["precision"] = precision
+    with matmuls(precision, dev):
+        result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
+                               progress=progress)
     if write:
         (Path(run) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
     return result

@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--batch", type=int, default=None, help="points per chunk (default: sized to memory)")
+    p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
+                   help="matrix products in this precision (tf32: CUDA only); the bounds' sums stay float64")
     p.add_argument("--device", choices=cfg.DEVICES)
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
@@ -125,7 +127,7 @@ def _span(text: str | None) -> tuple[float, float, float, float] | None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
-                     progress=not args.quiet)
+                     progress=not args.quiet, precision=args.precision)
     print(f"{r['model']} on {r['data']} ({r['split']} split, {r['n']} examples), nats per example")
     for key in ("elbo", "iwae", "nll", "recon", "kl", "active_units", "bits_per_dim", "seconds"):
         if key in r:
