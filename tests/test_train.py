@@ -136,3 +136,12 @@ def test_bf16_evaluation_stays_close_to_fp32(tmp_path):
     assert abs(low["nll"] - exact["nll"]) < 0.01
     with pytest.raises(vaelab.VaelabError, match="tf32"):
         vaelab.evaluate(run, k=5, write=False, precision="tf32")
+
+
+def test_bf16_training_learns_like_fp32(tmp_path):
+    rows = {}
+    for p in ("fp32", "bf16"):
+        run = vaelab.train(out=tmp_path / p, epochs=4, precision=p, log=lambda s: None, **SMALL)
+        rows[p] = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows["bf16"][-1]["val_elbo"] > rows["bf16"][0]["val_elbo"] + 1.0  # it learns
+    assert abs(rows["bf16"][-1]["val_elbo"] - rows["fp32"][-1]["val_elbo"]) < 0.5  # and about as well

@@ -16,10 +16,10 @@ FLAG_KEYS = {
     "lr": "lr", "latent_dim": "latent_dim", "hidden": "hidden", "likelihood": "likelihood",
     "estimator": "estimator", "k": "k", "seed": "seed", "device": "device", "val_fraction": "val_fraction",
     "image_size": "image_size", "kl_warmup": "kl_warmup", "patience": "patience", "eval_k": "eval_k",
-    "posterior_scale": "posterior_scale",
+    "posterior_scale": "posterior_scale", "precision": "precision",
 }
 # what may change when a run is resumed: nothing that alters the model or the data it sees
-RESUMABLE = {"epochs", "device", "patience", "eval_k"}
+RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision"}
 
 
 def _train_parser(sub) -> None:
@@ -45,6 +45,7 @@ def _train_parser(sub) -> None:
     p.add_argument("--eval-k", type=int, help="importance samples for the final evaluation")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=cfg.DEVICES)
+    p.add_argument("--precision", choices=cfg.PRECISIONS, help="bf16: matrix products in bfloat16 while training")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other config key")
     p.add_argument("--out", help="run folder (default: runs/<model>-<data>-NNN)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
