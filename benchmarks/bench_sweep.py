@@ -16,7 +16,8 @@ them alike; the medians over rounds are printed, with the ratios.
 A second part times one training step of the stacked model, split into its phases (cutting and
 binarizing the batches, forward + backward, the Adam step), for the two ways of running the
 stacked networks: batched matmuls (what MLPs use) and torch.func.vmap (what other networks use),
-next to one model's step.
+next to one model's step. On a shared machine, `--threads 1 --cpu-time` gives the steadier
+numbers: the process's own CPU time, which a neighbour's load barely moves.
 """
 
 from __future__ import annotations
@@ -97,7 +98,8 @@ def time_step_phases(args, configs: list[cfg.Config], datas: list[ImageData], de
     train_x = datas[0].train.to(device)
     objective = objectives.get("sgvb-b")
     gens = [torch.Generator(device=device).manual_seed(i) for i in range(size)]
-    tick = lambda: (torch.cuda.synchronize() if device.type == "cuda" else None) or time.perf_counter()  # noqa: E731
+    clock = time.process_time if args.cpu_time else time.perf_counter
+    tick = lambda: (torch.cuda.synchronize() if device.type == "cuda" else None) or clock()  # noqa: E731
 
     def stacked_step(net, adam, times):
         t0 = tick()
@@ -137,7 +139,8 @@ def time_step_phases(args, configs: list[cfg.Config], datas: list[ImageData], de
         for k, (step, net, opt) in ways.items():
             for _ in range(20):
                 step(net, opt, times[k])
-    print(f"\none training step, median ms over {args.step_rounds - 2} x 20 steps (first 2 rounds dropped):")
+    what = "process CPU time" if args.cpu_time else "wall time"
+    print(f"\none training step, median ms of {what} over {args.step_rounds - 2} x 20 steps (first 2 rounds dropped):")
     print(f"  {'':<24} {'batch':>8} {'fwd+bwd':>8} {'adam':>8} {'total':>8}")
     for k, t in times.items():
         med = {p: statistics.median(v[40:]) * 1e3 for p, v in t.items()}
@@ -161,6 +164,8 @@ def main() -> None:
     p.add_argument("--data-dir")
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--cpu-time", action="store_true",
+                   help="time the steps in process CPU time (steadier than wall time on a busy machine; use --threads 1)")
     p.add_argument("--skip-epochs", action="store_true", help="only the per-step part")
     args = p.parse_args()
     if args.threads:

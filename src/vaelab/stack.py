@@ -82,7 +82,15 @@ def stack_parameters(models: Sequence[nn.Module]) -> dict[str, torch.Tensor]:
         if list(shapes) != names or any(shapes[n] != p.shape for n, p in models[0].named_parameters()):
             raise ValueError("models with different parameter shapes cannot be stacked")
     per_model = [dict(m.named_parameters()) for m in models]
-    return {n: torch.stack([p[n].detach() for p in per_model]).requires_grad_() for n in names}
+    # A Linear weight is (M, out, in) but kept in memory as (M, in, out): the batched product then
+    # takes it untransposed, and its gradient arrives in that same layout instead of as a
+    # transposed copy (which cost ~15% of a W1-sized step on the CPU).
+    linear = {f"{name}.weight" for name, mod in models[0].named_modules() if isinstance(mod, nn.Linear)}
+    out = {}
+    for n in names:
+        t = torch.stack([p[n].detach() for p in per_model])
+        out[n] = (t.transpose(1, 2).contiguous().transpose(1, 2) if n in linear else t).requires_grad_()
+    return out
 
 
 def stacked_model(template: nn.Module, params: dict[str, torch.Tensor], how: str = "auto") -> nn.Module:
@@ -101,6 +109,14 @@ def stacked_model(template: nn.Module, params: dict[str, torch.Tensor], how: str
         delattr(model, name)  # unregister the nn.Parameter so a plain tensor can take its place
         setattr(model, name, params[name].unsqueeze(1))
     return model
+
+
+def _in_memory_order(t: torch.Tensor) -> torch.Tensor:
+    """A Linear weight's slice (out, in) stored as (in, out) is handed to Adam transposed: the
+    arithmetic is elementwise, and on a contiguous view the fused kernel runs ~2x faster."""
+    if t.dim() >= 2 and not t.is_contiguous() and t.transpose(-1, -2).is_contiguous():
+        return t.transpose(-1, -2)
+    return t
 
 
 class StackedAdam:
@@ -139,11 +155,11 @@ class StackedAdam:
         for lr in sorted({lr for lr, on in zip(self.lrs, active) if on}):
             chosen = tuple(m for m, (r, on) in enumerate(zip(self.lrs, active)) if on and r == lr)
             if chosen not in self._views:  # per-model views of the state, made once per set of models
-                pick = lambda d: [d[n][m] for m in chosen for n in self.params]  # noqa: E731  model-major
+                pick = lambda d: [_in_memory_order(d[n][m]) for m in chosen for n in self.params]  # noqa: E731
                 self._views[chosen] = (pick(self.params), pick(self.exp_avg), pick(self.exp_avg_sq),
                                        pick(self.max_exp_avg_sq) if self.max_exp_avg_sq else [], pick(self.steps))
             params, exp_avg, exp_avg_sq, max_exp_avg_sq, steps = self._views[chosen]
-            grads = [self.params[n].grad[m] for m in chosen for n in self.params]
+            grads = [_in_memory_order(self.params[n].grad[m]) for m in chosen for n in self.params]
             adam(params, grads, exp_avg, exp_avg_sq, max_exp_avg_sq, steps,
                  beta1=self.betas[0], beta2=self.betas[1], lr=lr, **self.hyper)
 

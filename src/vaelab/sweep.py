@@ -190,8 +190,10 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
         raise VaelabError("the training split is empty")
     train_x = torch.cat(stores).to(device) if len(stores) > 1 else stores[0].to(device)  # (U*n, D) stored values
     offset = torch.tensor(slots, device=device).mul(n).unsqueeze(1)  # (M, 1)
-    vals = {s: runs.eval_inputs(c0, datas[i], "val", device) if len(datas[i].val) else None
-            for i, s in enumerate(slots)}
+    vals: dict[int, torch.Tensor | None] = {}  # slot -> validation inputs, one fixed binarization each
+    for d, s in zip(datas, slots):
+        if s not in vals:
+            vals[s] = runs.eval_inputs(c0, d, "val", device) if len(d.val) else None
     scale = datas[0].scale
     steps_per_epoch = math.ceil(n / c0.batch_size)
     warmup_steps = c0.kl_warmup * steps_per_epoch
@@ -373,6 +375,7 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
     failed = [m.name for m, r in zip(members, results) if r.get("error") or r.get("diverged_at")]
     for m, r, data in zip(members, results, datas):
         if finish and m.name not in failed:
+            log(f"evaluating {m.name} (IWAE-{m.config.eval_k}), plots and report")
             finish_run(m.config.out, data=data, progress=progress, log=lambda s: None)
             ev = json.loads((Path(m.config.out) / "eval.json").read_text())
             r["test"] = {k: ev[k] for k in ("elbo", "iwae", "nll", "k", "recon") if k in ev}
