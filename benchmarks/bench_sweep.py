@@ -179,7 +179,7 @@ def main() -> None:
     datas, name = [d for d, _ in loaded], loaded[0][1]
     print(f"vaelab sweep benchmark: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {device}")
-    print(f"model in-{args.hidden}-{args.latent_dim} Bernoulli, batch {args.batch_size}, {args.n} images per epoch "
+    print(f"model in-{args.hidden}-{args.latent_dim} Bernoulli, batch {args.batch_size}, {len(datas[0].train)} images per epoch "
           f"of {name}; {args.models} models, {args.epochs} epochs x {args.rounds} rounds")
     if not args.skip_epochs:
         with tempfile.TemporaryDirectory() as tmp:

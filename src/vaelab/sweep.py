@@ -375,7 +375,7 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
     failed = [m.name for m, r in zip(members, results) if r.get("error") or r.get("diverged_at")]
     for m, r, data in zip(members, results, datas):
         if finish and m.name not in failed:
-            log(f"evaluating {m.name} (IWAE-{m.config.eval_k}), plots and report")
+            log(f"evaluating {m.name} on the test split, plots and report")
             finish_run(m.config.out, data=data, progress=progress, log=lambda s: None)
             ev = json.loads((Path(m.config.out) / "eval.json").read_text())
             r["test"] = {k: ev[k] for k in ("elbo", "iwae", "nll", "k", "recon") if k in ev}
@@ -400,6 +400,6 @@ def _log_table(members: Sequence[Member], results: list[dict], log: Callable[[st
         line = f"{m.name:<{width}}  {r['epochs']:>6}  {best}"
         if "test" in r:
             t = r["test"]
-            line += f"  {t['elbo']:>10.3f}  " + (f"{t['nll']:>10.3f}" if "nll" in t else f"{'-':>10}")
+            line += "".join(f"  {t[k]:>10.3f}" if k in t else f"  {'-':>10}" for k in ("elbo", "nll"))
         log(line + ("  (stopped early)" if r.get("stopped_early") else "")
             + (f"  (diverged at epoch {r['diverged_at']})" if r.get("diverged_at") else ""))
