@@ -9,6 +9,7 @@ from pathlib import Path
 
 from . import api, config as cfg, visualize
 from .errors import VaelabError
+from .sweep import sweep as run_sweep
 
 # flag -> config key, for the flags that override a config file
 FLAG_KEYS = {
@@ -22,7 +23,7 @@ FLAG_KEYS = {
 RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision"}
 
 
-def _train_parser(sub) -> None:
+def _train_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: the seed 001 VAE on scikit-learn's digits)",
                        description="Train a model. Flags override --config; --set key=value covers every other key.")
     p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
@@ -51,13 +52,27 @@ def _train_parser(sub) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
     p.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
     p.add_argument("--no-report", action="store_true", help="skip the final evaluation, plots and report")
+    return p
+
+
+def _sweep_parser(sub, train: argparse.ArgumentParser) -> None:
+    # every train flag, shared with the train parser (parents=), so the two never drift apart
+    p = sub.add_parser("sweep", parents=[train], add_help=False,
+                       help="train many small models at once (seeds, a grid of configs), one run folder each",
+                       description="Train several models at once on one device. Flags set the base config; "
+                                   "--out names the sweep folder, which gets one run folder per model. "
+                                   "--resume is refused: continue one swept run with `vaelab train --resume RUN`.")
+    p.add_argument("--seeds", type=int, metavar="N", help="N models with seeds SEED, SEED+1, ... (SEED: --seed, 0)")
+    p.add_argument("--grid", nargs="+", default=[], metavar="KEY=V1,V2",
+                   help='config values to cross, e.g. lr=1e-3,3e-4 latent_dim=2,20 "hidden=512 256,400"')
+    p.add_argument("--sequential", action="store_true", help="train the models one after another (no stacking)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaelab", description="Variational autoencoders: train, evaluate, look.")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
+    _sweep_parser(sub, _train_parser(sub))
 
     p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; writes RUN/eval.json")
     p.add_argument("run")
@@ -112,6 +127,14 @@ def _train(args: argparse.Namespace) -> None:
         run = api.train(args.config, out=args.out, overwrite=args.overwrite, finish=not args.no_report,
                         progress=progress, **values)
     print(f"run folder: {run}")
+
+
+def _sweep(args: argparse.Namespace) -> None:
+    if args.resume:
+        raise VaelabError("a sweep cannot be resumed; continue one of its runs alone with `vaelab train --resume RUN`")
+    root = run_sweep(args.config, seeds=args.seeds, grid=args.grid, out=args.out, overwrite=args.overwrite,
+                     sequential=args.sequential, finish=not args.no_report, progress=not args.quiet, **_overrides(args))
+    print(f"sweep folder: {root}")
 
 
 def _span(text: str | None) -> tuple[float, float, float, float] | None:
@@ -178,6 +201,8 @@ def run(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             _train(args)
+        elif args.command == "sweep":
+            _sweep(args)
         elif args.command == "evaluate":
             _evaluate(args)
         elif args.command == "plot":
