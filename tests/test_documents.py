@@ -229,3 +229,10 @@ def test_default_run_folder_names_the_corpus(tmp_path):
     c = Config(data="corpus:some/where/bbc_news/", model="nvdm")
     assert runs.default_out(c, tmp_path).name == "nvdm-bbc_news-001"
     assert runs.default_out(Config(), tmp_path).name == "vae-digits-001"
+
+
+def test_stacked_sweep_of_nvdm_is_refused(two_topics, tmp_path, capsys):
+    code = cli(["-q", "sweep", "--seeds", "2", "--data", f"corpus:{two_topics}", "--model", "nvdm", "--epochs", "1",
+                "--out", str(tmp_path / "sw")])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot be trained stacked; use --sequential" in err and not (tmp_path / "sw").exists()

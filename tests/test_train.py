@@ -125,3 +125,23 @@ def test_evaluation_is_reproducible_and_uses_one_fixed_binarization(tmp_path):
 def test_grey_values_under_a_bernoulli_likelihood_warn(tmp_path):
     with pytest.warns(UserWarning, match="not a normalised likelihood"):
         vaelab.train(out=tmp_path / "r", epochs=1, binarize=False, log=lambda s: None, **SMALL)
+
+
+def test_bf16_evaluation_stays_close_to_fp32(tmp_path):
+    run = vaelab.train(out=tmp_path / "r", epochs=3, log=lambda s: None, **SMALL)
+    exact = vaelab.evaluate(run, k=50, write=False)
+    low = vaelab.evaluate(run, k=50, write=False, precision="bf16")
+    assert low["precision"] == "bf16" and "precision" not in exact
+    assert abs(low["elbo"] - exact["elbo"]) < 0.01  # nats; the same samples, only the matmuls differ
+    assert abs(low["nll"] - exact["nll"]) < 0.01
+    with pytest.raises(vaelab.VaelabError, match="tf32"):
+        vaelab.evaluate(run, k=5, write=False, precision="tf32")
+
+
+def test_bf16_training_learns_like_fp32(tmp_path):
+    rows = {}
+    for p in ("fp32", "bf16"):
+        run = vaelab.train(out=tmp_path / p, epochs=4, precision=p, log=lambda s: None, **SMALL)
+        rows[p] = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    assert rows["bf16"][-1]["val_elbo"] > rows["bf16"][0]["val_elbo"] + 1.0  # it learns
+    assert abs(rows["bf16"][-1]["val_elbo"] - rows["fp32"][-1]["val_elbo"]) < 0.5  # and about as well

@@ -17,9 +17,11 @@ from torch import nn
 
 from . import config as cfg
 from . import evaluate as ev
-from . import documents, models, report as report_mod, runs, visualize
+from . import documents, models, parallel, report as report_mod, runs, visualize
+from .errors import VaelabError
 from .data import ImageData, is_corpus
 from .distributions import mean_image
+from .precision import matmuls
 from .train import fit
 
 
@@ -36,7 +38,11 @@ def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any)
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
           resume: bool = False, finish: bool = False, progress: bool = False, log=print, **overrides: Any) -> Path:
-    """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html."""
+    """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html.
+
+    Under torchrun every process calls this; process 0 alone writes the run folder.
+    """
+    world = parallel.world_from_env()
     if resume:
         run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
         c = cfg.from_dict(overrides, runs.load_config(run))
@@ -45,28 +51,56 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         c = make_config(config, **overrides)
         data = runs.load_data(c)  # fail on bad data before anything is written
         models.build(c, data.shape)  # and on a model that cannot take this data
+        if world.distributed and not (out or c.out):
+            raise VaelabError("under torchrun, name the run folder with --out")
         run = Path(out or c.out or runs.default_out(c))
-        runs.claim(run, overwrite=overwrite)
+        _claim(run, overwrite, world, c.device)
         c = c.replace(out=str(run), likelihood=models.likelihood_for(c))  # the saved config names the one used
-    fit(c, run, data=data, resume=resume, progress=progress, log=log)
-    if finish:
+    try:
+        fit(c, run, data=data, resume=resume, progress=progress, log=log)
+    finally:
+        parallel.leave()
+    if finish and world.writes:
         finish_run(run, data=data, progress=progress, log=log)
     return run
 
 
+def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> None:
+    """Process 0 claims the run folder; under torchrun the others learn whether it could."""
+    if not world.distributed:
+        runs.claim(run, overwrite=overwrite)
+        return
+    dev = parallel.join(world, runs.resolve_device(device))
+    error = None
+    if world.writes:
+        try:
+            runs.claim(run, overwrite=overwrite)
+        except VaelabError as e:
+            error = e
+    if not parallel.agree(error is None, world, dev):
+        parallel.leave()
+        raise error or VaelabError(f"process 0 could not claim {run}")
+
+
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
-             write: bool = True) -> dict[str, Any]:
-    """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example."""
+             write: bool = True, precision: str = "fp32") -> dict[str, Any]:
+    """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
+
+    precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision.
+    """
     c = runs.load_config(run)
     data = data if data is not None else runs.load_data(c)
     dev = runs.resolve_device(device or c.device)
     _, model = runs.load_model(run, data.shape, dev)
     x = runs.eval_inputs(c, data, split, dev)
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": models.likelihood_for(c)}
+    if precision != "fp32":
+        result["precision"] = precision
     extra = documents.metrics(model, data, x) if is_corpus(data) else None  # perplexity, NPMI
-    result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
-                           progress=progress, extra=extra)
+    with matmuls(precision, dev):
+        result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
+                               progress=progress, extra=extra)
     if extra is not None:
         result.pop("bits_per_dim", None)  # per vocabulary entry means nothing; perplexity is the per-word number
     if write:

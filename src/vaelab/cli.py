@@ -10,6 +10,7 @@ from pathlib import Path
 
 from . import api, config as cfg, documents, lda, visualize
 from .errors import VaelabError
+from .sweep import sweep as run_sweep
 
 # flag -> config key, for the flags that override a config file
 FLAG_KEYS = {
@@ -17,13 +18,13 @@ FLAG_KEYS = {
     "lr": "lr", "latent_dim": "latent_dim", "hidden": "hidden", "likelihood": "likelihood",
     "estimator": "estimator", "k": "k", "seed": "seed", "device": "device", "val_fraction": "val_fraction",
     "image_size": "image_size", "kl_warmup": "kl_warmup", "patience": "patience", "eval_k": "eval_k",
-    "posterior_scale": "posterior_scale",
+    "posterior_scale": "posterior_scale", "precision": "precision",
 }
 # what may change when a run is resumed: nothing that alters the model or the data it sees
-RESUMABLE = {"epochs", "device", "patience", "eval_k"}
+RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision"}
 
 
-def _train_parser(sub) -> None:
+def _train_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: the seed 001 VAE on scikit-learn's digits)",
                        description="Train a model. Flags override --config; --set key=value covers every other key.")
     p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
@@ -46,24 +47,41 @@ def _train_parser(sub) -> None:
     p.add_argument("--eval-k", type=int, help="importance samples for the final evaluation")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=cfg.DEVICES)
+    p.add_argument("--precision", choices=cfg.PRECISIONS, help="bf16: matrix products in bfloat16 while training")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other config key")
     p.add_argument("--out", help="run folder (default: runs/<model>-<data>-NNN)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
     p.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
     p.add_argument("--no-report", action="store_true", help="skip the final evaluation, plots and report")
+    return p
+
+
+def _sweep_parser(sub, train: argparse.ArgumentParser) -> None:
+    # every train flag, shared with the train parser (parents=), so the two never drift apart
+    p = sub.add_parser("sweep", parents=[train], add_help=False,
+                       help="train many small models at once (seeds, a grid of configs), one run folder each",
+                       description="Train several models at once on one device. Flags set the base config; "
+                                   "--out names the sweep folder, which gets one run folder per model. "
+                                   "--resume is refused: continue one swept run with `vaelab train --resume RUN`.")
+    p.add_argument("--seeds", type=int, metavar="N", help="N models with seeds SEED, SEED+1, ... (SEED: --seed, 0)")
+    p.add_argument("--grid", nargs="+", default=[], metavar="KEY=V1,V2",
+                   help='config values to cross, e.g. lr=1e-3,3e-4 latent_dim=2,20 "hidden=512 256,400"')
+    p.add_argument("--sequential", action="store_true", help="train the models one after another (no stacking)")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaelab", description="Variational autoencoders: train, evaluate, look.")
     parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
-    _train_parser(sub)
+    _sweep_parser(sub, _train_parser(sub))
 
     p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; writes RUN/eval.json")
     p.add_argument("run")
     p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--batch", type=int, default=None, help="points per chunk (default: sized to memory)")
+    p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
+                   help="matrix products in this precision (tf32: CUDA only); the bounds' sums stay float64")
     p.add_argument("--device", choices=cfg.DEVICES)
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
@@ -92,6 +110,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="folder for baseline.json")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/baseline.json")
 
+    p = sub.add_parser("bench", help="time vaelab against reference loops, side by side, on this machine",
+                       description="W1 training (pytorch/examples loop vs vaelab) and NLL-k evaluation "
+                                   "(one point at a time vs vaelab), on Fashion-MNIST.")
+    p.add_argument("--what", choices=("train", "eval", "all"), default="all")
+    p.add_argument("--epochs", type=int, default=3, help="train: epochs per run")
+    p.add_argument("--rounds", type=int, default=2, help="train: times each side runs, taking turns")
+    p.add_argument("--k", type=int, default=5000, help="eval: importance samples per point")
+    p.add_argument("--ref-points", type=int, default=200, help="eval: points the one-point loop is timed on")
+    p.add_argument("--run", help="eval: a trained run to evaluate (default: train a W1 model for one epoch)")
+    p.add_argument("--device", choices=cfg.DEVICES, default="auto")
+    p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
+
     sub.add_parser("configs", help="list the shipped experiment configs")
     return parser
 
@@ -117,6 +147,14 @@ def _train(args: argparse.Namespace) -> None:
     print(f"run folder: {run}")
 
 
+def _sweep(args: argparse.Namespace) -> None:
+    if args.resume:
+        raise VaelabError("a sweep cannot be resumed; continue one of its runs alone with `vaelab train --resume RUN`")
+    root = run_sweep(args.config, seeds=args.seeds, grid=args.grid, out=args.out, overwrite=args.overwrite,
+                     sequential=args.sequential, finish=not args.no_report, progress=not args.quiet, **_overrides(args))
+    print(f"sweep folder: {root}")
+
+
 def _span(text: str | None) -> tuple[float, float, float, float] | None:
     if text is None:
         return None
@@ -131,7 +169,7 @@ def _span(text: str | None) -> tuple[float, float, float, float] | None:
 
 def _evaluate(args: argparse.Namespace) -> None:
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
-                     progress=not args.quiet)
+                     progress=not args.quiet, precision=args.precision)
     print(f"{r['model']} on {r['data']} ({r['split']} split, {r['n']} examples), nats per example")
     for key in ("elbo", "iwae", "nll", "recon", "kl", "active_units", "bits_per_dim", "perplexity", "perplexity_doc",
                 "perplexity_is", "unigram_perplexity", "npmi", "seconds"):
@@ -176,6 +214,19 @@ def _baseline(args: argparse.Namespace) -> None:
     print(f"wrote {path}")
 
 
+def _bench(args: argparse.Namespace) -> None:
+    from . import bench  # imports the reference loops only when asked
+
+    for name, value in (("--epochs", args.epochs), ("--rounds", args.rounds), ("--k", args.k),
+                        ("--ref-points", args.ref_points)):
+        if value < 1:
+            raise VaelabError(f"{name} must be at least 1")
+    if args.what in ("train", "all"):
+        bench.train_w1(args.epochs, args.rounds, args.device, args.data_dir, print)
+    if args.what in ("eval", "all"):
+        bench.eval_nll(args.run, args.k, args.ref_points, args.device, args.data_dir, print)
+
+
 def _glue_negative_values(argv: list[str]) -> list[str]:
     """`--range -10,5,-5,5` -> `--range=-10,5,-5,5`: argparse would take the value for a flag."""
     out: list[str] = []
@@ -194,6 +245,8 @@ def run(argv: list[str] | None = None) -> int:
     try:
         if args.command == "train":
             _train(args)
+        elif args.command == "sweep":
+            _sweep(args)
         elif args.command == "evaluate":
             _evaluate(args)
         elif args.command == "plot":
@@ -204,6 +257,8 @@ def run(argv: list[str] | None = None) -> int:
             _topics(args)
         elif args.command == "baseline":
             _baseline(args)
+        elif args.command == "bench":
+            _bench(args)
         elif args.command == "configs":
             for name in cfg.named_configs():
                 print(name)

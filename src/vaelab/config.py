@@ -17,6 +17,7 @@ LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # mu
 ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae")
 SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ class Config:
     patience: int = 0  # early stopping on the validation bound; 0 turns it off
     seed: int = 0
     device: str = "auto"
+    precision: str = "fp32"  # "bf16": the networks' matrix products in bfloat16 while training
+    cuda_graphs: bool = True  # replay the training step as a CUDA graph on a GPU
+    shards: int = 0  # data shards a batch is drawn from; 0: one per process (see batches.py)
     # evaluation done at the end of `vaelab train`
     eval_k: int = 1000
     eval_batch: int = 0  # data points per evaluation chunk; 0 picks one from memory
@@ -89,6 +93,8 @@ def _check(c: Config) -> None:
     need(c.estimator in ESTIMATORS, f"estimator must be one of {', '.join(ESTIMATORS)}, not {c.estimator!r}")
     need(c.posterior_scale in SCALES, f"posterior_scale must be one of {', '.join(SCALES)}, not {c.posterior_scale!r}")
     need(c.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, not {c.device!r}")
+    need(c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {c.precision!r}")
+    need(c.shards >= 0, "shards must be >= 0")
     need(c.latent_dim >= 1, "latent_dim must be at least 1")
     need(all(h >= 1 for h in c.hidden), "hidden sizes must be positive")
     need(c.k >= 1 and c.eval_k >= 1, "k and eval_k must be at least 1")

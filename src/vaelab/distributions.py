@@ -88,6 +88,15 @@ class BagOfWords(Distribution):
         return lp
 
 
+class BernoulliLogits(Bernoulli):
+    """Bernoulli on logits whose log_prob is x*l - softplus(l): the same value as torch's, in fewer
+    passes over memory than its binary_cross_entropy_with_logits, which matters when evaluation
+    scores millions of (sample, pixel) pairs."""
+
+    def log_prob(self, value: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(F.softplus(self.logits).neg_(), value, self.logits)
+
+
 def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None) -> Distribution:
     """p(x|z) from raw decoder output (..., D).
 
@@ -99,7 +108,7 @@ def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None)
     if kind == "multinomial":
         return BagOfWords(out)
     if kind == "bernoulli":
-        return Independent(Bernoulli(logits=out, **_CHECK), 1, **_CHECK)
+        return Independent(BernoulliLogits(logits=out, **_CHECK), 1, **_CHECK)
     if kind == "gaussian":
         return Independent(Normal(out, torch.ones_like(out), **_CHECK), 1, **_CHECK)
     if kind == "gaussian-learned":

@@ -44,11 +44,11 @@ class VAE(nn.Module):
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z|x), a diagonal Gaussian."""
-        return dist.gaussian_posterior(self.encoder(x), self.posterior_scale)
+        return dist.gaussian_posterior(self.encoder(x).float(), self.posterior_scale)  # float: see ObjectiveStep
 
     def decode(self, z: torch.Tensor) -> Distribution:
         """p(x|z) for z of shape (..., Dz)."""
-        return dist.likelihood(self.likelihood, self.decoder(z), self.logvar)
+        return dist.likelihood(self.likelihood, self.decoder(z).float(), self.logvar)
 
     def prior(self) -> Distribution:
         """p(z) = N(0, I)."""

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 from torch.distributions import kl_divergence
 
+from . import noise
+
 
 class Bound(NamedTuple):
     loss: torch.Tensor  # scalar to minimise
@@ -30,7 +32,7 @@ def log_weights(model: nn.Module, x: torch.Tensor, k: int, q=None):
     Pass q to reuse an encoder pass when drawing samples in chunks.
     """
     q = model.encode(x) if q is None else q
-    z = q.rsample((k,))  # (K, B, Dz)
+    z = noise.rsample(q, k)  # (K, B, Dz)
     log_px_z = model.decode(z).log_prob(x)  # (K, B)
     log_prior_ratio = model.prior().log_prob(z) - q.log_prob(z)  # (K, B)
     return q, log_px_z, log_prior_ratio
@@ -53,7 +55,7 @@ def sgvb_b(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> 
     kl = analytic_kl(q, model.prior())
     if kl is None:  # no closed form for this pair: the all-Monte-Carlo estimator is the honest fallback
         return sgvb_a(model, x, k, beta)
-    z = q.rsample((k,))  # (K, B, Dz)
+    z = noise.rsample(q, k)  # (K, B, Dz)
     recon = model.decode(z).log_prob(x).mean(0)  # (B,)
     value = recon - kl
     loss = -value.mean() if beta == 1.0 else -(recon - beta * kl).mean()

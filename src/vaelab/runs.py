@@ -72,6 +72,8 @@ def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tenso
 def eval_inputs(c: cfg.Config, data: ImageData, split: str, device: torch.device) -> torch.Tensor:
     """Float inputs for evaluation; Bernoulli data gets one fixed, seeded binarization."""
     stored, _ = split_tensor(data, split)
+    if not isinstance(stored, torch.Tensor):
+        raise VaelabError(f"the {split} split of {data.name} is streamed from disk; evaluate val or test instead")
     x = rows(stored, None, data.scale)
     if binarizes(c):
         g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
@@ -95,13 +97,20 @@ def is_run(path: Path) -> bool:
     return (path / "config.toml").is_file()
 
 
-def claim(out: Path, *, overwrite: bool) -> None:
-    """Make the run folder, refusing to clobber an existing run unless asked to."""
+def check_claim(out: Path, *, overwrite: bool) -> bool:
+    """Whether claiming out must first remove an old run; raises if it may not be claimed at all."""
     if out.exists() and (is_run(out) or any(out.iterdir())):
         if not overwrite:
             raise VaelabError(f"{out} already holds a run; use --resume to continue it or --overwrite to replace it")
         if not is_run(out):
             raise VaelabError(f"{out} is a non-empty folder that is not a vaelab run; refusing to overwrite it")
+        return True
+    return False
+
+
+def claim(out: Path, *, overwrite: bool) -> None:
+    """Make the run folder, refusing to clobber an existing run unless asked to."""
+    if check_claim(out, overwrite=overwrite):
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
 

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .. import noise
 from ..errors import DataError
 from . import idx
+from .npy import NpyRows, load_npy
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH")
+DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 TEST_FRACTION = 0.2
 TEST_SEED = 0  # fixed, so test numbers are comparable across runs with different split seeds
@@ -25,7 +27,7 @@ class ImageData:
 
     name: str
     shape: tuple[int, ...]
-    train: torch.Tensor
+    train: torch.Tensor | NpyRows  # NpyRows: streamed from a file, never loaded whole
     val: torch.Tensor
     test: torch.Tensor
     y_train: torch.Tensor | None
@@ -47,7 +49,7 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     """
     if not x.is_floating_point():
         raise TypeError(f"binarize needs probabilities as a float tensor, got {x.dtype}")
-    u = torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    u = noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (u < x).to(x.dtype)
 
 
@@ -256,4 +258,6 @@ def load_images(spec: str, *, data_dir: str | None = None, val_fraction: float =
         return _npz(spec, Path(path).expanduser(), val_fraction, split_seed)
     if sep and path and kind == "folder":
         return _folder(spec, Path(path).expanduser(), image_size, val_fraction, split_seed)
+    if sep and path and kind == "npy":
+        return load_npy(spec, Path(path).expanduser(), val_fraction)
     raise DataError(f"unknown dataset {spec!r} (choose from {', '.join(DATASETS)})")

@@ -1,0 +1,51 @@
+"""Training noise that does not depend on how a batch is split across processes.
+
+A data-parallel run gives each of P processes a slice of every global batch. If each process drew
+its own binarization and reparameterisation noise, a 2-process run would see different noise
+than a 1-process run with the same seed, and their loss curves would differ by Monte Carlo noise.
+Instead, while `split_batch(P, i)` is active every process draws the noise of the whole global
+batch from the same generator state and keeps its own slice: the same numbers, in the same order,
+as one process drawing for the whole batch. The extra cost is the random numbers of P-1 slices.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Iterator
+
+import torch
+from torch.distributions import Distribution
+
+_SPLIT: ContextVar[tuple[int, int] | None] = ContextVar("vaelab_split", default=None)
+
+
+@contextmanager
+def split_batch(parts: int, index: int) -> Iterator[None]:
+    """Within the block, this process holds slice `index` of `parts` equal slices of each batch."""
+    token = _SPLIT.set((parts, index) if parts > 1 else None)
+    try:
+        yield
+    finally:
+        _SPLIT.reset(token)
+
+
+def rsample(q: Distribution, k: int) -> torch.Tensor:
+    """k reparameterised draws from q, (K, *batch, *event): q.rsample((k,)) unless the batch is split."""
+    split = _SPLIT.get()
+    if split is None:
+        return q.rsample((k,))
+    parts, index = split
+    # (K, P, B/P, ...) laid out exactly like (K, B, ...) of the unsplit batch; keep our slice
+    full = q.expand(torch.Size((parts, *q.batch_shape))).rsample((k,))
+    return full.select(1, index)
+
+
+def uniform(shape: torch.Size | tuple[int, ...], *, device: torch.device, dtype: torch.dtype,
+            generator: torch.Generator | None = None) -> torch.Tensor:
+    """U[0, 1) draws of `shape` (rows first), sliced from the whole batch's draw when the batch is split."""
+    split = _SPLIT.get()
+    if split is None or generator is not None:
+        return torch.rand(shape, generator=generator, device=device, dtype=dtype)
+    parts, index = split
+    return torch.rand((parts, *shape), device=device, dtype=dtype)[index]
