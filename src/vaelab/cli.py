@@ -7,8 +7,9 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import api, config as cfg, visualize
+from . import api, config as cfg, commands, visualize
 from .errors import VaelabError
+from .corruption import Noise
 from .sweep import sweep as run_sweep
 
 # flag -> config key, for the flags that override a config file
@@ -17,10 +18,11 @@ FLAG_KEYS = {
     "lr": "lr", "latent_dim": "latent_dim", "hidden": "hidden", "likelihood": "likelihood",
     "estimator": "estimator", "k": "k", "seed": "seed", "device": "device", "val_fraction": "val_fraction",
     "image_size": "image_size", "kl_warmup": "kl_warmup", "patience": "patience", "eval_k": "eval_k",
-    "posterior_scale": "posterior_scale", "precision": "precision",
+    "posterior_scale": "posterior_scale", "precision": "precision", "posterior": "posterior", "prior": "prior",
+    "noise": "noise", "noise_level": "noise_level", "noise_mean": "noise_mean", "save_every": "save_every",
 }
 # what may change when a run is resumed: nothing that alters the model or the data it sees
-RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision"}
+RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision", "save_every"}
 
 
 def _train_parser(sub) -> argparse.ArgumentParser:
@@ -29,7 +31,7 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
     p.add_argument("--data", help="digits | mnist | fashion-mnist | npz:PATH | folder:PATH")
     p.add_argument("--data-dir", help="folder with the dataset's files")
-    p.add_argument("--model", help="vae | conv-vae | ae")
+    p.add_argument("--model", help="vae | conv-vae | ae | iwae | dae")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -39,6 +41,12 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--posterior-scale", choices=cfg.SCALES)
     p.add_argument("--estimator", choices=("sgvb-a", "sgvb-b", "iwae"))
     p.add_argument("--k", type=int, help="Monte-Carlo / importance samples per example in training")
+    p.add_argument("--posterior", choices=cfg.POSTERIORS, help="family of q(z|x) (default gaussian)")
+    p.add_argument("--prior", choices=cfg.PRIORS, help="p(z) (default normal)")
+    p.add_argument("--noise", choices=cfg.NOISES, help="dae corruption (default masking)")
+    p.add_argument("--noise-level", type=float, help="masking: probability of zeroing an input; gaussian: std")
+    p.add_argument("--noise-mean", type=float, help="gaussian noise mean mu_D (default 0)")
+    p.add_argument("--save-every", type=int, help="also keep every N-th epoch's weights in RUN/epochs/")
     p.add_argument("--kl-warmup", type=int, help="epochs of linear KL warm-up")
     p.add_argument("--patience", type=int, help="early stopping patience in epochs (0: off)")
     p.add_argument("--val-fraction", type=float)
@@ -82,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
                    help="matrix products in this precision (tf32: CUDA only); the bounds' sums stay float64")
     p.add_argument("--device", choices=cfg.DEVICES)
+    p.add_argument("--noise", choices=cfg.NOISES,
+                   help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
+    p.add_argument("--noise-level", type=float, default=0.25, help="masking probability or gaussian std")
+    p.add_argument("--noise-mean", type=float, default=0.0, help="gaussian noise mean")
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
@@ -105,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
 
     sub.add_parser("configs", help="list the shipped experiment configs")
+    commands.add_parsers(sub)
     return parser
 
 
@@ -150,14 +163,18 @@ def _span(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    noise = Noise(args.noise, args.noise_level, args.noise_mean) if args.noise else None
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
-                     progress=not args.quiet, precision=args.precision)
+                     progress=not args.quiet, precision=args.precision, noise=noise)
     print(f"{r['model']} on {r['data']} ({r['split']} split, {r['n']} examples), nats per example")
     for key in ("elbo", "iwae", "nll", "recon", "kl", "active_units", "bits_per_dim", "seconds"):
         if key in r:
             name = {"iwae": f"IWAE-{r.get('k')}", "nll": f"NLL-{r.get('k')}"}.get(key, key)
             val = r[key]
             print(f"  {name:<14} {val:>12.4f}" if isinstance(val, float) else f"  {name:<14} {val:>12}")
+    if "noise" in r:
+        print(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
+              f"squared error {r['noisy_squared_error']:.4f}")
     print(f"wrote {Path(args.run) / 'eval.json'}")
 
 
@@ -214,6 +231,8 @@ def run(argv: list[str] | None = None) -> int:
         elif args.command == "configs":
             for name in cfg.named_configs():
                 print(name)
+        else:
+            commands.dispatch(args)
     except VaelabError as e:
         print(f"vaelab: error: {e}", file=sys.stderr)
         return 2
