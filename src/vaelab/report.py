@@ -216,8 +216,9 @@ def _gap_section(data: dict) -> str:
     head = "<tr>" + "".join(f"<th>{escape(t)}</th>" for _, t in GAP_COLUMNS) + "</tr>"
     body = "".join("<tr>" + "".join(_cell(e.get(k)) for k, _ in GAP_COLUMNS) + "</tr>" for e in entries)
     notes = data.get("estimators") if isinstance(data.get("estimators"), dict) else {}
-    return ("<h2>Amortization gap</h2><p class=\"note\">Decoder frozen; nats per point, test split. The gap is what "
-            "the encoder loses against per-point optimised posteriors started from its output.</p>"
+    return ("<h2>Amortization gap</h2><p class=\"note\">From amortization_gap.json. Decoder frozen; nats per point, "
+            "test split. The gap is what the encoder loses against per-point optimised posteriors started "
+            "from its output.</p>"
             f"<table>{head}{body}</table>" + (_table(notes) if notes else ""))
 
 
