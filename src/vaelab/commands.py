@@ -14,7 +14,8 @@ DATA_KEYS = ("data", "data_dir", "likelihood", "binarize", "dequantize", "val_fr
 
 def add_parsers(sub) -> None:
     """Add the baseline, amortization-gap and compare subcommands."""
-    p = sub.add_parser("baseline", help="fit a non-neural baseline (the ladder's lower rungs); writes DIR/baseline.json",
+    p = sub.add_parser("baseline", help="fit a non-neural baseline (the ladder's lower rungs); "
+                       "writes DIR/baseline.json",
                        description="Fit on train and report the exact test NLL on the same test points as a VAE.")
     p.add_argument("--model", required=True, choices=tuple(baselines.BASELINES),
                    help="; ".join(f"{k}: {v.doc}" for k, v in baselines.BASELINES.items()))
@@ -31,7 +32,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--out", required=True, help="folder for baseline.json")
     p.add_argument("--overwrite", action="store_true")
 
-    p = sub.add_parser("amortization-gap", help="amortized vs per-point optimised ELBO; writes RUN/amortization_gap.json")
+    p = sub.add_parser("amortization-gap",
+                       help="amortized vs per-point optimised ELBO; writes RUN/amortization_gap.json")
     p.add_argument("run")
     p.add_argument("--steps", type=int, default=500, help="Adam steps per point (default 500)")
     p.add_argument("--points", type=int, default=100, help="test points (the first P; default 100)")

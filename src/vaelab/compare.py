@@ -105,7 +105,8 @@ def baseline_row(path: str | Path) -> dict[str, Any]:
     except VaelabError:
         c = cfg.Config(data=b.get("data", "?"))
     return {
-        "kind": "baseline", "path": str(path), "name": name, "model": f"baseline {b['baseline']}: {b.get('family', '')}",
+        "kind": "baseline", "path": str(path), "name": name,
+        "model": f"baseline {b['baseline']}: {b.get('family', '')}",
         "params": b.get("params"), "train_seconds": b.get("seconds"), "nll": b.get("nll"),
         "nll_estimator": "exact" if "nll" in b else None, "test_points": _points(c, "test", b.get("n")),
     }

@@ -137,7 +137,7 @@ MODELS: dict[str, ModelSpec] = {
     "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (seed 002)"),
     "ae": ModelSpec(_mlp_ae, estimator="ae", doc="plain autoencoder, reconstruction only"),
     "iwae": ModelSpec(_mlp_vae, estimator="iwae", doc="the MLP VAE trained on the IWAE-k bound (seed 000 eq. 17.24)"),
-    "dae": ModelSpec(_mlp_dae, estimator="dae", doc="(stacked) denoising autoencoder, clean-target loss (seed 000 §2.3)"),
+    "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (seed 000 §2.3)"),
 }
 
 
