@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from . import baselines, config as cfg, models, runs
+from . import baselines, config as cfg, families, models, runs
 from .checkpoint import atomic_write
 from .errors import VaelabError
 
@@ -51,13 +51,16 @@ def _points(c: cfg.Config, split: str, n: Any) -> str:
     return f"{c.data} {split} ({n}, {how})"
 
 
-def describe(c: cfg.Config) -> str:
+def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     """A short model description: name, sizes, estimator and whatever differs from the defaults."""
     est = models.estimator_for(c)
-    sizes = "-".join(str(h) for h in (*c.hidden, c.latent_dim)) if c.model != "conv-vae" else f"conv, z={c.latent_dim}"
+    dims = ((data_dim,) if data_dim else ()) + (*c.hidden, c.latent_dim)
+    sizes = "-".join(map(str, dims)) if c.model != "conv-vae" else f"conv, z={c.latent_dim}"
     parts = [f"{c.model} {sizes}", c.likelihood]
     if est == "iwae":
         parts.append(f"IWAE-{c.k}")
+    elif est == "sgvb-b" and not families.has_analytic_kl(c.posterior, c.prior):
+        parts.append("SGVB-A (no closed-form KL)" + (f" k={c.k}" if c.k > 1 else ""))
     elif est in ("sgvb-a", "sgvb-b"):
         parts.append(est.upper() + (f" k={c.k}" if c.k > 1 else ""))
     if models.spec(c.model).estimator is None and c.posterior != "gaussian":
@@ -82,7 +85,7 @@ def run_row(run: str | Path) -> dict[str, Any]:
     gap = _read_json(run / "amortization_gap.json") or {}
     k = ev.get("k")
     row = {
-        "kind": "run", "path": str(run), "name": run.name, "model": describe(c),
+        "kind": "run", "path": str(run), "name": run.name, "model": describe(c, getattr(model, "data_dim", None)),
         "params": sum(p.numel() for p in model.parameters()),
         "train_seconds": sum(float(m.get("train_seconds", 0.0)) for m in metrics) if metrics else None,
         "elbo": ev.get("elbo"), "iwae": ev.get("iwae"), "nll": ev.get("nll"),
