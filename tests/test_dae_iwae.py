@@ -10,6 +10,7 @@ import vaelab
 from vaelab.evaluate import noisy_reconstruction
 from vaelab.models import AE, DAE
 from vaelab.networks import MLP
+from vaelab.cli import run as cli
 from vaelab.corruption import Noise, fixed
 from vaelab.objectives import ae, dae, iwae, sgvb_a
 
@@ -30,6 +31,18 @@ def test_gaussian_noise_has_the_asked_mean_and_spread():
     xt = Noise("gaussian", 0.2, mean=0.1)(x, torch.Generator().manual_seed(0))
     eps = xt - x
     assert abs(float(eps.mean()) - 0.1) < 0.002 and abs(float(eps.std()) - 0.2) < 0.002
+
+
+def test_training_draws_come_from_the_global_rng():
+    x = torch.zeros(300, 400)
+    torch.manual_seed(0)
+    a = Noise("gaussian", 0.2)(x)
+    torch.manual_seed(0)
+    assert torch.equal(a, Noise("gaussian", 0.2)(x))  # reproducible from the seeded, checkpointed RNG
+    assert abs(float(a.std()) - 0.2) < 0.002 and abs(float(a.mean())) < 0.002
+    torch.manual_seed(0)
+    m = Noise("masking", 0.4)(x + 1)
+    assert abs(float((m == 0).float().mean()) - 0.4) < 0.005
 
 
 def test_fixed_noise_is_the_same_for_every_call():
@@ -76,6 +89,9 @@ def test_dae_denoises_better_than_a_plain_autoencoder(tmp_path):
     assert res["dae"]["noisy_squared_error"] < res["ae"]["noisy_squared_error"]
     # a DAE is evaluated on its own noise by default; the plain AE only when asked
     assert "noise" in vaelab.evaluate(runs["dae"]) and "noise" not in vaelab.evaluate(runs["ae"])
+    assert cli(["-q", "evaluate", str(runs["ae"]), "--noise", "masking", "--noise-level", "0.3"]) == 0
+    ev = json.loads((runs["ae"] / "eval.json").read_text())
+    assert ev["noisy_recon_error"] == pytest.approx(res["ae"]["noisy_recon_error"])
 
 
 def test_noisy_reconstruction_matches_a_hand_computation():
