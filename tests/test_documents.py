@@ -205,24 +205,35 @@ def test_resume_on_sparse_data_is_bit_exact(two_topics, tmp_path):
     assert [key(s) for s in a] == [key(s) for s in b]
 
 
-def test_lda_baseline_on_two_topics(two_topics, tmp_path, capsys):
+def test_lda_baseline_on_two_topics(two_topics, nvdm_run, tmp_path, capsys):
     data = load_corpus(f"corpus:{two_topics}", **QUIET)
     r = lda.fit_lda(data, 2, max_iter=30)
     # two topics with disjoint words: each topic's top words come from one side, and co-occur
     sides = [{w[0] for w in t.split()} for t in r["topics"]]
     assert sorted(map(tuple, sides)) == [("a",), ("b",)]
     assert r["npmi"] > 0.3 and r["perplexity"] < 0.75 * r["unigram_perplexity"]
+    # the NLL column is the same bound as the perplexity, in nats per document
+    assert r["nll"] == pytest.approx(math.log(r["perplexity"]) * r["words"] / r["n"])
 
     out = tmp_path / "lda"
-    args = ["baseline", "--model", "lda", "--components", "2", "--data", f"corpus:{two_topics}", "--out", str(out)]
+    args = ["baseline", "--model", "lda", "--components", "2", "--like", str(nvdm_run), "--out", str(out)]
     assert cli(args) == 0
     saved = json.loads((out / "baseline.json").read_text())
-    assert saved["model"] == "lda" and saved["components"] == 2 and "perplexity" in saved and "npmi" in saved
+    assert saved["baseline"] == "lda" and saved["components"] == 2 and saved["likelihood"] == "multinomial"
+    assert "perplexity" in saved and "npmi" in saved and "bits_per_dim" not in saved
+    assert saved["test_inputs"].endswith("word counts") and saved["n"] == json.loads((nvdm_run / "eval.json").read_text())["n"]
     before = (out / "baseline.json").read_bytes()
     assert cli(args) == 2 and "--overwrite" in capsys.readouterr().err
     assert (out / "baseline.json").read_bytes() == before
-    assert cli(["baseline", "--model", "lda", "--components", "2", "--data", "digits", "--out", str(tmp_path / "x")]) == 2
-    assert "needs a corpus" in capsys.readouterr().err and not (tmp_path / "x").exists()
+    assert cli(["baseline", "--model", "lda", "--data", "digits", "--out", str(tmp_path / "x")]) == 2
+    assert "word counts" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+    # compare: the NVDM run and the LDA baseline in one table, with the document columns
+    assert cli(["compare", str(nvdm_run), "--baseline", str(out), "--out", str(tmp_path / "cmp")]) == 0
+    table = (tmp_path / "cmp" / "compare.md").read_text()
+    assert "test perplexity" in table and "NPMI" in table and "LDA variational bound" in table
+    ev = json.loads((nvdm_run / "eval.json").read_text())
+    assert f"{ev['perplexity']:.2f}" in table and f"{saved['perplexity']:.2f}" in table
 
 
 def test_default_run_folder_names_the_corpus(tmp_path):

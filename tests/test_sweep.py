@@ -136,6 +136,22 @@ def test_one_seed_is_exactly_the_solo_run(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.parametrize("extra", [dict(model="iwae", k=3), dict(model="dae", hidden=(32, 16)),
+                                   dict(posterior="logistic", prior="laplace", save_every=1),
+                                   dict(likelihood="gaussian-learned", dequantize=True)])
+def test_one_seed_of_the_family_models_is_exactly_the_solo_run(tmp_path, extra):
+    kw = dict(SMALL, epochs=2, **extra)
+    root = vaelab.sweep(seeds=1, seed=4, out=tmp_path / "sw", **kw, **QUIET)
+    solo = vaelab.train(out=tmp_path / "solo", seed=4, **kw, **QUIET)
+    strip = lambda rows: [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]  # noqa: E731
+    assert strip(_rows(root / "seed4")) == strip(_rows(solo))
+    if extra.get("model") == "iwae":
+        assert "val_iwae" in _rows(solo)[0] and "val_elbo" in _rows(solo)[0]
+    if extra.get("save_every"):
+        assert sorted(p.name for p in (root / "seed4" / "epochs").iterdir()) == sorted(
+            p.name for p in (solo / "epochs").iterdir()) == ["epoch-001.safetensors", "epoch-002.safetensors"]
+
+
 def test_cli_sweep_writes_complete_runs_that_evaluate_accepts(tmp_path, capsys):
     out = tmp_path / "sw"
     assert cli(["-q", "sweep", "--seeds", "2", "--epochs", "2", "--out", str(out), *FAST]) == 0

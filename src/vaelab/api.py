@@ -21,6 +21,7 @@ from . import documents, models, parallel, report as report_mod, runs, visualize
 from .errors import VaelabError
 from .data import ImageData, is_corpus
 from .distributions import mean_image
+from .corruption import Noise
 from .precision import matmuls
 from .train import fit
 
@@ -84,10 +85,12 @@ def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> No
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
-             write: bool = True, precision: str = "fp32") -> dict[str, Any]:
+             write: bool = True, precision: str = "fp32", noise: Noise | None = None) -> dict[str, Any]:
     """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
 
     precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision.
+    With `noise` (by default a denoising autoencoder's own), also the error of reconstructing the
+    clean x from one seeded corruption of it (evaluate.noisy_reconstruction).
     """
     c = runs.load_config(run)
     data = data if data is not None else runs.load_data(c)
@@ -101,6 +104,9 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     with matmuls(precision, dev):
         result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
                                progress=progress, extra=extra)
+        noise = noise or getattr(model, "noise", None)
+        if noise is not None:
+            result |= ev.noisy_reconstruction(model, x, noise)
     if extra is not None:
         result.pop("bits_per_dim", None)  # per vocabulary entry means nothing; perplexity is the per-word number
     if write:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import warnings
 from pathlib import Path
 
-from . import api, config as cfg, documents, lda, visualize
+from . import api, commands, config as cfg, documents, visualize
 from .errors import VaelabError
+from .corruption import Noise
 from .sweep import sweep as run_sweep
 
 # flag -> config key, for the flags that override a config file
@@ -18,10 +18,11 @@ FLAG_KEYS = {
     "lr": "lr", "latent_dim": "latent_dim", "hidden": "hidden", "likelihood": "likelihood",
     "estimator": "estimator", "k": "k", "seed": "seed", "device": "device", "val_fraction": "val_fraction",
     "image_size": "image_size", "kl_warmup": "kl_warmup", "patience": "patience", "eval_k": "eval_k",
-    "posterior_scale": "posterior_scale", "precision": "precision",
+    "posterior_scale": "posterior_scale", "precision": "precision", "posterior": "posterior", "prior": "prior",
+    "noise": "noise", "noise_level": "noise_level", "noise_mean": "noise_mean", "save_every": "save_every",
 }
 # what may change when a run is resumed: nothing that alters the model or the data it sees
-RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision"}
+RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision", "save_every"}
 
 
 def _train_parser(sub) -> argparse.ArgumentParser:
@@ -30,7 +31,7 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
     p.add_argument("--data", help="digits | mnist | fashion-mnist | npz:PATH | folder:PATH | corpus:PATH | 20newsgroups")
     p.add_argument("--data-dir", help="folder with the dataset's files")
-    p.add_argument("--model", help="vae | conv-vae | ae | nvdm")
+    p.add_argument("--model", help="vae | conv-vae | ae | iwae | dae | nvdm")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
@@ -40,6 +41,12 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--posterior-scale", choices=cfg.SCALES)
     p.add_argument("--estimator", choices=("sgvb-a", "sgvb-b", "iwae"))
     p.add_argument("--k", type=int, help="Monte-Carlo / importance samples per example in training")
+    p.add_argument("--posterior", choices=cfg.POSTERIORS, help="family of q(z|x) (default gaussian)")
+    p.add_argument("--prior", choices=cfg.PRIORS, help="p(z) (default normal)")
+    p.add_argument("--noise", choices=cfg.NOISES, help="dae corruption (default masking)")
+    p.add_argument("--noise-level", type=float, help="masking: probability of zeroing an input; gaussian: std")
+    p.add_argument("--noise-mean", type=float, help="gaussian noise mean mu_D (default 0)")
+    p.add_argument("--save-every", type=int, help="also keep every N-th epoch's weights in RUN/epochs/")
     p.add_argument("--kl-warmup", type=int, help="epochs of linear KL warm-up")
     p.add_argument("--patience", type=int, help="early stopping patience in epochs (0: off)")
     p.add_argument("--val-fraction", type=float)
@@ -83,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
                    help="matrix products in this precision (tf32: CUDA only); the bounds' sums stay float64")
     p.add_argument("--device", choices=cfg.DEVICES)
+    p.add_argument("--noise", choices=cfg.NOISES,
+                   help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
+    p.add_argument("--noise-level", type=float, default=0.25, help="masking probability or gaussian std")
+    p.add_argument("--noise-mean", type=float, default=0.0, help="gaussian noise mean")
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
@@ -98,17 +109,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=int, default=10, help="words per end (default 10)")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
 
-    p = sub.add_parser("baseline", help="fit a classical baseline on a run's data split; writes OUT/baseline.json")
-    p.add_argument("--model", required=True, choices=("lda",), help="lda: scikit-learn's latent Dirichlet allocation")
-    p.add_argument("--components", type=int, required=True, help="number of topics")
-    p.add_argument("--config", help="TOML file or shipped name whose data settings to use")
-    p.add_argument("--data", help="corpus:PATH | 20newsgroups")
-    p.add_argument("--data-dir", help="folder with the dataset's files")
-    p.add_argument("--seed", type=int)
-    p.add_argument("--max-iter", type=int, default=50, help="LDA: passes of batch variational Bayes (default 50)")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other config key")
-    p.add_argument("--out", required=True, help="folder for baseline.json")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing OUT/baseline.json")
 
     p = sub.add_parser("bench", help="time vaelab against reference loops, side by side, on this machine",
                        description="W1 training (pytorch/examples loop vs vaelab) and NLL-k evaluation "
@@ -123,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
 
     sub.add_parser("configs", help="list the shipped experiment configs")
+    commands.add_parsers(sub)
     return parser
 
 
@@ -168,8 +169,9 @@ def _span(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    noise = Noise(args.noise, args.noise_level, args.noise_mean) if args.noise else None
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
-                     progress=not args.quiet, precision=args.precision)
+                     progress=not args.quiet, precision=args.precision, noise=noise)
     print(f"{r['model']} on {r['data']} ({r['split']} split, {r['n']} examples), nats per example")
     for key in ("elbo", "iwae", "nll", "recon", "kl", "active_units", "bits_per_dim", "perplexity", "perplexity_doc",
                 "perplexity_is", "unigram_perplexity", "npmi", "seconds"):
@@ -177,6 +179,9 @@ def _evaluate(args: argparse.Namespace) -> None:
             name = {"iwae": f"IWAE-{r.get('k')}", "nll": f"NLL-{r.get('k')}"}.get(key, key)
             val = r[key]
             print(f"  {name:<18} {val:>12.4f}" if isinstance(val, float) else f"  {name:<18} {val:>12}")
+    if "noise" in r:
+        print(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
+              f"squared error {r['noisy_squared_error']:.4f}")
     print(f"wrote {Path(args.run) / 'eval.json'}")
 
 
@@ -199,19 +204,6 @@ def _topics(args: argparse.Namespace) -> None:
     if args.top < 1:
         raise VaelabError(f"--top must be at least 1, got {args.top}")
     print(documents.format_table(visualize.RunView(args.run, args.device).topic_table(args.top)))
-
-
-def _baseline(args: argparse.Namespace) -> None:
-    values = {k: v for k, v in (("data", args.data), ("data_dir", args.data_dir), ("seed", args.seed)) if v is not None}
-    c = api.make_config(args.config, **(values | cfg.parse_set(args.set)))
-    if args.max_iter < 1:
-        raise VaelabError(f"--max-iter must be at least 1, got {args.max_iter}")
-    path = lda.baseline(c, args.components, args.out, overwrite=args.overwrite, max_iter=args.max_iter)
-    r = json.loads(path.read_text())
-    print(f"LDA with {r['components']} topics on {r['data']} (test split, {r['n']} documents, {r['words']} words)")
-    for key in ("perplexity", "unigram_perplexity", "npmi", "fit_seconds"):
-        print(f"  {key:<20} {r[key]:>12.4f}")
-    print(f"wrote {path}")
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -255,13 +247,13 @@ def run(argv: list[str] | None = None) -> int:
             print(f"wrote {api.report(args.run)}")
         elif args.command == "topics":
             _topics(args)
-        elif args.command == "baseline":
-            _baseline(args)
         elif args.command == "bench":
             _bench(args)
         elif args.command == "configs":
             for name in cfg.named_configs():
                 print(name)
+        else:
+            commands.dispatch(args)
     except VaelabError as e:
         print(f"vaelab: error: {e}", file=sys.stderr)
         return 2

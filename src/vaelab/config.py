@@ -18,6 +18,9 @@ ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae")
 SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("fp32", "bf16")
+POSTERIORS = ("gaussian", "laplace", "logistic", "student-t", "gumbel")  # see families.py
+PRIORS = ("normal", "laplace")
+NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corruption.py
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,14 @@ class Config:
     latent_dim: int = 20
     likelihood: str = "bernoulli"
     posterior_scale: str = "exp"  # sigma = exp(logvar/2) | softplus(h)+1e-8 | relu(h)+0.05
+    posterior: str = "gaussian"  # family of q(z|x), reparameterised (seed 002 section 1.2.4)
+    prior: str = "normal"  # p(z): standard normal or standard Laplace
+    dequantize: bool = False  # Gaussian likelihoods: uniform noise within each pixel level (data.dequantize)
+    # denoising autoencoder (model "dae"): masking zeroes each input with probability noise_level;
+    # gaussian adds N(noise_mean, noise_level^2) to every input
+    noise: str = "masking"
+    noise_level: float = 0.25
+    noise_mean: float = 0.0
     # objective
     estimator: str = "sgvb-b"
     k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
@@ -56,6 +67,7 @@ class Config:
     lr: float = 1e-3
     weight_decay: float = 0.0  # L2 penalty (Adam's, coupled) on weight matrices, never on biases
     patience: int = 0  # early stopping on the validation bound; 0 turns it off
+    save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
     seed: int = 0
     device: str = "auto"
     precision: str = "fp32"  # "bf16": the networks' matrix products in bfloat16 while training
@@ -108,6 +120,14 @@ def _check(c: Config) -> None:
     need(c.vocab_size >= 0, "vocab_size must be >= 0 (0 keeps every word)")
     need(c.stop_words in ("english", "none"), f"stop_words must be 'english' or 'none', not {c.stop_words!r}")
     need(c.min_df > 0 and c.max_df > 0, "min_df and max_df must be positive")
+    need(c.posterior in POSTERIORS, f"posterior must be one of {', '.join(POSTERIORS)}, not {c.posterior!r}")
+    need(c.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, not {c.prior!r}")
+    need(c.noise in NOISES, f"noise must be one of {', '.join(NOISES)}, not {c.noise!r}")
+    need(c.noise_level >= 0 and (c.noise != "masking" or c.noise_level < 1),
+         "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")
+    need(c.save_every >= 0, "save_every must be >= 0")
+    need(not (c.dequantize and c.likelihood == "bernoulli"),
+         "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}

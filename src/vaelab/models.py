@@ -18,6 +18,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
+from . import corruption, families
 from . import distributions as dist
 from .config import Config
 from .documents import unigram_log_probs
@@ -26,16 +27,18 @@ from .networks import MLP, BagEncoder, ConvDecoder, ConvEncoder
 
 
 class VAE(nn.Module):
-    """Gaussian-posterior latent-variable model around any encoder/decoder network."""
+    """Latent-variable model around any encoder/decoder network (Gaussian posterior and prior by default)."""
 
     stochastic = True
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, *, data_dim: int, latent_dim: int,
-                 likelihood: str = "bernoulli", posterior_scale: str = "exp"):
+                 likelihood: str = "bernoulli", posterior_scale: str = "exp", posterior: str = "gaussian",
+                 prior: str = "normal"):
         super().__init__()
         self.encoder, self.decoder = encoder, decoder
         self.data_dim, self.latent_dim = data_dim, latent_dim
         self.likelihood, self.posterior_scale = likelihood, posterior_scale
+        self.posterior, self.prior_kind = posterior, prior
         # one log-variance per data dimension, shared by all examples
         self.logvar = nn.Parameter(torch.zeros(data_dim)) if likelihood == "gaussian-learned" else None
         # the prior's parameters follow the model across devices but are not weights to save
@@ -43,16 +46,21 @@ class VAE(nn.Module):
         self.register_buffer("prior_scale", torch.ones(latent_dim), persistent=False)
 
     def encode(self, x: torch.Tensor) -> Distribution:
-        """q(z|x), a diagonal Gaussian."""
-        return dist.gaussian_posterior(self.encoder(x).float(), self.posterior_scale)  # float: see ObjectiveStep
+        """q(z|x): a diagonal Gaussian, or another location-scale family (families.py)."""
+        raw = self.encoder(x).float()  # float: see ObjectiveStep
+        if self.posterior == "gaussian":
+            return dist.gaussian_posterior(raw, self.posterior_scale)
+        return families.posterior(self.posterior, raw, self.posterior_scale)
 
     def decode(self, z: torch.Tensor) -> Distribution:
         """p(x|z) for z of shape (..., Dz)."""
         return dist.likelihood(self.likelihood, self.decoder(z).float(), self.logvar)
 
     def prior(self) -> Distribution:
-        """p(z) = N(0, I)."""
-        return dist.diagonal_normal(self.prior_loc, self.prior_scale)
+        """p(z) = N(0, I), or a standard Laplace."""
+        if self.prior_kind == "normal":
+            return dist.diagonal_normal(self.prior_loc, self.prior_scale)
+        return families.prior(self.prior_kind, self.prior_loc, self.prior_scale)
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean E_q[z]."""
@@ -73,6 +81,18 @@ class AE(VAE):
 
     def prior(self) -> Distribution:
         raise TypeError("a plain autoencoder has no prior p(z)")
+
+
+class DAE(AE):
+    """Denoising autoencoder (seed 000 eqs. 17.3-17.4): encodes a corrupted x~, is scored against the clean x."""
+
+    def __init__(self, encoder: nn.Module, decoder: nn.Module, *, noise: corruption.Noise, **kw):
+        super().__init__(encoder, decoder, **kw)
+        self.noise = noise
+
+    def corrupt(self, x: torch.Tensor) -> torch.Tensor:
+        """x~ ~ q_D(x~ | x), from the global (seeded, checkpointed) RNG."""
+        return self.noise(x)
 
 
 class NVDM(VAE):
@@ -105,7 +125,8 @@ class ModelSpec:
 def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
     d = math.prod(shape)
     return VAE(MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, tuple(reversed(c.hidden)), d),
-               data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood, posterior_scale=c.posterior_scale)
+               data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood, posterior_scale=c.posterior_scale,
+               posterior=c.posterior, prior=c.prior)
 
 
 def _conv_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
@@ -115,7 +136,7 @@ def _conv_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return VAE(enc, dec, data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood,
-               posterior_scale=c.posterior_scale)
+               posterior_scale=c.posterior_scale, posterior=c.posterior, prior=c.prior)
 
 
 def _mlp_ae(c: Config, shape: tuple[int, ...]) -> nn.Module:
@@ -124,10 +145,17 @@ def _mlp_ae(c: Config, shape: tuple[int, ...]) -> nn.Module:
               data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood)
 
 
+def _mlp_dae(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    d = math.prod(shape)
+    return DAE(MLP(d, c.hidden, c.latent_dim), MLP(c.latent_dim, tuple(reversed(c.hidden)), d),
+               noise=corruption.from_config(c), data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood)
+
+
 def _nvdm(c: Config, shape: tuple[int, ...]) -> nn.Module:
     v = math.prod(shape)
     return NVDM(BagEncoder(v, c.hidden, 2 * c.latent_dim), nn.Linear(c.latent_dim, v), data_dim=v,
-                latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale)
+                latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale,
+                posterior=c.posterior, prior=c.prior)
 
 
 @torch.no_grad()
@@ -140,6 +168,8 @@ MODELS: dict[str, ModelSpec] = {
     "vae": ModelSpec(_mlp_vae, doc="MLP encoder/decoder, Gaussian posterior (seed 001)"),
     "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (seed 002)"),
     "ae": ModelSpec(_mlp_ae, estimator="ae", doc="plain autoencoder, reconstruction only"),
+    "iwae": ModelSpec(_mlp_vae, estimator="iwae", doc="the MLP VAE trained on the IWAE-k bound (seed 000 eq. 17.24)"),
+    "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (seed 000 §2.3)"),
     "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=_unigram_bias,
                       doc="neural variational document model: softmax decoder R z + b (seed 000 §2.14)"),
 }

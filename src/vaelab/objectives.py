@@ -91,11 +91,18 @@ def ae(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Boun
     return Bound(-recon.mean(), recon.detach(), {"recon": recon.detach()})
 
 
+def dae(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bound:
+    """Denoising autoencoder (seed 000 eq. 17.3): log p(x | z = f(x~)), x~ ~ q_D(x~|x), scored against the CLEAN x."""
+    recon = model.decode(model.embed(model.corrupt(x))).log_prob(x)  # (B,)
+    return Bound(-recon.mean(), recon.detach(), {"recon": recon.detach()})
+
+
 OBJECTIVES: dict[str, Callable[..., Bound]] = {
     "sgvb-b": sgvb_b,
     "sgvb-a": sgvb_a,
     "iwae": iwae,
     "ae": ae,
+    "dae": dae,
 }
 
 

@@ -196,6 +196,43 @@ def _plot_section(paths: list[Path]) -> str:
     return "".join(html)
 
 
+def _comparison_section(data: dict) -> str:
+    """This run's place in the last `vaelab compare` table, its own row highlighted."""
+    from .compare import NOTES, html_table  # compare reads runs; imported here to keep this module light
+
+    rows = data.get("rows") if isinstance(data.get("rows"), list) else []
+    place = f"rank {data.get('rank')} of {data.get('of')} by test NLL" if data.get("rank") else "no test NLL"
+    try:
+        table = html_table([r for r in rows if isinstance(r, dict)], highlight=data.get("this"))
+    except (KeyError, TypeError, ValueError):
+        return "<h2>Comparison</h2>" + _block(data)
+    return (f"<h2>Comparison</h2><p>This run (highlighted): <b>{escape(place)}</b>, "
+            f"from {escape(str(data.get('table', '')))} written {escape(str(data.get('written', '')))}.</p>"
+            f'{table}<p class="note">{escape(NOTES)}</p>')
+
+
+GAP_COLUMNS = (("epoch", "epoch"), ("weights", "weights"), ("points", "points"), ("amortized_elbo", "amortized ELBO"),
+               ("optimized_elbo", "optimised ELBO"), ("gap", "amortization gap"),
+               ("points_with_negative_gap", "points with gap < 0"), ("iwae", "IWAE-k (log p(x))"),
+               ("approximation_gap", "approximation gap"), ("seconds_per_point_amortized", "s / point, encoder"),
+               ("seconds_per_point_optimized", "s / point, optimised"))
+
+
+def _gap_section(data: dict) -> str:
+    """The amortization gap for every measured checkpoint, one row each."""
+    entries = [e for e in data.get("checkpoints", [data]) if isinstance(e, dict)]
+    head = "<tr>" + "".join(f"<th>{escape(t)}</th>" for _, t in GAP_COLUMNS) + "</tr>"
+    body = "".join("<tr>" + "".join(_cell(e.get(k)) for k, _ in GAP_COLUMNS) + "</tr>" for e in entries)
+    notes = data.get("estimators") if isinstance(data.get("estimators"), dict) else {}
+    return ("<h2>Amortization gap</h2><p class=\"note\">From amortization_gap.json. Decoder frozen; nats per point, "
+            "test split. The gap is what the encoder loses against per-point optimised posteriors started "
+            "from its output.</p>"
+            f"<table>{head}{body}</table>" + (_table(notes) if notes else ""))
+
+
+SECTIONS = {"comparison.json": _comparison_section, "amortization_gap.json": _gap_section}
+
+
 def _version() -> str:
     """The installed vaelab version, or '' when running from a source tree."""
     try:
@@ -218,7 +255,9 @@ def write_report(run_dir: str | Path) -> Path:
         if extra.name == "eval.json":
             continue
         data = _read_json(extra)
-        parts.append(f"<h2>{escape(extra.stem)}</h2>{_block(data)}")
+        section = SECTIONS.get(extra.name)
+        parts.append(section(data) if section and isinstance(data, dict) else
+                     f"<h2>{escape(extra.stem)}</h2>{_block(data)}")
     try:
         config = tomllib.loads((run / "config.toml").read_text())
     except (OSError, tomllib.TOMLDecodeError):

@@ -21,7 +21,7 @@ from torch import nn
 from . import config as cfg
 from . import models
 from .checkpoint import load_weights, read_meta
-from .data import CorpusData, ImageData, binarize, is_corpus_spec, load_corpus, load_images, rows
+from .data import CorpusData, ImageData, binarize, dequantize, is_corpus_spec, load_corpus, load_images, rows
 from .errors import ConfigError, VaelabError
 
 SPLITS = ("train", "val", "test")
@@ -62,6 +62,11 @@ def binarizes(c: cfg.Config) -> bool:
     return c.binarize
 
 
+def dequantizes(c: cfg.Config, data: ImageData) -> bool:
+    """True when a Gaussian-likelihood run adds uniform noise within each stored level (quantised data only)."""
+    return c.dequantize and c.likelihood != "bernoulli" and data.scale != 1.0
+
+
 def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Stored values and labels of one split."""
     if split not in SPLITS:
@@ -70,7 +75,8 @@ def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tenso
 
 
 def eval_inputs(c: cfg.Config, data: ImageData, split: str, device: torch.device) -> torch.Tensor:
-    """Float inputs for evaluation; Bernoulli data gets one fixed, seeded binarization."""
+    """Float inputs for evaluation; Bernoulli data gets one fixed, seeded binarization (dequantization for
+    Gaussian likelihoods with `dequantize`)."""
     stored, _ = split_tensor(data, split)
     if not isinstance(stored, torch.Tensor):
         raise VaelabError(f"the {split} split of {data.name} is streamed from disk; evaluate val or test instead")
@@ -78,6 +84,9 @@ def eval_inputs(c: cfg.Config, data: ImageData, split: str, device: torch.device
     if binarizes(c):
         g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
         x = binarize(x, g)
+    elif dequantizes(c, data):  # one seeded dequantization, shared by every model scored on this data
+        g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
+        x = dequantize(x, data.scale, g)
     return x.to(device)
 
 

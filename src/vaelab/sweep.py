@@ -32,9 +32,9 @@ from . import models, objectives, runs, stack
 from .api import finish_run, make_config
 from .checkpoint import save_checkpoint, save_weights
 from .batches import order_generator
-from .data import ImageData, binarize, is_corpus_spec, rows
+from .data import ImageData, binarize, dequantize, is_corpus_spec, rows
 from .errors import ConfigError, VaelabError
-from .train import _sync, _write, fit, kl_weight, make_optimizer, seed_everything, validation_score
+from .train import VALIDATION, _sync, _write, fit, kl_weight, make_optimizer, seed_everything, validation_score
 
 # Keys that may differ between the models of one stacked group: they change neither a parameter
 # shape nor the step schedule. Everything else (hidden, latent_dim, model, batch_size, epochs,
@@ -170,6 +170,7 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
     estimator = models.estimator_for(c0)
     objective = objectives.get(estimator)
     dynamic_binarization = runs.binarizes(c0)
+    dynamic_dequantization = runs.dequantizes(c0, datas[0])
 
     # each model starts as its solo run would: seeded, built, then its own random stream
     solo, gens, optimizers = [], [], []
@@ -205,7 +206,7 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
     warmup_steps = c0.kl_warmup * steps_per_epoch
     meta = {"shape": json.dumps(list(datas[0].shape))}
 
-    score_key = "val_recon" if estimator == "ae" else "val_elbo"
+    score_key = VALIDATION.get(estimator, ("sgvb-b", "val_elbo"))[1]  # as train.fit logs it
     dirs = [Path(c.out) for c in configs]
     state = [{"epoch": 0, "step": 0, "best_val": -math.inf, "bad_epochs": 0, "stopped_early": False}
              for _ in configs]
@@ -233,6 +234,8 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
             x = rows(train_x, idx.reshape(-1), scale).view(size, idx.shape[1], -1)  # (M, b, D)
             if dynamic_binarization:  # each model re-binarizes its own batch from its own stream
                 x = torch.stack([binarize(x[m], gens[m]) for m in range(size)])
+            elif dynamic_dequantization:
+                x = torch.stack([dequantize(x[m], scale, gens[m]) for m in range(size)])
             beta = kl_weight(step, warmup_steps)
             bound = objective(net, x, k=c0.k, beta=beta)  # value (M, b)
             adam.zero_grad()
@@ -256,7 +259,9 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
             row = {"epoch": epoch, "train_loss": losses[m], "train_seconds": train_seconds}
             val_x = vals[slots[m]]
             if val_x is not None:
-                row[score_key] = score = validation_score(solo[m], val_x, estimator)
+                if score_key == "val_iwae":
+                    row["val_elbo"] = validation_score(solo[m], val_x, "sgvb-b")
+                row[score_key] = score = validation_score(solo[m], val_x, estimator, k=configs[m].k)
                 if score > st["best_val"]:
                     st["best_val"], st["bad_epochs"] = score, 0
                     save_weights(dirs[m] / "model.safetensors", solo[m], meta)
@@ -274,6 +279,9 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
                 if device.type == "cpu":
                     torch.set_rng_state(gens[m].get_state())
                 save_checkpoint(dirs[m] / "checkpoint.safetensors", solo[m], optimizers[m], st)
+            if configs[m].save_every and epoch % configs[m].save_every == 0:  # as train.fit keeps them
+                (dirs[m] / "epochs").mkdir(exist_ok=True)
+                save_weights(dirs[m] / "epochs" / f"epoch-{epoch:03d}.safetensors", solo[m], meta)
             if st["stopped_early"]:
                 active[m] = False  # masked out of every later Adam step
                 _write(bar, log, f"{dirs[m].name}: early stopping at epoch {epoch}, no validation improvement "

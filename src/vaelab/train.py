@@ -23,10 +23,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config as cfg
-from . import graphs, models, noise, objectives, parallel, runs
+from . import families, graphs, models, noise, objectives, parallel, runs
 from .batches import ResidentBatches, StreamedBatches
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
-from .data import ImageData, binarize, is_corpus, rows
+from .data import ImageData, binarize, dequantize, is_corpus, rows
 from .data.npy import NpyRows
 from .errors import VaelabError
 
@@ -88,14 +88,22 @@ class ObjectiveStep(nn.Module):
             return self.objective(self.model, x, k=self.k, beta=beta).loss
 
 
+# What validation scores for each training estimator, and its metrics key; the ELBO (SGVB-B) otherwise.
+# An IWAE run is selected on its own bound, IWAE-k with the training k; its val_elbo is logged too.
+VALIDATION = {"ae": ("ae", "val_recon"), "dae": ("dae", "val_recon"), "iwae": ("iwae", "val_iwae")}
+
+
 @torch.no_grad()
-def validation_score(model: nn.Module, x: torch.Tensor, estimator: str, batch: int = 1024) -> float:
-    """Mean validation bound (ELBO via SGVB-B; reconstruction score for plain AEs), fixed noise."""
+def validation_score(model: nn.Module, x: torch.Tensor, estimator: str, batch: int = 1024, k: int = 1) -> float:
+    """Mean validation bound (ELBO via SGVB-B; IWAE-k for IWAE runs; reconstruction for AEs), fixed noise."""
     model.eval()
-    objective = objectives.get("ae" if estimator == "ae" else "sgvb-b")
+    name = VALIDATION.get(estimator, ("sgvb-b",))[0]
+    objective = objectives.get(name)
+    k = k if name == "iwae" else 1
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
         torch.manual_seed(VAL_SEED)
-        total = sum(float(objective(model, x[i:i + batch]).value.double().sum()) for i in range(0, len(x), batch))
+        total = sum(float(objective(model, x[i:i + batch], k=k).value.double().sum())
+                    for i in range(0, len(x), batch))
     model.train()
     return total / max(1, len(x))
 
@@ -145,6 +153,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     data = data if data is not None else runs.load_data(c)
     estimator = models.estimator_for(c)
     dynamic_binarization = runs.binarizes(c)
+    dynamic_dequantization = runs.dequantizes(c, data)
     # the CSR gather of word counts sizes its output on the host, which a CUDA graph cannot replay
     use_graphs = graphs.usable(device, c.cuda_graphs, world.distributed) and not is_corpus(data)
     writes = world.writes
@@ -152,6 +161,9 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
 
     seed_everything(c.seed)
     model = models.build(c, data.shape, data).to(device)
+    if writes and estimator == "sgvb-b" and getattr(model, "stochastic", True) \
+            and not families.has_analytic_kl(c.posterior, c.prior):
+        log(families.kl_note(c.posterior, c.prior))  # the run says when SGVB-B falls back to SGVB-A
     optimizer = make_optimizer(model, c.lr, c.weight_decay, capturable=use_graphs)
     state = {"epoch": 0, "step": 0, "best_val": -math.inf, "bad_epochs": 0, "stopped_early": False}
     if resume:
@@ -175,6 +187,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         x = rows(storage, idx, scale)  # (B, D) floats
         if dynamic_binarization:
             x = binarize(x)  # a fresh binarization every time an image is seen
+        elif dynamic_dequantization:
+            x = dequantize(x, scale)  # fresh uniform noise within each pixel level
         loss = forward(x, beta)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -183,7 +197,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         return loss
 
     run_step = graphs.GraphedStep(step, lambda: _sync(device)) if use_graphs else step
-    score_name = "val recon" if estimator == "ae" else "val ELBO"
+    score_key = VALIDATION.get(estimator, ("sgvb-b", "val_elbo"))[1]
+    score_name = {"val_recon": "val recon", "val_iwae": f"val IWAE-{c.k}", "val_elbo": "val ELBO"}[score_key]
     log_every = max(1, c.epochs // 20)  # about 20 log lines however long the run
     first = state["epoch"] + 1
     bar = tqdm(total=(c.epochs - state["epoch"]) * source.steps, desc="train", unit="step",
@@ -212,8 +227,10 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         row = {"epoch": epoch, "train_loss": train_loss, "train_seconds": train_seconds}
         improved = val_x is None
         if val_x is not None:
-            score = validation_score(model, val_x, estimator)
-            row["val_recon" if estimator == "ae" else "val_elbo"] = score
+            score = validation_score(model, val_x, estimator, k=c.k)
+            if score_key == "val_iwae":
+                row["val_elbo"] = validation_score(model, val_x, "sgvb-b")
+            row[score_key] = score
             improved = score > state["best_val"]
             if improved:
                 state["best_val"], state["bad_epochs"] = score, 0
@@ -227,6 +244,9 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
             with metrics_path.open("a") as f:
                 f.write(json.dumps(row) + "\n")
             save_checkpoint(run_dir / "checkpoint.safetensors", model, optimizer, state)
+            if c.save_every and epoch % c.save_every == 0:  # early weights, for `amortization-gap --epoch`
+                (run_dir / "epochs").mkdir(exist_ok=True)
+                save_weights(run_dir / "epochs" / f"epoch-{epoch:03d}.safetensors", model, meta)
 
         val_text = f"  {score_name} {score:.3f}" if val_x is not None else ""
         if writes and (epoch == first or epoch == c.epochs or epoch % log_every == 0 or state["stopped_early"]):

@@ -53,6 +53,17 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     return (u < x).to(x.dtype)
 
 
+def dequantize(x: torch.Tensor, scale: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Uniform dequantization of quantised values x = v * scale, v in {0, 1, ..., L-1}, L = 1/scale + 1.
+
+    x~ = (v + u) / L with u ~ U[0, 1): each level becomes a bin of width 1/L in [0, 1), so a density
+    on x~ is a proper density and -log p(x~) + D log L bounds -log P(v) from above in expectation
+    (Theis et al., 2016). Written as (x + scale * u) / (1 + scale) to work on the scaled values.
+    """
+    u = noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return (x + scale * u) / (1.0 + scale)
+
+
 def rows(stored: torch.Tensor, idx: torch.Tensor | None, scale: float) -> torch.Tensor:
     """Float (B, D) values of the stored rows idx (all rows when idx is None), dense or sparse storage.
 
