@@ -39,7 +39,8 @@ def main() -> None:
         train_wall = time.perf_counter() - start
         epochs = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
         ev = vaelab.evaluate(run, k=args.eval_k, write=False)
-    print(f"torch threads {torch.get_num_threads()}, load average before {load[0]:.1f} / after {os.getloadavg()[0]:.1f}")
+    print(f"torch threads {torch.get_num_threads()}, "
+          f"load average before {load[0]:.1f} / after {os.getloadavg()[0]:.1f}")
     print(f"training wall time {train_wall:.1f} s for {len(epochs)} epochs "
           f"({sum(e['train_seconds'] for e in epochs):.1f} s in the epochs' steps)")
     print(f"test perplexity {ev['perplexity']:.1f} (ELBO), {ev['perplexity_is']:.1f} (IWAE-{ev['k']}), "

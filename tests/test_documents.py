@@ -221,7 +221,8 @@ def test_lda_baseline_on_two_topics(two_topics, nvdm_run, tmp_path, capsys):
     saved = json.loads((out / "baseline.json").read_text())
     assert saved["baseline"] == "lda" and saved["components"] == 2 and saved["likelihood"] == "multinomial"
     assert "perplexity" in saved and "npmi" in saved and "bits_per_dim" not in saved
-    assert saved["test_inputs"].endswith("word counts") and saved["n"] == json.loads((nvdm_run / "eval.json").read_text())["n"]
+    assert saved["test_inputs"].endswith("word counts")
+    assert saved["n"] == json.loads((nvdm_run / "eval.json").read_text())["n"]
     before = (out / "baseline.json").read_bytes()
     assert cli(args) == 2 and "--overwrite" in capsys.readouterr().err
     assert (out / "baseline.json").read_bytes() == before

@@ -29,7 +29,8 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: the seed 001 VAE on scikit-learn's digits)",
                        description="Train a model. Flags override --config; --set key=value covers every other key.")
     p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
-    p.add_argument("--data", help="digits | mnist | fashion-mnist | npz:PATH | folder:PATH | corpus:PATH | 20newsgroups")
+    p.add_argument("--data", help="digits | mnist | fashion-mnist | npz:PATH | folder:PATH | corpus:PATH | "
+                                  "20newsgroups")
     p.add_argument("--data-dir", help="folder with the dataset's files")
     p.add_argument("--model", help="vae | conv-vae | ae | iwae | dae | nvdm")
     p.add_argument("--epochs", type=int)
@@ -104,7 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")
     p.add_argument("run")
 
-    p = sub.add_parser("topics", help="print a document model's topics: the top words at both ends of each latent dimension")
+    p = sub.add_parser("topics", help="print a document model's topics: the top words at both ends of each "
+                                      "latent dimension")
     p.add_argument("run")
     p.add_argument("--top", type=int, default=10, help="words per end (default 10)")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")

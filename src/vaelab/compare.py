@@ -27,7 +27,8 @@ COLUMNS = (
 )
 OPTIONAL = {"perplexity", "npmi"}  # document columns: shown only when some row has them
 NOTES = ("Nats per example, summed over data dimensions, on the test split. NLL-k = −IWAE-k (importance "
-         "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = −E_q log p(x|z) (−log p(x|f(x)) for "
+         "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = "
+         "−E_q log p(x|z) (−log p(x|f(x)) for "
          "autoencoders); the noisy column reconstructs the clean x from one seeded corruption x~. training s "
          "sums the epochs' training time (validation excluded) or a baseline's fit time; timings come from "
          "whatever machine produced each run.")

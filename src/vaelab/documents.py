@@ -41,7 +41,8 @@ def perplexity_per_doc(log_p: np.ndarray, lengths: np.ndarray) -> float:
 def npmi(top: np.ndarray | list, docs: torch.Tensor) -> np.ndarray:
     """Mean NPMI of each row's word pairs, from document co-occurrence in docs (N, |V|) counts.
 
-    top is (T, n) word indices (or T lists of any lengths). For words i, j with document frequencies P(i), P(j), P(i, j):
+    top is (T, n) word indices (or T lists of any lengths). For words i, j with document
+    frequencies P(i), P(j), P(i, j):
     NPMI = log(P(i,j) / (P(i) P(j))) / -log P(i,j), -1 when they never co-occur (Bouma 2009).
     Returns (T,) values in [-1, 1].
     """

@@ -44,7 +44,8 @@ def load_data(c: cfg.Config) -> ImageData | CorpusData:
     if counts and not multinomial:
         raise ConfigError(f"{c.data} holds word counts; model them with --model nvdm (or --likelihood multinomial)")
     if multinomial and not counts:
-        raise ConfigError("the multinomial likelihood models word counts; use it with --data corpus:PATH or 20newsgroups")
+        raise ConfigError("the multinomial likelihood models word counts; use it with --data corpus:PATH or "
+                          "20newsgroups")
     if counts:
         return load_corpus(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction, split_seed=c.seed,
                            vocab_size=c.vocab_size, stop_words=c.stop_words, min_df=c.min_df, max_df=c.max_df)
