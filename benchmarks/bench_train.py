@@ -21,5 +21,6 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--data-dir")
+    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
     a = ap.parse_args()
-    train_w1(a.epochs, a.rounds, a.device, a.data_dir, print)
+    train_w1(a.epochs, a.rounds, a.device, a.data_dir, print, a.precision)

@@ -33,7 +33,8 @@ def _steady(times: list[list[float]]) -> float:
     return statistics.median(t for run in times for t in (run[1:] if len(run) > 1 else run))
 
 
-def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: Callable[[str], None]) -> dict:
+def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: Callable[[str], None],
+             precision: str = "fp32") -> dict:
     """W1 (784-400-20, Bernoulli, Adam 1e-3, batch 128, Fashion-MNIST): the example's loop vs vaelab.train."""
     dev = runs.resolve_device(device)
     data = load_images("fashion-mnist", data_dir=data_dir, val_fraction=0.0)
@@ -44,7 +45,7 @@ def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: C
             t, ref_model = train_example(data.train, data.y_train, epochs, dev)
             ref_times.append(t)
             run = api.train("pytorch-examples", out=Path(tmp) / f"w1-{r}", epochs=epochs, val_fraction=0.0,
-                            device=device, data_dir=data_dir, log=lambda s: None)
+                            device=device, data_dir=data_dir, precision=precision, log=lambda s: None)
             our_times.append([json.loads(s)["train_seconds"] for s in (run / "metrics.jsonl").read_text().splitlines()])
         c = runs.load_config(run)
         x_test = runs.eval_inputs(c, data, "test", dev)
@@ -54,7 +55,7 @@ def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: C
     log(f"W1 training, fashion-mnist, {n} images, {rounds} rounds of {epochs} epochs per side; {machine(dev)}")
     log(f"  (a) per-sample DataLoader loop : {a:7.3f} s/epoch  {n / a:9.0f} images/s  "
         f"epochs {[[round(t, 2) for t in run] for run in ref_times]}")
-    log(f"  (b) vaelab trainer             : {b:7.3f} s/epoch  {n / b:9.0f} images/s  "
+    log(f"  (b) vaelab trainer, {precision}       : {b:7.3f} s/epoch  {n / b:9.0f} images/s  "
         f"epochs {[[round(t, 2) for t in run] for run in our_times]}")
     log(f"  speed-up (a)/(b): {a / b:.2f}x   test ELBO after {epochs} epochs, 1 sample: "
         f"(a) {ref_elbo:.2f}  (b) {ours_elbo:.2f} nats")

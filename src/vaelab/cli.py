@@ -118,6 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--what", choices=("train", "eval", "all"), default="all")
     p.add_argument("--epochs", type=int, default=3, help="train: epochs per run")
     p.add_argument("--rounds", type=int, default=2, help="train: times each side runs, taking turns")
+    p.add_argument("--precision", choices=cfg.PRECISIONS, default="fp32", help="train: vaelab's matmul precision")
     p.add_argument("--k", type=int, default=5000, help="eval: importance samples per point")
     p.add_argument("--ref-points", type=int, default=200, help="eval: points the one-point loop is timed on")
     p.add_argument("--run", help="eval: a trained run to evaluate (default: train a W1 model for one epoch)")
@@ -190,7 +191,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _plot(args: argparse.Namespace) -> None:
     span = _span(args.range)
     view = visualize.RunView(args.run, args.device)
-    kinds = visualize.KINDS if args.kind == "all" else (args.kind,)
+    kinds = view.kinds() if args.kind == "all" else (args.kind,)
     for kind in kinds:
         try:
             path = view.make(kind, span=span) if kind == "manifold" else view.make(kind)
@@ -216,7 +217,7 @@ def _bench(args: argparse.Namespace) -> None:
         if value < 1:
             raise VaelabError(f"{name} must be at least 1")
     if args.what in ("train", "all"):
-        bench.train_w1(args.epochs, args.rounds, args.device, args.data_dir, print)
+        bench.train_w1(args.epochs, args.rounds, args.device, args.data_dir, print, args.precision)
     if args.what in ("eval", "all"):
         bench.eval_nll(args.run, args.k, args.ref_points, args.device, args.data_dir, print)
 

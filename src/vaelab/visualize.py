@@ -169,6 +169,10 @@ class RunView:
         title = f"top {top} words at each end of R's columns (most varying dimension first)"
         return plots.topics(rows, self.out / "topics.png", title=title)
 
+    def kinds(self) -> tuple[str, ...]:
+        """The plot kinds worth trying for this run: topic words only for documents."""
+        return KINDS if is_corpus(self.data) else tuple(k for k in KINDS if k != "topics")
+
     def make(self, kind: str, **kw) -> Path:
         if kind not in KINDS:
             raise VaelabError(f"unknown plot kind {kind!r} (choose from {', '.join(KINDS)})")
@@ -179,7 +183,7 @@ def all_plots(run: str | Path, device: str = "cpu", data: ImageData | None = Non
     """Every plot that makes sense for this run (skipping, with a note, those that do not)."""
     view = RunView(run, device, data)
     made = []
-    for kind in KINDS:
+    for kind in view.kinds():
         try:
             made.append(view.make(kind))
         except VaelabError as e:
