@@ -95,12 +95,16 @@ def default_out(c: cfg.Config, root: str | Path = "runs") -> Path:
     """runs/<model>-<data>-NNN, the first number not taken."""
     kind, _, path = c.data.partition(":")
     name = Path(path.rstrip("/")).name if kind == "corpus" and path else kind  # corpus:x/bbc_news -> bbc_news
-    stem = f"{c.model}-{name or kind}"
+    return first_free(Path(root), f"{c.model}-{name or kind}")
+
+
+def first_free(root: Path, stem: str) -> Path:
+    """root/<stem>-NNN with the first number not taken."""
     for i in range(1, 10_000):
-        p = Path(root) / f"{stem}-{i:03d}"
+        p = root / f"{stem}-{i:03d}"
         if not p.exists():
             return p
-    raise VaelabError(f"too many runs under {root}")
+    raise VaelabError(f"too many folders named {stem}-NNN under {root}")
 
 
 def is_run(path: Path) -> bool:

@@ -314,12 +314,7 @@ def _claim_root(root: Path, overwrite: bool) -> None:
 
 def default_root(c: cfg.Config, root: str | Path = "runs") -> Path:
     """runs/sweep-<model>-<data>-NNN, the first number not taken."""
-    stem = f"sweep-{c.model}-{c.data.split(':')[0]}"
-    for i in range(1, 10_000):
-        p = Path(root) / f"{stem}-{i:03d}"
-        if not p.exists():
-            return p
-    raise VaelabError(f"too many sweeps under {root}")
+    return runs.first_free(Path(root), f"sweep-{c.model}-{c.data.split(':')[0]}")
 
 
 def _write_summary(root: Path, members: Sequence[Member], results: list[dict], group_of: list[dict]) -> None:
