@@ -170,8 +170,10 @@ class RunView:
         return plots.topics(rows, self.out / "topics.png", title=title)
 
     def kinds(self) -> tuple[str, ...]:
-        """The plot kinds worth trying for this run: topic words only for documents."""
-        return KINDS if is_corpus(self.data) else tuple(k for k in KINDS if k != "topics")
+        """The plot kinds worth trying for this run: pictures for images, topic words for documents."""
+        if is_corpus(self.data):
+            return tuple(k for k in KINDS if k in ("curves", "latent", "topics"))
+        return tuple(k for k in KINDS if k != "topics")
 
     def make(self, kind: str, **kw) -> Path:
         if kind not in KINDS:
