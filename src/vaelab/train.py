@@ -149,6 +149,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     """Train the configured model, writing everything into run_dir (which must already be claimed)."""
     run_dir = Path(run_dir)
     world = parallel.world_from_env()
+    c = c.replace(shards=c.shards or world.size)  # saved resolved, so a resume keeps the batches' make-up
     device = parallel.join(world, runs.resolve_device(c.device))
     data = data if data is not None else runs.load_data(c)
     estimator = models.estimator_for(c)
