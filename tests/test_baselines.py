@@ -13,6 +13,7 @@ from vaelab import config as cfg
 from vaelab import runs
 from vaelab.cli import run as cli
 from vaelab.data import dequantize
+from clitools import expect_error as _bad
 
 
 def _mixture_data(n, seed=0):
@@ -92,13 +93,6 @@ def test_ladder_on_digits_mixture_beats_single(tmp_path):
     assert single["test_inputs"] == mix["test_inputs"] and single["n"] == 359
     # the independent-pixel number in docs/RESULTS.md's digits section, same binarized test points
     assert single["nll"] == pytest.approx(26.91, abs=0.01)
-
-
-def _bad(args, capsys):
-    code = cli(args)
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("vaelab: error:"), err
-    return err
 
 
 def test_baseline_command_writes_json_and_refuses_bad_input(tmp_path, capsys):

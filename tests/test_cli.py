@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from vaelab.cli import run as cli
+from clitools import expect_error as _bad
 
 FAST = ["--hidden", "32", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu", "--eval-k", "20"]
 
@@ -51,14 +52,6 @@ def test_evaluate_and_plot_commands(trained, capsys):
 def test_python_module_entry_point():
     r = subprocess.run([sys.executable, "-m", "vaelab", "configs"], capture_output=True, text=True)
     assert r.returncode == 0 and "seed-mlp-vae" in r.stdout
-
-
-def _bad(args, capsys):
-    code = cli(args)
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert len(err.splitlines()) == 1 and err.startswith("vaelab: error:"), err
-    return err
 
 
 def test_unknown_dataset(tmp_path, capsys):

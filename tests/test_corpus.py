@@ -12,6 +12,7 @@ import torch
 from vaelab.cli import run as cli
 from vaelab.data import corpus, load_corpus, rows
 from vaelab.errors import DataError
+from clitools import expect_error as _bad
 
 BBC = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbc_news"
 QUIET = dict(log=lambda s: None)
@@ -159,12 +160,6 @@ def test_bbc_news_as_shipped():
 
 
 # --- bad input: one line, exit code 2, nothing written ----------------------------------------
-
-def _bad(args, capsys):
-    code = cli(args)
-    err = capsys.readouterr().err.strip()
-    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("vaelab: error:"), err
-    return err
 
 
 def _train_args(root: Path, out: Path) -> list[str]:

@@ -13,6 +13,7 @@ from vaelab.cli import run as cli
 from vaelab.stack import StackedAdam, stack_parameters, stacked_model
 from vaelab.sweep import groups, parse_grid, plan
 from vaelab.train import make_optimizer, seed_everything
+from clitools import expect_error as _bad
 
 SMALL = dict(data="digits", hidden=(64,), latent_dim=4, batch_size=64, lr=1e-3, device="cpu", eval_k=20)
 FAST = ["--hidden", "32", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu", "--eval-k", "20"]
@@ -226,14 +227,6 @@ def test_plan_and_groups():
     assert members[0].config.hidden == (64, 32) and members[-1].config.seed == 4
     assert groups(members) == [[0, 1], [2, 3], [4, 5], [6, 7]]
     assert groups(members, sequential=True) == [[i] for i in range(8)]
-
-
-def _bad(args, capsys):
-    code = cli(args)
-    err = capsys.readouterr().err.strip()
-    assert code == 2
-    assert len(err.splitlines()) == 1 and err.startswith("vaelab: error:"), err
-    return err
 
 
 @pytest.mark.parametrize("args, words", [
