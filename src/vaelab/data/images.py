@@ -73,10 +73,10 @@ def rows(stored: torch.Tensor, idx: torch.Tensor | None, scale: float) -> torch.
     """
     if stored.layout == torch.sparse_csr:
         x = stored.to_dense() if idx is None else _csr_rows(stored, idx)
-        return x.float() * scale if scale != 1.0 else x.float()
-    x = stored if idx is None else stored.index_select(0, idx)
-    if x.is_sparse or x.layout != torch.strided:
-        x = x.to_dense()
+    else:
+        x = stored if idx is None else stored.index_select(0, idx)
+        if x.layout != torch.strided:
+            x = x.to_dense()
     return x.float() * scale if scale != 1.0 else x.float()
 
 
