@@ -28,12 +28,13 @@ from . import families, objectives, runs
 from .checkpoint import atomic_write
 from .errors import VaelabError
 from .evaluate import CHUNK_ELEMENTS
+from .models.contract import is_latent_variable
 
 GAP_SEED = 0  # the optimisation and the evaluation use their own seeded noise
 
 
 class _FixedPosterior:
-    """A model whose encoder is replaced by given per-point posteriors; decoder and prior unchanged."""
+    """A model whose encoder is replaced by given per-point posteriors; the rest of its contract unchanged."""
 
     def __init__(self, model: nn.Module, q):
         self.model, self.q = model, q
@@ -41,11 +42,8 @@ class _FixedPosterior:
     def encode(self, x: torch.Tensor):
         return self.q
 
-    def decode(self, z: torch.Tensor):
-        return self.model.decode(z)
-
-    def prior(self):
-        return self.model.prior()
+    def __getattr__(self, name: str):
+        return getattr(self.model, name)
 
 
 @torch.no_grad()
@@ -185,7 +183,7 @@ def run_gap(run: str | Path, *, epoch: int | None = None, points: int = 100, ste
     data = runs.load_data(c)
     dev = runs.resolve_device(device)
     _, model = runs.load_model(run, data.shape, dev, weights=weights)
-    if not getattr(model, "stochastic", True):
+    if not is_latent_variable(model):
         raise VaelabError(f"{c.model!r} has no posterior q(z|x), so there is no amortization gap to measure")
     x = runs.eval_inputs(c, data, "test", dev)[:points]  # the first P test points, as evaluate scores them
     result = {"weights": weights, "epoch": _epoch_of(run, weights), **measure(model, x, steps=steps, lr=lr,

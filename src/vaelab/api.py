@@ -20,7 +20,6 @@ from . import evaluate as ev
 from . import documents, models, parallel, report as report_mod, runs, visualize
 from .errors import VaelabError
 from .data import ImageData, is_corpus
-from .distributions import mean_image
 from .corruption import Noise
 from .precision import matmuls
 from .train import fit
@@ -143,7 +142,8 @@ def load(run: str | Path, device: str = "cpu") -> nn.Module:
 
 @torch.no_grad()
 def sample(model: nn.Module, n: int, *, seed: int | None = None) -> torch.Tensor:
-    """n draws of the mean of p(x|z) with z ~ p(z), as (n, D) values in [0, 1]."""
+    """n draws of the mean of p(x|z) with z ~ p(z), the model's own prior, as (n, D) values in [0, 1]."""
+    if not models.is_latent_variable(model):
+        raise VaelabError(f"{type(model).__name__} has no prior p(z) to sample from (a plain autoencoder)")
     g = torch.Generator().manual_seed(seed) if seed is not None else None
-    z = torch.randn(n, model.latent_dim, generator=g).to(next(model.parameters()).device)
-    return mean_image(model.decode(z))
+    return model.sample(n, g).clamp(0.0, 1.0)

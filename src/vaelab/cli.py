@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
     p.add_argument("--kind", required=True, choices=visualize.KINDS + ("all",))
-    p.add_argument("--range", help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of Gaussian quantiles")
+    p.add_argument("--range", help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
 
     p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")

@@ -21,7 +21,8 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from .corruption import Noise, fixed
-from .objectives import analytic_kl, log_weights
+from .models.contract import is_latent_variable
+from .objectives import log_weights
 
 # Elements of the largest per-chunk tensor (K_chunk * B_chunk * width): 4 MB of float32. Larger
 # chunks are slower on the CPU: they fall out of cache, and allocations over glibc's mmap threshold
@@ -31,7 +32,7 @@ CHUNK_ELEMENTS = 1 << 20
 
 @dataclass
 class PointBounds:
-    """Per-example results, each a (N,) float64 array, plus posterior means (N, Dz)."""
+    """Per-example results, each a (N,) float64 array, plus posterior means of the first layer (N, Dz)."""
 
     elbo: np.ndarray
     iwae: np.ndarray
@@ -76,7 +77,7 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
                 sum_w += log_w.sum(0)
                 sum_rec += log_px_z.double().sum(0)
                 bar.update(kk * xb.shape[0])
-            kl = analytic_kl(q, model.prior())
+            kl = model.analytic_kl(q)
             rec = sum_rec / k
             sl = slice(lo, lo + xb.shape[0])
             out["elbo"][sl] = (sum_w / k).cpu().numpy()
@@ -128,14 +129,14 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
     """
     start = time.perf_counter()
     d = model.data_dim
-    if not getattr(model, "stochastic", True):
+    if not is_latent_variable(model):
         rec = reconstruction_score(model, x)
         return {"n": int(x.shape[0]), "recon": float(rec.mean()), "seconds": time.perf_counter() - start,
                 "estimators": {"recon": "log p(x | z=f(x)), a reconstruction score, not a likelihood"}}
     pb = point_bounds(model, x, k, batch=batch, seed=seed, progress=progress)
     nll = -float(pb.iwae.mean())
-    with torch.no_grad():  # point_bounds used the closed form when torch.distributions knows the pair
-        closed = analytic_kl(model.encode(x[:1]), model.prior()) is not None
+    with torch.no_grad():  # point_bounds used the closed form when the model has one
+        closed = model.analytic_kl(model.encode(x[:1])) is not None
     kl_how = "closed form" if closed else f"Monte Carlo over the k={k} samples (no closed form for this pair)"
     out = {
         "n": int(x.shape[0]),

@@ -5,6 +5,8 @@ data dimensions), `loss` is the scalar that gets differentiated. They differ onl
 training device (KL warm-up) changes the loss; the reported value is always the true bound.
 
 Shapes: x (B, D); z (K, B, Dz); log weights (K, B). Sample dimension first.
+They ask the model only what models/contract.py promises (posterior_sample, log_likelihood,
+log_prior, analytic_kl), so a model with several stochastic layers or a learned prior needs no change here.
 """
 
 from __future__ import annotations
@@ -14,9 +16,6 @@ from typing import Callable, NamedTuple
 
 import torch
 from torch import nn
-from torch.distributions import kl_divergence
-
-from . import noise
 
 
 class Bound(NamedTuple):
@@ -28,22 +27,15 @@ class Bound(NamedTuple):
 def log_weights(model: nn.Module, x: torch.Tensor, k: int, q=None):
     """Draw z_k ~ q(z|x) by reparameterisation; return q, log p(x|z_k) and log p(z_k) - log q(z_k|x).
 
-    log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), the importance weight of AEVB / IWAE.
-    Pass q to reuse an encoder pass when drawing samples in chunks.
+    log w_k = log p(x|z_k) + log p(z_k) - log q(z_k|x), the importance weight of AEVB / IWAE, with
+    p(z) and q(z|x) over every stochastic layer of the model. Pass q to reuse an encoder pass when
+    drawing samples in chunks.
     """
     q = model.encode(x) if q is None else q
-    z = noise.rsample(q, k)  # (K, B, Dz)
-    log_px_z = model.decode(z).log_prob(x)  # (K, B)
-    log_prior_ratio = model.prior().log_prob(z) - q.log_prob(z)  # (K, B)
+    z, log_q = model.posterior_sample(x, k, q)  # (K, B, ...), (K, B)
+    log_px_z = model.log_likelihood(x, z)  # (K, B)
+    log_prior_ratio = model.log_prior(z) - log_q  # (K, B)
     return q, log_px_z, log_prior_ratio
-
-
-def analytic_kl(q, p) -> torch.Tensor | None:
-    """KL(q || p) per example when torch.distributions knows the pair, else None."""
-    try:
-        return kl_divergence(q, p)
-    except NotImplementedError:
-        return None
 
 
 def sgvb_b(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bound:
@@ -52,11 +44,11 @@ def sgvb_b(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> 
     The reconstruction term is averaged over k reparameterised samples.
     """
     q = model.encode(x)
-    kl = analytic_kl(q, model.prior())
-    if kl is None:  # no closed form for this pair: the all-Monte-Carlo estimator is the honest fallback
+    kl = model.analytic_kl(q)
+    if kl is None:  # no closed form for this model: the all-Monte-Carlo estimator is the honest fallback
         return sgvb_a(model, x, k, beta)
-    z = noise.rsample(q, k)  # (K, B, Dz)
-    recon = model.decode(z).log_prob(x).mean(0)  # (B,)
+    z, _ = model.posterior_sample(x, k, q)  # (K, B, Dz)
+    recon = model.log_likelihood(x, z).mean(0)  # (B,)
     value = recon - kl
     loss = -value.mean() if beta == 1.0 else -(recon - beta * kl).mean()
     return Bound(loss, value.detach(), {"recon": recon.detach(), "kl": kl.detach()})

@@ -162,7 +162,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
 
     seed_everything(c.seed)
     model = models.build(c, data.shape, data).to(device)
-    if writes and estimator == "sgvb-b" and getattr(model, "stochastic", True) \
+    if writes and estimator == "sgvb-b" and models.is_latent_variable(model) \
             and not families.has_analytic_kl(c.posterior, c.prior):
         log(families.kl_note(c.posterior, c.prior))  # the run says when SGVB-B falls back to SGVB-A
     optimizer = make_optimizer(model, c.lr, c.weight_decay, capturable=use_graphs)

@@ -15,6 +15,7 @@ from . import documents, plots, runs
 from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .errors import VaelabError
+from .models.contract import is_latent_variable
 
 KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
 PLOT_SEED = 0
@@ -34,14 +35,37 @@ def _pictures(x: torch.Tensor, hw: tuple[int, int]) -> np.ndarray:
     return x.detach().float().cpu().numpy().reshape(-1, *hw)
 
 
-def manifold_grid(n: int = 21, span: tuple[float, float, float, float] | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Grid coordinates along each axis: Gaussian quantiles at (i+0.5)/n (AEVB), or a linear span."""
-    if span is None:
-        p = (torch.arange(n, dtype=torch.float64) + 0.5) / n
-        q = Normal(0.0, 1.0).icdf(p).numpy()
+def grid_probabilities(n: int) -> torch.Tensor:
+    """The n probabilities (i + 0.5) / n at which the manifold grid takes quantiles (AEVB)."""
+    return (torch.arange(n, dtype=torch.float64) + 0.5) / n
+
+
+def manifold_grid(n: int = 21, span: tuple[float, float, float, float] | None = None, *,
+                  quantiles: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Grid coordinates along each axis: quantiles (n, 2) at grid_probabilities(n), or a linear span.
+
+    Without either, the standard Gaussian's quantiles (the AEVB figure's N(0, I) prior).
+    """
+    if span is not None:
+        x0, x1, y0, y1 = span
+        return np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+    if quantiles is None:
+        q = Normal(0.0, 1.0).icdf(grid_probabilities(n)).numpy()
         return q, q
-    x0, x1, y0, y1 = span
-    return np.linspace(x0, x1, n), np.linspace(y0, y1, n)
+    return np.asarray(quantiles[:, 0], dtype=np.float64), np.asarray(quantiles[:, 1], dtype=np.float64)
+
+
+def grid_quantiles(model, n: int, codes: np.ndarray) -> tuple[np.ndarray, str]:
+    """Per-axis quantiles (n, 2) for a 2-D latent's manifold grid, and what they are.
+
+    The model's own prior's inverse CDF where it has one; else the empirical quantiles of the
+    aggregate posterior (the posterior means of the test split, `codes` (N, 2)).
+    """
+    p = grid_probabilities(n)
+    q = model.latent_quantiles(p)
+    if q is not None:
+        return q.double().cpu().numpy(), "quantiles of the prior"
+    return np.quantile(codes, p.numpy(), axis=0), "quantiles of the aggregate posterior"
 
 
 class RunView:
@@ -65,7 +89,7 @@ class RunView:
         return self.hw
 
     def _need_prior(self, kind: str) -> None:
-        if not getattr(self.model, "stochastic", True):
+        if not is_latent_variable(self.model):
             raise VaelabError(f"--kind {kind} needs a prior p(z); a plain autoencoder has none")
 
     @torch.no_grad()
@@ -91,8 +115,8 @@ class RunView:
         hw = self._need_images("samples")
         self._need_prior("samples")
         g = torch.Generator().manual_seed(PLOT_SEED)
-        z = torch.randn(64, self.model.latent_dim, generator=g).to(self.device)
-        return plots.samples(_pictures(mean_image(self.model.decode(z)), hw), self.out / "samples.png")
+        x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior
+        return plots.samples(_pictures(x, hw), self.out / "samples.png")
 
     def latent(self) -> Path:
         z = self.codes()
@@ -117,26 +141,28 @@ class RunView:
     def manifold(self, n: int = 21, span: tuple[float, float, float, float] | None = None) -> Path:
         hw = self._need_images("manifold")
         self._need_prior("manifold")
-        gx, gy = manifold_grid(n, span)
-        xx, yy = np.meshgrid(gx, gy[::-1])  # row 0 = highest z2, so the picture reads like a plot
-        grid = np.stack([xx.ravel(), yy.ravel()], 1)  # (n*n, 2)
         d = self.model.latent_dim
         if d < 2:
             raise VaelabError("--kind manifold needs a latent with at least 2 dimensions")
         labels = ("z1", "z2")
         if d == 2:
-            z = grid
+            quantiles, how = grid_quantiles(self.model, n, self.codes()) if span is None else (None, "")
+            gx, gy = manifold_grid(n, span, quantiles=quantiles)
             title = "2-D latent manifold"
         else:
             # More than two dims: walk the plane of the two main directions of the posterior means,
-            # through their centre, in units of their spread.
+            # through their centre, in units of their spread (Gaussian quantiles of that spread).
+            gx, gy = manifold_grid(n, span)
+            how = "Gaussian quantile grid"
             codes = self.codes()
             pca = PCA(2).fit(codes)
             std = np.sqrt(pca.explained_variance_)
-            z = pca.mean_ + (grid * std) @ pca.components_
             title = f"manifold on the top-2 PCA plane of a {d}-D latent"
             labels = ("PC1 (in std of the posterior means)", "PC2 (in std)")
-        title += " (Gaussian quantile grid)" if span is None else " (linear grid)"
+        xx, yy = np.meshgrid(gx, gy[::-1])  # row 0 = highest z2, so the picture reads like a plot
+        grid = np.stack([xx.ravel(), yy.ravel()], 1)  # (n*n, 2)
+        z = grid if d == 2 else pca.mean_ + (grid * std) @ pca.components_
+        title += f" ({how})" if span is None else " (linear grid)"
         zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         images = _pictures(mean_image(self.model.decode(zt)), hw)
         return plots.manifold(images, self.out / "manifold.png", n=n, ticks_x=gx, ticks_y=gy, title=title,

@@ -1,0 +1,19 @@
+"""Models: the contract (contract.py), one file per family, the priors and the registry.
+
+    contract.py      LatentVariableModel: encode, posterior_sample, log_likelihood, log_prior, prior, sample, embed
+    vae.py           VAE: any encoder/decoder pair (flat MLP or conv) around a posterior family and a prior
+    autoencoders.py  AE, DAE: reconstruction only, no posterior and no prior
+    documents.py     NVDM: the softmax document decoder
+    priors.py        prior modules returning torch Distributions; PRIORS
+    registry.py      ModelSpec, MODELS, spec, build, likelihood_for, estimator_for
+"""
+
+from .autoencoders import AE, DAE
+from .contract import LatentVariableModel, is_latent_variable
+from .documents import NVDM
+from .priors import PRIORS
+from .registry import MODELS, ModelSpec, build, estimator_for, likelihood_for, spec
+from .vae import VAE
+
+__all__ = ["AE", "DAE", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS", "VAE", "build",
+           "estimator_for", "is_latent_variable", "likelihood_for", "spec"]

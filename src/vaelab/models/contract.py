@@ -1,0 +1,93 @@
+"""The model contract: what estimators, evaluation, sampling and plots may ask of a latent-variable model.
+
+A model owns p(x, z) = p(z) p(x|z) and an amortised q(z|x). Callers ask it, never rebuild it:
+    encode(x)               -> q(z|x) of the first latent layer, a Distribution with batch shape (B,)
+    posterior_sample(x, k)  -> (z, log q(z|x)): z (K, B, ...) from the WHOLE posterior, log q (K, B)
+    log_likelihood(x, z)    -> log p(x|z), (K, B)
+    log_prior(z)            -> log p(z) summed over every stochastic layer, (K, B)
+    log_joint(x, z)         =  log_likelihood + log_prior
+    analytic_kl(q)          -> KL(q(z|x) || p(z)) in closed form, (B,), or None (estimators use Monte Carlo)
+    prior()                 -> p(z), a Distribution the model owns (it may have parameters)
+    decode(z)               -> p(x|z)
+    sample_latent(n, g)     -> n draws from the model's own prior; sample(n, g) -> the means of p(x|z) for them
+    latent_quantiles(p)     -> the prior's inverse CDF per dimension at probabilities p (N,), (N, Dz), or None
+    embed(x)                -> a point code per example (the posterior mean of the first layer), for plots
+z is whatever the model likes (one tensor, or several layers packed into one); only the model reads it.
+The defaults below are the one-layer case: a model with more layers overrides posterior_sample,
+log_prior, analytic_kl and sample_latent, and the estimators stay unchanged. Sample dimension first.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Distribution, kl_divergence
+
+from .. import noise
+from . import priors
+
+
+class LatentVariableModel(nn.Module):
+    """Base of every model with a posterior and a prior; `data_dim` and `latent_dim` (the point code's width) are set by subclasses."""
+
+    data_dim: int
+    latent_dim: int
+
+    def encode(self, x: torch.Tensor) -> Distribution:
+        """q(z|x) of the first latent layer."""
+        raise NotImplementedError
+
+    def decode(self, z: torch.Tensor) -> Distribution:
+        """p(x|z), batch shape z's leading dimensions."""
+        raise NotImplementedError
+
+    def prior(self) -> Distribution:
+        """p(z) of the latent that decode reads."""
+        raise NotImplementedError
+
+    def posterior_sample(self, x: torch.Tensor, k: int, q: Distribution | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
+        """k reparameterised draws z ~ q(z|x) and their log q, (K, B, Dz) and (K, B); pass q to reuse encode(x)."""
+        q = self.encode(x) if q is None else q
+        z = noise.rsample(q, k)  # (K, B, Dz)
+        return z, q.log_prob(z)
+
+    def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x|z), (K, B)."""
+        return self.decode(z).log_prob(x)
+
+    def log_prior(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z), (K, B)."""
+        return self.prior().log_prob(z)
+
+    def log_joint(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        """log p(x, z) = log p(x|z) + log p(z), (K, B)."""
+        return self.log_likelihood(x, z) + self.log_prior(z)
+
+    def analytic_kl(self, q: Distribution) -> torch.Tensor | None:
+        """KL(q || p(z)) per example when torch.distributions knows the pair, else None."""
+        try:
+            return kl_divergence(q, self.prior())
+        except NotImplementedError:
+            return None
+
+    def sample_latent(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws z ~ p(z), the model's own prior, (n, Dz)."""
+        return priors.draw(self.prior(), n, generator)
+
+    def latent_quantiles(self, p: torch.Tensor) -> torch.Tensor | None:
+        """The prior's per-dimension quantiles at probabilities p (N,), (N, Dz); None when it has no inverse CDF."""
+        return priors.quantiles(self.prior(), p)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The means of p(x|z) for n draws z ~ p(z), (n, D)."""
+        return self.decode(self.sample_latent(n, generator)).mean
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Posterior mean E_q[z] of the first layer, (B, Dz)."""
+        return self.encode(x).mean
+
+
+def is_latent_variable(model: object) -> bool:
+    """True for a model with a posterior and a prior (bounds, samples); False for reconstruction-only autoencoders."""
+    return isinstance(model, LatentVariableModel)

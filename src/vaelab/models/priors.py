@@ -1,0 +1,83 @@
+"""Priors p(z): nn.Modules returning a torch Distribution (so a prior may hold parameters), and the registry.
+
+Adding a prior is one class here (or one file) and one line in PRIORS. `draw` and `quantiles`
+work on any Distribution, so sampling and the manifold grid need nothing from a new prior.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+from torch.distributions import Distribution, Independent, Laplace, Normal
+
+_CHECK = dict(validate_args=False)  # no per-call argument checks in the training loop
+
+
+class StandardNormal(nn.Module):
+    """p(z) = N(0, I)."""
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        # buffers follow the model across devices but are not weights to save
+        self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)
+        self.register_buffer("scale", torch.ones(latent_dim), persistent=False)
+
+    def forward(self) -> Distribution:
+        return Independent(Normal(self.loc, self.scale, **_CHECK), 1, **_CHECK)
+
+
+class StandardLaplace(StandardNormal):
+    """p(z) = prod_i Laplace(z_i; 0, 1), density exp(-|z_i|) / 2."""
+
+    def forward(self) -> Distribution:
+        return Independent(Laplace(self.loc, self.scale, **_CHECK), 1, **_CHECK)
+
+
+PRIORS: dict[str, Callable[[int], nn.Module]] = {
+    "normal": StandardNormal,
+    "laplace": StandardLaplace,
+}
+
+
+def build(kind: str, latent_dim: int) -> nn.Module:
+    """The registered prior `kind` over a latent_dim-dimensional z."""
+    if kind not in PRIORS:
+        raise ValueError(f"unknown prior {kind!r} (choose from {', '.join(PRIORS)})")
+    return PRIORS[kind](latent_dim)
+
+
+def _base(p: Distribution) -> Distribution:
+    return p.base_dist if isinstance(p, Independent) else p
+
+
+def draw(p: Distribution, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+    """n draws from p, (n, *batch, *event); from `generator` (a CPU one) when given.
+
+    torch.distributions take no generator, so a Normal is drawn as loc + scale * randn (the same
+    numbers as before priors were modules) and anything else under the global RNG, seeded from
+    the generator inside a fork, so the caller's RNG stream is left as it was.
+    """
+    if generator is None:
+        return p.sample((n,))
+    base = _base(p)
+    if type(base) is Normal:
+        eps = torch.randn((n, *p.batch_shape, *p.event_shape), generator=generator).to(base.loc.device)
+        return base.loc + base.scale * eps
+    device = p.mean.device
+    seed = int(torch.randint(2 ** 62, (), generator=generator))
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        return p.sample((n,))
+
+
+def quantiles(p: Distribution, probs: torch.Tensor) -> torch.Tensor | None:
+    """p's inverse CDF per latent dimension at probs (N,), (N, Dz); None unless p factorises and torch knows its icdf."""
+    base = _base(p)
+    if base.batch_shape != p.event_shape or len(p.event_shape) != 1:
+        return None  # not a product of 1-D distributions over the latent dimensions
+    try:
+        return base.icdf(probs.to(base.mean)[:, None])
+    except (NotImplementedError, AttributeError):
+        return None
