@@ -7,7 +7,7 @@ W1-like model by default (784-400-20, Bernoulli, Adam 1e-3, batch 128) on the fi
 images of Fashion-MNIST (Debian's files, --data-dir or $VAELAB_DATA; synthetic 0/1 images of the
 same size when none are found). The three ways train through the real code paths:
     one        train.fit, one model (seed 0)
-    stacked    sweep.fit_group, --models models (seeds 0..M-1) as one stacked model
+    stacked    sweep_stacked.fit_group, --models models (seeds 0..M-1) as one stacked model
     sequential train.fit for each of the M models in turn
 and each is timed by its runs' own `train_seconds` (the training loop only; validation and
 checkpoint writes are outside it). Rounds alternate the three, so a noisy neighbour hurts all of
@@ -38,7 +38,7 @@ from vaelab import config as cfg, models, objectives, runs
 from vaelab.data import ImageData, binarize, load_images, rows
 from vaelab.errors import DataError
 from vaelab.stack import StackedAdam, stack_parameters, stacked_model
-from vaelab.sweep import fit_group
+from vaelab.sweep_stacked import fit_group
 from vaelab.train import fit, make_optimizer
 
 

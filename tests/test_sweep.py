@@ -89,7 +89,7 @@ def test_stacked_adam_is_torch_adam_per_model_with_its_own_lr_and_mask():
 def test_per_model_losses_add_up_to_the_objectives_loss(model, estimator, beta):
     # what each swept model logs as train_loss is its own share of the loss that is differentiated
     from vaelab.objectives import get
-    from vaelab.sweep import _model_losses
+    from vaelab.sweep_stacked import model_objectives as _model_losses
 
     c = cfg.Config(model=model, hidden=(16,), latent_dim=3)
     net = stacked_model(_built(c, [0])[0], stack_parameters(_built(c, [0, 1, 2])))

@@ -14,7 +14,6 @@ over the same number of samples, nats per example.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -24,11 +23,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import families, objectives, runs
-from .checkpoint import atomic_write
+from . import families, metrics, objectives, run_folder, runs
 from .errors import VaelabError
 from .evaluate import CHUNK_ELEMENTS
 from .models.contract import is_latent_variable
+from .resolve import device as resolve_device
+from .run_folder import RunFolder
 
 GAP_SEED = 0  # the optimisation and the evaluation use their own seeded noise
 
@@ -145,16 +145,13 @@ def _sync(x: torch.Tensor) -> None:
 
 def _epoch_of(run: Path, weights: str) -> int | None:
     """The epoch a weights file holds: from its name, or the best validation epoch for model.safetensors."""
-    if weights.startswith("epochs/epoch-"):
-        return int(weights.removeprefix("epochs/epoch-").removesuffix(".safetensors"))
-    try:
-        rows = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines() if s.strip()]
-    except (OSError, ValueError):
-        return None
+    if run_folder.epoch_of(weights) is not None:
+        return run_folder.epoch_of(weights)
+    rows = RunFolder(run).read_metrics()
     for key in ("val_iwae", "val_elbo"):
-        vals = [(r[key], r["epoch"]) for r in rows if isinstance(r.get(key), (int, float))]
-        if vals:
-            return max(vals)[1]
+        found = metrics.best(rows, key)
+        if found:
+            return found[1]
     return rows[-1]["epoch"] if rows else None
 
 
@@ -162,10 +159,10 @@ def weights_for(run: str | Path, epoch: int | None) -> str:
     """The weights file (relative to the run) for an epoch kept by `save_every`, or the run's model.safetensors."""
     run = Path(run)
     if epoch is None:
-        return "model.safetensors"
-    name = f"epochs/epoch-{epoch:03d}.safetensors"
+        return run_folder.WEIGHTS
+    name = run_folder.epoch_weights(epoch)
     if not (run / name).is_file():
-        kept = sorted(int(p.stem.removeprefix("epoch-")) for p in (run / "epochs").glob("epoch-*.safetensors"))
+        kept = RunFolder(run).kept_epochs()
         hint = f"kept epochs: {', '.join(map(str, kept))}" if kept else "train with --save-every N to keep them"
         raise VaelabError(f"{run} has no weights for epoch {epoch} ({hint})")
     return name
@@ -181,20 +178,18 @@ def run_gap(run: str | Path, *, epoch: int | None = None, points: int = 100, ste
     c = runs.load_config(run)
     weights = weights_for(run, epoch)
     data = runs.load_data(c)
-    dev = runs.resolve_device(device)
+    dev = resolve_device(device)
     _, model = runs.load_model(run, data.shape, dev, weights=weights)
     if not is_latent_variable(model):
         raise VaelabError(f"{c.model!r} has no posterior q(z|x), so there is no amortization gap to measure")
     x = runs.eval_inputs(c, data, "test", dev)[:points]  # the first P test points, as evaluate scores them
     result = {"weights": weights, "epoch": _epoch_of(run, weights), **measure(model, x, steps=steps, lr=lr,
                                                                               samples=samples, k=k)}
-    path = run / "amortization_gap.json"
-    try:
-        old = json.loads(path.read_text()).get("checkpoints", [])
-    except (OSError, ValueError, AttributeError):
-        old = []
+    folder = RunFolder(run)
+    old = folder.read_json(run_folder.GAP)
+    old = old.get("checkpoints", []) if isinstance(old, dict) else []
     entries = [e for e in old if isinstance(e, dict) and e.get("weights") != weights] + [result]
-    entries.sort(key=lambda e: (e.get("weights") == "model.safetensors", e.get("epoch") or 0))
+    entries.sort(key=lambda e: (e.get("weights") == run_folder.WEIGHTS, e.get("epoch") or 0))
     summary = {key: v for key, v in entries[-1].items()}  # the run's own weights if measured, else the latest epoch
-    atomic_write(path, (json.dumps(summary | {"checkpoints": entries}, indent=2) + "\n").encode())
+    folder.write_json(run_folder.GAP, summary | {"checkpoints": entries})
     return result

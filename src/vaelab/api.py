@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,9 @@ from .errors import VaelabError
 from .data import ImageData, is_corpus
 from .corruption import Noise
 from .precision import matmuls
+from .resolve import device as resolve_device
+from .resolve import resolve
+from .run_folder import RunFolder
 from .train import fit
 
 
@@ -55,7 +57,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             raise VaelabError("under torchrun, name the run folder with --out")
         run = Path(out or c.out or runs.default_out(c))
         _claim(run, overwrite, world, c.device)
-        c = c.replace(out=str(run), likelihood=models.likelihood_for(c))  # the saved config names the one used
+        c = c.replace(out=str(run))  # fit saves it resolved (resolve.py): the likelihood used, the data's treatment
     try:
         fit(c, run, data=data, resume=resume, progress=progress, log=log)
     finally:
@@ -70,7 +72,7 @@ def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> No
     if not world.distributed:
         runs.claim(run, overwrite=overwrite)
         return
-    dev = parallel.join(world, runs.resolve_device(device))
+    dev = parallel.join(world, resolve_device(device))
     error = None
     if world.writes:
         try:
@@ -91,12 +93,14 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     With `noise` (by default a denoising autoencoder's own), also the error of reconstructing the
     clean x from one seeded corruption of it (evaluate.noisy_reconstruction).
     """
-    c = runs.load_config(run)
+    folder = RunFolder(run)
+    c = folder.read_config()
     data = data if data is not None else runs.load_data(c)
-    dev = runs.resolve_device(device or c.device)
+    r = resolve(c, data.scale, resolve_device(device or c.device))
+    dev = r.device
     _, model = runs.load_model(run, data.shape, dev)
-    x = runs.eval_inputs(c, data, split, dev)
-    result = {"split": split, "model": c.model, "data": c.data, "likelihood": models.likelihood_for(c)}
+    x = runs.eval_inputs(r, data, split, dev)
+    result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood}
     if precision != "fp32":
         result["precision"] = precision
     extra = documents.metrics(model, data, x) if is_corpus(data) else None  # perplexity, NPMI
@@ -109,7 +113,7 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     if extra is not None:
         result.pop("bits_per_dim", None)  # per vocabulary entry means nothing; perplexity is the per-word number
     if write:
-        (Path(run) / "eval.json").write_text(json.dumps(result, indent=2) + "\n")
+        folder.write_eval(result)
     return result
 
 

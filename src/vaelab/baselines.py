@@ -28,10 +28,11 @@ import torch
 from torch.distributions import MultivariateNormal, Normal
 
 from . import lda, runs
-from .checkpoint import atomic_write
+from .atomic import atomic_write
 from .config import Config
 from .data import ImageData, is_corpus
 from .errors import VaelabError
+from .resolve import resolve
 
 COVARIANCES = ("full", "diag")
 REG_COVAR = 1e-6  # added to covariance diagonals; scikit-learn's default, so a 1-component GMM equals `single`
@@ -224,9 +225,9 @@ def test_inputs(c: Config, data: ImageData) -> str:
     """How the scored test inputs were made, so tables can tell whether two numbers share test points."""
     if is_corpus(data):
         how = "word counts"
-    elif runs.binarizes(c):
+    elif c.binarize:  # c is resolved (fit): binarize and dequantize say what was done
         how = f"seeded binarization (seed {runs.EVAL_BINARIZE_SEED + runs.SPLITS.index('test')})"
-    elif runs.dequantizes(c, data):
+    elif c.dequantize:
         how = f"seeded uniform dequantization (seed {runs.EVAL_BINARIZE_SEED + runs.SPLITS.index('test')})"
     else:
         how = "values as stored, scaled to [0, 1]"
@@ -254,6 +255,7 @@ def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: b
     if name in BASELINES and BASELINES[name].likelihood:
         c = c.replace(likelihood=BASELINES[name].likelihood)
     data = runs.load_data(c)
+    c = resolve(c, data.scale, torch.device("cpu")).config  # the treatment of the data, as a VAE's run saves it
     check(name, c, data, options)
     start = time.perf_counter()
     result = BASELINES[name].fit(c, data, options)

@@ -6,7 +6,6 @@ for training, NLL-k for evaluation) so a speed-up cannot hide a loss in quality.
 
 from __future__ import annotations
 
-import json
 import platform
 import statistics
 import tempfile
@@ -19,6 +18,8 @@ import torch
 from . import api, runs
 from .evaluate import point_bounds
 from .data import load_images
+from .resolve import device as resolve_device
+from .run_folder import RunFolder
 from .reference import example_test_elbo, nll_one_point_at_a_time, sync, train_example
 
 
@@ -36,7 +37,7 @@ def _steady(times: list[list[float]]) -> float:
 def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: Callable[[str], None],
              precision: str = "fp32") -> dict:
     """W1 (784-400-20, Bernoulli, Adam 1e-3, batch 128, Fashion-MNIST): the example's loop vs vaelab.train."""
-    dev = runs.resolve_device(device)
+    dev = resolve_device(device)
     data = load_images("fashion-mnist", data_dir=data_dir, val_fraction=0.0)
     n = len(data.train)
     ref_times, our_times = [], []
@@ -46,7 +47,7 @@ def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: C
             ref_times.append(t)
             run = api.train("pytorch-examples", out=Path(tmp) / f"w1-{r}", epochs=epochs, val_fraction=0.0,
                             device=device, data_dir=data_dir, precision=precision, log=lambda s: None)
-            our_times.append([json.loads(s)["train_seconds"] for s in (run / "metrics.jsonl").read_text().splitlines()])
+            our_times.append([row["train_seconds"] for row in RunFolder(run).read_metrics()])
         c = runs.load_config(run)
         x_test = runs.eval_inputs(c, data, "test", dev)
         ours_elbo = api.evaluate(run, k=1, device=device, data=data, write=False)["elbo"]
@@ -66,7 +67,7 @@ def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: C
 def eval_nll(run: str | Path | None, k: int, ref_points: int, device: str, data_dir: str | None,
              log: Callable[[str], None]) -> dict:
     """NLL-k over the whole test split with vaelab's evaluator vs the one-point loop (timed on ref_points)."""
-    dev = runs.resolve_device(device)
+    dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
         if run is None:  # a W1 model, one epoch, is enough to time the evaluation
             run = api.train("pytorch-examples", out=Path(tmp) / "w1", epochs=1, device=device, data_dir=data_dir,

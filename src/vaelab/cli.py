@@ -11,6 +11,8 @@ from . import api, commands, config as cfg, documents, visualize
 from .errors import VaelabError
 from .corruption import Noise
 from .sweep import sweep as run_sweep
+from . import metrics
+from .run_folder import RunFolder
 
 # flag -> config key, for the flags that override a config file
 FLAG_KEYS = {
@@ -176,16 +178,16 @@ def _evaluate(args: argparse.Namespace) -> None:
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
                      progress=not args.quiet, precision=args.precision, noise=noise)
     print(f"{r['model']} on {r['data']} ({r['split']} split, {r['n']} examples), nats per example")
-    for key in ("elbo", "iwae", "nll", "recon", "kl", "active_units", "bits_per_dim", "perplexity", "perplexity_doc",
-                "perplexity_is", "unigram_perplexity", "npmi", "seconds"):
+    shown = ("split", "model", "data", "likelihood", "n", "k", "words")  # said in the line above, or context
+    for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):
         if key in r:
-            name = {"iwae": f"IWAE-{r.get('k')}", "nll": f"NLL-{r.get('k')}"}.get(key, key)
+            name = metrics.label(key, r.get("k"))
             val = r[key]
             print(f"  {name:<18} {val:>12.4f}" if isinstance(val, float) else f"  {name:<18} {val:>12}")
     if "noise" in r:
         print(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
               f"squared error {r['noisy_squared_error']:.4f}")
-    print(f"wrote {Path(args.run) / 'eval.json'}")
+    print(f"wrote {RunFolder(args.run).eval_path}")
 
 
 def _plot(args: argparse.Namespace) -> None:

@@ -9,38 +9,17 @@ amortization_gap.json, baseline.json); nothing is re-estimated here.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
 from html import escape
 from pathlib import Path
 from typing import Any
 
 from . import baselines, config as cfg, families, models, runs
-from .checkpoint import atomic_write
+from .atomic import atomic_write
 from .errors import VaelabError
-
-COLUMNS = (
-    ("rank", "#"), ("name", "run"), ("model", "model"), ("params", "parameters"),
-    ("train_seconds", "training s"), ("elbo", "test ELBO"), ("iwae", "test IWAE-k"), ("nll", "test NLL"),
-    ("active_units", "active units"), ("recon_error", "recon error"), ("noisy_recon_error", "recon error, noisy x~"),
-    ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("test_points", "test points"),
-)
-OPTIONAL = {"perplexity", "npmi"}  # document columns: shown only when some row has them
-NOTES = ("Nats per example, summed over data dimensions, on the test split. NLL-k = −IWAE-k (importance "
-         "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = "
-         "−E_q log p(x|z) (−log p(x|f(x)) for "
-         "autoencoders); the noisy column reconstructs the clean x from one seeded corruption x~. training s "
-         "sums the epochs' training time (validation excluded) or a baseline's fit time; timings come from "
-         "whatever machine produced each run.")
-
-
-def _read_json(path: Path) -> dict | None:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
+from .report import CSS, write_report
+from .run_folder import COMPARISON, GAP, RunFolder
+from .table import NOTES, html_table, markdown
 
 def _points(c: cfg.Config, split: str, n: Any) -> str:
     """data/treatment/split/n: rows with equal strings were scored on the same inputs."""
@@ -76,15 +55,16 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
 
 def run_row(run: str | Path) -> dict[str, Any]:
     """The table row of one run folder (needs eval.json)."""
-    run = Path(run)
-    c = runs.load_config(run)
-    ev = _read_json(run / "eval.json")
+    folder = RunFolder(run)
+    run = folder.path
+    c = folder.read_config()
+    ev = folder.read_eval()
     if ev is None:
         raise VaelabError(f"{run} has no readable eval.json; run `vaelab evaluate {run}` first")
     _, model = runs.load_model(run)
-    metrics = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines() if s.strip()] \
-        if (run / "metrics.jsonl").is_file() else []
-    gap = _read_json(run / "amortization_gap.json") or {}
+    metrics = folder.read_metrics()
+    gap = folder.read_json(GAP)
+    gap = gap if isinstance(gap, dict) else {}
     k = ev.get("k")
     row = {
         "kind": "run", "path": str(run), "name": run.name, "model": describe(c, getattr(model, "data_dim", None)),
@@ -131,67 +111,9 @@ def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def cell(row: dict[str, Any], key: str) -> str:
-    """One table cell as text, naming the estimator where a number needs one."""
-    v = row.get(key)
-    if v is None:
-        return "–"
-    if key == "nll":
-        return f"{v:.2f} ({row['nll_estimator']})"
-    if key == "iwae":
-        return f"{v:.2f} (k={row['k']})"
-    if key == "noisy_recon_error":
-        return f"{v:.2f} ({row['noise']})"
-    if key == "gap":
-        return f"{v:.3f}" + (f" (epoch {row['gap_epoch']})" if row.get("gap_epoch") else "")
-    if key == "params":
-        return f"{v:,}"
-    if key == "train_seconds":
-        return f"{v:.1f}"
-    if isinstance(v, float):
-        return f"{v:.2f}"
-    return str(v)
-
-
-def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    """COLUMNS less the optional ones no row fills."""
-    return tuple((k, t) for k, t in COLUMNS if k not in OPTIONAL or any(r.get(k) is not None for r in rows))
-
-
-def markdown(rows: list[dict[str, Any]]) -> str:
-    """The table as GitHub Markdown, with the notes under it."""
-    cols = columns(rows)
-    head = "| " + " | ".join(title for _, title in cols) + " |"
-    sep = "| " + " | ".join("---" for _ in cols) + " |"
-    body = ["| " + " | ".join(cell(r, key).replace("|", "\\|") for key, _ in cols) + " |" for r in rows]
-    notes = [NOTES]
-    if any(r.get("perplexity") is not None for r in rows):
-        notes.append("test perplexity = exp(−Σ bound / Σ tokens) over the test documents (the ELBO for document "
-                     "VAEs, scikit-learn's variational bound for LDA); NPMI: mean coherence of the top-10 words "
-                     "per topic.")
-    if len({r["test_points"] for r in rows}) > 1:
-        notes.append("**Not every row was scored on the same test points** (see the last column).")
-    return "\n".join([head, sep, *body, "", *notes]) + "\n"
-
-
-def html_table(rows: list[dict[str, Any]], highlight: str | None = None) -> str:
-    """The table as HTML; the row whose path is `highlight` is bold and shaded."""
-    cols = columns(rows)
-    head = "<tr>" + "".join(f"<th>{escape(title)}</th>" for _, title in cols) + "</tr>"
-    body = []
-    for r in rows:
-        style = ' style="font-weight:bold;background:#fff3c4"' if highlight and r["path"] == highlight else ""
-        tds = "".join(f'<td class="num">{escape(cell(r, k))}</td>' if isinstance(r.get(k), (int, float))
-                      else f"<td>{escape(cell(r, k))}</td>" for k, _ in cols)
-        body.append(f"<tr{style}>{tds}</tr>")
-    return f"<table>{head}{''.join(body)}</table>"
-
-
 def compare(run_paths: list[str], baseline_paths: list[str] = (), out: str | Path = "comparison",
             update_runs: bool = True) -> tuple[list[dict[str, Any]], Path]:
     """Build the table, write OUT/compare.md and OUT/compare.html, and give each run its comparison.json."""
-    from .report import CSS, write_report  # report imports this module's html_table
-
     if not run_paths and not baseline_paths:
         raise VaelabError("compare needs at least one run or --baseline folder")
     rows = rank([run_row(p) for p in run_paths] + [baseline_row(p) for p in baseline_paths])  # all read first
@@ -214,6 +136,6 @@ def compare(run_paths: list[str], baseline_paths: list[str] = (), out: str | Pat
                 continue
             place = {"rank": r["rank"], "of": len(ranked), "rows": rows, "this": r["path"],
                      "written": stamp, "table": str(out / "compare.md")}
-            atomic_write(Path(r["path"]) / "comparison.json", (json.dumps(place, indent=2) + "\n").encode())
+            RunFolder(r["path"]).write_json(COMPARISON, place)
             write_report(r["path"])
     return rows, out

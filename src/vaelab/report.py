@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import math
-import tomllib
 from html import escape
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+from . import metrics
+from .run_folder import COMPARISON, GAP, RunFolder
+from .table import NOTES, html_table
 
 PLOT_ORDER = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
 CAPTIONS = {
@@ -23,9 +25,6 @@ CAPTIONS = {
     "topics": "For each latent dimension, the words at its + end and at its − end (largest and most negative "
               "weights in its column of R).",
 }
-EVAL_ORDER = ("split", "model", "data", "likelihood", "n", "k", "elbo", "iwae", "nll", "bits_per_dim", "recon",
-              "kl", "active_units", "words", "perplexity", "perplexity_doc", "perplexity_is", "unigram_perplexity",
-              "npmi", "seconds")
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:1000px;
 margin:2em auto;padding:0 1em;color:#222;line-height:1.45}
@@ -87,31 +86,6 @@ def _block(data: Any) -> str:
     return f"<p>{escape(fmt(data))}</p>"
 
 
-def _read_json(path: Path) -> Any:
-    """Parsed JSON, or None when the file is missing or unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-def _read_metrics(path: Path) -> list[dict]:
-    """Per-epoch dicts from metrics.jsonl, skipping blank or half-written lines."""
-    rows = []
-    try:
-        lines = path.read_text().splitlines()
-    except OSError:
-        return rows
-    for line in lines:
-        try:
-            row = json.loads(line)
-        except ValueError:
-            continue
-        if isinstance(row, dict):
-            rows.append(row)
-    return rows
-
-
 def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     """Nested TOML tables as dotted keys."""
     out: dict[str, Any] = {}
@@ -124,35 +98,11 @@ def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def _describe(key: str, k: Any) -> str:
-    """What an eval.json number is."""
-    kk = str(k) if k is not None else "k"
-    return {
-        "elbo": "ELBO: evidence lower bound on log p(x)",
-        "iwae": f"IWAE-{kk}: importance-weighted lower bound on log p(x) with k={kk} samples",
-        "nll": f"NLL-{kk} = −IWAE-{kk}: estimated negative log-likelihood (an upper bound in expectation)",
-        "recon": "E_q log p(x|z): expected reconstruction log-likelihood",
-        "kl": "KL(q(z|x) ‖ p(z))",
-        "bits_per_dim": f"NLL-{kk} in bits per data dimension",
-        "active_units": "latent dimensions whose posterior mean varies across data",
-        "n": "examples evaluated",
-        "k": "importance samples per example",
-        "seconds": "evaluation wall time",
-        "split": "data split",
-        "words": "tokens in the split's documents",
-        "perplexity": "exp(−Σ ELBO / Σ N_d): corpus perplexity from the ELBO (an upper bound)",
-        "perplexity_doc": "exp(mean_d(−ELBO_d / N_d)): the NVDM paper's per-document perplexity",
-        "perplexity_is": f"exp(−Σ IWAE-{kk} / Σ N_d): perplexity from the importance-sampled log p(d)",
-        "unigram_perplexity": "perplexity of the add-one smoothed unigram model fitted on train",
-        "npmi": "mean NPMI coherence of the top-10 words of each topic (training-document co-occurrence)",
-    }.get(key, "")
-
-
 def _eval_section(ev: dict) -> str:
     """The evaluation summary: every scalar with what it estimates, nested dicts as sub-tables."""
-    keys = [k for k in EVAL_ORDER if k in ev] + [k for k in ev if k not in EVAL_ORDER]
+    keys = metrics.order(ev)
     scalars = [k for k in keys if not isinstance(ev[k], dict)]
-    rows = "".join(f"<tr><th>{escape(str(key))}</th>{_cell(ev[key])}<td>{escape(_describe(key, ev.get('k')))}</td></tr>"
+    rows = "".join(f"<tr><th>{escape(str(key))}</th>{_cell(ev[key])}<td>{escape(metrics.describe(key, ev.get('k')))}</td></tr>"
                    for key in scalars)
     html = ["<h2>Evaluation</h2>",
             '<p class="note">Log-likelihood numbers are in nats per example (higher ELBO / IWAE is better, '
@@ -164,18 +114,18 @@ def _eval_section(ev: dict) -> str:
     return "".join(html)
 
 
-def _training_section(rows: list[dict]) -> str:
+def _training_section(rows: list[dict], k: Any = None) -> str:
     """Epochs, final loss, best validation bound and total training time."""
     last = rows[-1]
     summary: dict[str, Any] = {"epochs": last.get("epoch", len(rows))}
     if "train_loss" in last:
         summary["final train loss (nats / example)"] = last["train_loss"]
-    for key, name in (("val_elbo", "ELBO"), ("val_iwae", "IWAE"), ("val_recon", "reconstruction log-likelihood")):
-        vals = [(r[key], r.get("epoch")) for r in rows if isinstance(r.get(key), (int, float))]
-        if vals:
-            best, at = max(vals, key=lambda t: t[0])
-            summary[f"best validation {name} (nats / example)"] = best
-            summary[f"epoch of best validation {name}"] = at
+    for key in metrics.VALIDATION_KEYS:
+        found = metrics.best(rows, key)
+        if found:
+            name = metrics.label(key, k).removeprefix("val ")
+            summary[f"best validation {name} (nats / example)"] = found[0]
+            summary[f"epoch of best validation {name}"] = found[1]
     secs = [float(r["train_seconds"]) for r in rows if isinstance(r.get("train_seconds"), (int, float))]
     if secs:
         summary["total training seconds"] = sum(secs)
@@ -198,8 +148,6 @@ def _plot_section(paths: list[Path]) -> str:
 
 def _comparison_section(data: dict) -> str:
     """This run's place in the last `vaelab compare` table, its own row highlighted."""
-    from .compare import NOTES, html_table  # compare reads runs; imported here to keep this module light
-
     rows = data.get("rows") if isinstance(data.get("rows"), list) else []
     place = f"rank {data.get('rank')} of {data.get('of')} by test NLL" if data.get("rank") else "no test NLL"
     try:
@@ -230,7 +178,7 @@ def _gap_section(data: dict) -> str:
             f"<table>{head}{body}</table>" + (_table(notes) if notes else ""))
 
 
-SECTIONS = {"comparison.json": _comparison_section, "amortization_gap.json": _gap_section}
+SECTIONS = {COMPARISON: _comparison_section, GAP: _gap_section}
 
 
 def _version() -> str:
@@ -243,28 +191,24 @@ def _version() -> str:
 
 def write_report(run_dir: str | Path) -> Path:
     """Write run_dir/report.html (self-contained: inline CSS, images as base64) and return its path."""
-    run = Path(run_dir)
+    folder = RunFolder(run_dir)
+    run = folder.path
     parts = [f"<h1>{escape(run.resolve().name)}</h1>", f'<p class="note">run folder: {escape(str(run))}</p>']
-    ev = _read_json(run / "eval.json")
-    if isinstance(ev, dict):
+    ev = folder.read_eval()
+    if ev is not None:
         parts.append(_eval_section(ev))
-    rows = _read_metrics(run / "metrics.jsonl")
+    rows = folder.read_metrics()
+    config = folder.read_config_table()
     if rows:
-        parts.append(_training_section(rows))
-    for extra in sorted(run.glob("*.json")):
-        if extra.name == "eval.json":
-            continue
-        data = _read_json(extra)
+        parts.append(_training_section(rows, (config or {}).get("k")))
+    for extra in folder.json_files():
+        data = folder.read_json(extra.name)
         section = SECTIONS.get(extra.name)
         parts.append(section(data) if section and isinstance(data, dict) else
                      f"<h2>{escape(extra.stem)}</h2>{_block(data)}")
-    try:
-        config = tomllib.loads((run / "config.toml").read_text())
-    except (OSError, tomllib.TOMLDecodeError):
-        config = None
     if config:
         parts.append("<h2>Config</h2>" + _table(_flatten(config)))
-    pngs = sorted((run / "plots").glob("*.png")) if (run / "plots").is_dir() else []
+    pngs = sorted(folder.plots.glob("*.png")) if folder.plots.is_dir() else []
     if pngs:
         parts.append(_plot_section(pngs))
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
@@ -273,6 +217,4 @@ def write_report(run_dir: str | Path) -> Path:
     page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
             f"<title>{escape(run.resolve().name)} · vaelab report</title><style>{CSS}</style></head>"
             "<body>" + "\n".join(parts) + "</body></html>\n")
-    out = run / "report.html"
-    out.write_text(page, encoding="utf-8")
-    return out
+    return folder.write_report(page)

@@ -1,18 +1,9 @@
-"""Run folders and the data a run sees: device choice, binarization, loading a trained model.
-
-A run folder holds
-    config.toml             the resolved config
-    metrics.jsonl           one line per epoch
-    model.safetensors       the weights to use (best validation bound)
-    checkpoint.safetensors  the full training state of the last finished epoch (for --resume)
-    eval.json, plots/, report.html
-"""
+"""The data a run sees and claiming and loading run folders (their files: run_folder.py)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import warnings
 from pathlib import Path
 
 import torch
@@ -21,21 +12,14 @@ from torch import nn
 from . import config as cfg
 from . import models
 from .checkpoint import load_weights, read_meta
+from .resolve import Resolved, resolve
+from .run_folder import WEIGHTS, RunFolder
 from .data import CorpusData, ImageData, binarize, dequantize, is_corpus_spec, load_corpus, load_images, rows
 from .errors import ConfigError, VaelabError
 
 SPLITS = ("train", "val", "test")
 # Evaluation binarizes with its own fixed seed, so every run is scored on the same 0/1 test set.
 EVAL_BINARIZE_SEED = 20141220
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' picks CUDA when present; asking for CUDA without one is a user error."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise VaelabError("--device cuda was asked for, but no CUDA device is available")
-    return torch.device(name)
 
 
 def load_data(c: cfg.Config) -> ImageData | CorpusData:
@@ -53,21 +37,6 @@ def load_data(c: cfg.Config) -> ImageData | CorpusData:
                        image_size=c.image_size, split_seed=c.seed)
 
 
-def binarizes(c: cfg.Config) -> bool:
-    """True when training re-binarizes and evaluation uses a seeded binarization (never for word counts)."""
-    if models.likelihood_for(c) != "bernoulli":
-        return False
-    if not c.binarize:
-        warnings.warn("binarize = false with a Bernoulli likelihood: the Bernoulli likelihood of grey values "
-                      "is not a normalised likelihood, so its numbers are not log p(x)", stacklevel=2)
-    return c.binarize
-
-
-def dequantizes(c: cfg.Config, data: ImageData) -> bool:
-    """True when a Gaussian-likelihood run adds uniform noise within each stored level (quantised data only)."""
-    return c.dequantize and c.likelihood != "bernoulli" and data.scale != 1.0
-
-
 def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Stored values and labels of one split."""
     if split not in SPLITS:
@@ -75,17 +44,18 @@ def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tenso
     return getattr(data, split), getattr(data, f"y_{split}")
 
 
-def eval_inputs(c: cfg.Config, data: ImageData, split: str, device: torch.device) -> torch.Tensor:
+def eval_inputs(run: Resolved | cfg.Config, data: ImageData, split: str, device: torch.device) -> torch.Tensor:
     """Float inputs for evaluation; Bernoulli data gets one fixed, seeded binarization (dequantization for
-    Gaussian likelihoods with `dequantize`)."""
+    Gaussian likelihoods with `dequantize`). A saved config is resolved as the run resolved it."""
+    r = run if isinstance(run, Resolved) else resolve(run, data.scale, device)
     stored, _ = split_tensor(data, split)
     if not isinstance(stored, torch.Tensor):
         raise VaelabError(f"the {split} split of {data.name} is streamed from disk; evaluate val or test instead")
     x = rows(stored, None, data.scale)
-    if binarizes(c):
+    if r.binarize:
         g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
         x = binarize(x, g)
-    elif dequantizes(c, data):  # one seeded dequantization, shared by every model scored on this data
+    elif r.dequantize:  # one seeded dequantization, shared by every model scored on this data
         g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
         x = dequantize(x, data.scale, g)
     return x.to(device)
@@ -108,7 +78,7 @@ def first_free(root: Path, stem: str) -> Path:
 
 
 def is_run(path: Path) -> bool:
-    return (path / "config.toml").is_file()
+    return RunFolder(path).is_run()
 
 
 def check_claim(out: Path, *, overwrite: bool) -> bool:
@@ -131,14 +101,11 @@ def claim(out: Path, *, overwrite: bool) -> None:
 
 def load_config(run: str | Path) -> cfg.Config:
     """The resolved config saved in a run folder."""
-    run = Path(run)
-    if not is_run(run):
-        raise VaelabError(f"{run} is not a vaelab run folder (no config.toml)")
-    return cfg.load(run / "config.toml")
+    return RunFolder(run).read_config()
 
 
 def load_model(run: str | Path, data_shape: tuple[int, ...] | None = None, device: torch.device | str = "cpu",
-               weights: str = "model.safetensors") -> tuple[cfg.Config, nn.Module]:
+               weights: str = WEIGHTS) -> tuple[cfg.Config, nn.Module]:
     """Rebuild a run's model (for examples of data_shape, by default the one it was trained on) and load its weights."""
     c = load_config(run)
     if data_shape is None:

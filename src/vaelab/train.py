@@ -15,7 +15,7 @@ import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import torch
@@ -23,14 +23,15 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config as cfg
-from . import families, graphs, models, noise, objectives, parallel, runs
+from . import families, graphs, metrics, models, noise, objectives, parallel, runs
 from .batches import ResidentBatches, StreamedBatches
-from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import ImageData, binarize, dequantize, is_corpus, rows
 from .data.npy import NpyRows
+from .epochs import VALIDATION, EpochOutput, EpochWriter, validation_score  # noqa: F401 (validation_score: API)
 from .errors import VaelabError
-
-VAL_SEED = 1234  # validation uses its own fixed noise, outside the training RNG stream
+from .resolve import device as resolve_device
+from .resolve import resolve
+from .run_folder import RunFolder
 
 
 @dataclass
@@ -82,30 +83,12 @@ class ObjectiveStep(nn.Module):
         super().__init__()
         self.model, self.objective, self.k, self.bf16 = model, objective, k, bf16
 
-    def forward(self, x: torch.Tensor, beta: float) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, beta: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """(the loss to differentiate, the batch's mean bound): they differ only under KL warm-up."""
         # bf16 runs the networks' matrix products in bfloat16; distributions stay float32
         with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=self.bf16):
-            return self.objective(self.model, x, k=self.k, beta=beta).loss
-
-
-# What validation scores for each training estimator, and its metrics key; the ELBO (SGVB-B) otherwise.
-# An IWAE run is selected on its own bound, IWAE-k with the training k; its val_elbo is logged too.
-VALIDATION = {"ae": ("ae", "val_recon"), "dae": ("dae", "val_recon"), "iwae": ("iwae", "val_iwae")}
-
-
-@torch.no_grad()
-def validation_score(model: nn.Module, x: torch.Tensor, estimator: str, batch: int = 1024, k: int = 1) -> float:
-    """Mean validation bound (ELBO via SGVB-B; IWAE-k for IWAE runs; reconstruction for AEs), fixed noise."""
-    model.eval()
-    name = VALIDATION.get(estimator, ("sgvb-b",))[0]
-    objective = objectives.get(name)
-    k = k if name == "iwae" else 1
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
-        torch.manual_seed(VAL_SEED)
-        total = sum(float(objective(model, x[i:i + batch], k=k).value.double().sum())
-                    for i in range(0, len(x), batch))
-    model.train()
-    return total / max(1, len(x))
+            bound = self.objective(self.model, x, k=self.k, beta=beta)
+        return bound.loss, bound.value.mean()
 
 
 def _write(bar: tqdm, log: Callable[[str], None], line: str) -> None:
@@ -115,13 +98,6 @@ def _write(bar: tqdm, log: Callable[[str], None], line: str) -> None:
     else:
         with bar.external_write_mode():
             log(line)
-
-
-def _read_metrics(path: Path, upto_epoch: int) -> list[dict]:
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in lines if r["epoch"] <= upto_epoch]
 
 
 def _batches(c: cfg.Config, data: ImageData, world: parallel.World, device: torch.device):
@@ -144,62 +120,63 @@ def _batches(c: cfg.Config, data: ImageData, world: parallel.World, device: torc
     return ResidentBatches(data.train, c.batch_size, seed=c.seed, device=device, shards=shards, held=held)
 
 
+def train_row(loss_sum: torch.Tensor, bound_sum: torch.Tensor, rows_seen: int, warmup: bool) -> dict[str, float]:
+    """The epoch's training numbers: minus the mean bound, and the differentiated loss when it differs."""
+    row = {"train_loss": -float(bound_sum) / rows_seen}
+    if warmup:  # the KL-warm-up surrogate is logged apart, under its own name, never as the bound
+        row["train_objective"] = float(loss_sum) / rows_seen
+    return row
+
+
 def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, resume: bool = False,
-        progress: bool = True, log: Callable[[str], None] = print) -> FitResult:
+        progress: bool = True, log: Callable[[str], None] = print, outputs: Sequence[EpochOutput] = ()) -> FitResult:
     """Train the configured model, writing everything into run_dir (which must already be claimed)."""
-    run_dir = Path(run_dir)
+    run = RunFolder(run_dir)
     world = parallel.world_from_env()
     c = c.replace(shards=c.shards or world.size)  # saved resolved, so a resume keeps the batches' make-up
-    device = parallel.join(world, runs.resolve_device(c.device))
     data = data if data is not None else runs.load_data(c)
-    estimator = models.estimator_for(c)
-    dynamic_binarization = runs.binarizes(c)
-    dynamic_dequantization = runs.dequantizes(c, data)
+    r = resolve(c, data.scale, parallel.join(world, resolve_device(c.device)))
+    device, estimator = r.device, r.estimator
     # the CSR gather of word counts sizes its output on the host, which a CUDA graph cannot replay
     use_graphs = graphs.usable(device, c.cuda_graphs, world.distributed) and not is_corpus(data)
     writes = world.writes
     progress = progress and writes
 
     seed_everything(c.seed)
-    model = models.build(c, data.shape, data).to(device)
+    model = models.build(r.config, data.shape, data).to(device)
     if writes and estimator == "sgvb-b" and models.is_latent_variable(model) \
             and not families.has_analytic_kl(c.posterior, c.prior):
         log(families.kl_note(c.posterior, c.prior))  # the run says when SGVB-B falls back to SGVB-A
     optimizer = make_optimizer(model, c.lr, c.weight_decay, capturable=use_graphs)
-    state = {"epoch": 0, "step": 0, "best_val": -math.inf, "bad_epochs": 0, "stopped_early": False}
-    if resume:
-        state = load_checkpoint(run_dir / "checkpoint.safetensors", model, optimizer)
-    metrics_path = run_dir / "metrics.jsonl"
-    if writes:
-        metrics = _read_metrics(metrics_path, state["epoch"])
-        metrics_path.write_text("".join(json.dumps(m) + "\n" for m in metrics))
-        (run_dir / "config.toml").write_text(cfg.to_toml(c))
+    val_x = runs.eval_inputs(r, data, "val", device) if len(data.val) else None  # replicated: it is small
+    meta = {"shape": json.dumps(list(data.shape))}  # lets the weights be rebuilt without the data
+    writer = EpochWriter(run, r, val_x, meta, outputs=outputs, writes=writes)
+    state = writer.start(model, optimizer, resume)
 
     source = _batches(c, data, world, device)
-    val_x = runs.eval_inputs(c, data, "val", device) if len(data.val) else None  # replicated: it is small
     warmup_steps = c.kl_warmup * source.steps
     scale = data.scale
-    meta = {"shape": json.dumps(list(data.shape))}  # lets the weights be rebuilt without the data
-    forward = parallel.wrap(ObjectiveStep(model, objectives.get(estimator), c.k, c.precision == "bf16"),
+    forward = parallel.wrap(ObjectiveStep(model, objectives.get(estimator), c.k, r.precision == "bf16"),
                             world, device)
-    loss_sum = torch.zeros((), device=device)  # one tensor for the whole run: a CUDA graph writes it
+    # one tensor each for the whole run: a CUDA graph writes them
+    loss_sum, bound_sum = torch.zeros((), device=device), torch.zeros((), device=device)
 
     def step(storage: torch.Tensor, idx: torch.Tensor | None, beta: float) -> torch.Tensor:
         x = rows(storage, idx, scale)  # (B, D) floats
-        if dynamic_binarization:
+        if r.binarize:
             x = binarize(x)  # a fresh binarization every time an image is seen
-        elif dynamic_dequantization:
+        elif r.dequantize:
             x = dequantize(x, scale)  # fresh uniform noise within each pixel level
-        loss = forward(x, beta)
+        loss, bound = forward(x, beta)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
         loss_sum.add_(loss.detach(), alpha=x.shape[0])
+        bound_sum.add_(bound, alpha=x.shape[0])
         return loss
 
     run_step = graphs.GraphedStep(step, lambda: _sync(device)) if use_graphs else step
-    score_key = VALIDATION.get(estimator, ("sgvb-b", "val_elbo"))[1]
-    score_name = {"val_recon": "val recon", "val_iwae": f"val IWAE-{c.k}", "val_elbo": "val ELBO"}[score_key]
+    score_name = metrics.label(writer.key, c.k)
     log_every = max(1, c.epochs // 20)  # about 20 log lines however long the run
     first = state["epoch"] + 1
     bar = tqdm(total=(c.epochs - state["epoch"]) * source.steps, desc="train", unit="step",
@@ -211,6 +188,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         _sync(device)
         start = time.perf_counter()
         loss_sum.zero_()
+        bound_sum.zero_()
         with noise.split_batch(world.size, world.rank):
             for i, (storage, idx) in enumerate(source.epoch(epoch)):
                 loss = run_step(storage, idx, kl_weight(state["step"], warmup_steps))
@@ -220,43 +198,21 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
                 bar.update(1)
         _sync(device)
         train_seconds = time.perf_counter() - start
-        train_loss = float(parallel.total(loss_sum, world)) / source.rows_per_epoch()
-        if not math.isfinite(train_loss):
+        n = source.rows_per_epoch()
+        train = train_row(parallel.total(loss_sum, world), parallel.total(bound_sum, world), n, c.kl_warmup > 0)
+        if not all(map(math.isfinite, train.values())):
             bar.close()
             raise VaelabError(f"training diverged at epoch {epoch} (non-finite loss); try a smaller --lr")
 
-        row = {"epoch": epoch, "train_loss": train_loss, "train_seconds": train_seconds}
-        improved = val_x is None
-        if val_x is not None:
-            score = validation_score(model, val_x, estimator, k=c.k)
-            if score_key == "val_iwae":
-                row["val_elbo"] = validation_score(model, val_x, "sgvb-b")
-            row[score_key] = score
-            improved = score > state["best_val"]
-            if improved:
-                state["best_val"], state["bad_epochs"] = score, 0
-            else:
-                state["bad_epochs"] += 1
-            state["stopped_early"] = bool(c.patience and state["bad_epochs"] >= c.patience)
-        state["epoch"] = epoch
-        if writes:
-            if improved:
-                save_weights(run_dir / "model.safetensors", model, meta)
-            with metrics_path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
-            save_checkpoint(run_dir / "checkpoint.safetensors", model, optimizer, state)
-            if c.save_every and epoch % c.save_every == 0:  # early weights, for `amortization-gap --epoch`
-                (run_dir / "epochs").mkdir(exist_ok=True)
-                save_weights(run_dir / "epochs" / f"epoch-{epoch:03d}.safetensors", model, meta)
-
-        val_text = f"  {score_name} {score:.3f}" if val_x is not None else ""
+        row = writer.end_epoch(epoch, model, optimizer, train | {"train_seconds": train_seconds})
+        val_text = f"  {score_name} {row[writer.key]:.3f}" if val_x is not None else ""
         if writes and (epoch == first or epoch == c.epochs or epoch % log_every == 0 or state["stopped_early"]):
-            _write(bar, log, f"epoch {epoch:3d}  train loss {train_loss:.3f}{val_text}  ({train_seconds:.2f} s)")
+            _write(bar, log, f"epoch {epoch:3d}  train loss {train['train_loss']:.3f}{val_text}  "
+                             f"({train_seconds:.2f} s)")
         if writes and state["stopped_early"]:
             _write(bar, log, f"early stopping: no validation improvement for {c.patience} epochs")
     bar.close()
 
-    if writes and not (run_dir / "model.safetensors").exists():  # zero epochs: keep the initial weights
-        save_weights(run_dir / "model.safetensors", model, meta)
+    writer.finish(model)
     parallel.barrier(world)
-    return FitResult(run_dir, model, state["epoch"], state["best_val"], state["stopped_early"])
+    return FitResult(run.path, model, state["epoch"], state["best_val"], state["stopped_early"])

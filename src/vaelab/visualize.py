@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -16,6 +15,8 @@ from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .errors import VaelabError
 from .models.contract import is_latent_variable
+from .resolve import device as resolve_device
+from .run_folder import RunFolder
 
 KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
 PLOT_SEED = 0
@@ -75,12 +76,12 @@ class RunView:
         self.run = Path(run)
         self.config = runs.load_config(self.run)
         self.data = data if data is not None else runs.load_data(self.config)
-        self.device = runs.resolve_device(device)
+        self.device = resolve_device(device)
         _, self.model = runs.load_model(self.run, self.data.shape, self.device)
         self.hw = None if is_corpus(self.data) else image_shape(self.data.shape)  # word counts are never pictures
         self.x = runs.eval_inputs(self.config, self.data, "test", self.device)
         self.y = self.data.y_test
-        self.out = self.run / "plots"
+        self.out = RunFolder(self.run).plots
 
     def _need_images(self, kind: str) -> tuple[int, int]:
         if self.hw is None:
@@ -98,7 +99,7 @@ class RunView:
         return torch.cat([self.model.embed(self.x[i:i + 2048]) for i in range(0, len(self.x), 2048)]).cpu().numpy()
 
     def curves(self) -> Path:
-        rows = [json.loads(s) for s in (self.run / "metrics.jsonl").read_text().splitlines() if s.strip()]
+        rows = RunFolder(self.run).read_metrics()
         if not rows:
             raise VaelabError(f"{self.run}: no epochs in metrics.jsonl yet")
         return plots.curves(rows, self.out / "curves.png")

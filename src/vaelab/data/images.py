@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import zipfile
 import zlib
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -13,32 +12,13 @@ import torch
 from .. import noise
 from ..errors import DataError
 from . import idx
-from .npy import NpyRows, load_npy
+from .arrays import ImageData, _check_values, _labels
+from .npy_data import load_npy
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 TEST_FRACTION = 0.2
 TEST_SEED = 0  # fixed, so test numbers are comparable across runs with different split seeds
-
-
-@dataclass(frozen=True)
-class ImageData:
-    """A dataset: flattened splits, per-example shape, and the factor that maps stored values to [0, 1]."""
-
-    name: str
-    shape: tuple[int, ...]
-    train: torch.Tensor | NpyRows  # NpyRows: streamed from a file, never loaded whole
-    val: torch.Tensor
-    test: torch.Tensor
-    y_train: torch.Tensor | None
-    y_val: torch.Tensor | None
-    y_test: torch.Tensor | None
-    scale: float
-
-    @property
-    def dim(self) -> int:
-        """Number of values per example."""
-        return int(np.prod(self.shape))
 
 
 def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -103,24 +83,6 @@ def _hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
     k = max(1, round(fraction * n)) if fraction > 0 else 0
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[k:]), np.sort(perm[:k])
-
-
-def _labels(y: np.ndarray | None) -> torch.Tensor | None:
-    return None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
-
-
-def _check_values(name: str, split: str, x: np.ndarray, scale: float) -> None:
-    """No NaN/inf, and stored value * scale within [0, 1]."""
-    if x.size == 0:
-        return
-    if x.dtype.kind == "f":
-        bad = int(np.count_nonzero(~np.isfinite(x)))
-        if bad:
-            raise DataError(f"{name}: {split} has {bad} NaN/inf values")
-    lo, hi = float(x.min()) * scale, float(x.max()) * scale
-    if lo < 0 or hi > 1:
-        raise DataError(f"{name}: {split} values must lie in [0, 1] after scaling "
-                        f"(found min {lo:g}, max {hi:g})")
 
 
 def _assemble(name: str, shape: tuple[int, ...], scale: float, x_train: np.ndarray, y_train: np.ndarray | None,

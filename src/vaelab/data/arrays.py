@@ -1,0 +1,49 @@
+"""ImageData, the dataset every image loader returns, and the checks they share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import DataError
+from .npy import NpyRows
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """A dataset: flattened splits, per-example shape, and the factor that maps stored values to [0, 1]."""
+
+    name: str
+    shape: tuple[int, ...]
+    train: torch.Tensor | NpyRows  # NpyRows: streamed from a file, never loaded whole
+    val: torch.Tensor
+    test: torch.Tensor
+    y_train: torch.Tensor | None
+    y_val: torch.Tensor | None
+    y_test: torch.Tensor | None
+    scale: float
+
+    @property
+    def dim(self) -> int:
+        """Number of values per example."""
+        return int(np.prod(self.shape))
+
+
+def _labels(y: np.ndarray | None) -> torch.Tensor | None:
+    return None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+
+
+def _check_values(name: str, split: str, x: np.ndarray, scale: float) -> None:
+    """No NaN/inf, and stored value * scale within [0, 1]."""
+    if x.size == 0:
+        return
+    if x.dtype.kind == "f":
+        bad = int(np.count_nonzero(~np.isfinite(x)))
+        if bad:
+            raise DataError(f"{name}: {split} has {bad} NaN/inf values")
+    lo, hi = float(x.min()) * scale, float(x.max()) * scale
+    if lo < 0 or hi > 1:
+        raise DataError(f"{name}: {split} values must lie in [0, 1] after scaling "
+                        f"(found min {lo:g}, max {hi:g})")

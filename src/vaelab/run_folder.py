@@ -1,0 +1,156 @@
+"""A run folder: the one owner of its file names, and of reading and writing them.
+
+    config.toml                    the resolved config (resolve.py)
+    metrics.jsonl                  one line per epoch (metric names: metrics.py)
+    model.safetensors              the weights to use (best validation bound)
+    checkpoint.safetensors         the full training state of the last finished epoch (for --resume)
+    epochs/epoch-NNN.safetensors   every save_every-th epoch's weights
+    eval.json, plots/, report.html, other *.json (comparison.json, amortization_gap.json)
+
+Every file is written atomically (atomic.py), so a crash leaves the old file or the new one.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from . import config as cfg
+from .atomic import atomic_write
+from .errors import VaelabError
+
+CONFIG = "config.toml"
+METRICS = "metrics.jsonl"
+WEIGHTS = "model.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
+EVAL = "eval.json"
+REPORT = "report.html"
+PLOTS = "plots"
+EPOCHS = "epochs"
+GAP = "amortization_gap.json"  # amortize.py
+COMPARISON = "comparison.json"  # compare.py
+
+
+def epoch_weights(epoch: int) -> str:
+    """The weights file (relative to the run) kept for one epoch by save_every."""
+    return f"{EPOCHS}/epoch-{epoch:03d}.safetensors"
+
+
+def epoch_of(weights: str) -> int | None:
+    """The epoch in an epoch_weights() name; None for any other file."""
+    prefix = f"{EPOCHS}/epoch-"
+    return int(weights.removeprefix(prefix).removesuffix(".safetensors")) if weights.startswith(prefix) else None
+
+
+def _read_json(path: Path) -> Any:
+    """Parsed JSON, or None when the file is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class RunFolder:
+    """One run's folder; paths are properties, files are read and written through methods."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def weights(self) -> Path:
+        return self.path / WEIGHTS
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    @property
+    def plots(self) -> Path:
+        return self.path / PLOTS
+
+    @property
+    def report(self) -> Path:
+        return self.path / REPORT
+
+    @property
+    def eval_path(self) -> Path:
+        return self.path / EVAL
+
+    def is_run(self) -> bool:
+        return (self.path / CONFIG).is_file()
+
+    # config.toml
+    def read_config(self) -> cfg.Config:
+        """The resolved config saved in the folder."""
+        if not self.is_run():
+            raise VaelabError(f"{self.path} is not a vaelab run folder (no {CONFIG})")
+        return cfg.load(self.path / CONFIG)
+
+    def read_config_table(self) -> dict | None:
+        """config.toml as a plain table (for display), or None when unreadable."""
+        try:
+            return tomllib.loads((self.path / CONFIG).read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
+
+    def write_config(self, c: cfg.Config) -> None:
+        atomic_write(self.path / CONFIG, cfg.to_toml(c).encode())
+
+    # metrics.jsonl
+    def read_metrics(self, upto_epoch: int | None = None) -> list[dict]:
+        """Per-epoch dicts, skipping blank or half-written lines (a crash mid-line, an old writer)."""
+        try:
+            lines = (self.path / METRICS).read_text().splitlines()
+        except OSError:
+            return []
+        rows = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(row, dict) and (upto_epoch is None or row.get("epoch", 0) <= upto_epoch):
+                rows.append(row)
+        return rows
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        """The whole metrics log, replaced atomically (the writer keeps the rows; they are small)."""
+        atomic_write(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+    # eval.json and the other JSON files
+    def read_eval(self) -> dict | None:
+        ev = _read_json(self.path / EVAL)
+        return ev if isinstance(ev, dict) else None
+
+    def write_eval(self, result: dict) -> None:
+        self.write_json(EVAL, result)
+
+    def read_json(self, name: str) -> Any:
+        return _read_json(self.path / name)
+
+    def write_json(self, name: str, data: Any) -> None:
+        atomic_write(self.path / name, (json.dumps(data, indent=2) + "\n").encode())
+
+    def json_files(self) -> list[Path]:
+        """Every *.json in the folder but eval.json, sorted by name."""
+        return sorted(p for p in self.path.glob("*.json") if p.name != EVAL)
+
+    def write_report(self, page: str) -> Path:
+        atomic_write(self.report, page.encode("utf-8"))
+        return self.report
+
+    # weights kept per epoch
+    def epoch_path(self, epoch: int) -> Path:
+        return self.path / epoch_weights(epoch)
+
+    def kept_epochs(self) -> list[int]:
+        return sorted(int(p.stem.removeprefix("epoch-")) for p in (self.path / EPOCHS).glob("epoch-*.safetensors"))
