@@ -176,7 +176,7 @@ def test_manifold_grid_falls_back_to_aggregate_posterior_quantiles(tmp_path):
     x = model.marginal().sample((200,))
     assert model.latent_quantiles(torch.tensor([0.5])) is None
     codes = _view(model, tmp_path, x).codes()
-    q, how = visualize.grid_quantiles(model, 9, codes)
+    q, how = visualize.grid_quantiles(model, 9, lambda: codes)
     assert "aggregate posterior" in how
     assert np.allclose(q, np.quantile(codes, (np.arange(9) + 0.5) / 9, axis=0))
 
