@@ -176,7 +176,7 @@ def test_manifold_grid_falls_back_to_aggregate_posterior_quantiles(tmp_path):
     x = model.marginal().sample((200,))
     assert model.latent_quantiles(torch.tensor([0.5])) is None
     codes = _view(model, tmp_path, x).codes()
-    q, how = visualize.grid_quantiles(model, 9, codes)
+    q, how = visualize.grid_quantiles(model, 9, lambda: codes)
     assert "aggregate posterior" in how
     assert np.allclose(q, np.quantile(codes, (np.arange(9) + 0.5) / 9, axis=0))
 
@@ -200,3 +200,35 @@ def test_autoencoders_are_reconstruction_only(name, tmp_path):
 
 def test_every_config_prior_is_a_registered_prior_module():
     assert set(PRIORS) == set(models.PRIORS)
+
+
+class MixturePrior(torch.nn.Module):
+    """A learned mixture of Gaussians: a prior with parameters and no closed-form KL (a VampPrior stand-in)."""
+
+    def __init__(self, latent_dim: int, data_dim: int):
+        super().__init__()
+        self.locs = torch.nn.Parameter(torch.linspace(-2, 2, 3)[:, None].repeat(1, latent_dim))  # (C, Dz)
+
+    def forward(self, model=None):
+        comp = torch.distributions.Independent(torch.distributions.Normal(self.locs, torch.ones_like(self.locs)), 1)
+        return torch.distributions.MixtureSameFamily(torch.distributions.Categorical(logits=torch.zeros(3)), comp)
+
+
+def test_a_registered_prior_with_parameters_is_used_everywhere(monkeypatch):
+    monkeypatch.setitem(models.PRIORS, "mixture", MixturePrior)
+    model = models.VAE(torch.nn.Linear(5, 4), torch.nn.Linear(2, 5), data_dim=5, latent_dim=2, prior="mixture",
+                       likelihood="gaussian")
+    assert "latent_prior.locs" in dict(model.named_parameters())  # trained with the rest
+    x = torch.randn(30, 5)
+    q = model.encode(x)
+    assert model.analytic_kl(q) is None and model.latent_quantiles(torch.tensor([0.5])) is None
+    z = model.sample_latent(20000, torch.Generator().manual_seed(0))
+    assert abs(float(z[:, 0].var()) - (1 + 8 / 3)) < 0.15  # Var = 1 + Var of the means {-2, 0, 2}
+    torch.manual_seed(0)
+    b = sgvb_b(model, x, k=1)  # falls back to Monte Carlo with the mixture's log-density
+    torch.manual_seed(0)
+    zq = q.rsample((1,))
+    expect = model.decode(zq).log_prob(x) + MixturePrior.forward(model.latent_prior).log_prob(zq) - q.log_prob(zq)
+    assert torch.allclose(b.value, expect[0].detach(), atol=1e-5)
+    b.loss.backward()
+    assert model.latent_prior.locs.grad.abs().sum() > 0

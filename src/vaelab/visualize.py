@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -56,17 +57,17 @@ def manifold_grid(n: int = 21, span: tuple[float, float, float, float] | None = 
     return np.asarray(quantiles[:, 0], dtype=np.float64), np.asarray(quantiles[:, 1], dtype=np.float64)
 
 
-def grid_quantiles(model, n: int, codes: np.ndarray) -> tuple[np.ndarray, str]:
+def grid_quantiles(model, n: int, codes: Callable[[], np.ndarray]) -> tuple[np.ndarray, str]:
     """Per-axis quantiles (n, 2) for a 2-D latent's manifold grid, and what they are.
 
     The model's own prior's inverse CDF where it has one; else the empirical quantiles of the
-    aggregate posterior (the posterior means of the test split, `codes` (N, 2)).
+    aggregate posterior (codes() gives the posterior means of the test split, (N, 2)).
     """
     p = grid_probabilities(n)
     q = model.latent_quantiles(p)
     if q is not None:
         return q.double().cpu().numpy(), "quantiles of the prior"
-    return np.quantile(codes, p.numpy(), axis=0), "quantiles of the aggregate posterior"
+    return np.quantile(codes(), p.numpy(), axis=0), "quantiles of the aggregate posterior"
 
 
 class RunView:
@@ -147,7 +148,7 @@ class RunView:
             raise VaelabError("--kind manifold needs a latent with at least 2 dimensions")
         labels = ("z1", "z2")
         if d == 2:
-            quantiles, how = grid_quantiles(self.model, n, self.codes()) if span is None else (None, "")
+            quantiles, how = grid_quantiles(self.model, n, self.codes) if span is None else (None, "")
             gx, gy = manifold_grid(n, span, quantiles=quantiles)
             title = "2-D latent manifold"
         else:

@@ -65,7 +65,11 @@ class LatentVariableModel(nn.Module):
         return self.log_likelihood(x, z) + self.log_prior(z)
 
     def analytic_kl(self, q: Distribution) -> torch.Tensor | None:
-        """KL(q || p(z)) per example when torch.distributions knows the pair, else None."""
+        """KL(q || p(z)) per example when torch.distributions knows the pair, else None.
+
+        Return a closed form only when q is the whole posterior (SGVB-B then draws z from q alone);
+        a model with more layers returns None and is scored by Monte Carlo.
+        """
         try:
             return kl_divergence(q, self.prior())
         except NotImplementedError:

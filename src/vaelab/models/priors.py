@@ -1,7 +1,10 @@
 """Priors p(z): nn.Modules returning a torch Distribution (so a prior may hold parameters), and the registry.
 
-Adding a prior is one class here (or one file) and one line in PRIORS. `draw` and `quantiles`
-work on any Distribution, so sampling and the manifold grid need nothing from a new prior.
+A prior is built as PRIORS[kind](latent_dim, data_dim) and called as prior(model) by the model
+that owns it, so a learned prior may use the model's own networks (a VampPrior encodes its
+pseudo-inputs with model.encode). Adding one is a class (here or in its own file) and one line
+in PRIORS (plus its name in config.PRIORS, which the CLI offers). `draw` and `quantiles` work on
+any Distribution, so sampling and the manifold grid need nothing from a new prior.
 """
 
 from __future__ import annotations
@@ -18,34 +21,34 @@ _CHECK = dict(validate_args=False)  # no per-call argument checks in the trainin
 class StandardNormal(nn.Module):
     """p(z) = N(0, I)."""
 
-    def __init__(self, latent_dim: int):
+    def __init__(self, latent_dim: int, data_dim: int = 0):
         super().__init__()
         # buffers follow the model across devices but are not weights to save
         self.register_buffer("loc", torch.zeros(latent_dim), persistent=False)
         self.register_buffer("scale", torch.ones(latent_dim), persistent=False)
 
-    def forward(self) -> Distribution:
+    def forward(self, model: nn.Module | None = None) -> Distribution:
         return Independent(Normal(self.loc, self.scale, **_CHECK), 1, **_CHECK)
 
 
 class StandardLaplace(StandardNormal):
     """p(z) = prod_i Laplace(z_i; 0, 1), density exp(-|z_i|) / 2."""
 
-    def forward(self) -> Distribution:
+    def forward(self, model: nn.Module | None = None) -> Distribution:
         return Independent(Laplace(self.loc, self.scale, **_CHECK), 1, **_CHECK)
 
 
-PRIORS: dict[str, Callable[[int], nn.Module]] = {
+PRIORS: dict[str, Callable[[int, int], nn.Module]] = {
     "normal": StandardNormal,
     "laplace": StandardLaplace,
 }
 
 
-def build(kind: str, latent_dim: int) -> nn.Module:
-    """The registered prior `kind` over a latent_dim-dimensional z."""
+def build(kind: str, latent_dim: int, data_dim: int) -> nn.Module:
+    """The registered prior `kind` over a latent_dim-dimensional z, for a model of data_dim-dimensional x."""
     if kind not in PRIORS:
         raise ValueError(f"unknown prior {kind!r} (choose from {', '.join(PRIORS)})")
-    return PRIORS[kind](latent_dim)
+    return PRIORS[kind](latent_dim, data_dim)
 
 
 def _base(p: Distribution) -> Distribution:

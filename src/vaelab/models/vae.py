@@ -28,7 +28,7 @@ class VAE(LatentVariableModel):
         # one log-variance per data dimension, shared by all examples
         self.logvar = nn.Parameter(torch.zeros(data_dim)) if likelihood == "gaussian-learned" else None
         # registered after the networks, so a prior with parameters comes last in named_parameters
-        self.latent_prior = priors.build(prior, latent_dim) if isinstance(prior, str) else prior
+        self.latent_prior = priors.build(prior, latent_dim, data_dim) if isinstance(prior, str) else prior
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z|x): a diagonal Gaussian, or another location-scale family (families.py)."""
@@ -43,4 +43,4 @@ class VAE(LatentVariableModel):
 
     def prior(self) -> Distribution:
         """p(z), from the model's own prior module (priors.PRIORS)."""
-        return self.latent_prior()
+        return self.latent_prior(self)
