@@ -52,13 +52,7 @@ def test_a_per_epoch_output_sees_each_epochs_row_and_the_weights_checkpointed(tm
     from safetensors.torch import load_file
 
     out = Recorder()
-    c = vaelab.make_config(None, epochs=3, **SMALL)
-    from vaelab.train import fit
-    from vaelab import runs
-
-    runs.claim(tmp_path / "r", overwrite=False)
-    fit(c.replace(out=str(tmp_path / "r")), tmp_path / "r", outputs=[out], progress=False, **QUIET)
-    folder = RunFolder(tmp_path / "r")
+    folder = RunFolder(vaelab.train(out=tmp_path / "r", epochs=3, outputs=[out], **SMALL, **QUIET))
     assert [p for p, _, _ in out.calls] == [folder.path] * 3
     assert [row for _, row, _ in out.calls] == folder.read_metrics()
     # the model handed over after the last epoch is the one in the checkpoint
@@ -66,6 +60,15 @@ def test_a_per_epoch_output_sees_each_epochs_row_and_the_weights_checkpointed(tm
     total = sum(float(v.double().sum()) for k, v in ckpt.items() if k.startswith("model."))
     assert out.calls[-1][2] == pytest.approx(total, rel=1e-12)
     assert out.calls[0][2] != pytest.approx(total, rel=1e-6)
+
+
+def test_each_model_of_a_stacked_group_calls_the_outputs(tmp_path):
+    out = Recorder()
+    root = vaelab.sweep(seeds=2, out=tmp_path / "sw", outputs=[out], **dict(SMALL, epochs=2), **QUIET)
+    assert sorted((p.name, row["epoch"]) for p, row, _ in out.calls) == [
+        ("seed0", 1), ("seed0", 2), ("seed1", 1), ("seed1", 2)]
+    for name in ("seed0", "seed1"):
+        assert [row for p, row, _ in out.calls if p.name == name] == RunFolder(root / name).read_metrics()
 
 
 def test_metrics_survive_a_half_written_line_and_are_written_whole(tmp_path):

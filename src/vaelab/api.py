@@ -9,7 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -39,8 +39,11 @@ def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any)
 
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
-          resume: bool = False, finish: bool = False, progress: bool = False, log=print, **overrides: Any) -> Path:
+          resume: bool = False, finish: bool = False, progress: bool = False, log=print, outputs: Sequence = (),
+          **overrides: Any) -> Path:
     """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html.
+
+    outputs: per-epoch outputs (epochs.EpochOutput), called after each epoch's files are written.
 
     Under torchrun every process calls this; process 0 alone writes the run folder.
     """
@@ -59,7 +62,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         _claim(run, overwrite, world, c.device)
         c = c.replace(out=str(run))  # fit saves it resolved (resolve.py): the likelihood used, the data's treatment
     try:
-        fit(c, run, data=data, resume=resume, progress=progress, log=log)
+        fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
     finally:
         parallel.leave()
     if finish and world.writes:

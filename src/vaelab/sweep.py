@@ -148,7 +148,7 @@ def _write_summary(root: Path, members: Sequence[Member], results: list[dict], g
 def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = None,
           grid: dict[str, Sequence[Any]] | Sequence[str] | None = None, out: str | Path | None = None,
           overwrite: bool = False, sequential: bool = False, finish: bool = False, progress: bool = False,
-          log: Callable[[str], None] = print, **overrides: Any) -> Path:
+          log: Callable[[str], None] = print, outputs: Sequence = (), **overrides: Any) -> Path:
     """Train every model of a sweep; returns the sweep folder (one run folder per model inside)."""
     base = make_config(config, **overrides)
     if base.out is not None and out is None:
@@ -190,7 +190,8 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
         if len(part) == 1:
             i = part[0]
             try:
-                r = fit(members[i].config, members[i].config.out, data=datas[i], progress=progress, log=log)
+                r = fit(members[i].config, members[i].config.out, data=datas[i], progress=progress, log=log,
+                        outputs=outputs)
                 best = r.best_val if math.isfinite(r.best_val) else None
                 results[i] = {"epochs": r.epochs_done, "best_val": best, "stopped_early": r.stopped_early,
                               "diverged_at": None}
@@ -199,7 +200,7 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
                 results[i] = {"error": str(e)}
         else:
             for i, r in zip(part, fit_group([members[i].config for i in part], [datas[i] for i in part],
-                                            progress=progress, log=log)):
+                                            progress=progress, log=log, outputs=outputs)):
                 results[i] = r
         for i in part:
             results[i]["group_seconds"] = time.perf_counter() - start

@@ -2,8 +2,9 @@
 
 The training split sits on the device as one stored (uint8) tensor, or streams from an .npy file;
 each step gathers a batch by index, scales it to [0, 1] and, for Bernoulli likelihoods, draws a
-fresh binarization (dynamic binarization). Every epoch ends with a validation bound, a metrics
-line and an atomic checkpoint, which is what makes `--resume` continue bit-exactly on the CPU.
+fresh binarization (dynamic binarization). Every epoch ends in epochs.EpochWriter (validation bound,
+metrics line, atomic checkpoint), which is what makes `--resume` continue bit-exactly on the CPU.
+The logged train_loss is minus the epoch's mean bound; a KL warm-up's loss is train_objective.
 Under torchrun the same loop runs in every process on its shard of the data (see parallel.py).
 """
 
@@ -27,7 +28,7 @@ from . import families, graphs, metrics, models, noise, objectives, parallel, ru
 from .batches import ResidentBatches, StreamedBatches
 from .data import ImageData, binarize, dequantize, is_corpus, rows
 from .data.npy import NpyRows
-from .epochs import VALIDATION, EpochOutput, EpochWriter, validation_score  # noqa: F401 (validation_score: API)
+from .epochs import EpochOutput, EpochWriter, validation_score  # noqa: F401 (validation_score: tests import it here)
 from .errors import VaelabError
 from .resolve import device as resolve_device
 from .resolve import resolve
