@@ -22,7 +22,7 @@ from .errors import VaelabError
 from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .corruption import Noise
-from .precision import matmuls
+from .precision import choose as choose_precision, matmuls
 from .train import fit
 
 
@@ -85,10 +85,11 @@ def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> No
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
-             write: bool = True, precision: str = "fp32", noise: Noise | None = None) -> dict[str, Any]:
+             write: bool = True, precision: str = "auto", noise: Noise | None = None) -> dict[str, Any]:
     """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
 
-    precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision.
+    precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision; "auto" picks
+    one where the hardware runs it natively and faster (precision.choose), else fp32.
     With `noise` (by default a denoising autoencoder's own), also the error of reconstructing the
     clean x from one seeded corruption of it (evaluate.noisy_reconstruction).
     """
@@ -97,6 +98,7 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     dev = runs.resolve_device(device or c.device)
     _, model = runs.load_model(run, data.shape, dev)
     x = runs.eval_inputs(c, data, split, dev)
+    precision = choose_precision(precision, dev)  # concrete: fp32, tf32 or bf16
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": models.likelihood_for(c)}
     if precision != "fp32":
         result["precision"] = precision

@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config as cfg
-from . import families, graphs, models, noise, objectives, parallel, runs
+from . import families, graphs, models, noise, objectives, parallel, precision, runs
 from .batches import ResidentBatches, StreamedBatches
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import ImageData, binarize, dequantize, is_corpus, rows
@@ -151,6 +151,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     world = parallel.world_from_env()
     c = c.replace(shards=c.shards or world.size)  # saved resolved, so a resume keeps the batches' make-up
     device = parallel.join(world, runs.resolve_device(c.device))
+    c = c.replace(precision=precision.choose(c.precision, device))  # saved concrete: fp32, tf32 or bf16
     data = data if data is not None else runs.load_data(c)
     estimator = models.estimator_for(c)
     dynamic_binarization = runs.binarizes(c)
@@ -197,6 +198,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         loss_sum.add_(loss.detach(), alpha=x.shape[0])
         return loss
 
+    step = precision.tf32_step(c.precision, device, step)
     run_step = graphs.GraphedStep(step, lambda: _sync(device)) if use_graphs else step
     score_key = VALIDATION.get(estimator, ("sgvb-b", "val_elbo"))[1]
     score_name = {"val_recon": "val recon", "val_iwae": f"val IWAE-{c.k}", "val_elbo": "val ELBO"}[score_key]

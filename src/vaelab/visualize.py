@@ -14,9 +14,10 @@ from torch.distributions import Normal
 from . import documents, plots, runs
 from .data import ImageData, is_corpus
 from .distributions import mean_image
+from .config import PLOT_KINDS
 from .errors import VaelabError
 
-KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
+KINDS = PLOT_KINDS
 PLOT_SEED = 0
 
 
