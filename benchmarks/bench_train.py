@@ -8,7 +8,7 @@ Same model (784-400-20, Bernoulli, Adam 1e-3, batch 128), same dynamic binarizat
 of epochs; the two take turns. Prints s/epoch, images/s, the ratio and both test ELBOs. The code
 lives in vaelab.bench and vaelab.reference; `vaelab bench --what train` runs the same thing.
 
-    python benchmarks/bench_train.py --epochs 3 --rounds 2 [--device cpu|cuda] [--data-dir DIR]
+    python benchmarks/bench_train.py --epochs 3 --rounds 2 [--precision fp32 auto] [--device cpu|cuda] [--data-dir DIR]
 """
 
 import argparse
@@ -21,6 +21,7 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--data-dir")
-    ap.add_argument("--precision", default="fp32", choices=("fp32", "bf16"))
+    ap.add_argument("--precision", nargs="+", default=["fp32", "auto"], choices=("auto", "fp32", "tf32", "bf16"),
+                    help="vaelab precisions, each taking turns with the reference in every round")
     a = ap.parse_args()
-    train_w1(a.epochs, a.rounds, a.device, a.data_dir, print, a.precision)
+    train_w1(a.epochs, a.rounds, a.device, a.data_dir, print, tuple(a.precision))

@@ -89,18 +89,20 @@ def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> No
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
-             write: bool = True, precision: str = "fp32", noise: Noise | None = None) -> dict[str, Any]:
+             write: bool = True, precision: str = "auto", noise: Noise | None = None) -> dict[str, Any]:
     """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
 
-    precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision.
+    precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision; "auto" picks
+    one where the hardware runs it natively and faster (precision.choose), else fp32.
     With `noise` (by default a denoising autoencoder's own), also the error of reconstructing the
     clean x from one seeded corruption of it (evaluate.noisy_reconstruction).
     """
     folder = RunFolder(run)
     c = folder.read_config()
     data = data if data is not None else runs.load_data(c)
-    r = resolve(c, data.scale, resolve_device(device or c.device))
-    dev = r.device
+    # evaluation resolves its own precision request (auto: the fastest native one), not the training one
+    r = resolve(c.replace(precision=precision), data.scale, resolve_device(device or c.device))
+    dev, precision = r.device, r.precision
     _, model = runs.load_model(run, data.shape, dev)
     x = runs.eval_inputs(r, data, split, dev)
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood}

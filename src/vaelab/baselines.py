@@ -29,12 +29,11 @@ from torch.distributions import MultivariateNormal, Normal
 
 from . import lda, runs
 from .atomic import atomic_write
-from .config import Config
+from .config import BASELINES as DOCS, COVARIANCES, Config
 from .data import ImageData, is_corpus
 from .errors import VaelabError
 from .resolve import resolve
 
-COVARIANCES = ("full", "diag")
 REG_COVAR = 1e-6  # added to covariance diagonals; scikit-learn's default, so a 1-component GMM equals `single`
 SMOOTHING = 1.0  # Beta(1 + a, 1 + a) prior on Bernoulli means (a = SMOOTHING): no probability is exactly 0 or 1
 TOL = 1e-6  # EM stops when the mean log-likelihood per example improves by less than this (relative)
@@ -214,10 +213,9 @@ def _mixture(c: Config, data: ImageData, o: Options) -> dict[str, Any]:
 
 
 BASELINES: dict[str, Baseline] = {
-    "single": Baseline(_single, "one independent Bernoulli per dimension, or one full/diagonal Gaussian"),
-    "mixture": Baseline(_mixture, "a mixture by EM: of Bernoulli products, or scikit-learn's GaussianMixture"),
-    "lda": Baseline(lda.fit, "scikit-learn's latent Dirichlet allocation on a corpus: perplexity and NPMI",
-                    likelihood="multinomial"),
+    "single": Baseline(_single, DOCS["single"]),
+    "mixture": Baseline(_mixture, DOCS["mixture"]),
+    "lda": Baseline(lda.fit, DOCS["lda"], likelihood="multinomial"),
 }
 
 

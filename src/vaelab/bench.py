@@ -23,9 +23,23 @@ from .run_folder import RunFolder
 from .reference import example_test_elbo, nll_one_point_at_a_time, sync, train_example
 
 
+def cpu_name() -> str:
+    """The CPU's model name and torch's vector capability, e.g. 'AMD EPYC (AVX2, no native bf16)'."""
+    from .precision import missing
+
+    name = platform.processor() or platform.machine()
+    try:
+        name = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                    if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    bf16 = "no native bf16" if missing("bf16", torch.device("cpu")) else "native bf16"
+    return f"{name} ({torch.backends.cpu.get_cpu_capability()}, {bf16})"
+
+
 def machine(device: torch.device) -> str:
     """One line naming the machine the numbers came from."""
-    name = torch.cuda.get_device_name(device) if device.type == "cuda" else (platform.processor() or platform.machine())
+    name = torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name()
     return f"{name}, {torch.get_num_threads()} CPU threads, torch {torch.__version__}, device {device}"
 
 
@@ -35,33 +49,44 @@ def _steady(times: list[list[float]]) -> float:
 
 
 def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: Callable[[str], None],
-             precision: str = "fp32") -> dict:
-    """W1 (784-400-20, Bernoulli, Adam 1e-3, batch 128, Fashion-MNIST): the example's loop vs vaelab.train."""
+             precision: str | tuple[str, ...] = "auto") -> dict:
+    """W1 (784-400-20, Bernoulli, Adam 1e-3, batch 128, Fashion-MNIST): the example's loop vs vaelab.train.
+
+    Several precisions take turns with the reference in every round, so their ratios share the machine's mood.
+    """
+    precisions = (precision,) if isinstance(precision, str) else tuple(precision)
     dev = resolve_device(device)
     data = load_images("fashion-mnist", data_dir=data_dir, val_fraction=0.0)
     n = len(data.train)
-    ref_times, our_times = [], []
+    ref_times, our_times = [], {p: [] for p in precisions}
+    concrete, elbo = {}, {}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(rounds):
             t, ref_model = train_example(data.train, data.y_train, epochs, dev)
             ref_times.append(t)
-            run = api.train("pytorch-examples", out=Path(tmp) / f"w1-{r}", epochs=epochs, val_fraction=0.0,
-                            device=device, data_dir=data_dir, precision=precision, log=lambda s: None)
-            our_times.append([row["train_seconds"] for row in RunFolder(run).read_metrics()])
-        c = runs.load_config(run)
+            for p in precisions:
+                run = api.train("pytorch-examples", out=Path(tmp) / f"w1-{p}-{r}", epochs=epochs, val_fraction=0.0,
+                                device=device, data_dir=data_dir, precision=p, log=lambda s: None)
+                our_times[p].append([row["train_seconds"] for row in RunFolder(run).read_metrics()])
+                c = runs.load_config(run)
+                concrete[p] = c.precision
+                elbo[p] = api.evaluate(run, k=1, device=device, data=data, write=False, precision="fp32")["elbo"]
         x_test = runs.eval_inputs(c, data, "test", dev)
-        ours_elbo = api.evaluate(run, k=1, device=device, data=data, write=False)["elbo"]
     ref_elbo = example_test_elbo(ref_model, x_test)
-    a, b = _steady(ref_times), _steady(our_times)
+    a = _steady(ref_times)
     log(f"W1 training, fashion-mnist, {n} images, {rounds} rounds of {epochs} epochs per side; {machine(dev)}")
     log(f"  (a) per-sample DataLoader loop : {a:7.3f} s/epoch  {n / a:9.0f} images/s  "
         f"epochs {[[round(t, 2) for t in run] for run in ref_times]}")
-    log(f"  (b) vaelab trainer, {precision}       : {b:7.3f} s/epoch  {n / b:9.0f} images/s  "
-        f"epochs {[[round(t, 2) for t in run] for run in our_times]}")
-    log(f"  speed-up (a)/(b): {a / b:.2f}x   test ELBO after {epochs} epochs, 1 sample: "
-        f"(a) {ref_elbo:.2f}  (b) {ours_elbo:.2f} nats")
-    return {"ref_s_per_epoch": a, "vaelab_s_per_epoch": b, "speedup": a / b,
-            "ref_test_elbo": ref_elbo, "vaelab_test_elbo": ours_elbo}
+    out = {"machine": machine(dev), "ref_s_per_epoch": a, "ref_test_elbo": ref_elbo, "vaelab": {}}
+    for p in precisions:
+        b = _steady(our_times[p])
+        name = p if concrete[p] == p else f"{p} -> {concrete[p]}"
+        log(f"  (b) vaelab trainer, {name:<10} : {b:7.3f} s/epoch  {n / b:9.0f} images/s  "
+            f"epochs {[[round(t, 2) for t in run] for run in our_times[p]]}")
+        log(f"      speed-up (a)/(b): {a / b:.2f}x   test ELBO after {epochs} epochs, 1 sample: "
+            f"(a) {ref_elbo:.2f}  (b) {elbo[p]:.2f} nats")
+        out["vaelab"][p] = {"precision": concrete[p], "s_per_epoch": b, "speedup": a / b, "test_elbo": elbo[p]}
+    return out
 
 
 def eval_nll(run: str | Path | None, k: int, ref_points: int, device: str, data_dir: str | None,

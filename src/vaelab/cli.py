@@ -7,11 +7,8 @@ import sys
 import warnings
 from pathlib import Path
 
-from . import api, commands, config as cfg, documents, visualize
+from . import commands, config as cfg, metrics  # torch-free: the library is imported in the command that runs
 from .errors import VaelabError
-from .corruption import Noise
-from .sweep import sweep as run_sweep
-from . import metrics
 from .run_folder import RunFolder
 
 # flag -> config key, for the flags that override a config file
@@ -57,7 +54,8 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--eval-k", type=int, help="importance samples for the final evaluation")
     p.add_argument("--seed", type=int)
     p.add_argument("--device", choices=cfg.DEVICES)
-    p.add_argument("--precision", choices=cfg.PRECISIONS, help="bf16: matrix products in bfloat16 while training")
+    p.add_argument("--precision", choices=cfg.PRECISIONS,
+                   help="matrix products: auto (default; bf16/tf32 only where native and faster), fp32, tf32, bf16")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other config key")
     p.add_argument("--out", help="run folder (default: runs/<model>-<data>-NNN)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
@@ -90,8 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--batch", type=int, default=None, help="points per chunk (default: sized to memory)")
-    p.add_argument("--precision", choices=("fp32", "tf32", "bf16"), default="fp32",
-                   help="matrix products in this precision (tf32: CUDA only); the bounds' sums stay float64")
+    p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto",
+                   help="matrix products: auto (bf16/tf32 only where native and faster), fp32, tf32 (CUDA), bf16; "
+                        "the bounds' sums stay float64")
     p.add_argument("--device", choices=cfg.DEVICES)
     p.add_argument("--noise", choices=cfg.NOISES,
                    help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
@@ -100,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
-    p.add_argument("--kind", required=True, choices=visualize.KINDS + ("all",))
+    p.add_argument("--kind", required=True, choices=cfg.PLOT_KINDS + ("all",))
     p.add_argument("--range", help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
 
@@ -120,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--what", choices=("train", "eval", "all"), default="all")
     p.add_argument("--epochs", type=int, default=3, help="train: epochs per run")
     p.add_argument("--rounds", type=int, default=2, help="train: times each side runs, taking turns")
-    p.add_argument("--precision", choices=cfg.PRECISIONS, default="fp32", help="train: vaelab's matmul precision")
+    p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto", help="train: vaelab's matmul precision")
     p.add_argument("--k", type=int, default=5000, help="eval: importance samples per point")
     p.add_argument("--ref-points", type=int, default=200, help="eval: points the one-point loop is timed on")
     p.add_argument("--run", help="eval: a trained run to evaluate (default: train a W1 model for one epoch)")
@@ -139,6 +138,8 @@ def _overrides(args: argparse.Namespace) -> dict:
 
 
 def _train(args: argparse.Namespace) -> None:
+    from . import api
+
     values = _overrides(args)
     progress = not args.quiet
     if args.resume:
@@ -154,6 +155,8 @@ def _train(args: argparse.Namespace) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> None:
+    from .sweep import sweep as run_sweep
+
     if args.resume:
         raise VaelabError("a sweep cannot be resumed; continue one of its runs alone with `vaelab train --resume RUN`")
     root = run_sweep(args.config, seeds=args.seeds, grid=args.grid, out=args.out, overwrite=args.overwrite,
@@ -174,6 +177,9 @@ def _span(text: str | None) -> tuple[float, float, float, float] | None:
 
 
 def _evaluate(args: argparse.Namespace) -> None:
+    from . import api
+    from .corruption import Noise
+
     noise = Noise(args.noise, args.noise_level, args.noise_mean) if args.noise else None
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
                      progress=not args.quiet, precision=args.precision, noise=noise)
@@ -191,6 +197,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
 
 def _plot(args: argparse.Namespace) -> None:
+    from . import visualize
+
     span = _span(args.range)
     view = visualize.RunView(args.run, args.device)
     kinds = view.kinds() if args.kind == "all" else (args.kind,)
@@ -206,13 +214,15 @@ def _plot(args: argparse.Namespace) -> None:
 
 
 def _topics(args: argparse.Namespace) -> None:
+    from . import documents, visualize
+
     if args.top < 1:
         raise VaelabError(f"--top must be at least 1, got {args.top}")
     print(documents.format_table(visualize.RunView(args.run, args.device).topic_table(args.top)))
 
 
 def _bench(args: argparse.Namespace) -> None:
-    from . import bench  # imports the reference loops only when asked
+    from . import bench
 
     for name, value in (("--epochs", args.epochs), ("--rounds", args.rounds), ("--k", args.k),
                         ("--ref-points", args.ref_points)):
@@ -249,6 +259,7 @@ def run(argv: list[str] | None = None) -> int:
         elif args.command == "plot":
             _plot(args)
         elif args.command == "report":
+            from . import api
             print(f"wrote {api.report(args.run)}")
         elif args.command == "topics":
             _topics(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from . import amortize, baselines, compare, config as cfg, runs
+from . import config as cfg  # the rest is imported where used: building the parser must not import torch
 from .errors import VaelabError
 
 # data keys a baseline copies from --like RUN, so it scores exactly that run's test points
@@ -18,8 +18,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("baseline", help="fit a non-neural baseline (the ladder's lower rungs); "
                        "writes DIR/baseline.json",
                        description="Fit on train and report the exact test NLL on the same test points as a VAE.")
-    p.add_argument("--model", required=True, choices=tuple(baselines.BASELINES),
-                   help="; ".join(f"{k}: {v.doc}" for k, v in baselines.BASELINES.items()))
+    p.add_argument("--model", required=True, choices=tuple(cfg.BASELINES),
+                   help="; ".join(f"{k}: {doc}" for k, doc in cfg.BASELINES.items()))
     p.add_argument("--data", help="dataset, as for train (default digits)")
     p.add_argument("--data-dir")
     p.add_argument("--likelihood", choices=cfg.LIKELIHOODS, help="the family to match (default bernoulli)")
@@ -27,7 +27,7 @@ def add_parsers(sub) -> None:
                    "`train --set dequantize=true`")
     p.add_argument("--like", metavar="RUN", help="copy data, likelihood and binarization/dequantization from a run")
     p.add_argument("--components", type=int, default=10, help="mixture components or LDA topics (default 10)")
-    p.add_argument("--covariance", choices=baselines.COVARIANCES, default="full", help="Gaussian families")
+    p.add_argument("--covariance", choices=cfg.COVARIANCES, default="full", help="Gaussian families")
     p.add_argument("--max-iter", type=int, default=100, help="EM (or LDA's variational Bayes) iterations at most")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", required=True, help="folder for baseline.json")
@@ -51,6 +51,8 @@ def add_parsers(sub) -> None:
 
 
 def _baseline(args: argparse.Namespace) -> None:
+    from . import baselines, runs
+
     values = {}
     if args.like:
         values = {k: v for k, v in runs.load_config(args.like).to_dict().items() if k in DATA_KEYS}
@@ -74,6 +76,8 @@ def _baseline(args: argparse.Namespace) -> None:
 
 
 def _gap(args: argparse.Namespace) -> None:
+    from . import amortize
+
     r = amortize.run_gap(args.run, epoch=args.epoch, points=args.points, steps=args.steps, lr=args.lr,
                          samples=args.samples, k=args.k, device=args.device)
     print(f"{args.run} ({r['weights']}, epoch {r['epoch']}), {r['points']} test points, nats per point")
@@ -86,6 +90,8 @@ def _gap(args: argparse.Namespace) -> None:
 
 
 def _compare(args: argparse.Namespace) -> None:
+    from . import compare
+
     rows, out = compare.compare(args.runs, args.baseline, args.out)
     print(compare.markdown(rows), end="")
     print(f"wrote {out / 'compare.md'} and {out / 'compare.html'}"

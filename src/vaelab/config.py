@@ -17,10 +17,18 @@ LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # mu
 ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae")
 SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("fp32", "bf16")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see precision.py
 POSTERIORS = ("gaussian", "laplace", "logistic", "student-t", "gumbel")  # see families.py
 PRIORS = ("normal", "laplace")
 NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corruption.py
+# names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in visualize.py, baselines.py
+PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
+BASELINES = {
+    "single": "one independent Bernoulli per dimension, or one full/diagonal Gaussian",
+    "mixture": "a mixture by EM: of Bernoulli products, or scikit-learn's GaussianMixture",
+    "lda": "scikit-learn's latent Dirichlet allocation on a corpus: perplexity and NPMI",
+}
+COVARIANCES = ("full", "diag")
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ class Config:
     save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
     seed: int = 0
     device: str = "auto"
-    precision: str = "fp32"  # "bf16": the networks' matrix products in bfloat16 while training
+    precision: str = "auto"  # the networks' matrix products; auto: bf16/tf32 where native and faster (precision.py)
     cuda_graphs: bool = True  # replay the training step as a CUDA graph on a GPU
     shards: int = 0  # data shards a batch is drawn from; 0: one per process (see batches.py)
     # evaluation done at the end of `vaelab train`

@@ -15,6 +15,7 @@ import torch
 
 from . import config as cfg
 from . import models
+from . import precision as precisions
 from .errors import VaelabError
 
 
@@ -39,8 +40,8 @@ def device(name: str) -> torch.device:
 
 
 def precision(requested: str, dev: torch.device) -> str:
-    """The training precision on dev (the one place a device-dependent choice, e.g. 'auto', goes)."""
-    return requested
+    """The concrete precision (fp32, tf32 or bf16) of the matrix products on dev; 'auto' is decided here, once."""
+    return precisions.choose(requested, dev)
 
 
 def binarizes(c: cfg.Config, likelihood: str) -> bool:
@@ -60,5 +61,6 @@ def resolve(c: cfg.Config, data_scale: float, dev: torch.device | None = None) -
     binarize = binarizes(c, likelihood)
     dequantize = c.dequantize and likelihood != "bernoulli" and data_scale != 1.0
     dev = dev if dev is not None else device(c.device)
-    saved = c.replace(likelihood=likelihood, binarize=binarize, dequantize=dequantize)
-    return Resolved(saved, likelihood, estimator, binarize, dequantize, dev, precision(c.precision, dev))
+    concrete = precision(c.precision, dev)
+    saved = c.replace(likelihood=likelihood, binarize=binarize, dequantize=dequantize, precision=concrete)
+    return Resolved(saved, likelihood, estimator, binarize, dequantize, dev, concrete)

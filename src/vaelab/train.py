@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config as cfg
-from . import families, graphs, metrics, models, noise, objectives, parallel, runs
+from . import families, graphs, metrics, models, noise, objectives, parallel, precision, runs
 from .batches import ResidentBatches, StreamedBatches
 from .data import ImageData, binarize, dequantize, is_corpus, rows
 from .data.npy import NpyRows
@@ -176,6 +176,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         bound_sum.add_(bound, alpha=x.shape[0])
         return loss
 
+    step = precision.tf32_step(r.precision, device, step)
     run_step = graphs.GraphedStep(step, lambda: _sync(device)) if use_graphs else step
     score_name = metrics.label(writer.key, c.k)
     log_every = max(1, c.epochs // 20)  # about 20 log lines however long the run

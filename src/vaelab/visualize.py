@@ -14,12 +14,13 @@ from torch.distributions import Normal
 from . import documents, plots, runs
 from .data import ImageData, is_corpus
 from .distributions import mean_image
+from .config import PLOT_KINDS
 from .errors import VaelabError
 from .models.contract import is_latent_variable
 from .resolve import device as resolve_device
 from .run_folder import RunFolder
 
-KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
+KINDS = PLOT_KINDS
 PLOT_SEED = 0
 
 

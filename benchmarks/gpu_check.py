@@ -1,0 +1,233 @@
+"""One-shot check of the GPU path: CUDA graphs vs eager, precisions, NLL, sweeps, NVDM; JSON + Markdown out.
+
+    python benchmarks/gpu_check.py --out gpu-check                 # on one GPU, under 5 minutes
+    python benchmarks/gpu_check.py --device cpu --quick --out DIR  # tiny data on the CPU, what CI runs
+
+Every section runs in its own try/except under a time budget (--budget seconds, SIGALRM), and its
+result or its error goes into DIR/gpu_check.json and DIR/gpu_check.md, so one failure loses nothing
+else. The exit code is 1 when any section failed, and when the CUDA-graph run's per-epoch losses
+differ from the eager run's (same seed) by more than --rtol: that is a wrong result, not a slow one.
+
+Targets on one H100/H200 (recorded beside each number, never asserted): W1 <= 0.08 s/epoch,
+NLL-5000 over the 10,000 test images <= 0.5 s, eight swept models <= 2x the time of one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import signal
+import sys
+import tempfile
+import time
+import traceback
+import warnings
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+import vaelab
+from vaelab import models, resolve, runs
+from vaelab.run_folder import RunFolder
+from vaelab.bench import machine
+from vaelab.evaluate import point_bounds
+from vaelab.reference import nll_one_point_at_a_time, sync
+
+ROOT = Path(__file__).resolve().parents[1]
+TARGETS = {"w1_s_per_epoch": 0.08, "nll_seconds": 0.5, "sweep_ratio": 2.0}
+NOT_YET = ("frontier", "pixelcnn")  # model families the check will time once they exist
+
+
+class Budget(Exception):
+    """A section ran past its time budget."""
+
+
+def _alarm(signum, frame):
+    raise Budget("ran past its time budget")
+
+
+def section(results: dict, name: str, budget: float, fn: Callable[[], dict]) -> None:
+    """Run fn under a time budget; record its dict, or its error, under results['sections'][name]."""
+    start = time.perf_counter()
+    signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(max(1, math.ceil(budget)))
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = {"ok": True, **fn()}
+        out["warnings"] = sorted({str(w.message).splitlines()[0] for w in caught})
+    except Exception as e:  # noqa: BLE001 - every failure is recorded, the next section still runs
+        out = {"ok": False, "error": f"{type(e).__name__}: {e}", "traceback": traceback.format_exc(limit=4)}
+    finally:
+        signal.alarm(0)
+    out["seconds"] = round(time.perf_counter() - start, 3)
+    results["sections"][name] = out
+    print(f"[{name}] {'ok' if out['ok'] else 'FAILED: ' + out['error']} ({out['seconds']:.1f} s)", flush=True)
+
+
+class Check:
+    """The sections, sharing the data and the W1 settings of one invocation."""
+
+    def __init__(self, a: argparse.Namespace, tmp: Path):
+        self.a, self.tmp, self.dev = a, tmp, resolve.device(a.device)
+        data = "digits" if a.quick else "fashion-mnist"
+        self.w1 = dict(data=data, model="vae", hidden=(400,), latent_dim=20, likelihood="bernoulli", batch_size=128,
+                       lr=1e-3, val_fraction=0.0, seed=0, device=a.device, log=lambda s: None)
+        if a.data_dir and not a.quick:
+            self.w1["data_dir"] = a.data_dir
+        self.data = runs.load_data(vaelab.make_config(**{k: v for k, v in self.w1.items() if k != "log"}))
+        self.epochs = 2 if a.quick else 3
+
+    def train(self, name: str, **kw) -> tuple[Path, list[dict]]:
+        """A W1 run (overrides in kw); its folder and its metrics rows."""
+        run = vaelab.train(out=self.tmp / name, **{"epochs": self.epochs, **self.w1, **kw})
+        return run, RunFolder(run).read_metrics()
+
+    @staticmethod
+    def steady(rows: list[dict]) -> float:
+        """Median train seconds per epoch, without the first epoch (warm-up, capture) when there are more."""
+        t = sorted(r["train_seconds"] for r in (rows[1:] if len(rows) > 1 else rows))
+        return t[len(t) // 2]
+
+    def graphs(self) -> dict:
+        _, eager = self.train("eager", cuda_graphs=False, precision="fp32")
+        _, graph = self.train("graph", cuda_graphs=True, precision="fp32")
+        a, b = [r["train_loss"] for r in eager], [r["train_loss"] for r in graph]
+        rel = max(abs(x - y) / abs(x) for x, y in zip(a, b))
+        return {"graphs_used": self.dev.type == "cuda", "eager_losses": a, "graph_losses": b, "max_rel_diff": rel,
+                "rtol": self.a.rtol, "equal": rel <= self.a.rtol, "eager_s_per_epoch": self.steady(eager),
+                "graph_s_per_epoch": self.steady(graph)}
+
+    def precisions(self) -> dict:
+        out = {}
+        for p in ("fp32", "tf32", "bf16", "auto"):
+            if p == "tf32" and self.dev.type != "cuda":
+                out[p] = {"skipped": "tf32 is a CUDA precision"}
+                continue
+            run, rows = self.train(f"w1-{p}", precision=p)
+            s = self.steady(rows)
+            out[p] = {"precision": runs.load_config(run).precision, "s_per_epoch": s,
+                      "images_per_s": len(self.data.train) / s, "final_train_loss": rows[-1]["train_loss"],
+                      "target_s_per_epoch": TARGETS["w1_s_per_epoch"], "meets_target": s <= TARGETS["w1_s_per_epoch"]}
+        return out
+
+    def nll(self) -> dict:
+        k, ref_points = (100, 10) if self.a.quick else (5000, 100)
+        run = self.tmp / "w1-fp32"
+        if not run.exists():
+            run, _ = self.train("w1-fp32", precision="fp32")
+        _, model = runs.load_model(run, self.data.shape, self.dev)
+        x = runs.eval_inputs(runs.load_config(run), self.data, "test", self.dev)
+        point_bounds(model, x[:256], k)  # warm-up: kernels, allocator
+        sync(self.dev)
+        start = time.perf_counter()
+        ours = point_bounds(model, x, k)
+        sync(self.dev)
+        seconds = time.perf_counter() - start
+        torch.manual_seed(0)
+        start = time.perf_counter()
+        ref = nll_one_point_at_a_time(model, x[:ref_points], k)
+        sync(self.dev)
+        ref_seconds = time.perf_counter() - start
+        mine = float(-ours.iwae[:ref_points].mean())
+        return {"k": k, "points": len(x), "seconds": seconds, "nll": float(-ours.iwae.mean()),
+                "ref_points": ref_points, "ref_seconds": ref_seconds, "ref_nll": float(ref.mean()),
+                "nll_on_ref_points": mine, "abs_diff_on_ref_points": abs(mine - float(ref.mean())),
+                "target_seconds": TARGETS["nll_seconds"], "meets_target": seconds <= TARGETS["nll_seconds"]}
+
+    def sweep(self) -> dict:
+        def per_epoch(m: int) -> float:
+            kw = {k: v for k, v in self.w1.items() if k != "seed"}
+            root = vaelab.sweep(seeds=m, out=self.tmp / f"sweep-{m}", **{"epochs": self.epochs, **kw})
+            rows = [RunFolder(p.parent).read_metrics() for p in sorted(root.glob("*/metrics.jsonl"))]
+            assert len(rows) == m, f"{len(rows)} run folders for {m} models"
+            return self.steady(rows[0])  # stacked models share one loop, so each run logs the group's time
+        one, eight = per_epoch(1), per_epoch(8)
+        return {"one_s_per_epoch": one, "eight_s_per_epoch": eight, "ratio": eight / one,
+                "target_ratio": TARGETS["sweep_ratio"], "meets_target": eight / one <= TARGETS["sweep_ratio"]}
+
+    def nvdm(self) -> dict:
+        bbc = Path(self.a.bbc)
+        if not (bbc / "corpus.tsv").exists():
+            return {"skipped": f"no corpus at {bbc}"}
+        run = vaelab.train("nvdm-bbc", data=f"corpus:{bbc}", out=self.tmp / "nvdm", epochs=1, device=self.a.device,
+                           log=lambda s: None)
+        row = RunFolder(run).read_metrics()[0]
+        return {"s_per_epoch": row["train_seconds"], "train_loss": row["train_loss"]}
+
+    def later_models(self) -> dict:
+        out = {}
+        for name in NOT_YET:
+            if name not in models.MODELS:
+                out[name] = "not available"
+                continue
+            _, rows = self.train(name, model=name, epochs=1)
+            out[name] = {"s_per_epoch": rows[0]["train_seconds"], "train_loss": rows[0]["train_loss"]}
+        return out
+
+
+def markdown(r: dict) -> str:
+    """The results as a Markdown table, one row per section."""
+    lines = [f"# gpu_check on {r['machine']}", "", f"{'quick' if r['quick'] else 'full'} run, {r['started']}", "",
+             "| section | status | numbers |", "| --- | --- | --- |"]
+    for name, s in r["sections"].items():
+        body = {k: v for k, v in s.items() if k not in ("ok", "traceback", "warnings")}
+        text = json.dumps(body, default=str).replace("|", "/")
+        lines.append(f"| {name} | {'ok' if s['ok'] else '**FAILED**'} | `{text}` |")
+    lines += ["", f"overall: {'**FAILED** ' + ', '.join(r['failed']) if r['failed'] else 'ok'}", ""]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    threads = torch.get_num_threads()
+    try:
+        return _main(argv)
+    finally:
+        torch.set_num_threads(threads)  # main() called in-process (the tests) leaves the caller's setting
+
+
+def _main(argv: list[str] | None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--device", default="cuda", choices=("cpu", "cuda"))
+    ap.add_argument("--quick", action="store_true", help="tiny data (scikit-learn digits), small k: the CI mode")
+    ap.add_argument("--out", default="gpu-check", help="folder for gpu_check.json and gpu_check.md")
+    ap.add_argument("--budget", type=float, default=75.0, help="seconds per section before it is stopped")
+    ap.add_argument("--rtol", type=float, default=1e-3, help="graph vs eager: largest relative epoch-loss difference")
+    ap.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
+    ap.add_argument("--bbc", default=str(ROOT.parent / "shared" / "data" / "bbc_news"), help="the BBC News corpus")
+    ap.add_argument("--threads", type=int, help="torch CPU threads (default: 1 with --quick, else torch's)")
+    a = ap.parse_args(argv)
+    if a.threads or a.quick:  # one thread: a CI runner's other jobs slow two threads several-fold
+        torch.set_num_threads(a.threads or 1)
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    results = {"machine": "unknown", "device": a.device, "quick": a.quick, "torch": torch.__version__,
+               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "targets": TARGETS, "sections": {}}
+    with tempfile.TemporaryDirectory() as tmp:
+        setup = {}
+        section(results, "setup", a.budget, lambda: setup.setdefault("check", Check(a, Path(tmp))) and
+                {"machine": machine(resolve.device(a.device))})
+        results["machine"] = results["sections"]["setup"].get("machine", "unknown")
+        check = setup.get("check")
+        for name in ("graphs", "precisions", "nll", "sweep", "nvdm", "later_models"):
+            if check is None:
+                results["sections"][name] = {"ok": False, "error": "setup failed"}
+                continue
+            section(results, name, a.budget, getattr(check, name))
+    graphs = results["sections"]["graphs"]
+    results["failed"] = [n for n, s in results["sections"].items() if not s["ok"]]
+    if graphs.get("ok") and not graphs["equal"]:
+        results["failed"].append("graphs (CUDA-graph losses differ from eager)")
+    (out / "gpu_check.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
+    (out / "gpu_check.md").write_text(markdown(results))
+    print(f"wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}")
+    if results["failed"]:
+        print(f"gpu_check FAILED: {', '.join(results['failed'])}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,75 @@
+"""benchmarks/gpu_check.py in its CPU mode, so the one-shot GPU check cannot rot before a GPU runs it."""
+
+import importlib.util
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
+SECTIONS = ("setup", "graphs", "precisions", "nll", "sweep", "nvdm", "later_models")
+
+
+def _load_script():
+    spec = importlib.util.spec_from_file_location("gpu_check", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quick_cpu_run_writes_every_section_with_sane_numbers(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    out = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--out", str(tmp_path)],
+                         capture_output=True, text=True, env=env, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    r = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert "| graphs | ok |" in (tmp_path / "gpu_check.md").read_text()
+    assert r["failed"] == [] and r["quick"] and r["device"] == "cpu"
+    s = r["sections"]
+    assert tuple(s) == SECTIONS and all(v["ok"] for v in s.values())
+    g = s["graphs"]  # on the CPU both runs are eager: the same seed must give the same losses, exactly
+    assert g["equal"] and g["max_rel_diff"] == 0.0 and len(g["eager_losses"]) == 2 and not g["graphs_used"]
+    p = s["precisions"]
+    assert p["fp32"]["precision"] == "fp32" and p["auto"]["precision"] in ("fp32", "bf16") and "skipped" in p["tf32"]
+    assert p["bf16"]["precision"] == "bf16"
+    for kind in ("fp32", "bf16", "auto"):
+        assert 0 < p[kind]["s_per_epoch"] < 60 and math.isfinite(p[kind]["final_train_loss"])
+        assert abs(p[kind]["final_train_loss"] - p["fp32"]["final_train_loss"]) < 1.0  # bf16 learns alike
+    n = s["nll"]  # digits: 64 binary pixels, so a trained model's NLL lies well inside (0, 64 log 2)
+    assert n["points"] > 300 and 0 < n["nll"] < 64 * math.log(2)
+    assert n["abs_diff_on_ref_points"] < 0.3  # the batched evaluator and the one-point loop agree
+    assert s["sweep"]["one_s_per_epoch"] > 0 and s["sweep"]["ratio"] > 0
+    assert "skipped" in s["nvdm"] or s["nvdm"]["s_per_epoch"] > 0
+    assert s["later_models"] == {"frontier": "not available", "pixelcnn": "not available", "seconds": 0.0} \
+        or all(k in s["later_models"] for k in ("frontier", "pixelcnn"))
+
+
+def test_graph_losses_that_differ_from_eager_fail_the_check(tmp_path, monkeypatch):
+    gc = _load_script()
+
+    def fake_train(self, name, **kw):  # the graphed run drifts by 1 %
+        drift = 1.01 if kw.get("cuda_graphs") else 1.0
+        return None, [{"train_loss": 40.0 * drift, "train_seconds": 1.0}, {"train_loss": 30.0, "train_seconds": 1.0}]
+
+    monkeypatch.setattr(gc.Check, "train", fake_train)
+    for name in ("precisions", "nll", "sweep", "nvdm", "later_models"):
+        monkeypatch.setattr(gc.Check, name, lambda self: {})
+    code = gc.main(["--device", "cpu", "--quick", "--out", str(tmp_path)])
+    r = json.loads((tmp_path / "gpu_check.json").read_text())
+    assert code == 1 and not r["sections"]["graphs"]["equal"]
+    assert abs(r["sections"]["graphs"]["max_rel_diff"] - 0.01) < 1e-9
+    assert r["failed"] == ["graphs (CUDA-graph losses differ from eager)"]
+
+
+def test_a_failing_section_is_recorded_and_the_rest_still_run(tmp_path, monkeypatch):
+    gc = _load_script()
+    monkeypatch.setattr(gc.Check, "graphs", lambda self: 1 / 0)
+    for name in ("precisions", "nll", "sweep", "nvdm"):
+        monkeypatch.setattr(gc.Check, name, lambda self: {"fine": True})
+    assert gc.main(["--device", "cpu", "--quick", "--out", str(tmp_path)]) == 1
+    s = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]
+    assert not s["graphs"]["ok"] and "ZeroDivisionError" in s["graphs"]["error"]
+    assert s["nll"] == {"ok": True, "fine": True, "warnings": [], "seconds": s["nll"]["seconds"]}

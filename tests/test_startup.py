@@ -1,0 +1,40 @@
+"""`vaelab --help` and `import vaelab` must not import torch, scikit-learn or matplotlib (seconds of start-up)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+HEAVY = ("torch", "sklearn", "matplotlib")
+
+
+def _imported_after(code: str) -> list[str]:
+    """The heavy modules loaded once `code` has run in a fresh interpreter."""
+    probe = f"{code}\nimport sys\nprint('loaded:', *(m for m in {HEAVY!r} if m in sys.modules))"
+    env = {**os.environ, "PYTHONPATH": SRC}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.splitlines()[-1].split()[1:]  # the last line; --help prints above it
+
+
+def test_help_does_not_import_torch():
+    code = ("import sys, runpy\nsys.argv = ['vaelab', '--help']\n"
+            "try:\n    runpy.run_module('vaelab', run_name='__main__')\nexcept SystemExit as e:\n    assert e.code == 0\n")
+    assert _imported_after(code) == []
+
+
+def test_every_subcommand_help_is_torch_free():
+    code = ("from vaelab.cli import build_parser\np = build_parser()\n"
+            "for name in p._subparsers._group_actions[0].choices.values():\n    name.format_help()\n")
+    assert _imported_after(code) == []
+
+
+def test_import_vaelab_is_lazy_but_the_names_still_work():
+    assert _imported_after("import vaelab") == []
+    assert "torch" in _imported_after("import vaelab\nassert vaelab.train.__module__ == 'vaelab.api'")
+    # importing the submodules of the same names leaves the public functions in place
+    code = ("import vaelab.sweep, vaelab.evaluate\nimport vaelab\n"
+            "assert vaelab.evaluate.__module__ == 'vaelab.api' and vaelab.sweep.__module__ == 'vaelab.sweep'\n"
+            "assert callable(vaelab.sweep) and callable(vaelab.evaluate)")
+    assert "torch" in _imported_after(code)
