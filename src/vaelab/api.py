@@ -18,7 +18,7 @@ from torch import nn
 from . import config as cfg
 from . import evaluate as ev
 from . import documents, models, parallel, report as report_mod, runs, visualize
-from .errors import VaelabError
+from .errors import ConfigError, VaelabError
 from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .corruption import Noise
@@ -28,13 +28,19 @@ from .train import fit
 
 def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any) -> cfg.Config:
     """A Config from a Config, a TOML path or shipped name, or defaults, plus keyword overrides."""
+    chosen = dict(overrides)  # the keys the user set, in the file or as arguments
     if isinstance(config, cfg.Config):
         base = config
-    elif config is not None:
-        base = cfg.load(config)
     else:
         base = cfg.Config()
-    return cfg.from_dict(overrides, base)
+        if config is not None:
+            chosen = cfg.read_values(cfg.find(config)) | chosen
+    c = cfg.from_dict(chosen, base)
+    # a model that fixes its likelihood or estimator must not drop one the user asked for without a word
+    for key, used in (("likelihood", models.likelihood_for), ("estimator", models.estimator_for)):
+        if key in chosen and used(c) != getattr(c, key):
+            raise ConfigError(f"model {c.model!r} always uses the {key} {used(c)!r}, not {getattr(c, key)!r}")
+    return c
 
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
