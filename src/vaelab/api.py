@@ -103,6 +103,8 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     dev = runs.resolve_device(device or c.device)
     _, model = runs.load_model(run, data.shape, dev)
     x = runs.eval_inputs(c, data, split, dev)
+    if len(x) == 0:
+        raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": models.likelihood_for(c)}
     if precision != "fp32":
         result["precision"] = precision

@@ -99,8 +99,8 @@ def _csr_rows(stored: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def _hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (kept, held-out) indices; round(fraction * n) held out, at least 1 if fraction > 0."""
-    k = max(1, round(fraction * n)) if fraction > 0 else 0
+    """Sorted (kept, held-out) indices; round(fraction * n) held out, at least 1 if fraction > 0, never all."""
+    k = min(max(1, round(fraction * n)), n - 1) if fraction > 0 and n > 1 else 0
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[k:]), np.sort(perm[:k])
 
@@ -123,9 +123,18 @@ def _check_values(name: str, split: str, x: np.ndarray, scale: float) -> None:
                         f"(found min {lo:g}, max {hi:g})")
 
 
+def check_sizes(name: str, shape: tuple[int, ...], n_train: int, n_test: int) -> None:
+    """At least one value per example, one training and one test example (else nothing can be scored)."""
+    if int(np.prod(shape)) == 0:
+        raise DataError(f"{name}: examples of shape {tuple(shape)} hold no values")
+    if n_train == 0 or n_test == 0:
+        raise DataError(f"{name}: needs at least one training and one test example, found {n_train} and {n_test}")
+
+
 def _assemble(name: str, shape: tuple[int, ...], scale: float, x_train: np.ndarray, y_train: np.ndarray | None,
               x_test: np.ndarray, y_test: np.ndarray | None, val_fraction: float, split_seed: int) -> ImageData:
     """Validate, hold out the validation split from train, flatten and wrap as tensors."""
+    check_sizes(name, shape, len(x_train), len(x_test))
     for split, x in (("train", x_train), ("test", x_test)):
         _check_values(name, split, x, scale)
     keep, held = _hold_out(len(x_train), val_fraction, split_seed)
