@@ -129,6 +129,8 @@ def plot(run: str | Path, kind: str, *, device: str = "cpu", **kw: Any) -> Path:
 
 def report(run: str | Path) -> Path:
     """RUN/report.html with the metrics and every plot embedded."""
+    if not runs.is_run(Path(run)):
+        raise VaelabError(f"{run} is not a vaelab run folder (no config.toml); no report written")
     return report_mod.write_report(run)
 
 

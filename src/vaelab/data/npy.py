@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .arrays import read_header, read_npy
 
 MAX_VAL = 10_000
 
@@ -23,13 +24,11 @@ def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
     """Shape, dtype, Fortran order and data offset of an .npy file, without reading its data."""
     try:
         with open(path, "rb") as f:
-            major, _ = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(f)
-            return tuple(shape), np.dtype(dtype), fortran, f.tell()
+            shape, fortran, dtype = read_header(f)
+            return shape, dtype, fortran, f.tell()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise DataError(f"{path}: not a readable .npy file ({e})") from None
 
 
@@ -38,7 +37,7 @@ class NpyRows:
 
     def __init__(self, path: Path, val_every: int, val_rows: int):
         shape, dtype, fortran, offset = _header(path)
-        if dtype != np.uint8 or fortran or len(shape) not in (2, 3) or shape[0] == 0:
+        if dtype != np.uint8 or fortran or len(shape) not in (2, 3) or 0 in shape:
             raise DataError(f"{path}: needs a non-empty C-ordered uint8 array of shape (N, D) or (N, H, W); "
                             f"found {dtype} {shape}{' in Fortran order' if fortran else ''}")
         size = path.stat().st_size
@@ -99,14 +98,9 @@ def load_npy(name: str, root: Path, val_fraction: float):
         raise DataError(f"{name}: no training rows left after the validation split")
     val_idx = np.arange(val_rows) * val_every + val_every - 1 if val_rows else np.zeros(0, dtype=np.int64)
     x_val = train.read_val()
-    try:
-        x_test = np.load(root / "x_test.npy", allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{name}: x_test.npy not found") from None
-    except (OSError, ValueError) as e:
-        raise DataError(f"{name}: x_test.npy is not a readable .npy file ({e})") from None
-    if x_test.dtype != np.uint8 or x_test.shape[1:] != train.shape[1:]:
-        raise DataError(f"{name}: x_test.npy must be uint8 of shape (N, {', '.join(map(str, train.shape[1:]))}), "
+    x_test = read_npy(f"{name}: x_test.npy", root / "x_test.npy")
+    if x_test.dtype != np.uint8 or x_test.shape[1:] != train.shape[1:] or len(x_test) == 0:
+        raise DataError(f"{name}: x_test.npy must be uint8 of shape (N >= 1, {', '.join(map(str, train.shape[1:]))}), "
                         f"found {x_test.dtype} {x_test.shape}")
     _check_values(name, "test", x_test, 1 / 255)
 
@@ -114,7 +108,7 @@ def load_npy(name: str, root: Path, val_fraction: float):
         p = root / f"y_{split}.npy"
         if not p.exists():
             return None
-        y = np.load(p, mmap_mode="r", allow_pickle=False)
+        y = read_npy(f"{name}: {p.name}", p, mmap=True)
         if y.dtype.kind not in "iu" or y.shape != (n,):
             raise DataError(f"{name}: {p.name} must hold {n} integer labels, found {y.dtype} {y.shape}")
         return y
