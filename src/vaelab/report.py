@@ -95,8 +95,8 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-def _read_metrics(path: Path) -> list[dict]:
-    """Per-epoch dicts from metrics.jsonl, skipping blank or half-written lines."""
+def read_metrics(path: Path) -> list[dict]:
+    """Per-epoch dicts from metrics.jsonl (an integer epoch each), skipping blank, half-written or damaged lines."""
     rows = []
     try:
         lines = path.read_text().splitlines()
@@ -107,7 +107,7 @@ def _read_metrics(path: Path) -> list[dict]:
             row = json.loads(line)
         except ValueError:
             continue
-        if isinstance(row, dict):
+        if isinstance(row, dict) and isinstance(row.get("epoch"), int) and not isinstance(row["epoch"], bool):
             rows.append(row)
     return rows
 
@@ -248,7 +248,7 @@ def write_report(run_dir: str | Path) -> Path:
     ev = _read_json(run / "eval.json")
     if isinstance(ev, dict):
         parts.append(_eval_section(ev))
-    rows = _read_metrics(run / "metrics.jsonl")
+    rows = read_metrics(run / "metrics.jsonl")
     if rows:
         parts.append(_training_section(rows))
     for extra in sorted(run.glob("*.json")):

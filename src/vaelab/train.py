@@ -23,7 +23,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config as cfg
-from . import families, graphs, models, noise, objectives, parallel, runs
+from . import families, graphs, models, noise, objectives, parallel, report, runs
 from .batches import ResidentBatches, StreamedBatches
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .data import ImageData, binarize, dequantize, is_corpus, rows
@@ -118,10 +118,7 @@ def _write(bar: tqdm, log: Callable[[str], None], line: str) -> None:
 
 
 def _read_metrics(path: Path, upto_epoch: int) -> list[dict]:
-    if not path.exists():
-        return []
-    lines = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    return [r for r in lines if r["epoch"] <= upto_epoch]
+    return [r for r in report.read_metrics(path) if r["epoch"] <= upto_epoch]  # a crash may leave half a line
 
 
 def _batches(c: cfg.Config, data: ImageData, world: parallel.World, device: torch.device):

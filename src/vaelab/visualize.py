@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import torch
 from sklearn.decomposition import PCA
 from torch.distributions import Normal
 
-from . import documents, plots, runs
+from . import documents, plots, report, runs
 from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .errors import VaelabError
@@ -77,7 +76,7 @@ class RunView:
         return torch.cat([self.model.embed(self.x[i:i + 2048]) for i in range(0, len(self.x), 2048)]).cpu().numpy()
 
     def curves(self) -> Path:
-        rows = [json.loads(s) for s in (self.run / "metrics.jsonl").read_text().splitlines() if s.strip()]
+        rows = report.read_metrics(self.run / "metrics.jsonl")
         if not rows:
             raise VaelabError(f"{self.run}: no epochs in metrics.jsonl yet")
         return plots.curves(rows, self.out / "curves.png")

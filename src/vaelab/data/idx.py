@@ -78,7 +78,10 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     expected = math.prod(dims)
     if len(raw) - head != expected:
         raise DataError(f"{path}: IDX payload has {len(raw) - head} bytes, header {dims} needs {expected}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=head).reshape(dims).copy()
+    try:
+        return np.frombuffer(raw, dtype=np.uint8, offset=head).reshape(dims).copy()
+    except ValueError:  # dims numpy cannot index, e.g. (2**32 - 1, 2**32 - 1, 0)
+        raise DataError(f"{path}: IDX header declares dims {dims} that no array can have") from None
 
 
 def payload_sha256(path: Path) -> str:
