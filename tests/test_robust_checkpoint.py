@@ -129,3 +129,15 @@ def test_resume_with_a_wrong_shaped_moment_is_one_line(tmp_path, capsys):
     _rewrite(ck, tensors={name: torch.zeros(3, 3)})
     err = expect_error(["-q", "train", "--resume", str(run), "--epochs", "3"], capsys)
     assert name in err and "checkpoint.safetensors" in err
+
+
+@pytest.mark.parametrize("shape", ['"x"', "[0, 8]", "[2147483648, 2]", "{bad", '[1.5]', "[]"])
+def test_a_bad_recorded_data_shape_is_one_error(tmp_path, shape):
+    from vaelab.checkpoint import read_shape, save_weights
+
+    path = tmp_path / "model.safetensors"
+    save_weights(path, torch.nn.Linear(2, 2), {"shape": shape})
+    with pytest.raises(CheckpointError, match="data shape"):
+        read_shape(path)
+    save_weights(path, torch.nn.Linear(2, 2), {"shape": "[1, 8, 8]"})
+    assert read_shape(path) == (1, 8, 8)

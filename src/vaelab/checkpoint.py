@@ -8,6 +8,7 @@ to a temporary name and renamed into place, so a crash never leaves a half-writt
 from __future__ import annotations
 
 import json
+import math
 import os
 import random
 import tempfile
@@ -78,6 +79,18 @@ def load_weights(path: str | Path, model: nn.Module) -> None:
 def read_meta(path: str | Path) -> dict[str, str]:
     """The string metadata stored beside the tensors."""
     return _read(Path(path))[1]
+
+
+def read_shape(path: str | Path) -> tuple[int, ...]:
+    """The per-example data shape recorded beside the weights (so a model can be rebuilt without its data)."""
+    try:
+        shape = json.loads(read_meta(path)["shape"])
+    except (KeyError, json.JSONDecodeError):
+        shape = None
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 3
+            and all(type(v) is int and v >= 1 for v in shape) and math.prod(shape) <= 2**31):
+        raise CheckpointError(f"{path}: does not record a valid data shape (a list of 1 to 3 positive sizes)")
+    return tuple(shape)
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

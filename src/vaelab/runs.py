@@ -10,7 +10,6 @@ A run folder holds
 
 from __future__ import annotations
 
-import json
 import shutil
 import warnings
 from pathlib import Path
@@ -20,7 +19,7 @@ from torch import nn
 
 from . import config as cfg
 from . import models
-from .checkpoint import load_weights, read_meta
+from .checkpoint import load_weights, read_shape
 from .data import CorpusData, ImageData, binarize, dequantize, is_corpus_spec, load_corpus, load_images, rows
 from .errors import ConfigError, VaelabError
 
@@ -142,10 +141,7 @@ def load_model(run: str | Path, data_shape: tuple[int, ...] | None = None, devic
     """Rebuild a run's model (for examples of data_shape, by default the one it was trained on) and load its weights."""
     c = load_config(run)
     if data_shape is None:
-        meta = read_meta(Path(run) / weights)
-        if "shape" not in meta:
-            raise VaelabError(f"{run}/{weights} does not record the data shape")
-        data_shape = tuple(json.loads(meta["shape"]))
+        data_shape = read_shape(Path(run) / weights)
     model = models.build(c, data_shape)
     load_weights(Path(run) / weights, model)
     return c, model.to(device).eval()
