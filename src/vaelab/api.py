@@ -17,7 +17,7 @@ from torch import nn
 from . import config as cfg
 from . import evaluate as ev
 from . import documents, models, parallel, report as report_mod, runs, visualize
-from .errors import VaelabError
+from .errors import ConfigError, VaelabError
 from .data import ImageData, is_corpus
 from .corruption import Noise
 from .precision import matmuls
@@ -29,13 +29,19 @@ from .train import fit
 
 def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any) -> cfg.Config:
     """A Config from a Config, a TOML path or shipped name, or defaults, plus keyword overrides."""
+    chosen = dict(overrides)  # the keys the user set, in the file or as arguments
     if isinstance(config, cfg.Config):
         base = config
-    elif config is not None:
-        base = cfg.load(config)
     else:
         base = cfg.Config()
-    return cfg.from_dict(overrides, base)
+        if config is not None:
+            chosen = cfg.read_values(cfg.find(config)) | chosen
+    c = cfg.from_dict(chosen, base)
+    # a model that fixes its likelihood or estimator must not drop one the user asked for without a word
+    for key, used in (("likelihood", models.likelihood_for), ("estimator", models.estimator_for)):
+        if key in chosen and used(c) != getattr(c, key):
+            raise ConfigError(f"model {c.model!r} always uses the {key} {used(c)!r}, not {getattr(c, key)!r}")
+    return c
 
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
@@ -106,6 +112,8 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     _, model = runs.load_model(run, data.shape, dev)
     x = runs.eval_inputs(r, data, split, dev)
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood}
+    if len(x) == 0:
+        raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
     if precision != "fp32":
         result["precision"] = precision
     extra = documents.metrics(model, data, x) if is_corpus(data) else None  # perplexity, NPMI
@@ -129,6 +137,8 @@ def plot(run: str | Path, kind: str, *, device: str = "cpu", **kw: Any) -> Path:
 
 def report(run: str | Path) -> Path:
     """RUN/report.html with the metrics and every plot embedded."""
+    if not runs.is_run(Path(run)):
+        raise VaelabError(f"{run} is not a vaelab run folder (no config.toml); no report written")
     return report_mod.write_report(run)
 
 

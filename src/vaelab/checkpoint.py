@@ -8,6 +8,7 @@ to a temporary name and renamed into place, so a crash never leaves a half-writt
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ from safetensors.torch import save as st_save
 from torch import nn
 
 from .atomic import atomic_write
+from .checkpoint_check import check_groups, check_optim, check_rng, check_state, check_weights
 from .errors import CheckpointError
 
 
@@ -36,14 +38,7 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
 
 
 def _load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    own = model.state_dict()
-    missing = sorted(set(own) - set(tensors))
-    extra = sorted(set(tensors) - set(own))
-    if missing or extra:
-        raise CheckpointError(f"{path}: weights do not fit the model (missing {missing[:3]}, unexpected {extra[:3]})")
-    for name, t in tensors.items():
-        if t.shape != own[name].shape:
-            raise CheckpointError(f"{path}: weight {name} has shape {tuple(t.shape)}, the model wants {tuple(own[name].shape)}")
+    check_weights(path, model, tensors)
     model.load_state_dict(tensors)
 
 
@@ -63,6 +58,18 @@ def load_weights(path: str | Path, model: nn.Module) -> None:
 def read_meta(path: str | Path) -> dict[str, str]:
     """The string metadata stored beside the tensors."""
     return _read(Path(path))[1]
+
+
+def read_shape(path: str | Path) -> tuple[int, ...]:
+    """The per-example data shape recorded beside the weights (so a model can be rebuilt without its data)."""
+    try:
+        shape = json.loads(read_meta(path)["shape"])
+    except (KeyError, json.JSONDecodeError):
+        shape = None
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 3
+            and all(type(v) is int and v >= 1 for v in shape) and math.prod(shape) <= 2**31):
+        raise CheckpointError(f"{path}: does not record a valid data shape (a list of 1 to 3 positive sizes)")
+    return tuple(shape)
 
 
 def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
@@ -117,24 +124,31 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     path = Path(path)
     tensors, meta = _read(path)
     try:
-        state = json.loads(meta["state"])
-        groups = json.loads(meta["param_groups"])
-        scalars = json.loads(meta["optim_scalars"])
-        rng_meta = json.loads(meta["rng"])
-    except (KeyError, json.JSONDecodeError):
-        raise CheckpointError(f"{path}: not a vaelab training checkpoint (metadata missing)") from None
-    _load_weights(model, {k[6:]: v for k, v in tensors.items() if k.startswith("model.")}, path)
+        state, groups, scalars, rng_meta = (json.loads(meta[k]) for k in ("state", "param_groups", "optim_scalars",
+                                                                           "rng"))
+    except KeyError as e:
+        raise CheckpointError(f"{path}: not a vaelab training checkpoint (metadata {e} missing)") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
+    # check everything before anything is loaded: a wrong-shaped Adam moment corrupts memory in the fused step
+    unknown = sorted(k for k in tensors if not k.startswith(("model.", "optim.", "rng.")))
+    if unknown:
+        raise CheckpointError(f"{path}: unexpected tensor {unknown[0]}")
+    part = {p: {k: v for k, v in tensors.items() if k.startswith(p)} for p in ("model.", "optim.", "rng.")}
+    weights = {k[6:]: v for k, v in part["model."].items()}
+    check_weights(path, model, weights)
+    check_groups(path, groups, optimizer)
+    check_optim(path, part["optim."], scalars, optimizer)
+    check_rng(path, part["rng."], rng_meta)
+    check_state(path, state)
+    model.load_state_dict(weights)
     device = next(model.parameters()).device
     opt_state: dict[int, dict[str, Any]] = {}
-    for k, v in tensors.items():
-        if k.startswith("optim."):
-            _, pid, key = k.split(".", 2)
-            opt_state.setdefault(int(pid), {})[key] = v.to(device) if key != "step" else v
+    for k, v in part["optim."].items():
+        _, pid, key = k.split(".", 2)
+        opt_state.setdefault(int(pid), {})[key] = v.to(device) if key != "step" else v
     for pid, st in scalars.items():
         opt_state.setdefault(int(pid), {}).update(st)
-    try:
-        optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
-    except (ValueError, KeyError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: optimizer state does not fit the model ({e})") from None
-    set_rng_state({k: v for k, v in tensors.items() if k.startswith("rng.")}, rng_meta)
+    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    set_rng_state(part["rng."], rng_meta)
     return state

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import warnings
 from pathlib import Path
@@ -245,6 +246,15 @@ def _glue_negative_values(argv: list[str]) -> list[str]:
     return out
 
 
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's final flush does not fail on the closed pipe again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real file behind stdout (tests)
+        pass
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
     args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
@@ -273,6 +283,13 @@ def run(argv: list[str] | None = None) -> int:
     except VaelabError as e:
         print(f"vaelab: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `vaelab topics RUN | head`: the reader left; stop quietly
+        _silence_stdout()
+        return 1
+    except OSError as e:  # writing the run failed: no space, read-only, --out on or under a file
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"vaelab: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("vaelab: interrupted; `vaelab train --resume RUN` continues from the last finished epoch", file=sys.stderr)
         return 130
@@ -280,4 +297,10 @@ def run(argv: list[str] | None = None) -> int:
 
 
 def main() -> None:
-    sys.exit(run())
+    code = run()
+    try:
+        sys.stdout.flush()  # output to a pipe is buffered until here
+    except BrokenPipeError:
+        _silence_stdout()
+        code = 1
+    sys.exit(code)

@@ -6,6 +6,7 @@ Unknown keys raise, so a typo in a config file or a `--set` flag never passes si
 from __future__ import annotations
 
 import dataclasses
+import math
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -134,6 +135,10 @@ def _check(c: Config) -> None:
     need(c.noise_level >= 0 and (c.noise != "masking" or c.noise_level < 1),
          "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")
     need(c.save_every >= 0, "save_every must be >= 0")
+    need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
+    need(c.eval_batch >= 0, "eval_batch must be >= 0 (0 picks one from memory)")
+    need(c.image_size <= MAX_IMAGE_SIZE, f"image_size must be at most {MAX_IMAGE_SIZE}, not {c.image_size}")
+    need(bool(c.data), "data must name a dataset")
     need(not (c.dequantize and c.likelihood == "bernoulli"),
          "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")
 
@@ -141,8 +146,26 @@ def _check(c: Config) -> None:
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
 
 
+SEED_LIMIT = 2**32  # NumPy's seeds are 32-bit
+MAX_IMAGE_SIZE = 4096  # folder images are resized to this side at most (16M pixels each)
+
+
+def _int(key: str, v: Any) -> int:
+    """An integer from an int, an integer-valued float or a decimal string; never a bool."""
+    if isinstance(v, str):
+        v = v.strip()
+        if not v.lstrip("+-").isdigit():
+            raise ValueError(v)
+        return int(v)
+    if isinstance(v, float) and math.isfinite(v) and v == int(v):
+        return int(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise ValueError(v)
+
+
 def _coerce(key: str, value: Any) -> Any:
-    """Turn a TOML or command-line value into the field's type."""
+    """Turn a TOML or command-line value into the field's type; booleans are not numbers, paths are strings."""
     if key not in _FIELDS:
         raise ConfigError(f"unknown config key {key!r} (known: {', '.join(sorted(_FIELDS))})")
     default = _FIELDS[key].default
@@ -150,30 +173,38 @@ def _coerce(key: str, value: Any) -> Any:
         if key == "hidden":
             if isinstance(value, str):
                 value = [v for v in value.replace(",", " ").split() if v]
-            return tuple(int(v) for v in value)
-        if isinstance(value, str) and not isinstance(default, str) and default is not None:
-            if isinstance(default, bool):
-                low = value.lower()
-                if low not in ("true", "false", "1", "0", "yes", "no"):
-                    raise ValueError(value)
-                return low in ("true", "1", "yes")
-            return type(default)(value)
-        if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(default, bool) and not isinstance(value, bool):
-            raise ValueError(value)
-        if isinstance(default, int) and not isinstance(default, bool) and isinstance(value, float):
-            if value != int(value):
+            if not isinstance(value, (list, tuple)):
                 raise ValueError(value)
-            return int(value)
+            return tuple(_int(key, v) for v in value)
+        if isinstance(default, bool):
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return value
+        if isinstance(default, int):
+            return _int(key, value)
+        if isinstance(default, float):
+            v = float(value) if isinstance(value, str) else value
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(value)
+            return float(v)
+        if default is None and value is None:  # data_dir, out: unset
+            return None
+        if not isinstance(value, str):  # every other key is a string (a name or a path)
+            raise ValueError(value)
         return value
-    except (TypeError, ValueError):
-        raise ConfigError(f"bad value for {key}: {value!r}") from None
+    except (TypeError, ValueError, OverflowError):
+        kind = "a list of integers" if key == "hidden" else {bool: "true or false", int: "an integer",
+                                                             float: "a finite number"}.get(type(default), "a string")
+        raise ConfigError(f"bad value for {key}: {value!r} (must be {kind})") from None
 
 
 def from_dict(values: dict[str, Any], base: Config | None = None) -> Config:
     """Build a Config from a dict of overrides on top of `base` (default: defaults)."""
     base = base or Config()
+    if not isinstance(values, dict):
+        raise ConfigError(f"config values must be a table of keys, not {type(values).__name__}")
     changes = {k: _coerce(k, v) for k, v in values.items()}
     try:
         return dataclasses.replace(base, **changes)
@@ -191,18 +222,30 @@ def named_configs() -> list[str]:
     return sorted(p.stem for p in config_dir().glob("*.toml"))
 
 
-def load(path_or_name: str | Path, base: Config | None = None) -> Config:
-    """Load a TOML file, or a shipped config by name."""
+def find(path_or_name: str | Path) -> Path:
+    """A TOML file, or the shipped config of that name."""
     path = Path(path_or_name)
     if not path.exists() and (config_dir() / f"{path_or_name}.toml").exists():
         path = config_dir() / f"{path_or_name}.toml"
     if not path.is_file():
         raise ConfigError(f"config {str(path_or_name)!r} not found (shipped: {', '.join(named_configs())})")
+    return path
+
+
+def load(path_or_name: str | Path, base: Config | None = None) -> Config:
+    """Load a TOML file, or a shipped config by name."""
+    return from_dict(read_values(find(path_or_name)), base)
+
+
+def read_values(path: str | Path) -> dict[str, Any]:
+    """The keys a TOML config file sets, as written (so callers know which keys the user chose)."""
+    path = Path(path)
     try:
-        values = tomllib.loads(path.read_text(encoding="utf-8"))
+        return tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{path}: not valid TOML ({e})") from None
-    return from_dict(values, base)
+        raise ConfigError(f"{path}: not valid TOML ({str(e).splitlines()[0]})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
 
 
 def parse_set(items: list[str]) -> dict[str, Any]:

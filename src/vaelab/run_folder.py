@@ -107,9 +107,9 @@ class RunFolder:
 
     # metrics.jsonl
     def read_metrics(self, upto_epoch: int | None = None) -> list[dict]:
-        """Per-epoch dicts, skipping blank or half-written lines (a crash mid-line, an old writer)."""
+        """Per-epoch dicts (an integer epoch each), skipping blank, half-written or damaged lines."""
         try:
-            lines = (self.path / METRICS).read_text().splitlines()
+            lines = (self.path / METRICS).read_bytes().decode("utf-8", errors="replace").splitlines()
         except OSError:
             return []
         rows = []
@@ -118,7 +118,8 @@ class RunFolder:
                 row = json.loads(line)
             except ValueError:
                 continue
-            if isinstance(row, dict) and (upto_epoch is None or row.get("epoch", 0) <= upto_epoch):
+            epoch = row.get("epoch") if isinstance(row, dict) else None
+            if type(epoch) is int and (upto_epoch is None or epoch <= upto_epoch):
                 rows.append(row)
         return rows
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
@@ -11,7 +10,7 @@ from torch import nn
 
 from . import config as cfg
 from . import models
-from .checkpoint import load_weights, read_meta
+from .checkpoint import load_weights, read_meta, read_shape
 from .resolve import Resolved, resolve
 from .run_folder import WEIGHTS, RunFolder
 from .data import CorpusData, ImageData, binarize, dequantize, is_corpus_spec, load_corpus, load_images, rows
@@ -109,10 +108,7 @@ def load_model(run: str | Path, data_shape: tuple[int, ...] | None = None, devic
     """Rebuild a run's model (for examples of data_shape, by default the one it was trained on) and load its weights."""
     c = load_config(run)
     if data_shape is None:
-        meta = read_meta(Path(run) / weights)
-        if "shape" not in meta:
-            raise VaelabError(f"{run}/{weights} does not record the data shape")
-        data_shape = tuple(json.loads(meta["shape"]))
+        data_shape = read_shape(Path(run) / weights)
     model = models.build(c, data_shape)
     load_weights(Path(run) / weights, model)
     return c, model.to(device).eval()

@@ -84,6 +84,9 @@ class RunView:
         self.x = runs.eval_inputs(self.config, self.data, "test", self.device)
         self.y = self.data.y_test
         self.out = RunFolder(self.run).plots
+        if self.out.exists() and not self.out.is_dir():
+            raise VaelabError(f"{self.out} is a file; plots go into a folder of that name")
+        self.notes: list[str] = []  # what a plot left out for want of test examples, said after drawing it
 
     def _need_images(self, kind: str) -> tuple[int, int]:
         if self.hw is None:
@@ -130,14 +133,18 @@ class RunView:
         if z.shape[1] == 1:
             z = np.concatenate([z, np.zeros_like(z)], axis=1)
             names = ("z1", "")
-        elif z.shape[1] > 2:
+        elif z.shape[1] > 2 and len(z) >= 2:
             pca = PCA(2).fit(z)
             z = pca.transform(z)
             ev = pca.explained_variance_ratio_
             names = (f"PC1 ({ev[0]:.0%} of variance)", f"PC2 ({ev[1]:.0%})")
-        else:
+        else:  # two dims, or one test point (no principal directions): its first two coordinates
+            z = z[:, :2]
             names = ("z1", "z2")
-        title = f"test posterior means ({self.model.latent_dim}-D latent" + (", PCA to 2-D)" if self.model.latent_dim > 2 else ")")
+            if self.model.latent_dim > 2:
+                self.notes.append(f"latent: {len(z)} test point, so z1 and z2 instead of a PCA projection")
+        pca_used = self.model.latent_dim > 2 and names[0] != "z1"
+        title = f"test posterior means ({self.model.latent_dim}-D latent" + (", PCA to 2-D)" if pca_used else ")")
         return plots.latent(z, labels, self.out / "latent.png", title=title, xlabel=names[0], ylabel=names[1])
 
     @torch.no_grad()
@@ -158,6 +165,9 @@ class RunView:
             gx, gy = manifold_grid(n, span)
             how = "Gaussian quantile grid"
             codes = self.codes()
+            if len(codes) < 2:
+                raise VaelabError(f"--kind manifold of a {d}-D latent needs 2 test points for its PCA plane, "
+                                  f"found {len(codes)}")
             pca = PCA(2).fit(codes)
             std = np.sqrt(pca.explained_variance_)
             title = f"manifold on the top-2 PCA plane of a {d}-D latent"
@@ -174,6 +184,11 @@ class RunView:
     @torch.no_grad()
     def interp(self, rows: int = 6, steps: int = 10) -> Path:
         hw = self._need_images("interp")
+        if len(self.x) < 2:
+            raise VaelabError(f"--kind interp needs 2 test examples, found {len(self.x)}")
+        if len(self.x) < 2 * rows:  # draw the pairs there are
+            self.notes.append(f"interp: {len(self.x)} test examples, so {len(self.x) // 2} rows, fewer than {rows}")
+            rows = len(self.x) // 2
         g = torch.Generator().manual_seed(PLOT_SEED)
         pick = torch.randperm(len(self.x), generator=g)[: 2 * rows].to(self.device)
         z = self.model.embed(self.x[pick]).reshape(rows, 2, -1)
@@ -219,4 +234,7 @@ def all_plots(run: str | Path, device: str = "cpu", data: ImageData | None = Non
             made.append(view.make(kind))
         except VaelabError as e:
             log(f"skipped {kind}: {e}")
+        for note in view.notes:
+            log(f"note: {note}")
+        view.notes.clear()
     return made

@@ -47,3 +47,11 @@ def _check_values(name: str, split: str, x: np.ndarray, scale: float) -> None:
     if lo < 0 or hi > 1:
         raise DataError(f"{name}: {split} values must lie in [0, 1] after scaling "
                         f"(found min {lo:g}, max {hi:g})")
+
+
+def check_sizes(name: str, shape: tuple[int, ...], n_train: int, n_test: int) -> None:
+    """At least one value per example, one training and one test example (else nothing can be scored)."""
+    if int(np.prod(shape)) == 0:
+        raise DataError(f"{name}: examples of shape {tuple(shape)} hold no values")
+    if n_train == 0 or n_test == 0:
+        raise DataError(f"{name}: needs at least one training and one test example, found {n_train} and {n_test}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import http.client
 import os
 import struct
@@ -74,10 +75,13 @@ def read_idx(path: Path, magic: int) -> np.ndarray:
     if len(raw) < head:
         raise DataError(f"{path}: truncated IDX header")
     dims = struct.unpack(f">{ndim}I", raw[4:head])
-    expected = int(np.prod(dims, dtype=np.int64))
+    expected = math.prod(dims)
     if len(raw) - head != expected:
         raise DataError(f"{path}: IDX payload has {len(raw) - head} bytes, header {dims} needs {expected}")
-    return np.frombuffer(raw, dtype=np.uint8, offset=head).reshape(dims).copy()
+    try:
+        return np.frombuffer(raw, dtype=np.uint8, offset=head).reshape(dims).copy()
+    except ValueError:  # dims numpy cannot index, e.g. (2**32 - 1, 2**32 - 1, 0)
+        raise DataError(f"{path}: IDX header declares dims {dims} that no array can have") from None
 
 
 def payload_sha256(path: Path) -> str:

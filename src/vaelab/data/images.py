@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import zipfile
-import zlib
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +11,15 @@ import torch
 from .. import noise
 from ..errors import DataError
 from . import idx
-from .arrays import ImageData, _check_values, _labels
+from .arrays import ImageData, _check_values, _labels, check_sizes
+from .npfiles import memory_bytes, read_npz
 from .npy_data import load_npy
 
 DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 TEST_FRACTION = 0.2
 TEST_SEED = 0  # fixed, so test numbers are comparable across runs with different split seeds
+MAX_PIXELS = 2**26  # 8192 x 8192: a larger image is refused before it is decoded (decompression bombs)
 
 
 def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -79,8 +80,8 @@ def _csr_rows(stored: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
 
 
 def _hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted (kept, held-out) indices; round(fraction * n) held out, at least 1 if fraction > 0."""
-    k = max(1, round(fraction * n)) if fraction > 0 else 0
+    """Sorted (kept, held-out) indices; round(fraction * n) held out, at least 1 if fraction > 0, never all."""
+    k = min(max(1, round(fraction * n)), n - 1) if fraction > 0 and n > 1 else 0
     perm = np.random.default_rng(seed).permutation(n)
     return np.sort(perm[k:]), np.sort(perm[:k])
 
@@ -88,6 +89,7 @@ def _hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarra
 def _assemble(name: str, shape: tuple[int, ...], scale: float, x_train: np.ndarray, y_train: np.ndarray | None,
               x_test: np.ndarray, y_test: np.ndarray | None, val_fraction: float, split_seed: int) -> ImageData:
     """Validate, hold out the validation split from train, flatten and wrap as tensors."""
+    check_sizes(name, shape, len(x_train), len(x_test))
     for split, x in (("train", x_train), ("test", x_test)):
         _check_values(name, split, x, scale)
     keep, held = _hold_out(len(x_train), val_fraction, split_seed)
@@ -164,14 +166,7 @@ def _npz_labels(name: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
 def _npz(name: str, path: Path, val_fraction: float, split_seed: int) -> ImageData:
     if not path.is_file():
         raise DataError(f"{name}: file not found")
-    try:
-        z = np.load(path, allow_pickle=False)
-        if not isinstance(z, np.lib.npyio.NpzFile):  # a .npy file loads as a bare array
-            raise ValueError("it holds a single array, not named arrays")
-        with z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as e:
-        raise DataError(f"{name}: not a readable .npz archive ({e})") from None
+    arrays = read_npz(name, path)
     if "x_train" in arrays and "x_test" in arrays:
         xk, yk = ("x_train", "x_test"), ("y_train", "y_test")
     elif "x" in arrays:
@@ -206,13 +201,21 @@ def _folder(name: str, root: Path, size: int, val_fraction: float, split_seed: i
              for f in sorted(c.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTS]
     if not files:
         raise DataError(f"{name}: no images found (expected {root}/<class>/*.png|jpg|jpeg|bmp|gif)")
+    if len(files) * size * size > memory_bytes():
+        raise DataError(f"{name}: {len(files)} images of {size}x{size} need more than this machine's memory")
     x = np.empty((len(files), size, size), dtype=np.uint8)
     for i, (f, _) in enumerate(files):
         try:
-            with Image.open(f) as im:
+            with Image.open(f) as im:  # reads the header only: the size is known before any pixel is decoded
+                w, h = im.size
+                if w * h > MAX_PIXELS or w * h > 64 * max(f.stat().st_size, 1) * 1032:
+                    raise DataError(f"{name}: image {f} claims {w}x{h} pixels (more than {MAX_PIXELS}, or more "
+                                    f"than its {f.stat().st_size} bytes can hold); refusing to decode it")
                 x[i] = np.asarray(im.convert("L").resize((size, size), Image.Resampling.BILINEAR))
-        except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise DataError(f"{name}: cannot read image {f} ({e})") from None
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError,
+                struct.error, EOFError) as e:
+            raise DataError(f"{name}: cannot read image {f} ({str(e).splitlines()[0] if str(e) else e!r})") \
+                from None
     y = np.array([label for _, label in files], dtype=np.int64)
     return _assemble(name, (1, size, size), 1 / 255, *_split_test(name, x, y), val_fraction, split_seed)
 

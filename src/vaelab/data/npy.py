@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
+from .npfiles import read_header
 
 MAX_VAL = 10_000
 
@@ -23,13 +24,11 @@ def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
     """Shape, dtype, Fortran order and data offset of an .npy file, without reading its data."""
     try:
         with open(path, "rb") as f:
-            major, _ = np.lib.format.read_magic(f)
-            read = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
-            shape, fortran, dtype = read(f)
-            return tuple(shape), np.dtype(dtype), fortran, f.tell()
+            shape, fortran, dtype = read_header(f)
+            return shape, dtype, fortran, f.tell()
     except FileNotFoundError:
         raise DataError(f"{path}: file not found") from None
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, EOFError) as e:
         raise DataError(f"{path}: not a readable .npy file ({e})") from None
 
 
@@ -38,7 +37,7 @@ class NpyRows:
 
     def __init__(self, path: Path, val_every: int, val_rows: int):
         shape, dtype, fortran, offset = _header(path)
-        if dtype != np.uint8 or fortran or len(shape) not in (2, 3) or shape[0] == 0:
+        if dtype != np.uint8 or fortran or len(shape) not in (2, 3) or 0 in shape:
             raise DataError(f"{path}: needs a non-empty C-ordered uint8 array of shape (N, D) or (N, H, W); "
                             f"found {dtype} {shape}{' in Fortran order' if fortran else ''}")
         size = path.stat().st_size

@@ -9,6 +9,7 @@ import torch
 
 from ..errors import DataError
 from .arrays import ImageData, _check_values, _labels
+from .npfiles import read_npy
 from .npy import MAX_VAL, NpyRows
 
 
@@ -24,14 +25,9 @@ def load_npy(name: str, root: Path, val_fraction: float):
         raise DataError(f"{name}: no training rows left after the validation split")
     val_idx = np.arange(val_rows) * val_every + val_every - 1 if val_rows else np.zeros(0, dtype=np.int64)
     x_val = train.read_val()
-    try:
-        x_test = np.load(root / "x_test.npy", allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{name}: x_test.npy not found") from None
-    except (OSError, ValueError) as e:
-        raise DataError(f"{name}: x_test.npy is not a readable .npy file ({e})") from None
-    if x_test.dtype != np.uint8 or x_test.shape[1:] != train.shape[1:]:
-        raise DataError(f"{name}: x_test.npy must be uint8 of shape (N, {', '.join(map(str, train.shape[1:]))}), "
+    x_test = read_npy(f"{name}: x_test.npy", root / "x_test.npy")
+    if x_test.dtype != np.uint8 or x_test.shape[1:] != train.shape[1:] or len(x_test) == 0:
+        raise DataError(f"{name}: x_test.npy must be uint8 of shape (N >= 1, {', '.join(map(str, train.shape[1:]))}), "
                         f"found {x_test.dtype} {x_test.shape}")
     _check_values(name, "test", x_test, 1 / 255)
 
@@ -39,7 +35,7 @@ def load_npy(name: str, root: Path, val_fraction: float):
         p = root / f"y_{split}.npy"
         if not p.exists():
             return None
-        y = np.load(p, mmap_mode="r", allow_pickle=False)
+        y = read_npy(f"{name}: {p.name}", p, mmap=True)
         if y.dtype.kind not in "iu" or y.shape != (n,):
             raise DataError(f"{name}: {p.name} must hold {n} integer labels, found {y.dtype} {y.shape}")
         return y
