@@ -255,31 +255,22 @@ def _silence_stdout() -> None:
         pass
 
 
+def _report(args: argparse.Namespace) -> None:
+    from . import api
+
+    print(f"wrote {api.report(args.run)}")
+
+
+COMMANDS = {"train": _train, "sweep": _sweep, "evaluate": _evaluate, "plot": _plot, "report": _report,
+            "topics": _topics, "bench": _bench, "configs": lambda args: print("\n".join(cfg.named_configs()))}  # the others: commands.dispatch
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
     args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
     warnings.simplefilter("default")
     try:
-        if args.command == "train":
-            _train(args)
-        elif args.command == "sweep":
-            _sweep(args)
-        elif args.command == "evaluate":
-            _evaluate(args)
-        elif args.command == "plot":
-            _plot(args)
-        elif args.command == "report":
-            from . import api
-            print(f"wrote {api.report(args.run)}")
-        elif args.command == "topics":
-            _topics(args)
-        elif args.command == "bench":
-            _bench(args)
-        elif args.command == "configs":
-            for name in cfg.named_configs():
-                print(name)
-        else:
-            commands.dispatch(args)
+        COMMANDS.get(args.command, commands.dispatch)(args)
     except VaelabError as e:
         print(f"vaelab: error: {e}", file=sys.stderr)
         return 2
