@@ -39,6 +39,8 @@ def check_stackable(c: cfg.Config) -> None:
         # and no sparse word counts; each model trained alone gets all of them right
         raise ConfigError(f"{c.model} on {c.data}{' with weight_decay' if c.weight_decay else ''} cannot be "
                           "trained stacked; use --sequential")
+    if c.precision in ("bf16", "tf32"):
+        raise ConfigError(f"stacked models train in fp32; precision = {c.precision!r} needs --sequential")
 
 
 def model_objectives(bound: objectives.Bound, beta: float) -> torch.Tensor:
@@ -70,7 +72,8 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
               outputs: Sequence[EpochOutput] = ()) -> list[dict]:
     """Train M models as one stacked model; write each one's run folder (config.out, already claimed)."""
     size = len(configs)
-    res = [resolve(c, d.scale) for c, d in zip(configs, datas)]
+    # a stacked group's matrix products are fp32 (check_stackable refuses others), and its configs say so
+    res = [resolve(c.replace(precision="fp32"), d.scale) for c, d in zip(configs, datas)]
     r0, c0, device = res[0], configs[0], res[0].device
     objective = objectives.get(r0.estimator)
 
