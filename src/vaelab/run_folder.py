@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as cfg
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_temporaries
 from .errors import VaelabError
 
 CONFIG = "config.toml"
@@ -31,6 +31,9 @@ PLOTS = "plots"
 EPOCHS = "epochs"
 GAP = "amortization_gap.json"  # amortize.py
 COMPARISON = "comparison.json"  # compare.py
+# keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
+LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
+SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")
 
 
 def epoch_weights(epoch: int) -> str:
@@ -88,12 +91,26 @@ class RunFolder:
     def is_run(self) -> bool:
         return (self.path / CONFIG).is_file()
 
+    def is_failed_start(self) -> bool:
+        """A run stopped (error or kill) before its first checkpoint: nothing in it is worth keeping."""
+        return self.is_run() and not self.checkpoint.exists()
+
+    def remove_temporaries(self, older_than: float = 0.0) -> int:
+        """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files."""
+        return sum(remove_temporaries(self.path / sub, older_than=older_than) for sub in ("", PLOTS, EPOCHS))
+
     # config.toml
     def read_config(self) -> cfg.Config:
         """The resolved config saved in the folder."""
         if not self.is_run():
             raise VaelabError(f"{self.path} is not a vaelab run folder (no {CONFIG})")
-        return cfg.load(self.path / CONFIG)
+        values = cfg.read_values(self.path / CONFIG)
+        missing = [k for k in SAVED_KEYS if k not in values]
+        if missing:
+            raise VaelabError(f"{self.path / CONFIG} is {'empty' if not values else 'damaged'} (no "
+                              f"{', '.join(missing)}); its settings are lost, so it cannot be used. Train it again "
+                              f"with its original command and --overwrite")
+        return cfg.from_dict(values)
 
     def read_config_table(self) -> dict | None:
         """config.toml as a plain table (for display), or None when unreadable."""
