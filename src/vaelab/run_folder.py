@@ -7,7 +7,10 @@
     epochs/epoch-NNN.safetensors   every save_every-th epoch's weights
     eval.json, plots/, report.html, other *.json (comparison.json, amortization_gap.json)
 
-Every file is written atomically (atomic.py), so a crash leaves the old file or the new one.
+Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
+a temporary, removed when the run is next opened). The checkpoint commits an epoch: a folder with
+a config.toml and no checkpoint is a failed start (an error or a kill before the first epoch was
+saved), which the original command claims again and `--resume` trains from epoch 0.
 """
 
 from __future__ import annotations
