@@ -80,3 +80,13 @@ def test_temporaries_of_killed_writes_are_removed_when_a_run_is_opened(tmp_path)
     assert not any(p.exists() for p in stale) and live.exists()
     assert cli(["-q", "train", "--resume", str(out), "--no-report"]) == 0  # a resume owns the folder: all go
     assert not live.exists()
+
+
+def test_a_kill_at_the_first_write_leaves_a_folder_the_original_command_claims(tmp_path, capsys):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / ".config.toml.k1ll3d00.tmp").write_text('model = "va')  # SIGKILL while config.toml was written
+    assert "run its original command again" in expect_error(["-q", "train", "--resume", str(out)], capsys)
+    assert cli(["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.safetensors", "config.toml", "metrics.jsonl",
+                                                     "model.safetensors"]

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from . import config as cfg
-from .atomic import atomic_write, remove_temporaries
+from .atomic import atomic_write, remove_temporaries, temporaries
 from .errors import VaelabError
 
 CONFIG = "config.toml"
@@ -106,6 +106,9 @@ class RunFolder:
     def read_config(self) -> cfg.Config:
         """The resolved config saved in the folder."""
         if not self.is_run():
+            if temporaries(self.path, CONFIG):
+                raise VaelabError(f"{self.path} holds only a half-written {CONFIG} (its run was stopped at its "
+                                  f"first write); run its original command again")
             raise VaelabError(f"{self.path} is not a vaelab run folder (no {CONFIG})")
         values = cfg.read_values(self.path / CONFIG)
         missing = [k for k in SAVED_KEYS if k not in values]
