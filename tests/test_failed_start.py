@@ -90,3 +90,17 @@ def test_a_kill_at_the_first_write_leaves_a_folder_the_original_command_claims(t
     assert cli(["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.safetensors", "config.toml", "metrics.jsonl",
                                                      "model.safetensors"]
+
+
+def test_a_live_run_in_its_first_epoch_is_never_taken_for_a_failed_start(tmp_path, capsys):
+    from vaelab.run_folder import RunFolder
+
+    out = tmp_path / "run"
+    cmd = ["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]
+    assert cli(cmd + ["--lr", "1e30"]) == 2  # config.toml, no checkpoint
+    capsys.readouterr()
+    with RunFolder(out).training():  # as another process training in it
+        assert "being trained by another process" in expect_error(cmd, capsys)
+        assert "being trained by another process" in expect_error(["-q", "train", "--resume", str(out)], capsys)
+    assert (out / "config.toml").is_file()
+    assert cli(cmd) == 0

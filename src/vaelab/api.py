@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -59,6 +60,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         c = cfg.from_dict(overrides, runs.load_config(run))
         data = runs.load_data(c)
         folder = RunFolder(run)
+        if world.writes and folder.in_use():
+            raise VaelabError(f"{run} is being trained by another process; wait for it, or stop it first")
         if world.writes:
             folder.remove_temporaries()  # what a kill mid-write left
         if folder.is_failed_start():  # no checkpoint: nothing trained is kept, so start it again as saved
@@ -78,7 +81,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
         c = c.replace(out=str(run))  # fit saves it resolved (resolve.py): the likelihood used, the data's treatment
     try:
-        fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
+        with RunFolder(run).training() if world.writes else nullcontext():  # see runs.check_claim
+            fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
     finally:
         parallel.leave()
     if finish and world.writes:

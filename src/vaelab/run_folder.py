@@ -15,10 +15,13 @@ saved), which the original command claims again and `--resume` trains from epoch
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import tomllib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import config as cfg
 from .atomic import atomic_write, remove_temporaries, temporaries
@@ -34,8 +37,8 @@ PLOTS = "plots"
 EPOCHS = "epochs"
 GAP = "amortization_gap.json"  # amortize.py
 COMPARISON = "comparison.json"  # compare.py
-# keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
 LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
+# keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
 SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")
 
 
@@ -97,6 +100,29 @@ class RunFolder:
     def is_failed_start(self) -> bool:
         """A run stopped (error or kill) before its first checkpoint: nothing in it is worth keeping."""
         return self.is_run() and not self.checkpoint.exists()
+
+    def in_use(self) -> bool:
+        """Whether another process trains in this folder now (it holds training()'s lock)."""
+        try:
+            with self.training():
+                return False
+        except BlockingIOError:
+            return True
+
+    @contextmanager
+    def training(self) -> Iterator[None]:
+        """Hold an exclusive lock on the folder while training in it; the kernel drops it when the process dies."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise
+            except OSError:  # a file system without locks: train unguarded
+                pass
+            yield
+        finally:
+            os.close(fd)
 
     def remove_temporaries(self, older_than: float = 0.0) -> int:
         """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files."""

@@ -85,6 +85,8 @@ def check_claim(out: Path, *, overwrite: bool) -> str:
     """How out may be claimed: "new", "replace" (--overwrite) or "retry" (a failed start); raises if not at all."""
     folder = RunFolder(out)
     if folder.is_failed_start():
+        if folder.in_use():  # a live run in its first epoch looks the same
+            raise VaelabError(f"{out} is being trained by another process (its first epoch is not saved yet)")
         return "retry"  # stopped before its first checkpoint: the same command may start it again
     if out.exists() and (folder.is_run() or any(p not in temporaries(out, CONFIG) for p in out.iterdir())):
         if not overwrite:
