@@ -9,3 +9,15 @@ def expect_error(args: list[str], capsys) -> str:
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1 and err.startswith("vaelab: error:"), err
     return err
+
+
+def safetensors_content(path) -> tuple[dict, bytes]:
+    """A safetensors file as (header, tensor bytes): equal for equal files, whatever order the
+    writer's hash map put the header's keys in (it differs from one process to the next)."""
+    import json
+    import struct
+    from pathlib import Path
+
+    raw = Path(path).read_bytes()
+    (n,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8:8 + n]), raw[8 + n:]

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -23,8 +24,8 @@ from .corruption import Noise
 from .precision import matmuls
 from .resolve import device as resolve_device
 from .resolve import resolve
-from .run_folder import RunFolder
-from .train import fit
+from .run_folder import LIVE_WRITE_SECONDS, RunFolder
+from .train import check_start, fit
 
 
 def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any) -> cfg.Config:
@@ -58,17 +59,30 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
         c = cfg.from_dict(overrides, runs.load_config(run))
         data = runs.load_data(c)
+        folder = RunFolder(run)
+        if world.writes and folder.in_use():
+            raise VaelabError(f"{run} is being trained by another process; wait for it, or stop it first")
+        if world.writes:
+            folder.remove_temporaries()  # what a kill mid-write left
+        if folder.is_failed_start():  # no checkpoint: nothing trained is kept, so start it again as saved
+            log(f"{run} stopped before its first checkpoint; training it from epoch 0 with its saved config")
+            if world.writes:
+                folder.weights.unlink(missing_ok=True)  # from a kill inside epoch 1
+            resume = False
     else:
         c = make_config(config, **overrides)
         data = runs.load_data(c)  # fail on bad data before anything is written
         models.build(c, data.shape)  # and on a model that cannot take this data
+        check_start(c, data, world)  # and on the device, precision and batches
         if world.distributed and not (out or c.out):
             raise VaelabError("under torchrun, name the run folder with --out")
         run = Path(out or c.out or runs.default_out(c))
-        _claim(run, overwrite, world, c.device)
+        if _claim(run, overwrite, world, c.device) == "retry":
+            log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
         c = c.replace(out=str(run))  # fit saves it resolved (resolve.py): the likelihood used, the data's treatment
     try:
-        fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
+        with RunFolder(run).training() if world.writes else nullcontext():  # see runs.check_claim
+            fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
     finally:
         parallel.leave()
     if finish and world.writes:
@@ -76,21 +90,21 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
     return run
 
 
-def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> None:
-    """Process 0 claims the run folder; under torchrun the others learn whether it could."""
+def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> str:
+    """Process 0 claims the run folder (runs.claim's answer); under torchrun the others learn whether it could."""
     if not world.distributed:
-        runs.claim(run, overwrite=overwrite)
-        return
+        return runs.claim(run, overwrite=overwrite)
     dev = parallel.join(world, resolve_device(device))
-    error = None
+    error, how = None, ""
     if world.writes:
         try:
-            runs.claim(run, overwrite=overwrite)
+            how = runs.claim(run, overwrite=overwrite)
         except VaelabError as e:
             error = e
     if not parallel.agree(error is None, world, dev):
         parallel.leave()
         raise error or VaelabError(f"process 0 could not claim {run}")
+    return how
 
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
@@ -126,6 +140,7 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     if extra is not None:
         result.pop("bits_per_dim", None)  # per vocabulary entry means nothing; perplexity is the per-word number
     if write:
+        folder.remove_temporaries(LIVE_WRITE_SECONDS)
         folder.write_eval(result)
     return result
 
@@ -139,6 +154,7 @@ def report(run: str | Path) -> Path:
     """RUN/report.html with the metrics and every plot embedded."""
     if not runs.is_run(Path(run)):
         raise VaelabError(f"{run} is not a vaelab run folder (no config.toml); no report written")
+    RunFolder(run).remove_temporaries(LIVE_WRITE_SECONDS)
     return report_mod.write_report(run)
 
 

@@ -28,6 +28,18 @@ def order_generator(seed: int, epoch: int, part: int, device: torch.device) -> t
     return torch.Generator(device=device).manual_seed(int(state[0]) << 31 | int(state[1]) >> 1)
 
 
+def check_shards(n: int, batch_size: int, shards: int) -> int:
+    """Steps per epoch of n rows in batches of batch_size drawn from `shards` shards; raises if there are none."""
+    if shards > 1 and batch_size % shards:
+        raise VaelabError(f"batch_size {batch_size} must divide evenly into {shards} shards")
+    # the smallest shard (n // shards rows) bounds the steps when batches are drawn from several
+    steps = math.ceil(n / batch_size) if shards <= 1 else (n // shards) // (batch_size // shards)
+    if steps == 0:
+        raise VaelabError(f"the training split ({n} rows) is too small for batch_size {batch_size}"
+                          f"{f' in {shards} shards' if shards > 1 else ''}")
+    return steps
+
+
 class ResidentBatches:
     """The training split, resident on the device, split into `shards` interleaved shards.
 
@@ -41,8 +53,7 @@ class ResidentBatches:
     def __init__(self, stored: torch.Tensor, batch_size: int, *, seed: int, device: torch.device,
                  shards: int = 1, held: list[int] | None = None):
         n = len(stored)
-        if shards > 1 and batch_size % shards:
-            raise VaelabError(f"batch_size {batch_size} must divide evenly into {shards} shards")
+        self.steps = check_shards(n, batch_size, shards)
         self.shards, self.seed, self.device = shards, seed, device
         self.held = list(range(shards)) if held is None else list(held)
         self.per_shard = batch_size // shards  # rows each shard gives a step
@@ -50,13 +61,6 @@ class ResidentBatches:
         parts = [stored[s::shards] for s in self.held] if shards > 1 else [stored]
         self.offsets = np.cumsum([0] + [len(p) for p in parts])[:-1].tolist()
         self.storage = (torch.cat(parts) if len(parts) > 1 else parts[0]).to(device)  # (N_held, D)
-        if shards == 1:
-            self.steps = math.ceil(n / batch_size)
-        else:
-            self.steps = min(self.sizes) // self.per_shard
-        if self.steps == 0:
-            raise VaelabError(f"the training split ({n} rows) is too small for batch_size {batch_size}"
-                              f"{f' in {shards} shards' if shards > 1 else ''}")
 
     @property
     def step_rows(self) -> int:

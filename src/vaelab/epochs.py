@@ -97,25 +97,30 @@ class EpochWriter:
         st["epoch"] = epoch
         if not self.writes:
             return row
+        # The checkpoint goes last: it commits the epoch. A kill before it leaves the previous one, from
+        # which --resume trains this epoch again, bit for bit, and rewrites the files before it unchanged.
         if improved:
             save_weights(self.run.weights, model, self.meta)
+        if c.save_every and epoch % c.save_every == 0:  # early weights, for `amortization-gap --epoch`
+            self.run.epoch_path(epoch).parent.mkdir(exist_ok=True)
+            save_weights(self.run.epoch_path(epoch), model, self.meta)
         self.rows.append(row)
         self.run.write_metrics(self.rows)
         with torch.random.fork_rng(devices=[]):  # the checkpoint carries the run's own CPU stream
             if rng is not None:
                 torch.set_rng_state(rng)
             save_checkpoint(self.run.checkpoint, model, optimizer, st)
-        if c.save_every and epoch % c.save_every == 0:  # early weights, for `amortization-gap --epoch`
-            self.run.epoch_path(epoch).parent.mkdir(exist_ok=True)
-            save_weights(self.run.epoch_path(epoch), model, self.meta)
         for out in self.outputs:
             out.on_epoch(self.run, row, model)
         return row
 
-    def finish(self, model: nn.Module) -> None:
-        """Zero epochs trained (or none improved on nothing): keep the initial weights as the run's model."""
+    def finish(self, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
+        """Zero epochs trained: keep the initial weights as the run's model, and a checkpoint, which marks a
+        run as started (a folder without one is a failed start, run_folder.py)."""
         if self.writes and not self.run.weights.exists():
             save_weights(self.run.weights, model, self.meta)
+        if self.writes and not self.run.checkpoint.exists():
+            save_checkpoint(self.run.checkpoint, model, optimizer, self.state)
 
     @property
     def best(self) -> float | None:

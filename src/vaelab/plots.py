@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 from matplotlib.ticker import MaxNLocator
+
+from .atomic import atomic_write
 
 DPI = 110
 STYLE: dict[str, Any] = {
@@ -38,8 +41,10 @@ def _save(fig: Figure, path: str | Path) -> Path:
     """Write fig as a PNG, creating parent folders; returns the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    png = io.BytesIO()
     with matplotlib.rc_context(STYLE):
-        fig.savefig(path, dpi=DPI, format="png", facecolor="white")
+        fig.savefig(png, dpi=DPI, format="png", facecolor="white")
+    atomic_write(path, png.getvalue())  # a kill mid-save leaves the old picture, never half of one
     return path
 
 

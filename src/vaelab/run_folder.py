@@ -7,18 +7,24 @@
     epochs/epoch-NNN.safetensors   every save_every-th epoch's weights
     eval.json, plots/, report.html, other *.json (comparison.json, amortization_gap.json)
 
-Every file is written atomically (atomic.py), so a crash leaves the old file or the new one.
+Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
+a temporary, removed when the run is next opened). The checkpoint commits an epoch: a folder with
+a config.toml and no checkpoint is a failed start (an error or a kill before the first epoch was
+saved), which the original command claims again and `--resume` trains from epoch 0.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import tomllib
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from . import config as cfg
-from .atomic import atomic_write
+from .atomic import atomic_write, remove_temporaries, temporaries
 from .errors import VaelabError
 
 CONFIG = "config.toml"
@@ -31,6 +37,9 @@ PLOTS = "plots"
 EPOCHS = "epochs"
 GAP = "amortization_gap.json"  # amortize.py
 COMPARISON = "comparison.json"  # compare.py
+LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
+# keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
+SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")
 
 
 def epoch_weights(epoch: int) -> str:
@@ -88,12 +97,52 @@ class RunFolder:
     def is_run(self) -> bool:
         return (self.path / CONFIG).is_file()
 
+    def is_failed_start(self) -> bool:
+        """A run stopped (error or kill) before its first checkpoint: nothing in it is worth keeping."""
+        return self.is_run() and not self.checkpoint.exists()
+
+    def in_use(self) -> bool:
+        """Whether another process trains in this folder now (it holds training()'s lock)."""
+        try:
+            with self.training():
+                return False
+        except BlockingIOError:
+            return True
+
+    @contextmanager
+    def training(self) -> Iterator[None]:
+        """Hold an exclusive lock on the folder while training in it; the kernel drops it when the process dies."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise
+            except OSError:  # a file system without locks: train unguarded
+                pass
+            yield
+        finally:
+            os.close(fd)
+
+    def remove_temporaries(self, older_than: float = 0.0) -> int:
+        """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files."""
+        return sum(remove_temporaries(self.path / sub, older_than=older_than) for sub in ("", PLOTS, EPOCHS))
+
     # config.toml
     def read_config(self) -> cfg.Config:
         """The resolved config saved in the folder."""
         if not self.is_run():
+            if temporaries(self.path, CONFIG):
+                raise VaelabError(f"{self.path} holds only a half-written {CONFIG} (its run was stopped at its "
+                                  f"first write); run its original command again")
             raise VaelabError(f"{self.path} is not a vaelab run folder (no {CONFIG})")
-        return cfg.load(self.path / CONFIG)
+        values = cfg.read_values(self.path / CONFIG)
+        missing = [k for k in SAVED_KEYS if k not in values]
+        if missing:
+            raise VaelabError(f"{self.path / CONFIG} is {'empty' if not values else 'damaged'} (no "
+                              f"{', '.join(missing)}); its settings are lost, so it cannot be used. Train it again "
+                              f"with its original command and --overwrite")
+        return cfg.from_dict(values)
 
     def read_config_table(self) -> dict | None:
         """config.toml as a plain table (for display), or None when unreadable."""

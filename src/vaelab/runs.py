@@ -12,7 +12,8 @@ from . import config as cfg
 from . import models
 from .checkpoint import load_weights, read_meta, read_shape
 from .resolve import Resolved, resolve
-from .run_folder import WEIGHTS, RunFolder
+from .atomic import remove_temporaries, temporaries
+from .run_folder import CONFIG, WEIGHTS, RunFolder
 from .data import CorpusData, ImageData, binarize, dequantize, is_corpus_spec, load_corpus, load_images, rows
 from .errors import ConfigError, VaelabError
 
@@ -80,22 +81,30 @@ def is_run(path: Path) -> bool:
     return RunFolder(path).is_run()
 
 
-def check_claim(out: Path, *, overwrite: bool) -> bool:
-    """Whether claiming out must first remove an old run; raises if it may not be claimed at all."""
-    if out.exists() and (is_run(out) or any(out.iterdir())):
+def check_claim(out: Path, *, overwrite: bool) -> str:
+    """How out may be claimed: "new", "replace" (--overwrite) or "retry" (a failed start); raises if not at all."""
+    folder = RunFolder(out)
+    if folder.is_failed_start():
+        if folder.in_use():  # a live run in its first epoch looks the same
+            raise VaelabError(f"{out} is being trained by another process (its first epoch is not saved yet)")
+        return "retry"  # stopped before its first checkpoint: the same command may start it again
+    if out.exists() and (folder.is_run() or any(p not in temporaries(out, CONFIG) for p in out.iterdir())):
         if not overwrite:
             raise VaelabError(f"{out} already holds a run; use --resume to continue it or --overwrite to replace it")
-        if not is_run(out):
+        if not folder.is_run():
             raise VaelabError(f"{out} is a non-empty folder that is not a vaelab run; refusing to overwrite it")
-        return True
-    return False
+        return "replace"
+    return "new"  # absent, empty, or holding only a config.toml temporary (a kill at a run's first write)
 
 
-def claim(out: Path, *, overwrite: bool) -> None:
-    """Make the run folder, refusing to clobber an existing run unless asked to."""
-    if check_claim(out, overwrite=overwrite):
+def claim(out: Path, *, overwrite: bool) -> str:
+    """Make the run folder, refusing to clobber an existing run unless asked to; returns check_claim's answer."""
+    how = check_claim(out, overwrite=overwrite)
+    if how in ("replace", "retry"):
         shutil.rmtree(out)
+    remove_temporaries(out, CONFIG)
     out.mkdir(parents=True, exist_ok=True)
+    return how
 
 
 def load_config(run: str | Path) -> cfg.Config:

@@ -179,6 +179,6 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
 
     for m, w in enumerate(writers):
         if diverged[m] is None:
-            w.finish(solo[m])
+            w.finish(solo[m], optimizers[m])
     return [{"epochs": w.state["epoch"], "best_val": w.best, "stopped_early": w.state["stopped_early"],
              "diverged_at": diverged[m]} for m, w in enumerate(writers)]

@@ -25,7 +25,7 @@ from tqdm.auto import tqdm
 
 from . import config as cfg
 from . import families, graphs, metrics, models, noise, objectives, parallel, precision, runs
-from .batches import ResidentBatches, StreamedBatches
+from .batches import ResidentBatches, StreamedBatches, check_shards
 from .data import ImageData, binarize, dequantize, is_corpus, rows
 from .data.npy import NpyRows
 from .epochs import EpochOutput, EpochWriter, validation_score  # noqa: F401 (validation_score: tests import it here)
@@ -101,24 +101,39 @@ def _write(bar: tqdm, log: Callable[[str], None], line: str) -> None:
             log(line)
 
 
-def _batches(c: cfg.Config, data: ImageData, world: parallel.World, device: torch.device):
-    """The batch source: streamed for .npy data, else resident, sharded over the processes."""
+def check_start(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
+    """What fit() would refuse before training, checked before a run folder is claimed: device, precision, batches."""
+    dev = resolve_device(c.device)
+    if c.precision != "auto":  # auto may time a probe; it never refuses
+        precision.choose(c.precision, dev)
+    _check_batches(c.replace(shards=c.shards or world.size), data, world)
+
+
+def _check_batches(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
+    """Refuse a batch source that cannot be built (sizes only: nothing is copied)."""
     if isinstance(data.train, NpyRows):
         if world.distributed:
             raise VaelabError("distributed training on npy: (streamed) data is not supported; "
                               "use one process, or an in-memory dataset")
-        return StreamedBatches(data.train, c.batch_size, seed=c.seed, device=device)
+        return
     if len(data.train) == 0:
         raise VaelabError("the training split is empty")
-    shards = c.shards or world.size
-    if shards % world.size:
-        raise VaelabError(f"shards = {shards} must be a multiple of the {world.size} processes")
-    if shards > 1 and is_corpus(data):
+    if c.shards % world.size:
+        raise VaelabError(f"shards = {c.shards} must be a multiple of the {world.size} processes")
+    if c.shards > 1 and is_corpus(data):
         raise VaelabError("sharded or distributed training on a corpus is not supported yet (its sparse word "
                           "counts cannot be split into interleaved shards); use one process and shards = 0")
-    per_process = shards // world.size
+    check_shards(len(data.train), c.batch_size, c.shards)
+
+
+def _batches(c: cfg.Config, data: ImageData, world: parallel.World, device: torch.device):
+    """The batch source: streamed for .npy data, else resident, sharded over the processes."""
+    _check_batches(c, data, world)
+    if isinstance(data.train, NpyRows):
+        return StreamedBatches(data.train, c.batch_size, seed=c.seed, device=device)
+    per_process = c.shards // world.size
     held = list(range(world.rank * per_process, (world.rank + 1) * per_process))
-    return ResidentBatches(data.train, c.batch_size, seed=c.seed, device=device, shards=shards, held=held)
+    return ResidentBatches(data.train, c.batch_size, seed=c.seed, device=device, shards=c.shards, held=held)
 
 
 def train_row(loss_sum: torch.Tensor, bound_sum: torch.Tensor, rows_seen: int, warmup: bool) -> dict[str, float]:
@@ -215,6 +230,6 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
             _write(bar, log, f"early stopping: no validation improvement for {c.patience} epochs")
     bar.close()
 
-    writer.finish(model)
+    writer.finish(model, optimizer)
     parallel.barrier(world)
     return FitResult(run.path, model, state["epoch"], state["best_val"], state["stopped_early"])
