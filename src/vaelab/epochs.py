@@ -106,10 +106,7 @@ class EpochWriter:
             save_weights(self.run.epoch_path(epoch), model, self.meta)
         self.rows.append(row)
         self.run.write_metrics(self.rows)
-        with torch.random.fork_rng(devices=[]):  # the checkpoint carries the run's own CPU stream
-            if rng is not None:
-                torch.set_rng_state(rng)
-            save_checkpoint(self.run.checkpoint, model, optimizer, st)
+        self._checkpoint(model, optimizer, rng)
         for out in self.outputs:
             out.on_epoch(self.run, row, model)
         return row
@@ -120,6 +117,13 @@ class EpochWriter:
         if self.writes and not self.run.weights.exists():
             save_weights(self.run.weights, model, self.meta)
         if self.writes and not self.run.checkpoint.exists():
+            self._checkpoint(model, optimizer)
+
+    def _checkpoint(self, model: nn.Module, optimizer: torch.optim.Optimizer, rng: torch.Tensor | None = None) -> None:
+        """The one place a run's training state is written; rng: the CPU stream to save instead of the global one."""
+        with torch.random.fork_rng(devices=[]):
+            if rng is not None:
+                torch.set_rng_state(rng)
             save_checkpoint(self.run.checkpoint, model, optimizer, self.state)
 
     @property
