@@ -15,7 +15,7 @@ from typing import Any
 from .errors import ConfigError
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # multinomial: word counts
-ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae")
+ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae")  # ae, dae: only for the models that fix them
 SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see precision.py

@@ -105,6 +105,6 @@ def likelihood_for(c: Config) -> str:
 def estimator_for(c: Config) -> str:
     """The estimator a run trains with: the model's own if it has one, else the config's."""
     forced = spec(c.model).estimator
-    if forced is None and c.estimator == "ae":
-        raise ConfigError(f"estimator 'ae' needs a deterministic model, not {c.model!r}")
+    if forced is None and c.estimator in ("ae", "dae"):
+        raise ConfigError(f"estimator {c.estimator!r} needs a deterministic model (ae, dae), not {c.model!r}")
     return forced or c.estimator
