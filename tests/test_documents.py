@@ -121,14 +121,13 @@ def test_nvdm_decoder_is_the_seed_softmax_with_unigram_bias(two_topics):
         assert torch.allclose(model.decode(z).log_prob(x), -energy - partition, atol=1e-5)
 
 
-def test_nvdm_bounds_are_ordered_and_kl_is_analytic(two_topics):
+def test_nvdm_kl_is_analytic(two_topics):
     c = Config(data=f"corpus:{two_topics}", **TINY)
     data = runs.load_data(c)
     torch.manual_seed(0)
     model = models.build(c, data.shape, data)
     x = rows(data.test, None, 1.0)
     pb = point_bounds(model, x, 2000, seed=1)
-    assert np.all(pb.elbo <= pb.iwae + 1e-6)
     # the analytic KL matches a Monte-Carlo estimate from the same posterior
     with torch.no_grad():
         q = model.encode(x)
