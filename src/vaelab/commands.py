@@ -6,7 +6,6 @@ import argparse
 from pathlib import Path
 
 from . import config as cfg  # the rest is imported where used: building the parser must not import torch
-from .errors import VaelabError
 
 # data keys a baseline copies from --like RUN, so it scores exactly that run's test points
 DATA_KEYS = ("data", "data_dir", "likelihood", "binarize", "dequantize", "val_fraction", "seed", "image_size",
@@ -100,9 +99,3 @@ def _compare(args: argparse.Namespace) -> None:
 
 COMMANDS = {"baseline": _baseline, "amortization-gap": _gap, "compare": _compare}
 
-
-def dispatch(args: argparse.Namespace) -> None:
-    """Run the parsed family command."""
-    if args.command not in COMMANDS:
-        raise VaelabError(f"unknown command {args.command!r}")
-    COMMANDS[args.command](args)
