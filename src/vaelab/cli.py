@@ -1,6 +1,6 @@
 """Command line: parse -> config -> library call. User errors print one line and exit with code 2.
 
-Each command module (cli_train, cli_look, commands) adds its subparsers and maps names to handlers.
+Each command module (cli_train, cli_look, commands, cli_explore) adds its subparsers and maps names to handlers.
 """
 
 from __future__ import annotations
@@ -10,10 +10,10 @@ import os
 import sys
 import warnings
 
-from . import cli_look, cli_train, commands  # torch-free: the library is imported in the command that runs
+from . import cli_explore, cli_look, cli_train, commands  # torch-free: the library is imported in the command that runs
 from .errors import VaelabError
 
-COMMAND_MODULES = (cli_train, cli_look, commands)
+COMMAND_MODULES = (cli_train, cli_look, commands, cli_explore)
 
 
 def build_parser() -> argparse.ArgumentParser:

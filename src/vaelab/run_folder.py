@@ -5,7 +5,7 @@
     model.safetensors              the weights to use (best validation bound)
     checkpoint.safetensors         the full training state of the last finished epoch (for --resume)
     epochs/epoch-NNN.safetensors   every save_every-th epoch's weights
-    eval.json, plots/, report.html, other *.json (comparison.json, amortization_gap.json)
+    eval.json, plots/, report.html, explorer.html, other *.json (comparison.json, amortization_gap.json)
 
 Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
 a temporary, removed when the run is next opened). The checkpoint commits an epoch: a folder with
@@ -33,6 +33,7 @@ WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 EVAL = "eval.json"
 REPORT = "report.html"
+EXPLORER = "explorer.html"  # explorer.py
 PLOTS = "plots"
 EPOCHS = "epochs"
 GAP = "amortization_gap.json"  # amortize.py
@@ -89,6 +90,10 @@ class RunFolder:
     @property
     def report(self) -> Path:
         return self.path / REPORT
+
+    @property
+    def explorer(self) -> Path:
+        return self.path / EXPLORER
 
     @property
     def eval_path(self) -> Path:
@@ -197,6 +202,10 @@ class RunFolder:
     def write_report(self, page: str) -> Path:
         atomic_write(self.report, page.encode("utf-8"))
         return self.report
+
+    def write_explorer(self, page: str) -> Path:
+        atomic_write(self.explorer, page.encode("utf-8"))
+        return self.explorer
 
     # weights kept per epoch
     def epoch_path(self, epoch: int) -> Path:
