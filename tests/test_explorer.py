@@ -128,3 +128,15 @@ def test_explore_refuses_bad_input(tmp_path, run, capsys):
     assert "not a vaelab run folder" in expect_error(["explore", str(tmp_path)], capsys)
     assert "--points must be at least 2" in expect_error(["explore", str(run), "--points", "1"], capsys)
     assert not (tmp_path / "explorer.html").exists()
+
+
+def test_train_writes_the_explorer_beside_the_report_unless_told_not_to(tmp_path, capsys):
+    args = ["-q", "train", "--data", "digits", "--hidden", "16", "--latent-dim", "3", "--epochs", "1",
+            "--eval-k", "5"]
+    assert cli(args + ["--out", str(tmp_path / "with")]) == 0
+    page = (tmp_path / "with" / "explorer.html").read_text()
+    assert '"latent_dim":3' in page and '"what":"pca"' in page  # 3-D latent: the PCA plane and one slider
+    assert 'href="explorer.html"' in (tmp_path / "with" / "report.html").read_text()
+    assert cli(args + ["--out", str(tmp_path / "without"), "--no-explorer"]) == 0
+    assert not (tmp_path / "without" / "explorer.html").exists()
+    assert "explorer.html" not in (tmp_path / "without" / "report.html").read_text()

@@ -47,8 +47,9 @@ def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any)
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
           resume: bool = False, finish: bool = False, progress: bool = False, log=print, outputs: Sequence = (),
-          **overrides: Any) -> Path:
-    """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html.
+          explorer: bool = True, **overrides: Any) -> Path:
+    """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html
+    (and explorer.html unless explorer=False).
 
     outputs: per-epoch outputs (epochs.EpochOutput), called after each epoch's files are written.
 
@@ -86,7 +87,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
     finally:
         parallel.leave()
     if finish and world.writes:
-        finish_run(run, data=data, progress=progress, log=log)
+        finish_run(run, data=data, progress=progress, log=log, explorer=explorer)
     return run
 
 
@@ -158,13 +159,21 @@ def report(run: str | Path) -> Path:
     return report_mod.write_report(run)
 
 
-def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool = False, log=print) -> Path:
-    """Evaluate on the test split, draw every plot and write the report."""
+def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool = False, log=print,
+               explorer: bool = True) -> Path:
+    """Evaluate on the test split, draw every plot, write the explorer (unless explorer=False) and the report."""
     result = evaluate(run, data=data, progress=progress)
     if "nll" in result:
         log(f"test ELBO {result['elbo']:.3f}  IWAE-{result['k']} {result['iwae']:.3f}  "
             f"NLL-{result['k']} {result['nll']:.3f} nats/example")
     visualize.all_plots(run, data=data, log=log)
+    if explorer:
+        from .explorer import write_explorer
+
+        try:
+            log(f"explorer: {write_explorer(run, data=data)}")
+        except VaelabError as e:  # data the page cannot draw: the report is still written
+            log(f"skipped the explorer: {e}")
     path = report(run)
     log(f"report: {path}")
     return path

@@ -57,6 +57,7 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing run at --out")
     p.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
     p.add_argument("--no-report", action="store_true", help="skip the final evaluation, plots and report")
+    p.add_argument("--no-explorer", action="store_true", help="do not write RUN/explorer.html beside the report")
     return p
 
 
@@ -89,10 +90,11 @@ def _train(args: argparse.Namespace) -> None:
         if args.config or fixed:
             raise VaelabError(f"--resume continues a run as configured; only {', '.join(sorted(RESUMABLE))} "
                               f"may change (got {', '.join(fixed) or '--config'})")
-        run = api.train(out=args.resume, resume=True, finish=not args.no_report, progress=progress, **values)
+        run = api.train(out=args.resume, resume=True, finish=not args.no_report, progress=progress,
+                        explorer=not args.no_explorer, **values)
     else:
         run = api.train(args.config, out=args.out, overwrite=args.overwrite, finish=not args.no_report,
-                        progress=progress, **values)
+                        progress=progress, explorer=not args.no_explorer, **values)
     print(f"run folder: {run}")
 
 
@@ -102,7 +104,8 @@ def _sweep(args: argparse.Namespace) -> None:
     if args.resume:
         raise VaelabError("a sweep cannot be resumed; continue one of its runs alone with `vaelab train --resume RUN`")
     root = run_sweep(args.config, seeds=args.seeds, grid=args.grid, out=args.out, overwrite=args.overwrite,
-                     sequential=args.sequential, finish=not args.no_report, progress=not args.quiet, **_overrides(args))
+                     sequential=args.sequential, finish=not args.no_report, progress=not args.quiet,
+                     explorer=not args.no_explorer, **_overrides(args))
     print(f"sweep folder: {root}")
 
 

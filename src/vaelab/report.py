@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from . import metrics
-from .run_folder import COMPARISON, GAP, RunFolder
+from .run_folder import COMPARISON, EXPLORER, GAP, RunFolder
 from .table import NOTES, html_table
 
 PLOT_ORDER = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
@@ -194,6 +194,9 @@ def write_report(run_dir: str | Path) -> Path:
     folder = RunFolder(run_dir)
     run = folder.path
     parts = [f"<h1>{escape(run.resolve().name)}</h1>", f'<p class="note">run folder: {escape(str(run))}</p>']
+    if folder.explorer.is_file():
+        parts.append(f'<p><a href="{EXPLORER}">Open the latent explorer</a> (decodes the latent space as the pointer '
+                     "moves; works offline).</p>")
     ev = folder.read_eval()
     if ev is not None:
         parts.append(_eval_section(ev))

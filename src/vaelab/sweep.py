@@ -148,7 +148,8 @@ def _write_summary(root: Path, members: Sequence[Member], results: list[dict], g
 def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = None,
           grid: dict[str, Sequence[Any]] | Sequence[str] | None = None, out: str | Path | None = None,
           overwrite: bool = False, sequential: bool = False, finish: bool = False, progress: bool = False,
-          log: Callable[[str], None] = print, outputs: Sequence = (), **overrides: Any) -> Path:
+          log: Callable[[str], None] = print, outputs: Sequence = (), explorer: bool = True,
+          **overrides: Any) -> Path:
     """Train every model of a sweep; returns the sweep folder (one run folder per model inside)."""
     base = make_config(config, **overrides)
     if base.out is not None and out is None:
@@ -210,7 +211,7 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
     for m, r, data in zip(members, results, datas):
         if finish and m.name not in failed:
             log(f"evaluating {m.name} on the test split, plots and report")
-            finish_run(m.config.out, data=data, progress=progress, log=lambda s: None)
+            finish_run(m.config.out, data=data, progress=progress, log=lambda s: None, explorer=explorer)
             ev = RunFolder(m.config.out).read_eval() or {}
             r["test"] = {k: ev[k] for k in ("elbo", "iwae", "nll", "k", "recon") if k in ev}
     _write_summary(root, members, results, group_of)
