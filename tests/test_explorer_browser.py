@@ -186,3 +186,21 @@ def test_a_document_model_shows_its_words(browser, tmp_path):
     assert [int(counts[vocab.index(w)]) for w in words] == sorted(counts[counts > 0], reverse=True)[:8]
     assert pg.inner_text("#hoverLabel").split()[0] == data.label_names[int(data.y_test[row])]
     pg.close()
+
+
+def test_a_wider_latent_is_decoded_on_its_pca_plane_with_the_sliders(browser, tmp_path):
+    run = vaelab.train(out=tmp_path / "run3", **(SMALL | dict(latent_dim=4, epochs=1)))
+    explorer.write_explorer(run)
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    pg.goto((run / "explorer.html").as_uri())
+    pl = pg.evaluate("explorer.payload.plane")
+    assert pl["what"] == "pca" and len(pl["others"]) == 2
+    pg.locator("#sliders input").nth(1).fill("-1.5")  # the fourth principal direction at -1.5 sd
+    x0, x1, y0, y1 = pg.evaluate("explorer.payload.extent")
+    pg.mouse.move(*pg.evaluate(f"explorer.toClient({0.4 * x0 + 0.6 * x1}, {0.7 * y0 + 0.3 * y1})"))
+    s = pg.evaluate("explorer.state")
+    plane = xd.Plane(*(np.array(pl[k]) for k in ("origin", "axes", "others", "sds")), pl["what"])
+    want_z = plane.code(np.array([[s["a"], s["b"]]]), np.array([0.0, -1.5]))[0]
+    assert np.abs(np.array(s["z"]) - want_z).max() < 1e-9
+    assert np.abs(_pixels(pg, "#out") - _torch_levels(run, want_z)[0]).max() <= 1
+    pg.close()
