@@ -229,7 +229,7 @@
     state.times.push(state.ms);
     $("coords").textContent = `${PL.what === "pca" ? "PC" : "z"} = (${a.toFixed(3)}, ${b.toFixed(3)})` +
       (D > 2 ? `; z = [${state.z.map((v) => v.toFixed(2)).join(", ")}]` : "");
-    $("footer").textContent = `${P.note} Last redraw (decode and draw): ${state.ms.toFixed(2)} ms. ` +
+    $("footer").textContent = `Last redraw (decode and draw): ${state.ms.toFixed(2)} ms. ` +
       `Scatter: ${N} of the ${P.n_test} test examples. Run: ${P.run}.`;
   }
 
