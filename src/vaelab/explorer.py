@@ -57,6 +57,12 @@ def _codes(model, x: torch.Tensor) -> np.ndarray:
     return torch.cat([model.embed(x[i:i + 2048]) for i in range(0, len(x), 2048)]).double().cpu().numpy()
 
 
+def _data_name(spec: str) -> str:
+    """fashion-mnist as is; corpus:../shared/data/bbc_news as bbc_news."""
+    kind, _, path = spec.partition(":")
+    return Path(path.rstrip("/")).name or spec if kind in ("corpus", "npz", "folder", "npy") else spec
+
+
 def _extent(ab: np.ndarray) -> list[float]:
     """x0, x1, y0, y1 around the plane coordinates, 10% padded (a flat axis gets +-1)."""
     lo, hi = ab.min(0), ab.max(0)
@@ -112,7 +118,7 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
     extent = _extent(ab)
     xs = x[torch.as_tensor(pick, device=x.device)].cpu().numpy()
     out: dict = {
-        "title": f"{c.model} on {c.data}", "run": str(Path(run).resolve().name), "kind": kind,
+        "title": f"{c.model} on {_data_name(c.data)}", "run": str(Path(run).resolve().name), "kind": kind,
         "latent_dim": int(codes.shape[1]), "likelihood": models.likelihood_for(c),
         "plane": {"what": pl.what, "origin": pl.origin.tolist(), "axes": pl.axes.tolist(),
                   "others": pl.others.tolist(), "sds": pl.sds.tolist()},

@@ -285,7 +285,8 @@
     head.className = "note";
     head.textContent = `${labelOf(i)} (example ${P.index[i]}) → ${labelOf(j)} (example ${P.index[j]}): ` +
       (PAGE ? "the straight line between their full codes, decoded in the page."
-        : "the straight line between their points on the plane, read from the grid.");
+        : "the straight line between their points on the plane, read from the grid.") +
+      (IMG ? "" : " Each row: the words that step's code raises most against the centre.");
     box.appendChild(head);
     const zi = pointCode(i), zj = pointCode(j);
     const at = (t) => {
