@@ -25,6 +25,7 @@ from torch import nn
 
 from . import families, metrics, objectives, run_folder, runs
 from .errors import VaelabError
+from .logs import info
 from .evaluate import CHUNK_ELEMENTS
 from .models.contract import is_latent_variable
 from .resolve import device as resolve_device
@@ -170,7 +171,7 @@ def weights_for(run: str | Path, epoch: int | None) -> str:
 
 def run_gap(run: str | Path, *, epoch: int | None = None, points: int = 100, steps: int = 500, lr: float = 1e-2,
             samples: int = 8, k: int = 1000, device: str = "cpu",
-            log: Callable[[str], None] = print) -> dict[str, Any]:
+            log: Callable[[str], None] = info) -> dict[str, Any]:
     """Measure the gap for one checkpoint of a run and merge it into RUN/amortization_gap.json."""
     run = Path(run)
     if min(points, steps, samples, k) < 1 or lr <= 0:

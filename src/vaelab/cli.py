@@ -12,6 +12,7 @@ import warnings
 
 from . import cli_look, cli_train, commands  # torch-free: the library is imported in the command that runs
 from .errors import VaelabError
+from .logs import configure_logging
 
 COMMAND_MODULES = (cli_train, cli_look, commands)
 
@@ -56,6 +57,7 @@ def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
     args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
     warnings.simplefilter("default")
+    configure_logging(-1 if args.quiet else getattr(args, "verbose", 0))  # -q: warnings only; -v: debug
     try:
         _handler(args.command)(args)
     except VaelabError as e:

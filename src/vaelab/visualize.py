@@ -16,6 +16,7 @@ from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .config import PLOT_KINDS
 from .errors import VaelabError
+from .logs import info
 from .models.contract import is_latent_variable
 from .resolve import device as resolve_device
 from .run_folder import RunFolder
@@ -225,7 +226,7 @@ class RunView:
         return getattr(self, kind)(**kw)
 
 
-def all_plots(run: str | Path, device: str = "cpu", data: ImageData | None = None, log=print) -> list[Path]:
+def all_plots(run: str | Path, device: str = "cpu", data: ImageData | None = None, log=info) -> list[Path]:
     """Every plot that makes sense for this run (skipping, with a note, those that do not)."""
     view = RunView(run, device, data)
     made = []
