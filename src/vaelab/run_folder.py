@@ -5,7 +5,9 @@
     model.safetensors              the weights to use (best validation bound)
     checkpoint.safetensors         the full training state of the last finished epoch (for --resume)
     epochs/epoch-NNN.safetensors   every save_every-th epoch's weights
+    provenance.json                command line, versions, machine and wall times of each training session
     eval.json, plots/, report.html, other *.json (comparison.json, amortization_gap.json)
+    tensorboard/                   TensorBoard event files (--log tensorboard)
 
 Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
 a temporary, removed when the run is next opened). The checkpoint commits an epoch: a folder with
@@ -35,8 +37,11 @@ EVAL = "eval.json"
 REPORT = "report.html"
 PLOTS = "plots"
 EPOCHS = "epochs"
+TENSORBOARD = "tensorboard"  # event files of --log tensorboard (tensorboard_log.py)
 GAP = "amortization_gap.json"  # amortize.py
 COMPARISON = "comparison.json"  # compare.py
+PROVENANCE = "provenance.json"  # provenance.py: how each training session was run
+EXPLORER = "explorer.html"  # the latent explorer, when written
 LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
 # keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
 SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")
@@ -85,6 +90,10 @@ class RunFolder:
     @property
     def plots(self) -> Path:
         return self.path / PLOTS
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / TENSORBOARD
 
     @property
     def report(self) -> Path:
@@ -191,8 +200,17 @@ class RunFolder:
         atomic_write(self.path / name, (json.dumps(data, indent=2) + "\n").encode())
 
     def json_files(self) -> list[Path]:
-        """Every *.json in the folder but eval.json, sorted by name."""
-        return sorted(p for p in self.path.glob("*.json") if p.name != EVAL)
+        """Every *.json in the folder but eval.json and provenance.json, sorted by name."""
+        return sorted(p for p in self.path.glob("*.json") if p.name not in (EVAL, PROVENANCE))
+
+    def read_provenance(self) -> list[dict]:
+        """The training sessions recorded in provenance.json, oldest first ([] when none)."""
+        data = _read_json(self.path / PROVENANCE)
+        sessions = data.get("sessions") if isinstance(data, dict) else None
+        return [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
+
+    def write_provenance(self, sessions: list[dict]) -> None:
+        self.write_json(PROVENANCE, {"sessions": sessions})
 
     def write_report(self, page: str) -> Path:
         atomic_write(self.report, page.encode("utf-8"))
