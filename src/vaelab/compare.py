@@ -113,7 +113,7 @@ def target(row: dict[str, Any]) -> Path:
     """What a row links to: a run's report.html, a baseline's baseline.json."""
     path = Path(row["path"])
     if row["kind"] == "run":
-        return path / "report.html"
+        return RunFolder(path).report
     return path / "baseline.json" if path.is_dir() else path
 
 

@@ -59,7 +59,8 @@ def _links(folder: RunFolder) -> str:
 
 def _plots(folder: RunFolder) -> dict[str, Path]:
     """stem -> picture, in PLOT_ORDER (unknown ones after, by name); an animation replaces nothing."""
-    files = [p for p in sorted(folder.plots.glob("*")) if p.suffix in (".png", ".gif")] if folder.plots.is_dir() else []
+    files = [p for p in sorted(folder.plots.glob("*")) if p.suffix in (".png", ".gif")
+             and "-epoch-" not in p.stem] if folder.plots.is_dir() else []  # one epoch's plots: the animation has them
     rank = {s: i for i, s in enumerate(PLOT_ORDER)}
     return {p.stem: p for p in sorted(files, key=lambda p: (rank.get(p.stem, len(rank)), p.name))}
 

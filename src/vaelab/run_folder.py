@@ -220,5 +220,16 @@ class RunFolder:
     def epoch_path(self, epoch: int) -> Path:
         return self.path / epoch_weights(epoch)
 
+    def weights_for(self, epoch: int | None) -> str:
+        """The weights file (relative to the run) of an epoch kept by save_every, or model.safetensors for None."""
+        if epoch is None:
+            return WEIGHTS
+        name = epoch_weights(epoch)
+        if not (self.path / name).is_file():
+            kept = self.kept_epochs()
+            hint = f"kept epochs: {', '.join(map(str, kept))}" if kept else "train with --save-every N to keep them"
+            raise VaelabError(f"{self.path} has no weights for epoch {epoch} ({hint})")
+        return name
+
     def kept_epochs(self) -> list[int]:
         return sorted(int(p.stem.removeprefix("epoch-")) for p in (self.path / EPOCHS).glob("epoch-*.safetensors"))
