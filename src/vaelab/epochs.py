@@ -8,11 +8,11 @@ Anything else to do per epoch (a TensorBoard logger, another file) is an EpochOu
         def on_epoch(self, run: RunFolder, row: dict, model: nn.Module) -> None:
             print(run.name, row["epoch"], row["train_loss"])
 
+    fit(config, out, outputs=[Printer()])
+
 An output may also have on_start(run, resolved, val_x, shape), called once when a run starts or
 resumes, after config.toml is saved: the resolved config, the validation inputs (None without a
 validation split) and the shape of one example (tensorboard_log.py logs the hyper-parameters there).
-
-    fit(config, out, outputs=[Printer()])
 """
 
 from __future__ import annotations
