@@ -79,6 +79,9 @@ def grid_quantiles(model, n: int, codes: Callable[[], np.ndarray]) -> tuple[np.n
 class RunView:
     """A trained run, its test split and the arrays the plots need."""
 
+    epoch: int | None = None  # the kept epoch whose weights are drawn; None: the run's model.safetensors
+    suffix = ""  # of the file names: "-epoch-NNN" for a kept epoch
+
     def __init__(self, run: str | Path, device: str = "cpu", data: ImageData | None = None, epoch: int | None = None):
         self.run = Path(run)
         self.config = runs.load_config(self.run)
