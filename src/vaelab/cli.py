@@ -19,7 +19,8 @@ COMMAND_MODULES = (cli_train, cli_look, commands)
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaelab", description="Variational autoencoders: train, evaluate, look.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="warnings and errors only: no epoch lines, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         module.add_parsers(sub)
