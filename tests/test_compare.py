@@ -1,6 +1,9 @@
 """compare: one table of runs and baselines, ranked by test NLL, and each run's report shows its row."""
 
 import json
+import re
+import shutil
+import subprocess
 
 import pytest
 
@@ -32,7 +35,7 @@ def test_rows_come_from_the_files_and_are_ranked_by_nll(family, capsys):
                 "--baseline", str(family / "single"), "--out", str(out)]) == 0
     printed = capsys.readouterr().out
     md = (out / "compare.md").read_text()
-    assert md in printed and "<table>" in (out / "compare.html").read_text()
+    assert md in printed and '<table class="compare">' in (out / "compare.html").read_text()
     rows = compare.rank([compare.run_row(family / n) for n in ("vae", "iwae", "ae")]
                         + [compare.baseline_row(family / "single")])
     nlls = [r["nll"] for r in rows if r["nll"] is not None]
@@ -57,6 +60,12 @@ def test_each_run_report_shows_its_place(family):
         html = (family / name / "report.html").read_text()
         assert "<h2>Comparison</h2>" in html and "background:#fff3c4" in html
         assert html.count("background:#fff3c4") == 1
+        section = html[html.index("<h2>Comparison</h2>"):]
+        hrefs = re.findall(r'<a href="([^"]+)">', section)
+        assert sorted((family / name / h).resolve() for h in hrefs[1:]) == sorted(
+            [(family / n / "report.html").resolve() for n in ("vae", "iwae", "ae")] + [(family / "single" / "baseline.json").resolve()])
+        assert (family / name / hrefs[0]).resolve() == (family / "cmp" / "compare.html").resolve()  # the page itself
+        assert 'href="../cmp/compare.html">comparison page</a>' in html  # in the links under the title
     assert json.loads((family / "ae" / "comparison.json").read_text())["rank"] is None
 
 
@@ -66,3 +75,49 @@ def test_compare_refuses_a_run_without_eval(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert code == 2 and "vaelab evaluate" in err and len(err.splitlines()) == 1
     assert not (tmp_path / "cmp").exists() and not (run / "comparison.json").exists()
+
+
+def test_compare_html_hides_empty_columns_links_every_row_and_fits_1280_pixels(family):
+    out = family / "cmp"
+    if not (out / "compare.html").exists():
+        cli(["compare", str(family / "vae"), str(family / "iwae"), str(family / "ae"), "--baseline",
+             str(family / "single"), "--out", str(out)])
+    html = (out / "compare.html").read_text()
+    heads = re.findall(r"<th>([^<]+)</th>", html)
+    assert "amortization gap" not in heads and "test perplexity" not in heads  # no row has one
+    assert "active units" in heads and "recon error" in heads  # the runs have them, the baseline not
+    rows = html.count("<tr>") - 1
+    names = re.findall(r'<td class="name"><a href="([^"]+)">([^<]+)</a></td>', html)
+    assert rows == len(names) == 4
+    assert all((out / href).is_file() for href, _ in names)
+    assert {(out / h).resolve() for h, n in names if n != "single"} == {(family / n / "report.html").resolve()
+                                                                      for n in ("vae", "iwae", "ae")}
+
+
+FULL_ROW = {"kind": "run", "model": "vae 784-512-256-128-64-32, gaussian-learned, IWAE-50, student-t q, laplace prior",
+            "params": 1234567, "train_seconds": 12345.6, "elbo": -1234.56, "iwae": -1230.12, "nll": 1230.12,
+            "nll_estimator": "NLL-5000", "k": 5000, "active_units": 32, "recon_error": 1200.5,
+            "noisy_recon_error": 1300.25, "noise": "gaussian 0.25", "gap": 12.345, "gap_epoch": 100,
+            "perplexity": 1234.5, "npmi": 0.123, "test_points": "fashion-mnist test (10000, dequantized)"}
+
+
+def test_a_wide_compare_html_fits_1280_pixels_and_keeps_names_whole(tmp_path):
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium to measure the page")
+    rows = compare.rank([FULL_ROW | {"name": f"hidden512x256-latent_dim{i}-lr0.0003-seed{i}",
+                                     "path": str(tmp_path / f"run{i}")} for i in range(6)])
+    probe = tmp_path / "probe.html"  # the page, reporting its table's right edge and its names' lines
+    js = ("const r=Math.ceil(document.querySelector('table').getBoundingClientRect().right);let bad=0,lines=0;"
+          "for(const a of document.querySelectorAll('td.name a')){const t=a.firstChild;let top=null;"
+          "for(let i=0;i<t.length;i++){const g=document.createRange();g.setStart(t,i);g.setEnd(t,i+1);"
+          "const y=g.getBoundingClientRect().top;if(top!==null&&y>top+1){lines++;if(t.data[i-1]!=='-')bad++;}top=y;}}"
+          "document.title='W'+r+'L'+lines+'B'+bad;")
+    probe.write_text(compare.html_page(rows, tmp_path, "now").replace("</body>", f"<script>{js}</script></body>"))
+    done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
+                           "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
+    found = re.search(r"<title>W(\d+)L(\d+)B(\d+)</title>", done.stdout)
+    if found is None:
+        pytest.skip(f"chromium did not render the page: {done.stderr[-300:]}")
+    width, breaks, mid_word = map(int, found.groups())
+    assert width <= 1280 and breaks > 0 and mid_word == 0  # long names wrap, only after a '-'

@@ -30,6 +30,7 @@ STRACE = shutil.which("strace")
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace is not installed")
 SRC = Path(__file__).resolve().parents[1] / "src"
 ARGS = ["--data", "digits", "--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--set", "eval_k=10"]
+RESUME_WRITES = ["config.toml", "metrics.jsonl", "provenance.json"]  # what every start writes first, in order
 FSYNC = re.compile(r"fsync\(\d+<(.*)/\.(.+)\.[^./]+\.tmp>")  # fsync(3</run/plots/.curves.png.x1y2.tmp>)
 
 
@@ -54,13 +55,13 @@ def _chain(cwd: Path, run: str, plan: list[int | str], writes: list[str]) -> lis
     for point in plan:
         folder = cwd / run
         started = (folder / "checkpoint.safetensors").exists()
-        if isinstance(point, str):  # a resume starts by rewriting config.toml, then metrics.jsonl
+        if isinstance(point, str):  # a resume starts by rewriting config.toml, metrics.jsonl, provenance.json
             assert started
-            at, expected = {"config": 1, "metrics": 2}[point], "config.toml" if point == "config" else "metrics.jsonl"
+            at, expected = RESUME_WRITES.index(point) + 1, point
         else:
-            # a resume writes config and metrics, then the run's writes after its checkpoint's
+            # a resume writes config, metrics and provenance, then the run's writes after its checkpoint's
             done = [i for i, w in enumerate(writes) if w == "checkpoint.safetensors"][:_epoch(folder)] if started else []
-            at, expected = (2 + point - (done[-1] + 1) if done else point), writes[point - 1]
+            at, expected = (len(RESUME_WRITES) + point - (done[-1] + 1) if done else point), writes[point - 1]
         # a failed start (no checkpoint) is retried with the original command, or with --resume every other time
         resume = started or ((folder / "config.toml").exists() and len(hit) % 2 == 1)
         code, written = _vaelab(cwd, run, resume, at)
@@ -78,18 +79,18 @@ def _epoch(folder: Path) -> int:
 
 def test_kill_at_every_write_then_recover_bit_for_bit(tmp_path: Path) -> None:
     _, writes = _vaelab(tmp_path, "reference", False, None)
-    # config, metrics; per epoch weights, metrics, checkpoint; eval, six plots, report
-    assert writes[:5] == ["config.toml", "metrics.jsonl", "model.safetensors", "metrics.jsonl",
+    # config, metrics, provenance; per epoch weights, metrics, checkpoint; provenance; eval, six plots, report
+    assert writes[:6] == [*RESUME_WRITES, "model.safetensors", "metrics.jsonl",
                           "checkpoint.safetensors"] and writes[-1] == "report.html", writes
     last_ckpt = max(i for i, w in enumerate(writes) if w == "checkpoint.safetensors") + 1
     # chain a: the failed starts and epoch 2; chain b: after training (eval, plots, report) and a resume's own writes
-    plans = {"a": list(range(1, last_ckpt + 1)), "b": [last_ckpt + 1, "config", "metrics"] +
+    plans = {"a": list(range(1, last_ckpt + 1)), "b": [last_ckpt + 1, *RESUME_WRITES] +
              list(range(last_ckpt + 2, len(writes) + 1))}
     with ThreadPoolExecutor(2) as pool:
         hits = dict(zip(plans, pool.map(lambda k: _chain(tmp_path, k, plans[k], writes), plans)))
     killed = sum(map(len, hits.values()))
     print(f"{len(writes)} writes in a run; {killed} kill points: {hits}")
-    assert killed == len(writes) + 2
+    assert killed == len(writes) + len(RESUME_WRITES)
     ref = tmp_path / "reference"
     for name in plans:
         run = tmp_path / name

@@ -24,10 +24,10 @@ def test_a_divergence_in_epoch_1_leaves_a_failed_start_the_original_command_retr
     out = tmp_path / "run"
     cmd = ["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]
     assert "diverged at epoch 1" in expect_error(cmd + ["--lr", "1e30"], capsys)
-    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "metrics.jsonl"]
-    assert cli(cmd + ["--lr", "1e30"]) == 2
+    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "metrics.jsonl", "provenance.json"]
+    assert cli(cmd[1:] + ["--lr", "1e30"]) == 2  # without -q, so the notice is logged (on stderr)
     said = capsys.readouterr()
-    assert "diverged at epoch 1" in said.err and "held a failed start" in said.out  # not "already holds a run"
+    assert "diverged at epoch 1" in said.err and "held a failed start" in said.err  # not "already holds a run"
     assert "diverged at epoch 1" in expect_error(["-q", "train", "--resume", str(out)], capsys)  # from epoch 0
     assert cli(cmd) == 0  # another lr, same folder, no --overwrite
     assert (out / "checkpoint.safetensors").is_file() and "lr = 0.001" in (out / "config.toml").read_text()
@@ -89,7 +89,7 @@ def test_a_kill_at_the_first_write_leaves_a_folder_the_original_command_claims(t
     assert "run its original command again" in expect_error(["-q", "train", "--resume", str(out)], capsys)
     assert cli(["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.safetensors", "config.toml", "metrics.jsonl",
-                                                     "model.safetensors"]
+                                                     "model.safetensors", "provenance.json"]
 
 
 def test_a_live_run_in_its_first_epoch_is_never_taken_for_a_failed_start(tmp_path, capsys):

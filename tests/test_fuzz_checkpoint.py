@@ -19,7 +19,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
 from vaelab.checkpoint import load_checkpoint, save_checkpoint
-from vaelab.report import _training_section
+from vaelab.report_sections import training_section
 from vaelab.run_folder import RunFolder
 from vaelab.train import make_optimizer
 
@@ -125,4 +125,4 @@ def test_damaged_metrics_lines(tmp_path_factory, lines):
     rows = outcome(folder.read_metrics)
     assert all(isinstance(r, dict) and type(r["epoch"]) is int for r in rows)
     if rows:
-        _training_section(rows)  # the report's table of them
+        training_section(rows)  # the report's table of them

@@ -119,7 +119,9 @@ def test_report(tmp_path: Path) -> None:
     assert len(uris) == 2
     files = {p.read_bytes() for p in (run / "plots").glob("*.png")}
     assert {base64.b64decode(u) for u in uris} == files
-    assert page.index('alt="curves"') < page.index('alt="samples"')
+    # the picture first: the samples precede every table; the curves sit with the training numbers
+    assert re.search(r'<img [^>]*alt="(\w+)"', page)[1] == "samples" and page.index("<img") < page.index("<table")
+    assert page.index("<h2>Training</h2>") < page.index('alt="curves"') < page.index("<h2>Config</h2>")
     for text in ("mnist-vae-run", "-30.1234", "-28.9000", "28.9000", "1000", "360", "IWAE-1000", "NLL-1000",
                  "nats per example", "amortization_gap", "1.2345", "estimator_notes", "latent_dim",
                  "total training seconds"):
@@ -137,3 +139,40 @@ def test_report_without_eval_or_plots(tmp_path: Path) -> None:
     page = write_report(run).read_text()
     assert "<h2>Evaluation</h2>" not in page and "<h2>Plots</h2>" not in page
     assert "<h2>Training</h2>" in page and "<h2>Config</h2>" in page
+
+
+def test_report_links_shows_provenance_and_only_the_settings_that_matter(tmp_path: Path) -> None:
+    import platform
+
+    import torch
+    from vaelab.config import Config, to_toml
+
+    run = _run_folder(tmp_path)
+    (run / "config.toml").write_text(to_toml(Config(data="digits", hidden=(200,), save_every=5)))
+    session = {"command": "vaelab train --save-every 5", "torch": torch.__version__, "python": platform.python_version(),
+               "first_epoch": 1, "last_epoch": 3, "git_commit": "abc123", "git_dirty": True, "threads": 2}
+    (run / "provenance.json").write_text(json.dumps({"sessions": [session, session | {"first_epoch": 4,
+                                                                                       "last_epoch": 6}]}))
+    (run / "explorer.html").write_text("<html></html>")
+    page = write_report(run).read_text()
+    links = re.findall(r'<a href="([^"]+)"', page)
+    assert links[:6] == ["config.toml", "metrics.jsonl", "eval.json", "provenance.json", "amortization_gap.json",
+                         "explorer.html"]
+    prov = page[page.index("<h2>Provenance</h2>"):page.index("<h2>Config</h2>")]
+    assert prov.count("<th>session") == 2 and "<code>vaelab train --save-every 5</code>" in prov
+    assert torch.__version__ in prov and "abc123 (with uncommitted changes)" in prov and "4–6" in prov
+    key = page[page.index("<h2>Config</h2>"):page.index("<details>")]
+    shown = re.findall(r"<tr><th>([a-z_]+)</th>", key)
+    assert shown[:4] == ["data", "model", "hidden", "latent_dim"] and "save_every" in shown and "binarize" in shown
+    assert not {"vocab_size", "stop_words", "noise", "out", "shards", "eval_k"} & set(shown)  # images, vae, defaults
+    full = page[page.index("<details>"):page.index("</details>")]
+    assert "vocab_size" in full and "eval_k" in full  # the whole config, folded away
+
+
+def test_the_settings_of_a_document_run_have_no_image_keys() -> None:
+    from vaelab.config import Config
+    from vaelab.report_sections import key_settings
+
+    shown = key_settings(Config(data="corpus:x", model="nvdm", likelihood="multinomial", vocab_size=500).to_dict())
+    assert shown["vocab_size"] == 500 and "stop_words" in shown
+    assert not {"binarize", "image_size", "dequantize", "posterior_scale", "noise"} & set(shown)

@@ -22,9 +22,10 @@ def _npz(tmp_path, n_train, n_test, dim=16, seed=0):
 def test_tiny_datasets_train_evaluate_and_report(tmp_path, capsys, n_train, n_test, latent):
     path = _npz(tmp_path, n_train, n_test)
     run = tmp_path / "run"
-    code = cli(["-q", "train", "--data", f"npz:{path}", "--epochs", "1", "--hidden", "8", "--latent-dim",
+    code = cli(["train", "--data", f"npz:{path}", "--epochs", "1", "--hidden", "8", "--latent-dim",
                 str(latent), "--eval-k", "4", "--out", str(run)])
     out, err = capsys.readouterr()
+    out = err  # the notes are logged, on stderr (hidden by -q)
     assert code == 0, err
     assert json.loads((run / "eval.json").read_text())["n"] == n_test
     assert (run / "report.html").is_file()

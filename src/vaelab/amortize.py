@@ -25,6 +25,7 @@ from torch import nn
 
 from . import families, metrics, objectives, run_folder, runs
 from .errors import VaelabError
+from .logs import info
 from .evaluate import CHUNK_ELEMENTS
 from .models.contract import is_latent_variable
 from .resolve import device as resolve_device
@@ -157,20 +158,12 @@ def _epoch_of(run: Path, weights: str) -> int | None:
 
 def weights_for(run: str | Path, epoch: int | None) -> str:
     """The weights file (relative to the run) for an epoch kept by `save_every`, or the run's model.safetensors."""
-    run = Path(run)
-    if epoch is None:
-        return run_folder.WEIGHTS
-    name = run_folder.epoch_weights(epoch)
-    if not (run / name).is_file():
-        kept = RunFolder(run).kept_epochs()
-        hint = f"kept epochs: {', '.join(map(str, kept))}" if kept else "train with --save-every N to keep them"
-        raise VaelabError(f"{run} has no weights for epoch {epoch} ({hint})")
-    return name
+    return RunFolder(run).weights_for(epoch)
 
 
 def run_gap(run: str | Path, *, epoch: int | None = None, points: int = 100, steps: int = 500, lr: float = 1e-2,
             samples: int = 8, k: int = 1000, device: str = "cpu",
-            log: Callable[[str], None] = print) -> dict[str, Any]:
+            log: Callable[[str], None] = info) -> dict[str, Any]:
     """Measure the gap for one checkpoint of a run and merge it into RUN/amortization_gap.json."""
     run = Path(run)
     if min(points, steps, samples, k) < 1 or lr <= 0:

@@ -21,6 +21,7 @@ from . import documents, models, parallel, report as report_mod, runs, visualize
 from .errors import ConfigError, VaelabError
 from .data import ImageData, is_corpus
 from .corruption import Noise
+from .logs import info
 from .precision import matmuls
 from .resolve import device as resolve_device
 from .resolve import resolve
@@ -46,7 +47,7 @@ def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any)
 
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
-          resume: bool = False, finish: bool = False, progress: bool = False, log=print, outputs: Sequence = (),
+          resume: bool = False, finish: bool = False, progress: bool = False, log=info, outputs: Sequence = (),
           explorer: bool = True, **overrides: Any) -> Path:
     """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html
     (and explorer.html unless explorer=False).
@@ -159,7 +160,7 @@ def report(run: str | Path) -> Path:
     return report_mod.write_report(run)
 
 
-def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool = False, log=print,
+def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool = False, log=info,
                explorer: bool = True) -> Path:
     """Evaluate on the test split, draw every plot, write the explorer (unless explorer=False) and the report."""
     result = evaluate(run, data=data, progress=progress)

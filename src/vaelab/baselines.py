@@ -32,6 +32,7 @@ from .atomic import atomic_write
 from .config import BASELINES as DOCS, COVARIANCES, Config
 from .data import ImageData, is_corpus
 from .errors import VaelabError
+from .logs import info
 from .resolve import resolve
 
 REG_COVAR = 1e-6  # added to covariance diagonals; scikit-learn's default, so a 1-component GMM equals `single`
@@ -243,7 +244,7 @@ def check(name: str, c: Config, data: ImageData, o: Options) -> None:
 
 
 def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: bool = False,
-        log: Callable[[str], None] = print) -> dict[str, Any]:
+        log: Callable[[str], None] = info) -> dict[str, Any]:
     """Fit baseline `name` on the data config c describes; write OUT/baseline.json and return its contents."""
     target = Path(out) / "baseline.json"
     if target.exists() and not overwrite:

@@ -12,13 +12,15 @@ import warnings
 
 from . import cli_explore, cli_look, cli_train, commands  # torch-free: the library is imported in the command that runs
 from .errors import VaelabError
+from .logs import configure_logging
 
 COMMAND_MODULES = (cli_train, cli_look, commands, cli_explore)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="vaelab", description="Variational autoencoders: train, evaluate, look.")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    parser.add_argument("-q", "--quiet", action="store_true",
+                        help="warnings and errors only: no epoch lines, no progress bars")
     sub = parser.add_subparsers(dest="command", required=True)
     for module in COMMAND_MODULES:
         module.add_parsers(sub)
@@ -56,6 +58,7 @@ def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
     args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
     warnings.simplefilter("default")
+    configure_logging(-1 if args.quiet else getattr(args, "verbose", 0))  # -q: warnings only; -v: debug
     try:
         _handler(args.command)(args)
     except VaelabError as e:

@@ -30,6 +30,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--kind", required=True, choices=cfg.PLOT_KINDS + ("all",))
     p.add_argument("--range", help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
+    p.add_argument("--epoch", type=int, help="draw with the weights kept for epoch N (--save-every) into "
+                                             "<kind>-epoch-NNN.png")
 
     p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")
     p.add_argument("run")
@@ -93,7 +95,7 @@ def _plot(args: argparse.Namespace) -> None:
     from . import visualize
 
     span = _span(args.range)
-    view = visualize.RunView(args.run, args.device)
+    view = visualize.RunView(args.run, args.device, epoch=args.epoch)
     kinds = view.kinds() if args.kind == "all" else (args.kind,)
     for kind in kinds:
         try:

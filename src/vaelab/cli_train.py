@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from importlib import import_module
 
 from . import config as cfg  # torch-free: the library is imported in the command that runs
 from .errors import VaelabError
@@ -16,6 +17,8 @@ FLAG_KEYS = {
     "posterior_scale": "posterior_scale", "precision": "precision", "posterior": "posterior", "prior": "prior",
     "noise": "noise", "noise_level": "noise_level", "noise_mean": "noise_mean", "save_every": "save_every",
 }
+# --log NAME -> "module:class" of a per-epoch output (epochs.EpochOutput), imported only when asked for
+LOGGERS = {"tensorboard": "tensorboard_log:TensorBoardLog"}
 # what may change when a run is resumed: nothing that alters the model or the data it sees
 RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision", "save_every"}
 
@@ -58,6 +61,8 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--resume", metavar="RUN", help="continue a run from its last checkpoint")
     p.add_argument("--no-report", action="store_true", help="skip the final evaluation, plots and report")
     p.add_argument("--no-explorer", action="store_true", help="do not write RUN/explorer.html beside the report")
+    p.add_argument("--log", action="append", default=[], choices=tuple(LOGGERS),
+                   help="also log each epoch to: tensorboard (RUN/tensorboard/; needs the tensorboard package)")
     return p
 
 
@@ -80,21 +85,31 @@ def _overrides(args: argparse.Namespace) -> dict:
     return values
 
 
+def _outputs(names: list[str]) -> list:
+    """The per-epoch outputs named by --log, built before any run folder is claimed (a missing package fails here)."""
+    outputs = []
+    for name in dict.fromkeys(names):
+        module, _, cls = LOGGERS[name].partition(":")
+        outputs.append(getattr(import_module(f".{module}", __package__), cls)())
+    return outputs
+
+
 def _train(args: argparse.Namespace) -> None:
     from . import api
 
     values = _overrides(args)
+    outputs = _outputs(args.log)
     progress = not args.quiet
     if args.resume:
         fixed = sorted(set(values) - RESUMABLE)
         if args.config or fixed:
             raise VaelabError(f"--resume continues a run as configured; only {', '.join(sorted(RESUMABLE))} "
                               f"may change (got {', '.join(fixed) or '--config'})")
-        run = api.train(out=args.resume, resume=True, finish=not args.no_report, progress=progress,
+        run = api.train(out=args.resume, resume=True, finish=not args.no_report, progress=progress, outputs=outputs,
                         explorer=not args.no_explorer, **values)
     else:
         run = api.train(args.config, out=args.out, overwrite=args.overwrite, finish=not args.no_report,
-                        progress=progress, explorer=not args.no_explorer, **values)
+                        progress=progress, outputs=outputs, explorer=not args.no_explorer, **values)
     print(f"run folder: {run}")
 
 
@@ -105,7 +120,7 @@ def _sweep(args: argparse.Namespace) -> None:
         raise VaelabError("a sweep cannot be resumed; continue one of its runs alone with `vaelab train --resume RUN`")
     root = run_sweep(args.config, seeds=args.seeds, grid=args.grid, out=args.out, overwrite=args.overwrite,
                      sequential=args.sequential, finish=not args.no_report, progress=not args.quiet,
-                     explorer=not args.no_explorer, **_overrides(args))
+                     outputs=_outputs(args.log), explorer=not args.no_explorer, **_overrides(args))
     print(f"sweep folder: {root}")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import os
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from typing import Any
 from . import baselines, config as cfg, families, models, runs
 from .atomic import atomic_write
 from .errors import VaelabError
-from .report import CSS, write_report
+from .report import write_report
+from .report_html import CSS, page
 from .run_folder import COMPARISON, GAP, RunFolder
 from .table import NOTES, html_table, markdown
 
@@ -99,6 +101,34 @@ def baseline_row(path: str | Path) -> dict[str, Any]:
     }
 
 
+# compare.html fits a 1280-pixel window: a wider body and a smaller table font; lines break only where the text
+# allows (spaces, and after the '-' between a sweep name's parts), never inside a word or a number
+WIDE_CSS = CSS + """
+body{max-width:1240px}table.compare{font-size:.8em;line-height:1.3}table.compare th,table.compare td{padding:.2em .4em}
+table.compare td,table.compare th{overflow-wrap:normal;word-break:normal;hyphens:manual}
+"""
+
+
+def target(row: dict[str, Any]) -> Path:
+    """What a row links to: a run's report.html, a baseline's baseline.json."""
+    path = Path(row["path"])
+    if row["kind"] == "run":
+        return RunFolder(path).report
+    return path / "baseline.json" if path.is_dir() else path
+
+
+def links(rows: list[dict[str, Any]], base: Path) -> dict[str, str]:
+    """Each row's path -> the relative link to its target from the folder base."""
+    return {r["path"]: Path(os.path.relpath(target(r).resolve(), base.resolve())).as_posix() for r in rows}
+
+
+def html_page(rows: list[dict[str, Any]], out: Path, stamp: str) -> str:
+    """compare.html: the table, every row's name linking to its report, and the notes."""
+    body = (f"<h1>Comparison</h1>{html_table(rows, links=links(rows, out))}<p class=\"note\">{escape(NOTES)}</p>"
+            f"<footer>written by vaelab compare on {escape(stamp)}</footer>")
+    return page("vaelab comparison", body, WIDE_CSS)
+
+
 def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows sorted by test NLL (lowest first; rows without one last), each given its rank."""
     def key(r: dict) -> float:
@@ -124,18 +154,16 @@ def compare(run_paths: list[str], baseline_paths: list[str] = (), out: str | Pat
     md = markdown(rows)
     atomic_write(out / "compare.md", md.encode())
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-    page = (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>vaelab comparison</title>'
-            f"<style>{CSS}</style></head><body><h1>Comparison</h1>{html_table(rows)}"
-            f'<p class="note">{escape(NOTES)}</p><footer>written by vaelab compare on {escape(stamp)}</footer>'
-            "</body></html>\n")
-    atomic_write(out / "compare.html", page.encode())
+    atomic_write(out / "compare.html", html_page(rows, out, stamp).encode())
     if update_runs:
         ranked = [r for r in rows if r["rank"] is not None]
         for r in rows:
             if r["kind"] != "run":
                 continue
+            run = Path(r["path"])
             place = {"rank": r["rank"], "of": len(ranked), "rows": rows, "this": r["path"],
-                     "written": stamp, "table": str(out / "compare.md")}
+                     "written": stamp, "table": str(out / "compare.md"), "links": links(rows, run),
+                     "page": Path(os.path.relpath((out / "compare.html").resolve(), run.resolve())).as_posix()}
             RunFolder(r["path"]).write_json(COMPARISON, place)
             write_report(r["path"])
     return rows, out

@@ -23,7 +23,7 @@ POSTERIORS = ("gaussian", "laplace", "logistic", "student-t", "gumbel")  # see f
 PRIORS = ("normal", "laplace")
 NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corruption.py
 # names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in visualize.py, baselines.py
-PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
+PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs")
 BASELINES = {
     "single": "one independent Bernoulli per dimension, or one full/diagonal Gaussian",
     "mixture": "a mixture by EM: of Bernoulli products, or scikit-learn's GaussianMixture",

@@ -9,17 +9,22 @@ Anything else to do per epoch (a TensorBoard logger, another file) is an EpochOu
             print(run.name, row["epoch"], row["train_loss"])
 
     fit(config, out, outputs=[Printer()])
+
+An output may also have on_start(run, resolved, val_x, shape), called once when a run starts or
+resumes, after config.toml is saved: the resolved config, the validation inputs (None without a
+validation split) and the shape of one example (tensorboard_log.py logs the hyper-parameters there).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Protocol, Sequence
 
 import torch
 from torch import nn
 
-from . import objectives
+from . import objectives, provenance
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .resolve import Resolved
 from .run_folder import RunFolder
@@ -51,7 +56,8 @@ def score_key(estimator: str) -> str:
 
 
 class EpochOutput(Protocol):
-    """Something done at the end of every epoch, after the run folder's own files are written."""
+    """Something done at the end of every epoch, after the run folder's own files are written (and, optionally,
+    on_start(run, resolved, val_x, shape) once when the run starts or resumes)."""
 
     def on_epoch(self, run: RunFolder, row: dict, model: nn.Module) -> None: ...
 
@@ -70,6 +76,7 @@ class EpochWriter:
         self.key = score_key(r.estimator)
         self.state = fresh_state()
         self.rows: list[dict] = []
+        self.sessions: list[dict] = []  # provenance.json
 
     def start(self, model: nn.Module, optimizer: torch.optim.Optimizer, resume: bool = False) -> dict[str, Any]:
         """Save the resolved config and the metrics so far (on resume: up to the checkpoint's epoch)."""
@@ -79,6 +86,13 @@ class EpochWriter:
             self.rows = self.run.read_metrics(self.state["epoch"]) if resume else []
             self.run.write_config(self.r.config)
             self.run.write_metrics(self.rows)
+            self.sessions = (self.run.read_provenance() if resume else []) + \
+                [provenance.session(self.r, self.state["epoch"] + 1)]
+            self.run.write_provenance(self.sessions)
+            shape = tuple(json.loads(self.meta.get("shape", "[]")))
+            for out in self.outputs:
+                if hasattr(out, "on_start"):
+                    out.on_start(self.run, self.r, self.val_x, shape)
         return self.state
 
     def end_epoch(self, epoch: int, model: nn.Module, optimizer: torch.optim.Optimizer, train: dict[str, float],
@@ -118,6 +132,9 @@ class EpochWriter:
             save_weights(self.run.weights, model, self.meta)
         if self.writes and not self.run.checkpoint.exists():
             self._checkpoint(model, optimizer)
+        if self.writes and self.sessions:
+            self.sessions[-1] = provenance.finished(self.sessions[-1], self.state["epoch"])
+            self.run.write_provenance(self.sessions)
 
     def _checkpoint(self, model: nn.Module, optimizer: torch.optim.Optimizer, rng: torch.Tensor | None = None) -> None:
         """The one place a run's training state is written; rng: the CPU stream to save instead of the global one."""

@@ -18,9 +18,9 @@ from typing import Callable
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from .corruption import Noise, fixed
+from .logs import progress_bar
 from .models.contract import is_latent_variable
 from .objectives import log_weights
 
@@ -60,7 +60,7 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
     k_chunk = max(1, min(k, CHUNK_ELEMENTS // (width * batch)))
     out = {name: np.empty(n) for name in ("elbo", "iwae", "recon", "kl")}
     means = []
-    bar = tqdm(total=n * k, unit="sample", unit_scale=True, disable=not progress, desc=f"IWAE-{k}", leave=False)
+    bar = progress_bar(progress, total=n * k, unit="sample", unit_scale=True, desc=f"IWAE-{k}", leave=False)
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
         torch.manual_seed(seed)
         for lo in range(0, n, batch):

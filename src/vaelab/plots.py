@@ -160,7 +160,7 @@ def recon(originals: np.ndarray, reconstructions: np.ndarray, path: str | Path, 
             filler = np.full((cols - len(arr), *arr.shape[1:]), PAD_VALUE)
             blocks.append(np.concatenate([arr, filler]))
             labels.append(label)
-    return image_grid(np.concatenate(blocks), path, nrow=cols, title="test data and reconstructions (decoder mean)",
+    return image_grid(np.concatenate(blocks), path, nrow=cols, title="test images and reconstructions (decoder means)",
                       row_labels=labels)
 
 
@@ -172,13 +172,22 @@ def samples(images: np.ndarray, path: str | Path) -> Path:
 def latent(z: np.ndarray, labels: np.ndarray | None, path: str | Path, *, title: str,
            xlabel: str = "z1", ylabel: str = "z2") -> Path:
     """2-D latent codes as a scatter, coloured by class (legend) or by a continuous label (colorbar)."""
+    fig = _figure(6.4, 5.2)
+    ax = fig.subplots()
+    scatter(fig, ax, z, labels)
+    ax.set_title(title)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    return _save(fig, path)
+
+
+def scatter(fig: Figure, ax: Any, z: np.ndarray, labels: np.ndarray | None) -> None:
+    """Codes (N, 2) on ax, coloured by class (legend, the same colour per class every call) or by a number."""
     z = np.asarray(z, dtype=np.float64).reshape(len(z), -1)
     if z.shape[1] == 1:
         z = np.concatenate([z, np.zeros_like(z)], axis=1)
     size = float(np.clip(8000.0 / max(len(z), 1), 5.0, 30.0))
     alpha = float(np.clip(0.9 - len(z) / 20000.0, 0.35, 0.85))
-    fig = _figure(6.4, 5.2)
-    ax = fig.subplots()
     if labels is None:
         ax.scatter(z[:, 0], z[:, 1], s=size, alpha=alpha, color="tab:blue", linewidths=0)
     else:
@@ -199,10 +208,6 @@ def latent(z: np.ndarray, labels: np.ndarray | None, path: str | Path, *, title:
             sc = ax.scatter(z[:, 0], z[:, 1], c=lab.astype(np.float64), cmap="viridis", s=size, alpha=alpha,
                             linewidths=0)
             fig.colorbar(sc, ax=ax, label="label")
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    return _save(fig, path)
 
 
 def _tick_positions(n: int, count: int = 5) -> list[int]:
@@ -280,4 +285,5 @@ def topics(table: list[tuple[str, list[str], list[str]]], path: str | Path, *, t
     return _save(fig, path)
 
 
-__all__ = ["tile", "curves", "image_grid", "recon", "samples", "latent", "manifold", "interpolation", "topics"]
+__all__ = ["tile", "curves", "image_grid", "recon", "samples", "latent", "scatter", "manifold", "interpolation",
+           "topics"]

@@ -5,7 +5,9 @@
     model.safetensors              the weights to use (best validation bound)
     checkpoint.safetensors         the full training state of the last finished epoch (for --resume)
     epochs/epoch-NNN.safetensors   every save_every-th epoch's weights
+    provenance.json                command line, versions, machine and wall times of each training session
     eval.json, plots/, report.html, explorer.html, other *.json (comparison.json, amortization_gap.json)
+    tensorboard/                   TensorBoard event files (--log tensorboard)
 
 Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
 a temporary, removed when the run is next opened). The checkpoint commits an epoch: a folder with
@@ -36,8 +38,10 @@ REPORT = "report.html"
 EXPLORER = "explorer.html"  # explorer.py
 PLOTS = "plots"
 EPOCHS = "epochs"
+TENSORBOARD = "tensorboard"  # event files of --log tensorboard (tensorboard_log.py)
 GAP = "amortization_gap.json"  # amortize.py
 COMPARISON = "comparison.json"  # compare.py
+PROVENANCE = "provenance.json"  # provenance.py: how each training session was run
 LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
 # keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
 SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")
@@ -86,6 +90,10 @@ class RunFolder:
     @property
     def plots(self) -> Path:
         return self.path / PLOTS
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / TENSORBOARD
 
     @property
     def report(self) -> Path:
@@ -196,8 +204,17 @@ class RunFolder:
         atomic_write(self.path / name, (json.dumps(data, indent=2) + "\n").encode())
 
     def json_files(self) -> list[Path]:
-        """Every *.json in the folder but eval.json, sorted by name."""
-        return sorted(p for p in self.path.glob("*.json") if p.name != EVAL)
+        """Every *.json in the folder but eval.json and provenance.json, sorted by name."""
+        return sorted(p for p in self.path.glob("*.json") if p.name not in (EVAL, PROVENANCE))
+
+    def read_provenance(self) -> list[dict]:
+        """The training sessions recorded in provenance.json, oldest first ([] when none)."""
+        data = _read_json(self.path / PROVENANCE)
+        sessions = data.get("sessions") if isinstance(data, dict) else None
+        return [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
+
+    def write_provenance(self, sessions: list[dict]) -> None:
+        self.write_json(PROVENANCE, {"sessions": sessions})
 
     def write_report(self, page: str) -> Path:
         atomic_write(self.report, page.encode("utf-8"))
@@ -210,6 +227,17 @@ class RunFolder:
     # weights kept per epoch
     def epoch_path(self, epoch: int) -> Path:
         return self.path / epoch_weights(epoch)
+
+    def weights_for(self, epoch: int | None) -> str:
+        """The weights file (relative to the run) of an epoch kept by save_every, or model.safetensors for None."""
+        if epoch is None:
+            return WEIGHTS
+        name = epoch_weights(epoch)
+        if not (self.path / name).is_file():
+            kept = self.kept_epochs()
+            hint = f"kept epochs: {', '.join(map(str, kept))}" if kept else "train with --save-every N to keep them"
+            raise VaelabError(f"{self.path} has no weights for epoch {epoch} ({hint})")
+        return name
 
     def kept_epochs(self) -> list[int]:
         return sorted(int(p.stem.removeprefix("epoch-")) for p in (self.path / EPOCHS).glob("epoch-*.safetensors"))

@@ -28,6 +28,7 @@ from .api import finish_run, make_config
 from .atomic import atomic_write
 from .data import ImageData
 from .errors import ConfigError, VaelabError
+from .logs import info
 from .resolve import device as resolve_device
 from .run_folder import RunFolder
 from .sweep_stacked import check_stackable, fit_group
@@ -148,7 +149,7 @@ def _write_summary(root: Path, members: Sequence[Member], results: list[dict], g
 def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = None,
           grid: dict[str, Sequence[Any]] | Sequence[str] | None = None, out: str | Path | None = None,
           overwrite: bool = False, sequential: bool = False, finish: bool = False, progress: bool = False,
-          log: Callable[[str], None] = print, outputs: Sequence = (), explorer: bool = True,
+          log: Callable[[str], None] = info, outputs: Sequence = (), explorer: bool = True,
           **overrides: Any) -> Path:
     """Train every model of a sweep; returns the sweep folder (one run folder per model inside)."""
     base = make_config(config, **overrides)

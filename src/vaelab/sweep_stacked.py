@@ -15,7 +15,6 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from . import config as cfg
 from . import metrics, models, objectives, runs, stack
@@ -23,6 +22,7 @@ from .batches import order_generator
 from .data import ImageData, binarize, dequantize, is_corpus_spec, rows
 from .epochs import EpochOutput, EpochWriter
 from .errors import ConfigError, VaelabError
+from .logs import info, progress_bar
 from .resolve import resolve
 from .run_folder import RunFolder
 from .train import _sync, _write, kl_weight, make_optimizer, seed_everything
@@ -68,7 +68,7 @@ def _copy_into(model: torch.nn.Module, params: dict[str, torch.Tensor], m: int) 
 
 
 def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how: str = "auto",
-              progress: bool = True, log: Callable[[str], None] = print,
+              progress: bool = True, log: Callable[[str], None] = info,
               outputs: Sequence[EpochOutput] = ()) -> list[dict]:
     """Train M models as one stacked model; write each one's run folder (config.out, already claimed)."""
     size = len(configs)
@@ -118,8 +118,7 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
     active = [True] * size
 
     log_every = max(1, c0.epochs // 20)
-    bar = tqdm(total=c0.epochs * steps_per_epoch, desc=f"sweep x{size}", unit="step", disable=not progress,
-               dynamic_ncols=True)
+    bar = progress_bar(progress, total=c0.epochs * steps_per_epoch, desc=f"sweep x{size}", unit="step")
     step = 0
     for epoch in range(1, c0.epochs + 1):
         if not any(active):

@@ -13,7 +13,6 @@ COLUMNS = (
     ("active_units", "active units"), ("recon_error", "recon error"), ("noisy_recon_error", "recon error, noisy x~"),
     ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("test_points", "test points"),
 )
-OPTIONAL = {"perplexity", "npmi"}  # document columns: shown only when some row has them
 NOTES = ("Nats per example, summed over data dimensions, on the test split. NLL-k = −IWAE-k (importance "
          "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = "
          "−E_q log p(x|z) (−log p(x|f(x)) for "
@@ -45,8 +44,8 @@ def cell(row: dict[str, Any], key: str) -> str:
 
 
 def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
-    """COLUMNS less the optional ones no row fills."""
-    return tuple((k, t) for k, t in COLUMNS if k not in OPTIONAL or any(r.get(k) is not None for r in rows))
+    """COLUMNS less those no row fills (the run's name always stays)."""
+    return tuple((k, t) for k, t in COLUMNS if k == "name" or any(r.get(k) is not None for r in rows))
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -65,14 +64,21 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     return "\n".join([head, sep, *body, "", *notes]) + "\n"
 
 
-def html_table(rows: list[dict[str, Any]], highlight: str | None = None) -> str:
-    """The table as HTML; the row whose path is `highlight` is bold and shaded."""
+def html_table(rows: list[dict[str, Any]], highlight: str | None = None, links: dict[str, str] | None = None) -> str:
+    """The table as HTML; the row whose path is `highlight` is bold and shaded; links: path -> href of its name."""
     cols = columns(rows)
     head = "<tr>" + "".join(f"<th>{escape(title)}</th>" for _, title in cols) + "</tr>"
     body = []
     for r in rows:
         style = ' style="font-weight:bold;background:#fff3c4"' if highlight and r["path"] == highlight else ""
-        tds = "".join(f'<td class="num">{escape(cell(r, k))}</td>' if isinstance(r.get(k), (int, float))
-                      else f"<td>{escape(cell(r, k))}</td>" for k, _ in cols)
-        body.append(f"<tr{style}>{tds}</tr>")
-    return f"<table>{head}{''.join(body)}</table>"
+        tds = []
+        for k, _ in cols:
+            text = escape(cell(r, k))
+            if k == "name":  # linked to the row's report (or baseline.json)
+                href = (links or {}).get(r["path"])
+                tds.append(f'<td class="name"><a href="{escape(href)}">{text}</a></td>' if href
+                           else f'<td class="name">{text}</td>')
+            else:
+                tds.append(f'<td class="num">{text}</td>' if isinstance(r.get(k), (int, float)) else f"<td>{text}</td>")
+        body.append(f"<tr{style}>{''.join(tds)}</tr>")
+    return f"<table class=\"compare\">{head}{''.join(body)}</table>"

@@ -21,10 +21,10 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
 from . import config as cfg
 from . import families, graphs, metrics, models, noise, objectives, parallel, precision, runs
+from .logs import info, progress_bar
 from .batches import ResidentBatches, StreamedBatches, check_shards
 from .data import ImageData, binarize, dequantize, is_corpus, rows
 from .data.npy import NpyRows
@@ -92,7 +92,7 @@ class ObjectiveStep(nn.Module):
         return bound.loss, bound.value.mean()
 
 
-def _write(bar: tqdm, log: Callable[[str], None], line: str) -> None:
+def _write(bar, log: Callable[[str], None], line: str) -> None:
     """A log line that does not tear the progress bar."""
     if bar.disable:
         log(line)
@@ -145,7 +145,7 @@ def train_row(loss_sum: torch.Tensor, bound_sum: torch.Tensor, rows_seen: int, w
 
 
 def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, resume: bool = False,
-        progress: bool = True, log: Callable[[str], None] = print, outputs: Sequence[EpochOutput] = ()) -> FitResult:
+        progress: bool = True, log: Callable[[str], None] = info, outputs: Sequence[EpochOutput] = ()) -> FitResult:
     """Train the configured model, writing everything into run_dir (which must already be claimed)."""
     run = RunFolder(run_dir)
     world = parallel.world_from_env()
@@ -196,8 +196,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     score_name = metrics.label(writer.key, c.k)
     log_every = max(1, c.epochs // 20)  # about 20 log lines however long the run
     first = state["epoch"] + 1
-    bar = tqdm(total=(c.epochs - state["epoch"]) * source.steps, desc="train", unit="step",
-               disable=not progress or state["stopped_early"], dynamic_ncols=True)
+    bar = progress_bar(progress and not state["stopped_early"], total=(c.epochs - state["epoch"]) * source.steps,
+                       desc="train", unit="step")
     model.train()
     for epoch in range(first, c.epochs + 1):
         if state["stopped_early"]:
@@ -210,7 +210,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
             for i, (storage, idx) in enumerate(source.epoch(epoch)):
                 loss = run_step(storage, idx, kl_weight(state["step"], warmup_steps))
                 state["step"] += 1
-                if progress and i % 50 == 0:  # .item() waits for the device, so not every step
+                if not bar.disable and i % 50 == 0:  # .item() waits for the device, so not every step
                     bar.set_postfix_str(f"epoch {epoch}/{c.epochs} loss {loss.item():.2f}", refresh=False)
                 bar.update(1)
         _sync(device)

@@ -1,4 +1,8 @@
-"""From a run folder to arrays to PNGs: samples, reconstructions, latent scatter, manifold, interpolation, topics."""
+"""From a run folder to arrays to PNGs: samples, reconstructions, latent scatter, manifold, interpolation, topics.
+
+RunView(run, epoch=N) draws with the weights kept for epoch N (--save-every) into <kind>-epoch-NNN.png;
+latent-epochs animates the latent scatter across every kept epoch (plots/latent-epochs.gif).
+"""
 
 from __future__ import annotations
 
@@ -11,14 +15,15 @@ import torch
 from sklearn.decomposition import PCA
 from torch.distributions import Normal
 
-from . import documents, plots, runs
-from .data import ImageData, is_corpus
+from . import animation, documents, plots, runs
+from .data import ImageData, is_corpus, rows as stored_rows
 from .distributions import mean_image
 from .config import PLOT_KINDS
 from .errors import VaelabError
+from .logs import info
 from .models.contract import is_latent_variable
 from .resolve import device as resolve_device
-from .run_folder import RunFolder
+from .run_folder import RunFolder, epoch_weights
 
 KINDS = PLOT_KINDS
 PLOT_SEED = 0
@@ -74,12 +79,17 @@ def grid_quantiles(model, n: int, codes: Callable[[], np.ndarray]) -> tuple[np.n
 class RunView:
     """A trained run, its test split and the arrays the plots need."""
 
-    def __init__(self, run: str | Path, device: str = "cpu", data: ImageData | None = None):
+    epoch: int | None = None  # the kept epoch whose weights are drawn; None: the run's model.safetensors
+    suffix = ""  # of the file names: "-epoch-NNN" for a kept epoch
+
+    def __init__(self, run: str | Path, device: str = "cpu", data: ImageData | None = None, epoch: int | None = None):
         self.run = Path(run)
         self.config = runs.load_config(self.run)
+        weights = RunFolder(self.run).weights_for(epoch)  # refuses an epoch that was not kept
         self.data = data if data is not None else runs.load_data(self.config)
         self.device = resolve_device(device)
-        _, self.model = runs.load_model(self.run, self.data.shape, self.device)
+        _, self.model = runs.load_model(self.run, self.data.shape, self.device, weights)
+        self.epoch, self.suffix = epoch, "" if epoch is None else f"-epoch-{epoch:03d}"
         self.hw = None if is_corpus(self.data) else image_shape(self.data.shape)  # word counts are never pictures
         self.x = runs.eval_inputs(self.config, self.data, "test", self.device)
         self.y = self.data.y_test
@@ -87,6 +97,9 @@ class RunView:
         if self.out.exists() and not self.out.is_dir():
             raise VaelabError(f"{self.out} is a file; plots go into a folder of that name")
         self.notes: list[str] = []  # what a plot left out for want of test examples, said after drawing it
+
+    def _path(self, kind: str, ext: str = "png") -> Path:
+        return self.out / f"{kind}{self.suffix}.{ext}"
 
     def _need_images(self, kind: str) -> tuple[int, int]:
         if self.hw is None:
@@ -107,14 +120,18 @@ class RunView:
         rows = RunFolder(self.run).read_metrics()
         if not rows:
             raise VaelabError(f"{self.run}: no epochs in metrics.jsonl yet")
+        if self.epoch is not None:
+            raise VaelabError("--kind curves draws every epoch's metrics; --epoch does not apply to it")
         return plots.curves(rows, self.out / "curves.png")
 
     @torch.no_grad()
     def recon(self, n: int = 16) -> Path:
         hw = self._need_images("recon")
-        x = self.x[:n]
-        xr = mean_image(self.model.decode(self.model.embed(x)))
-        return plots.recon(_pictures(x, hw), _pictures(xr, hw), self.out / "recon.png", n=n)
+        # the data row is the grey image (the Bernoulli mean a binarization is drawn from), not one speckled draw;
+        # the model reads the seeded binarization it is scored on
+        grey = stored_rows(self.data.test[:n], None, self.data.scale)
+        xr = mean_image(self.model.decode(self.model.embed(self.x[:n])))
+        return plots.recon(_pictures(grey, hw), _pictures(xr, hw), self._path("recon"), n=n)
 
     @torch.no_grad()
     def samples(self) -> Path:
@@ -122,14 +139,16 @@ class RunView:
         self._need_prior("samples")
         g = torch.Generator().manual_seed(PLOT_SEED)
         x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior
-        return plots.samples(_pictures(x, hw), self.out / "samples.png")
+        return plots.samples(_pictures(x, hw), self._path("samples"))
 
-    def latent(self) -> Path:
-        z = self.codes()
+    def labels(self) -> np.ndarray | None:
+        """The test labels, as class names where the data has them (the legend shows 'sport', not 3)."""
         labels = self.y.numpy() if self.y is not None else None
         names = getattr(self.data, "label_names", None)
-        if labels is not None and names is not None:
-            labels = np.asarray(names)[labels]  # legend shows 'sport', not 3
+        return np.asarray(names)[labels] if labels is not None and names is not None else labels
+
+    def latent(self) -> Path:
+        z, labels = self.codes(), self.labels()
         if z.shape[1] == 1:
             z = np.concatenate([z, np.zeros_like(z)], axis=1)
             names = ("z1", "")
@@ -145,7 +164,24 @@ class RunView:
                 self.notes.append(f"latent: {len(z)} test point, so z1 and z2 instead of a PCA projection")
         pca_used = self.model.latent_dim > 2 and names[0] != "z1"
         title = f"test posterior means ({self.model.latent_dim}-D latent" + (", PCA to 2-D)" if pca_used else ")")
-        return plots.latent(z, labels, self.out / "latent.png", title=title, xlabel=names[0], ylabel=names[1])
+        title += f", epoch {self.epoch}" if self.epoch is not None else ""
+        return plots.latent(z, labels, self._path("latent"), title=title, xlabel=names[0], ylabel=names[1])
+
+    @torch.no_grad()
+    def latent_epochs(self) -> Path:
+        """The test split's posterior means at every kept epoch, animated (plots/latent-epochs.gif)."""
+        folder = RunFolder(self.run)
+        epochs = animation.frames(folder.kept_epochs())
+        if not epochs:
+            raise VaelabError(f"--kind latent-epochs needs weights kept during training; {self.run} has none "
+                              f"(train with --save-every N)")
+        codes = []
+        for e in epochs:
+            _, model = runs.load_model(self.run, self.data.shape, self.device, epoch_weights(e))
+            codes.append(torch.cat([model.embed(self.x[i:i + 2048]) for i in range(0, len(self.x), 2048)]).cpu().numpy())
+        z, names = animation.project(codes)
+        return animation.latent_gif(z, self.labels(), self.out / "latent-epochs.gif", epochs=epochs,
+                                    title=f"test posterior means ({self.model.latent_dim}-D latent)", names=names)
 
     @torch.no_grad()
     def manifold(self, n: int = 21, span: tuple[float, float, float, float] | None = None) -> Path:
@@ -178,7 +214,7 @@ class RunView:
         title += f" ({how})" if span is None else " (linear grid)"
         zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
         images = _pictures(mean_image(self.model.decode(zt)), hw)
-        return plots.manifold(images, self.out / "manifold.png", n=n, ticks_x=gx, ticks_y=gy, title=title,
+        return plots.manifold(images, self._path("manifold"), n=n, ticks_x=gx, ticks_y=gy, title=title,
                               xlabel=labels[0], ylabel=labels[1])
 
     @torch.no_grad()
@@ -198,7 +234,7 @@ class RunView:
         # data | decoded path | data, so each row shows where it starts and ends
         row = torch.cat([ends[:, :1], mean_image(self.model.decode(path)), ends[:, 1:]], 1)
         images = _pictures(row, hw).reshape(rows, steps + 2, *hw)
-        return plots.interpolation(images, self.out / "interp.png")
+        return plots.interpolation(images, self._path("interp"))
 
     def topic_table(self, top: int = 10) -> list[dict]:
         """documents.topic_table for this run; a VaelabError for models that are not document models."""
@@ -211,21 +247,22 @@ class RunView:
         table = self.topic_table(top)
         rows = [(f"z{r['dim']} (sd {r['sd']:.2f})", r["plus"], r["minus"]) for r in table]
         title = f"top {top} words at each end of R's columns (most varying dimension first)"
-        return plots.topics(rows, self.out / "topics.png", title=title)
+        return plots.topics(rows, self._path("topics"), title=title)
 
     def kinds(self) -> tuple[str, ...]:
         """The plot kinds worth trying for this run: pictures for images, topic words for documents."""
+        kept = bool(RunFolder(self.run).kept_epochs()) and self.epoch is None
         if is_corpus(self.data):
-            return tuple(k for k in KINDS if k in ("curves", "latent", "topics"))
-        return tuple(k for k in KINDS if k != "topics")
+            return tuple(k for k in KINDS if k in ("curves", "latent", "topics") or (k == "latent-epochs" and kept))
+        return tuple(k for k in KINDS if k != "topics" and (k != "latent-epochs" or kept))
 
     def make(self, kind: str, **kw) -> Path:
         if kind not in KINDS:
             raise VaelabError(f"unknown plot kind {kind!r} (choose from {', '.join(KINDS)})")
-        return getattr(self, kind)(**kw)
+        return getattr(self, kind.replace("-", "_"))(**kw)
 
 
-def all_plots(run: str | Path, device: str = "cpu", data: ImageData | None = None, log=print) -> list[Path]:
+def all_plots(run: str | Path, device: str = "cpu", data: ImageData | None = None, log=info) -> list[Path]:
     """Every plot that makes sense for this run (skipping, with a note, those that do not)."""
     view = RunView(run, device, data)
     made = []

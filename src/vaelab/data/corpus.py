@@ -18,6 +18,7 @@ import scipy.sparse as sp
 import torch
 
 from ..errors import DataError
+from ..logs import info
 from .images import TEST_FRACTION, TEST_SEED, _hold_out
 
 CORPORA = ("corpus:PATH", "20newsgroups")
@@ -178,7 +179,7 @@ def _labels(names: list[str] | None, order: tuple[str, ...] | None, keep: np.nda
 def build(name: str, texts: list[str], splits: list[str], labels: list[str] | None, *,
           vocab: list[str] | None = None, vocab_size: int = 0, stop_words: str = "none", min_df: float = 1.0,
           max_df: float = 1.0, val_fraction: float = 0.1, split_seed: int = 0,
-          log: Callable[[str], None] = print) -> CorpusData:
+          log: Callable[[str], None] = info) -> CorpusData:
     """Bags of words for documents split into train/val/test; a missing test or val split is held out of train.
 
     The vocabulary is fitted on the training documents only, after the hold-outs.
@@ -232,7 +233,7 @@ def build(name: str, texts: list[str], splits: list[str], labels: list[str] | No
 
 def load_corpus(spec: str, *, data_dir: str | None = None, val_fraction: float = 0.1, split_seed: int = 0,
                 vocab_size: int = 0, stop_words: str = "none", min_df: float = 1.0, max_df: float = 1.0,
-                log: Callable[[str], None] = print) -> CorpusData:
+                log: Callable[[str], None] = info) -> CorpusData:
     """Load the corpus named by spec: `corpus:PATH` (OCTIS folder or .txt folder) or `20newsgroups`."""
     opts = dict(vocab_size=vocab_size, stop_words=stop_words, min_df=min_df, max_df=max_df,
                 val_fraction=val_fraction, split_seed=split_seed, log=log)
