@@ -72,7 +72,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
     else:
         c = make_config(config, **overrides)
         data = runs.load_data(c)  # fail on bad data before anything is written
-        models.build(c, data.shape)  # and on a model that cannot take this data
+        models.build(c, data.shape, data)  # and on a model that cannot take this data (or its embedding file)
         check_start(c, data, world)  # and on the device, precision and batches
         if world.distributed and not (out or c.out):
             raise VaelabError("under torchrun, name the run folder with --out")
@@ -130,7 +130,8 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
         raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
     if precision != "fp32":
         result["precision"] = precision
-    extra = documents.metrics(model, data, x) if is_corpus(data) else None  # perplexity, NPMI
+    labels = runs.split_tensor(data, split)[1] if is_corpus(data) else None
+    extra = documents.metrics(model, data, x, labels) if is_corpus(data) else None  # perplexity, NPMI, diversity
     with matmuls(precision, dev):
         result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
                                progress=progress, extra=extra)

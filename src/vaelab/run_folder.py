@@ -37,6 +37,7 @@ PLOTS = "plots"
 EPOCHS = "epochs"
 GAP = "amortization_gap.json"  # amortize.py
 COMPARISON = "comparison.json"  # compare.py
+DOC_TOPICS = "doc_topics.csv"  # `vaelab topics RUN --docs PATH` (doc_topics.py)
 LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
 # keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
 SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")

@@ -11,9 +11,10 @@ COLUMNS = (
     ("rank", "#"), ("name", "run"), ("model", "model"), ("params", "parameters"),
     ("train_seconds", "training s"), ("elbo", f"test {label('elbo')}"), ("iwae", f"test {label('iwae')}"), ("nll", "test NLL"),
     ("active_units", "active units"), ("recon_error", "recon error"), ("noisy_recon_error", "recon error, noisy x~"),
-    ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("test_points", "test points"),
+    ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("diversity", "diversity"),
+    ("purity", "label purity"), ("test_points", "test points"),
 )
-OPTIONAL = {"perplexity", "npmi"}  # document columns: shown only when some row has them
+OPTIONAL = {"perplexity", "npmi", "diversity", "purity"}  # document columns: shown only when some row has them
 NOTES = ("Nats per example, summed over data dimensions, on the test split. NLL-k = −IWAE-k (importance "
          "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = "
          "−E_q log p(x|z) (−log p(x|f(x)) for "
@@ -59,7 +60,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     if any(r.get("perplexity") is not None for r in rows):
         notes.append("test perplexity = exp(−Σ bound / Σ tokens) over the test documents (the ELBO for document "
                      "VAEs, scikit-learn's variational bound for LDA); NPMI: mean coherence of the top-10 words "
-                     "per topic.")
+                     "per topic (NVDM: both ends of R's columns), document co-occurrence in the training split; "
+                     "diversity: unique fraction of the topics' top-25 words; label purity: majority label's "
+                     "share of each topic's 30 top test documents.")
     if len({r["test_points"] for r in rows}) > 1:
         notes.append("**Not every row was scored on the same test points** (see the last column).")
     return "\n".join([head, sep, *body, "", *notes]) + "\n"
