@@ -192,10 +192,15 @@ def quality(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None, refe
     """npmi, diversity and (with labels) purity of the model's topics; x are the scored documents (N, |V|)."""
     out = {"npmi": float(npmi(topic_lists(model, TOP_WORDS), reference).mean()),
            "diversity": diversity(topic_lists(model, TOP_DIVERSITY))}
-    if labels is not None and len(labels) >= PURITY_DOCS:
-        scores = doc_scores(model, x.cpu())
-        out["purity"] = float(label_purity(scores, labels.cpu().numpy(), PURITY_DOCS).mean())
+    if labels is not None:
+        scores = doc_scores(model, x.cpu())  # (N, T)
+        out["purity"] = float(label_purity(scores, labels.cpu().numpy(), purity_docs(*scores.shape)).mean())
     return out
+
+
+def purity_docs(n_docs: int, n_topics: int) -> int:
+    """Documents per topic for label purity: PURITY_DOCS, or fewer, so no topic takes more than N / T of them."""
+    return max(1, min(PURITY_DOCS, n_docs // n_topics))
 
 
 def quality_notes(model: nn.Module) -> dict:
@@ -204,7 +209,7 @@ def quality_notes(model: nn.Module) -> dict:
     return {
         "npmi": f"mean NPMI of the top-{TOP_WORDS} words of {lists}; {NPMI_NOTE}",
         "diversity": f"unique words / all words in the top-{TOP_DIVERSITY} lists of {lists}",
-        "purity": f"mean over the topics ({lists}) of the majority label's share of the {PURITY_DOCS} scored "
-                  "documents loading most on it (topic proportions; NVDM: posterior mean, either sign)",
+        "purity": f"mean over the topics ({lists}) of the majority label's share of the min({PURITY_DOCS}, N / T) "
+                  "scored documents loading most on it (topic proportions; NVDM: posterior mean, either sign)",
     }
 

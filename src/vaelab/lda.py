@@ -68,8 +68,8 @@ def fit_lda(data: CorpusData, components: int, *, seed: int = 0, max_iter: int =
             "nll": "-(scikit-learn's variational bound) per test document, nats; an upper bound on -log p(d)",
             "npmi": f"mean NPMI of each topic's top-{top} words; {documents.NPMI_NOTE}",
             "diversity": f"unique words / all words in the topics' top-{documents.TOP_DIVERSITY} lists",
-            "purity": f"mean over topics of the majority label's share of the {documents.PURITY_DOCS} test "
-                      "documents with the largest proportion of it (lda.transform)",
+            "purity": f"mean over topics of the majority label's share of the min({documents.PURITY_DOCS}, N / K) "
+                      "test documents with the largest proportion of it (lda.transform)",
             "unigram_perplexity": "add-one smoothed unigram model fitted on the training split",
         },
         "settings": {"learning_method": "batch", "max_iter": int(max_iter), "random_state": int(seed)},
@@ -77,10 +77,11 @@ def fit_lda(data: CorpusData, components: int, *, seed: int = 0, max_iter: int =
 
 def _purity(lda, test, labels) -> dict[str, float]:
     """{"purity": ...} of the test documents' topic proportions, when the corpus has labels."""
-    if labels is None or len(labels) < documents.PURITY_DOCS:
+    if labels is None:
         return {}
     theta = lda.transform(test)  # (N, K)
-    return {"purity": float(documents.label_purity(theta, labels.numpy(), documents.PURITY_DOCS).mean())}
+    top = documents.purity_docs(*theta.shape)
+    return {"purity": float(documents.label_purity(theta, labels.numpy(), top).mean())}
 
 
 def fit(c: cfg.Config, data: CorpusData, options) -> dict[str, Any]:

@@ -67,8 +67,8 @@ METRICS: dict[str, Metric] = dict([
        "window: the whole document)", ".4f", "higher"),
     _m("diversity", "diversity", "topic diversity: unique words / all words in the top-25 lists of every topic",
        ".4f", "higher"),
-    _m("purity", "purity", "mean label purity: the majority label's share of the 30 documents loading most on "
-       "each topic", ".4f", "higher"),
+    _m("purity", "purity", "mean label purity: the majority label's share of the min(30, N / topics) documents "
+       "loading most on each topic", ".4f", "higher"),
     _m("seconds", "seconds", "evaluation wall time", ".4f"),
 ])
 EPOCH_KEYS = ("epoch", "train_loss", "train_objective", "train_seconds", "val_elbo", "val_iwae", "val_recon")

@@ -62,7 +62,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
                      "VAEs, scikit-learn's variational bound for LDA); NPMI: mean coherence of the top-10 words "
                      "per topic (NVDM: both ends of R's columns), document co-occurrence in the training split; "
                      "diversity: unique fraction of the topics' top-25 words; label purity: majority label's "
-                     "share of each topic's 30 top test documents.")
+                     "share of each topic's min(30, N / topics) top test documents.")
     if len({r["test_points"] for r in rows}) > 1:
         notes.append("**Not every row was scored on the same test points** (see the last column).")
     return "\n".join([head, sep, *body, "", *notes]) + "\n"
