@@ -47,7 +47,7 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     if models.spec(c.model).estimator is None and c.posterior != "gaussian":
         parts.append(f"{c.posterior} q")
     if models.spec(c.model).estimator is None and c.prior != "normal":
-        parts.append(f"{c.prior} prior")
+        parts.append(f"{c.prior} prior" + (f" (alpha {c.alpha:g})" if c.prior == "dirichlet-laplace" else ""))
     if c.model == "dae":
         parts.append(f"{c.noise} {c.noise_level:g}")
     return ", ".join(parts)
