@@ -129,3 +129,10 @@ def test_bad_embedding_file_is_one_error_line_and_nothing_written(corpus, tmp_pa
                 "--set", f"embeddings={emb}", "--set", "embedding_dim=4", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "embeddings" in err[0] and "line 2" in err[0] and not out.exists()
+
+
+def test_prodlda_refuses_another_prior(corpus, tmp_path, capsys):
+    out = tmp_path / "r"
+    assert cli(["-q", "train", "--data", f"corpus:{corpus}", "--model", "prodlda", *TINY, "--epochs", "1",
+                "--prior", "normal", "--out", str(out)]) == 2
+    assert "dirichlet-laplace" in capsys.readouterr().err and not out.exists()

@@ -39,7 +39,8 @@ def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any)
             chosen = cfg.read_values(cfg.find(config)) | chosen
     c = cfg.from_dict(chosen, base)
     # a model that fixes its likelihood or estimator must not drop one the user asked for without a word
-    for key, used in (("likelihood", models.likelihood_for), ("estimator", models.estimator_for)):
+    for key, used in (("likelihood", models.likelihood_for), ("estimator", models.estimator_for),
+                      ("prior", models.prior_for)):
         if key in chosen and used(c) != getattr(c, key):
             raise ConfigError(f"model {c.model!r} always uses the {key} {used(c)!r}, not {getattr(c, key)!r}")
     return c
