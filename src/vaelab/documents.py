@@ -193,7 +193,7 @@ def quality(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None, refe
     out = {"npmi": float(npmi(topic_lists(model, TOP_WORDS), reference).mean()),
            "diversity": diversity(topic_lists(model, TOP_DIVERSITY))}
     if labels is not None:
-        scores = doc_scores(model, x.cpu())  # (N, T)
+        scores = doc_scores(model, x.cpu(), x.device)  # (N, T), computed where the model is
         out["purity"] = float(label_purity(scores, labels.cpu().numpy(), purity_docs(*scores.shape)).mean())
     return out
 
