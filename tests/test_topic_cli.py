@@ -136,3 +136,14 @@ def test_prodlda_refuses_another_prior(corpus, tmp_path, capsys):
     assert cli(["-q", "train", "--data", f"corpus:{corpus}", "--model", "prodlda", *TINY, "--epochs", "1",
                 "--prior", "normal", "--out", str(out)]) == 2
     assert "dirichlet-laplace" in capsys.readouterr().err and not out.exists()
+
+
+def test_lda_baseline_reports_diversity_and_purity(corpus):
+    from vaelab import lda
+    from vaelab.data import load_corpus
+
+    data = load_corpus(f"corpus:{corpus}", log=lambda s: None)
+    r = lda.fit_lda(data, 2, max_iter=20)
+    assert r["diversity"] == pytest.approx(0.5)  # 20 words: each top-25 list is the whole vocabulary
+    assert r["purity"] == 1.0  # each topic's 8 (= 16 test documents / 2 topics) top documents share a label
+    assert "whole document" in r["estimators"]["npmi"] and r["npmi"] > 0.3
