@@ -24,6 +24,8 @@ SCIPY = {
 # the pairs torch.distributions has a closed-form KL for; every other pair must fall back to Monte Carlo
 ANALYTIC = {("gaussian", "normal"), ("gaussian", "laplace"), ("laplace", "normal"), ("laplace", "laplace"),
             ("gumbel", "normal")}
+# dirichlet-laplace is a Gaussian (with the Laplace moments): the same pairs as normal
+ANALYTIC |= {(q, "dirichlet-laplace") for q, p in set(ANALYTIC) if p == "normal"}
 PAIRS = [(q, p) for q in families.POSTERIORS for p in families.PRIORS]
 
 

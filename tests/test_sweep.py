@@ -37,7 +37,8 @@ def _built(c, seeds, shape=(1, 8, 8)):
 @pytest.mark.parametrize("likelihood", cfg.LIKELIHOODS)
 def test_stacked_model_computes_each_models_own_numbers(name, likelihood):
     c = cfg.Config(model=name, hidden=(16,), latent_dim=3, likelihood=likelihood)
-    solo = _built(c, [0, 1, 2])
+    # eval mode: dropout and batch-norm statistics (prodlda, etm) are training-time randomness that vmap refuses
+    solo = [m.eval() for m in _built(c, [0, 1, 2])]
     params = stack_parameters(solo)
     x = torch.rand(3, 5, 64)  # (M, B, D)
     z = torch.randn(2, 3, 5, 3)  # (K, M, B, Dz)

@@ -15,7 +15,7 @@ from .errors import VaelabError
 __version__ = "0.1.0"
 # public name -> (module, attribute in it)
 _LAZY = {
-    "evaluate": ("api", "evaluate"), "load": ("api", "load"), "make_config": ("api", "make_config"),
+    "encode": ("doc_topics", "encode"), "evaluate": ("api", "evaluate"), "load": ("api", "load"), "make_config": ("api", "make_config"),
     "plot": ("api", "plot"), "report": ("api", "report"), "sample": ("api", "sample"), "train": ("api", "train"),
     "MODELS": ("models", "MODELS"), "build_model": ("models", "build"),
     "OBJECTIVES": ("objectives", "OBJECTIVES"), "Bound": ("objectives", "Bound"), "iwae": ("objectives", "iwae"),

@@ -40,7 +40,8 @@ def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any)
             chosen = cfg.read_values(cfg.find(config)) | chosen
     c = cfg.from_dict(chosen, base)
     # a model that fixes its likelihood or estimator must not drop one the user asked for without a word
-    for key, used in (("likelihood", models.likelihood_for), ("estimator", models.estimator_for)):
+    for key, used in (("likelihood", models.likelihood_for), ("estimator", models.estimator_for),
+                      ("prior", models.prior_for)):
         if key in chosen and used(c) != getattr(c, key):
             raise ConfigError(f"model {c.model!r} always uses the {key} {used(c)!r}, not {getattr(c, key)!r}")
     return c
@@ -74,7 +75,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
     else:
         c = make_config(config, **overrides)
         data = runs.load_data(c)  # fail on bad data before anything is written
-        models.build(c, data.shape)  # and on a model that cannot take this data
+        models.build(c, data.shape, data)  # and on a model that cannot take this data (or its embedding file)
         check_start(c, data, world)  # and on the device, precision and batches
         if world.distributed and not (out or c.out):
             raise VaelabError("under torchrun, name the run folder with --out")
@@ -132,7 +133,8 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
         raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
     if precision != "fp32":
         result["precision"] = precision
-    extra = documents.metrics(model, data, x) if is_corpus(data) else None  # perplexity, NPMI
+    labels = runs.split_tensor(data, split)[1] if is_corpus(data) else None
+    extra = documents.metrics(model, data, x, labels) if is_corpus(data) else None  # perplexity, NPMI, diversity
     with matmuls(precision, dev):
         result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
                                progress=progress, extra=extra)

@@ -36,12 +36,14 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")
     p.add_argument("run")
 
-    p = sub.add_parser("topics", help="print a document model's topics: the top words at both ends of each "
-                                      "latent dimension")
+    p = sub.add_parser("topics", help="print a document model's topics (top words per topic; NVDM: both ends of "
+                                      "each latent dimension), or with --docs the topic mixtures of new texts")
     p.add_argument("run")
-    p.add_argument("--top", type=int, default=10, help="words per end (default 10)")
+    p.add_argument("--top", type=int, default=10, help="words per topic or end (default 10)")
+    p.add_argument("--docs", metavar="PATH", help="a text file, one document per line: print each one's topic "
+                   "mixture (NVDM: latent code) and top topics, and write them as CSV")
+    p.add_argument("--out", metavar="CSV", help="with --docs: the CSV to write (default RUN/doc_topics.csv)")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
-
 
     p = sub.add_parser("bench", help="time vaelab against reference loops, side by side, on this machine",
                        description="W1 training (pytorch/examples loop vs vaelab) and NLL-k evaluation "
@@ -109,6 +111,11 @@ def _plot(args: argparse.Namespace) -> None:
 
 
 def _topics(args: argparse.Namespace) -> None:
+    if args.docs is not None:
+        from . import doc_topics
+
+        print(f"wrote {doc_topics.run_docs(args.run, args.docs, args.out, args.device)}")
+        return
     from . import documents, visualize
 
     if args.top < 1:

@@ -66,7 +66,8 @@ def _baseline(args: argparse.Namespace) -> None:
     r = baselines.fit(args.model, c, options, args.out, overwrite=args.overwrite)
     print(f"baseline {args.model}: {r.get('family', '')}")
     print(f"  {r['test_inputs']}")
-    for key in ("nll", "val_nll", "train_nll", "bits_per_dim", "perplexity", "unigram_perplexity", "npmi", "params",
+    for key in ("nll", "val_nll", "train_nll", "bits_per_dim", "perplexity", "unigram_perplexity", "npmi", "diversity",
+                "purity", "params",
                 "iterations", "seconds"):
         if key in r:
             v = r[key]

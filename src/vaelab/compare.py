@@ -49,7 +49,7 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     if models.spec(c.model).estimator is None and c.posterior != "gaussian":
         parts.append(f"{c.posterior} q")
     if models.spec(c.model).estimator is None and c.prior != "normal":
-        parts.append(f"{c.prior} prior")
+        parts.append(f"{c.prior} prior" + (f" (alpha {c.alpha:g})" if c.prior == "dirichlet-laplace" else ""))
     if c.model == "dae":
         parts.append(f"{c.noise} {c.noise_level:g}")
     return ", ".join(parts)
@@ -78,7 +78,8 @@ def run_row(run: str | Path) -> dict[str, Any]:
         "recon_error": -ev["recon"] if isinstance(ev.get("recon"), (int, float)) else None,
         "noisy_recon_error": ev.get("noisy_recon_error"), "noise": ev.get("noise"),
         "gap": gap.get("gap"), "gap_epoch": gap.get("epoch"),
-        "perplexity": ev.get("perplexity"), "npmi": ev.get("npmi"),
+        "perplexity": ev.get("perplexity"), "npmi": ev.get("npmi"), "diversity": ev.get("diversity"),
+        "purity": ev.get("purity"),
         "test_points": _points(c, ev.get("split", "test"), ev.get("n")),
     }
     return row
@@ -97,7 +98,8 @@ def baseline_row(path: str | Path) -> dict[str, Any]:
         "model": f"baseline {b['baseline']}: {b.get('family', '')}",
         "params": b.get("params"), "train_seconds": b.get("seconds"), "nll": b.get("nll"),
         "nll_estimator": b.get("nll_estimator", "exact") if "nll" in b else None,
-        "perplexity": b.get("perplexity"), "npmi": b.get("npmi"), "test_points": _points(c, "test", b.get("n")),
+        "perplexity": b.get("perplexity"), "npmi": b.get("npmi"), "diversity": b.get("diversity"),
+        "purity": b.get("purity"), "test_points": _points(c, "test", b.get("n")),
     }
 
 

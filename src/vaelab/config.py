@@ -20,7 +20,7 @@ SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see precision.py
 POSTERIORS = ("gaussian", "laplace", "logistic", "student-t", "gumbel")  # see families.py
-PRIORS = ("normal", "laplace")
+PRIORS = ("normal", "laplace", "dirichlet-laplace")  # the last: Laplace approximation of Dirichlet(alpha)
 NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corruption.py
 # names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in visualize.py, baselines.py
 PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs")
@@ -60,6 +60,13 @@ class Config:
     posterior_scale: str = "exp"  # sigma = exp(logvar/2) | softplus(h)+1e-8 | relu(h)+0.05
     posterior: str = "gaussian"  # family of q(z|x), reparameterised (seed 002 section 1.2.4)
     prior: str = "normal"  # p(z): standard normal or standard Laplace
+    # topic models (prodlda, etm): Dirichlet(alpha) prior (Laplace approximation), dropout on the encoder's
+    # hidden layer and on theta, batch norm; etm: word embeddings from a text file (word v1 ... vL) or learned
+    alpha: float = 1.0
+    dropout: float = 0.2
+    batch_norm: bool = True
+    embeddings: str | None = None
+    embedding_dim: int = 300
     dequantize: bool = False  # Gaussian likelihoods: uniform noise within each pixel level (data.dequantize)
     # denoising autoencoder (model "dae"): masking zeroes each input with probability noise_level;
     # gaussian adds N(noise_mean, noise_level^2) to every input
@@ -131,6 +138,8 @@ def _check(c: Config) -> None:
     need(c.min_df > 0 and c.max_df > 0, "min_df and max_df must be positive")
     need(c.posterior in POSTERIORS, f"posterior must be one of {', '.join(POSTERIORS)}, not {c.posterior!r}")
     need(c.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, not {c.prior!r}")
+    need(c.alpha > 0, f"alpha (the Dirichlet prior's concentration) must be > 0, not {c.alpha}")
+    need(0 <= c.dropout < 1 and c.embedding_dim >= 1, "dropout must be in [0, 1) and embedding_dim >= 1")
     need(c.noise in NOISES, f"noise must be one of {', '.join(NOISES)}, not {c.noise!r}")
     need(c.noise_level >= 0 and (c.noise != "masking" or c.noise_level < 1),
          "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")

@@ -20,6 +20,9 @@ from .data import CorpusData, rows
 from .data.corpus import to_scipy
 
 TOP_WORDS = 10  # words per topic for NPMI, as in Lau et al. (2014) and most topic-model papers
+TOP_DIVERSITY = 25  # words per topic for topic diversity (Dieng et al. 2020)
+PURITY_DOCS = 30  # documents per topic for label purity
+NPMI_NOTE = ("reference corpus: the training split; window: the whole document (document co-occurrence)")
 
 
 def unigram_log_probs(counts: torch.Tensor) -> torch.Tensor:
@@ -79,25 +82,63 @@ def codes(model: nn.Module, counts: torch.Tensor, device: torch.device | str = "
     return torch.cat(out).numpy() if out else np.zeros((0, model.latent_dim), dtype=np.float32)
 
 
+def signed(model: nn.Module) -> bool:
+    """True when a topic is a direction with two ends (NVDM's R); False for topic models (their columns' tops)."""
+    return getattr(model, "signed_topics", True)
+
+
+def topic_lists(model: nn.Module, top: int) -> np.ndarray:
+    """The model's topics as word-index lists, (T, top): the top of each column of topic_weights, and for a
+    signed model also the bottom (T = 2K), in that order."""
+    pos, neg = ends(model.topic_weights.detach().cpu().numpy(), top)
+    return np.concatenate([pos, neg]) if signed(model) else pos
+
+
+def doc_scores(model: nn.Module, counts: torch.Tensor, device: torch.device | str = "cpu") -> np.ndarray:
+    """How strongly each document loads on each topic of topic_lists, (N, T): topic proportions for a topic
+    model, the posterior mean and its negation for a signed model."""
+    if signed(model):
+        z = codes(model, counts, device)
+        return np.concatenate([z, -z], axis=1)
+    model.eval()
+    out = [model.mixture(rows(counts, torch.arange(i, min(i + 1024, len(counts))), 1.0).to(device)).cpu()
+           for i in range(0, len(counts), 1024)]
+    return torch.cat(out).numpy()
+
+
+def diversity(top: np.ndarray) -> float:
+    """Topic diversity: unique words over all words in the topics' top lists (T, n), in (0, 1] (Dieng et al. 2020)."""
+    top = np.asarray(top)
+    return float(len(np.unique(top)) / top.size)
+
+
 def topic_table(model: nn.Module, data: CorpusData, top: int = TOP_WORDS,
                 device: torch.device | str = "cpu") -> list[dict]:
-    """One row per latent dimension, most varying across training documents first.
+    """One row per topic, the largest first.
 
-    Each row: dim (1-based), sd (std of the posterior means over training documents), and the
-    top words at the + end (largest R[:, k]) and at the - end (most negative R[:, k]).
+    NVDM (signed): dim (1-based), sd (std of the posterior means over training documents), and the top
+    words at the + end (largest R[:, k]) and at the - end (most negative R[:, k]), most varying first.
+    Topic models: dim, share (mean proportion over training documents), plus (top words), minus [].
     """
     weights = model.topic_weights.detach().cpu().numpy()  # (|V|, K)
-    sd = codes(model, data.train, device).std(axis=0)
     pos, neg = ends(weights, top)
     vocab = np.asarray(data.vocabulary)
+    if not signed(model):
+        share = doc_scores(model, data.train, device).mean(axis=0)
+        return [{"dim": int(k) + 1, "share": float(share[k]), "plus": vocab[pos[k]].tolist(), "minus": []}
+                for k in np.argsort(-share, kind="stable")]
+    sd = codes(model, data.train, device).std(axis=0)
     return [{"dim": int(k) + 1, "sd": float(sd[k]), "plus": vocab[pos[k]].tolist(), "minus": vocab[neg[k]].tolist()}
             for k in np.argsort(-sd, kind="stable")]
 
 
 def format_table(table: list[dict]) -> str:
-    """The topic table as plain text, one dimension per line pair."""
+    """The topic table as plain text: one line per topic (a line pair per signed dimension)."""
     lines = []
     for row in table:
+        if "share" in row:
+            lines.append(f"topic {row['dim']:<3d} {100 * row['share']:4.1f}%  {' '.join(row['plus'])}")
+            continue
         lines.append(f"z{row['dim']:<3d} sd {row['sd']:.2f}  + {' '.join(row['plus'])}")
         lines.append(f"{'':13s}- {' '.join(row['minus'])}")
     return "\n".join(lines)
@@ -112,8 +153,12 @@ def label_purity(z: np.ndarray, labels: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
-def metrics(model: nn.Module, data: CorpusData, x: torch.Tensor) -> Callable[[object], dict]:
+def metrics(model: nn.Module, data: CorpusData, x: torch.Tensor,
+            labels: torch.Tensor | None = None) -> Callable[[object], dict]:
     """The document numbers of `vaelab evaluate`, from the per-document bounds of x (N, |V|) dense counts.
+
+    Topic quality (NPMI, diversity; label purity of x's documents when their labels are given) is read from
+    topic_lists, the same way for every model (and for LDA, lda.py).
 
     Returns a function of evaluate.PointBounds, so the bounds are computed once.
     """
@@ -121,7 +166,6 @@ def metrics(model: nn.Module, data: CorpusData, x: torch.Tensor) -> Callable[[ob
         lengths = x.sum(1).double().cpu().numpy()  # (N,) tokens per document
         uni = unigram_log_probs(data.train).double().to(x.device)
         uni_lp = (x.double() @ uni).cpu().numpy()  # (N,) log p(d) under the unigram model
-        weights = model.topic_weights.detach().cpu().numpy() if hasattr(model, "topic_weights") else None
         out = {
             "words": int(lengths.sum()),
             "perplexity": perplexity(pb.elbo, lengths),
@@ -135,12 +179,37 @@ def metrics(model: nn.Module, data: CorpusData, x: torch.Tensor) -> Callable[[ob
             "perplexity_is": "exp(-sum IWAE-k / sum N_d), with the importance-sampled log p(d)",
             "unigram_perplexity": "add-one smoothed unigram model fitted on the training split",
         }
-        if weights is not None:
-            pos, neg = ends(weights, TOP_WORDS)
-            out["npmi"] = float(npmi(np.concatenate([pos, neg]), data.train).mean())
-            est["npmi"] = (f"mean NPMI of the top-{TOP_WORDS} words at both ends of every column of R, "
-                           "from document co-occurrence in the training split")
+        if hasattr(model, "topic_weights"):
+            out |= quality(model, x, labels, data.train)
+            est |= {k: v for k, v in quality_notes(model).items() if k in out}
         out["estimators"] = est
         return out
 
     return compute
+
+
+def quality(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor) -> dict:
+    """npmi, diversity and (with labels) purity of the model's topics; x are the scored documents (N, |V|)."""
+    out = {"npmi": float(npmi(topic_lists(model, TOP_WORDS), reference).mean()),
+           "diversity": diversity(topic_lists(model, TOP_DIVERSITY))}
+    if labels is not None:
+        scores = doc_scores(model, x.cpu(), x.device)  # (N, T), computed where the model is
+        out["purity"] = float(label_purity(scores, labels.cpu().numpy(), purity_docs(*scores.shape)).mean())
+    return out
+
+
+def purity_docs(n_docs: int, n_topics: int) -> int:
+    """Documents per topic for label purity: PURITY_DOCS, or fewer, so no topic takes more than N / T of them."""
+    return max(1, min(PURITY_DOCS, n_docs // n_topics))
+
+
+def quality_notes(model: nn.Module) -> dict:
+    """The estimator notes of quality()'s numbers."""
+    lists = "both ends of every column of R" if signed(model) else "every topic"
+    return {
+        "npmi": f"mean NPMI of the top-{TOP_WORDS} words of {lists}; {NPMI_NOTE}",
+        "diversity": f"unique words / all words in the top-{TOP_DIVERSITY} lists of {lists}",
+        "purity": f"mean over the topics ({lists}) of the majority label's share of the min({PURITY_DOCS}, N / T) "
+                  "scored documents loading most on it (topic proportions; NVDM: posterior mean, either sign)",
+    }
+

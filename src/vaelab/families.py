@@ -100,7 +100,7 @@ def family_of(q: Distribution) -> str:
 
 def prior(kind: str, loc: torch.Tensor, scale: torch.Tensor) -> Distribution:
     """p(z): 'normal' is N(loc, scale^2), 'laplace' is Laplace(loc, scale); standard when loc=0, scale=1."""
-    if kind == "normal":
+    if kind in ("normal", "dirichlet-laplace"):  # the latter: a Gaussian with the Laplace moments (models/dirichlet.py)
         return Independent(Normal(loc, scale, **_CHECK), 1, **_CHECK)
     if kind == "laplace":
         return Independent(Laplace(loc, scale, **_CHECK), 1, **_CHECK)

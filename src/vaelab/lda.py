@@ -40,7 +40,8 @@ def fit_lda(data: CorpusData, components: int, *, seed: int = 0, max_iter: int =
                                     random_state=seed)
     lda.fit(train)
     fit_seconds = time.perf_counter() - start
-    topics = np.argsort(-lda.components_, axis=1, kind="stable")[:, :top]  # (K, top) word indices
+    order = np.argsort(-lda.components_, axis=1, kind="stable")
+    topics = order[:, :top]  # (K, top) word indices
     lengths = np.asarray(test.sum(axis=1)).ravel()
     uni = documents.unigram_log_probs(data.train).double().numpy()
     vocab = np.asarray(data.vocabulary)
@@ -57,18 +58,30 @@ def fit_lda(data: CorpusData, components: int, *, seed: int = 0, max_iter: int =
         "params": int(lda.components_.size),
         "unigram_perplexity": documents.perplexity(test @ uni, lengths),
         "npmi": float(documents.npmi(topics, data.train).mean()),
+        "diversity": documents.diversity(order[:, :documents.TOP_DIVERSITY]),
+        **_purity(lda, test, data.y_test),
         "topics": [" ".join(vocab[t]) for t in topics],
         "fit_seconds": fit_seconds,
         "seconds": time.perf_counter() - start,
         "estimators": {
             "perplexity": "scikit-learn's LatentDirichletAllocation.perplexity: exp(-variational bound / N) on test",
             "nll": "-(scikit-learn's variational bound) per test document, nats; an upper bound on -log p(d)",
-            "npmi": f"mean NPMI of each topic's top-{top} words, training-document co-occurrence",
+            "npmi": f"mean NPMI of each topic's top-{top} words; {documents.NPMI_NOTE}",
+            "diversity": f"unique words / all words in the topics' top-{documents.TOP_DIVERSITY} lists",
+            "purity": f"mean over topics of the majority label's share of the min({documents.PURITY_DOCS}, N / K) "
+                      "test documents with the largest proportion of it (lda.transform)",
             "unigram_perplexity": "add-one smoothed unigram model fitted on the training split",
         },
         "settings": {"learning_method": "batch", "max_iter": int(max_iter), "random_state": int(seed)},
     }
 
+def _purity(lda, test, labels) -> dict[str, float]:
+    """{"purity": ...} of the test documents' topic proportions, when the corpus has labels."""
+    if labels is None:
+        return {}
+    theta = lda.transform(test)  # (N, K)
+    top = documents.purity_docs(*theta.shape)
+    return {"purity": float(documents.label_purity(theta, labels.numpy(), top).mean())}
 
 
 def fit(c: cfg.Config, data: CorpusData, options) -> dict[str, Any]:

@@ -63,8 +63,12 @@ METRICS: dict[str, Metric] = dict([
        ".4f", "lower", "IWAE-k"),
     _m("unigram_perplexity", "unigram_perplexity", "perplexity of the add-one smoothed unigram model fitted on train",
        ".4f", "lower"),
-    _m("npmi", "npmi", "mean NPMI coherence of the top-10 words of each topic (training-document co-occurrence)",
+    _m("npmi", "npmi", "mean NPMI coherence of the top-10 words of each topic (reference: the training split, "
+       "window: the whole document)", ".4f", "higher"),
+    _m("diversity", "diversity", "topic diversity: unique words / all words in the top-25 lists of every topic",
        ".4f", "higher"),
+    _m("purity", "purity", "mean label purity: the majority label's share of the min(30, N / topics) documents "
+       "loading most on each topic", ".4f", "higher"),
     _m("seconds", "seconds", "evaluation wall time", ".4f"),
 ])
 EPOCH_KEYS = ("epoch", "train_loss", "train_objective", "train_seconds", "val_elbo", "val_iwae", "val_recon")

@@ -81,3 +81,98 @@ class BagEncoder(MLP):
 
     def forward(self, counts: torch.Tensor) -> torch.Tensor:
         return super().forward(torch.log1p(counts))
+
+
+class ShiftedBatchNorm(nn.Module):
+    """Batch normalisation without a learned scale, then a learned shift (the ProdLDA code's BN; Srivastava & Sutton 2017).
+
+    Normalises the last dimension over all leading ones. A training batch of one row uses the running
+    statistics (one row has no variance). In eval mode it is a fixed affine map, so bounds do not depend on the batch.
+    """
+
+    def __init__(self, n: int):
+        super().__init__()
+        self.norm = nn.BatchNorm1d(n, affine=False)
+        self.shift = nn.Parameter(torch.zeros(n))
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        flat = h.reshape(-1, h.shape[-1])  # (N, n)
+        if self.training and flat.shape[0] == 1:
+            flat = nn.functional.batch_norm(flat, self.norm.running_mean, self.norm.running_var, training=False)
+        else:
+            flat = self.norm(flat)
+        return flat.reshape(h.shape) + self.shift
+
+
+class TopicEncoder(nn.Module):
+    """ProdLDA's inference network: counts -> softplus MLP -> dropout -> (mu, log sigma^2), each batch-normalised.
+
+    Returns raw (..., 2K) parameters (distributions.gaussian_posterior reads them); batch_norm=False drops the BN
+    layers (the ablation of docs/RESULTS.md).
+    """
+
+    def __init__(self, vocab: int, hidden: tuple[int, ...], k: int, dropout: float, batch_norm: bool = True):
+        super().__init__()
+        sizes, layers = [vocab, *hidden], []
+        for a, b in zip(sizes[:-1], sizes[1:]):
+            layers += [nn.Linear(a, b), nn.Softplus()]
+        self.body = nn.Sequential(*layers, nn.Dropout(dropout))
+        self.mean, self.logvar = nn.Linear(sizes[-1], k), nn.Linear(sizes[-1], k)
+        self.mean_bn = ShiftedBatchNorm(k) if batch_norm else nn.Identity()
+        self.logvar_bn = ShiftedBatchNorm(k) if batch_norm else nn.Identity()
+
+    def forward(self, counts: torch.Tensor) -> torch.Tensor:
+        h = self.body(torch.log1p(counts))  # (..., H); log(1 + n) as BagEncoder
+        return torch.cat([self.mean_bn(self.mean(h)), self.logvar_bn(self.logvar(h))], -1)  # (..., 2K)
+
+
+class Proportions(nn.Module):
+    """theta = softmax(z) over the K topics, then dropout (on theta, as in ProdLDA and the ETM's code)."""
+
+    def __init__(self, dropout: float):
+        super().__init__()
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        return self.drop(z.softmax(-1))  # (..., K)
+
+
+class ProductOfExperts(nn.Module):
+    """ProdLDA's decoder: word logits BN(beta theta) + b, beta (|V|, K) unnormalised topic-word weights.
+
+    p(w | theta) = softmax(beta theta + b): a product of experts, where LDA mixes softmax(beta_k).
+    """
+
+    def __init__(self, k: int, vocab: int, batch_norm: bool = True):
+        super().__init__()
+        self.beta = nn.Linear(k, vocab, bias=False)
+        self.norm = ShiftedBatchNorm(vocab) if batch_norm else None
+        self.bias = nn.Parameter(torch.zeros(vocab)) if not batch_norm else None
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        h = self.beta(theta)  # (..., |V|)
+        return self.norm(h) if self.norm is not None else h + self.bias
+
+
+class EmbeddedTopics(nn.Module):
+    """The ETM's decoder: beta_k = softmax_w(rho_w . alpha_k), word log-probabilities log(theta^T beta) (Dieng et al. 2020).
+
+    rho (|V|, L) word embeddings, learned or fixed (loaded: a buffer); alpha (K, L) topic embeddings.
+    """
+
+    def __init__(self, k: int, vocab: int, dim: int, fixed_words: bool = False):
+        super().__init__()
+        rho = torch.randn(vocab, dim) / math.sqrt(dim)
+        if fixed_words:
+            self.register_buffer("rho", rho)
+        else:
+            self.rho = nn.Parameter(rho)
+        self.alpha = nn.Linear(dim, k, bias=False)  # weight (K, L)
+
+    def topic_log_probs(self) -> torch.Tensor:
+        """log beta, (K, |V|): each row a distribution over the vocabulary."""
+        return self.alpha(self.rho).T.log_softmax(-1)
+
+    def forward(self, theta: torch.Tensor) -> torch.Tensor:
+        # log sum_k theta_k beta_kw, (..., |V|); BagOfWords normalises it (dropout leaves theta summing to ~1)
+        return (theta @ self.topic_log_probs().exp()).clamp_min(1e-30).log()

@@ -62,6 +62,6 @@ def resolve(c: cfg.Config, data_scale: float, dev: torch.device | None = None) -
     dequantize = c.dequantize and likelihood != "bernoulli" and data_scale != 1.0
     dev = dev if dev is not None else device(c.device)
     concrete = precision(c.precision, dev)
-    saved = c.replace(likelihood=likelihood, estimator=estimator, binarize=binarize, dequantize=dequantize,
+    saved = c.replace(likelihood=likelihood, estimator=estimator, prior=models.prior_for(c), binarize=binarize, dequantize=dequantize,
                       precision=concrete)
     return Resolved(saved, likelihood, estimator, binarize, dequantize, dev, concrete)

@@ -42,6 +42,7 @@ TENSORBOARD = "tensorboard"  # event files of --log tensorboard (tensorboard_log
 GAP = "amortization_gap.json"  # amortize.py
 COMPARISON = "comparison.json"  # compare.py
 PROVENANCE = "provenance.json"  # provenance.py: how each training session was run
+DOC_TOPICS = "doc_topics.csv"  # `vaelab topics RUN --docs PATH` (doc_topics.py)
 LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
 # keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
 SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")

@@ -11,7 +11,8 @@ COLUMNS = (
     ("rank", "#"), ("name", "run"), ("model", "model"), ("params", "parameters"),
     ("train_seconds", "training s"), ("elbo", f"test {label('elbo')}"), ("iwae", f"test {label('iwae')}"), ("nll", "test NLL"),
     ("active_units", "active units"), ("recon_error", "recon error"), ("noisy_recon_error", "recon error, noisy x~"),
-    ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("test_points", "test points"),
+    ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("diversity", "diversity"),
+    ("purity", "label purity"), ("test_points", "test points"),
 )
 NOTES = ("Nats per example, summed over data dimensions, on the test split. NLL-k = −IWAE-k (importance "
          "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = "
@@ -38,6 +39,8 @@ def cell(row: dict[str, Any], key: str) -> str:
         return f"{v:,}"
     if key == "train_seconds":
         return f"{v:.1f}"
+    if key in ("npmi", "diversity", "purity"):  # in [-1, 1]: the third decimal tells LDA's 0.234 from 0.230
+        return f"{v:.3f}"
     if isinstance(v, float):
         return f"{v:.2f}"
     return str(v)
@@ -58,7 +61,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     if any(r.get("perplexity") is not None for r in rows):
         notes.append("test perplexity = exp(−Σ bound / Σ tokens) over the test documents (the ELBO for document "
                      "VAEs, scikit-learn's variational bound for LDA); NPMI: mean coherence of the top-10 words "
-                     "per topic.")
+                     "per topic (NVDM: both ends of R's columns), document co-occurrence in the training split; "
+                     "diversity: unique fraction of the topics' top-25 words; label purity: majority label's "
+                     "share of each topic's min(30, N / topics) top test documents.")
     if len({r["test_points"] for r in rows}) > 1:
         notes.append("**Not every row was scored on the same test points** (see the last column).")
     return "\n".join([head, sep, *body, "", *notes]) + "\n"

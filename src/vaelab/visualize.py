@@ -239,14 +239,18 @@ class RunView:
     def topic_table(self, top: int = 10) -> list[dict]:
         """documents.topic_table for this run; a VaelabError for models that are not document models."""
         if not hasattr(self.model, "topic_weights") or not is_corpus(self.data):
-            raise VaelabError(f"topics need a document model (--model nvdm) trained on a corpus; {self.run} is "
+            raise VaelabError(f"topics need a document model (nvdm, prodlda, etm) trained on a corpus; {self.run} is "
                               f"{self.config.model} on {self.config.data}")
         return documents.topic_table(self.model, self.data, top, self.device)
 
     def topics(self, top: int = 10) -> Path:
         table = self.topic_table(top)
-        rows = [(f"z{r['dim']} (sd {r['sd']:.2f})", r["plus"], r["minus"]) for r in table]
-        title = f"top {top} words at each end of R's columns (most varying dimension first)"
+        if table and "share" in table[0]:  # a topic model: one end per topic
+            rows = [(f"topic {r['dim']} ({100 * r['share']:.1f}%)", r["plus"], r["minus"]) for r in table]
+            title = f"top {top} words of each topic (largest share of the training documents first)"
+        else:
+            rows = [(f"z{r['dim']} (sd {r['sd']:.2f})", r["plus"], r["minus"]) for r in table]
+            title = f"top {top} words at each end of R's columns (most varying dimension first)"
         return plots.topics(rows, self._path("topics"), title=title)
 
     def kinds(self) -> tuple[str, ...]:

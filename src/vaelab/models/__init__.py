@@ -4,16 +4,19 @@
     vae.py           VAE: any encoder/decoder pair (flat MLP or conv) around a posterior family and a prior
     autoencoders.py  AE, DAE: reconstruction only, no posterior and no prior
     documents.py     NVDM: the softmax document decoder
+    topics.py        ProdLDA and the ETM: theta = softmax(z), product-of-experts or embedded-topic decoders
+    dirichlet.py     the Laplace approximation of a Dirichlet prior (prodlda's prior)
     priors.py        prior modules returning torch Distributions; PRIORS
-    registry.py      ModelSpec, MODELS, spec, build, likelihood_for, estimator_for
+    registry.py      ModelSpec, MODELS, spec, build, likelihood_for, prior_for, estimator_for
 """
 
 from .autoencoders import AE, DAE
 from .contract import LatentVariableModel, is_latent_variable
 from .documents import NVDM
 from .priors import PRIORS
-from .registry import MODELS, ModelSpec, build, estimator_for, likelihood_for, spec
+from .registry import MODELS, ModelSpec, build, estimator_for, likelihood_for, prior_for, spec
+from .topics import ETM, ProdLDA
 from .vae import VAE
 
-__all__ = ["AE", "DAE", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS", "VAE", "build",
-           "estimator_for", "is_latent_variable", "likelihood_for", "spec"]
+__all__ = ["AE", "DAE", "ETM", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS", "ProdLDA", "VAE",
+           "build", "estimator_for", "is_latent_variable", "likelihood_for", "prior_for", "spec"]

@@ -15,6 +15,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Laplace, Normal
 
+from .dirichlet import DirichletLaplace
+
 _CHECK = dict(validate_args=False)  # no per-call argument checks in the training loop
 
 
@@ -41,6 +43,7 @@ class StandardLaplace(StandardNormal):
 PRIORS: dict[str, Callable[[int, int], nn.Module]] = {
     "normal": StandardNormal,
     "laplace": StandardLaplace,
+    "dirichlet-laplace": DirichletLaplace,  # alpha = 1 here; models built from a config pass its alpha
 }
 
 

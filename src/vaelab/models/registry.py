@@ -11,9 +11,12 @@ from torch import nn
 from .. import corruption
 from ..config import Config
 from ..errors import ConfigError
-from ..networks import MLP, BagEncoder, ConvDecoder, ConvEncoder
+from ..networks import (MLP, BagEncoder, ConvDecoder, ConvEncoder, EmbeddedTopics, ProductOfExperts, Proportions,
+                        TopicEncoder)
 from .autoencoders import AE, DAE
+from .dirichlet import DirichletLaplace
 from .documents import NVDM, unigram_bias
+from .topics import ETM, ProdLDA, load_embeddings, unigram_shift
 from .vae import VAE
 
 
@@ -29,13 +32,20 @@ class ModelSpec:
     doc: str = ""
     likelihood: str | None = None
     init: Callable[[nn.Module, object], None] | None = None
+    prior: str | None = None  # the model's own prior (as likelihood), e.g. prodlda's dirichlet-laplace
+
+
+def _prior(c: Config) -> str | nn.Module:
+    """The prior module or name for c: a Dirichlet-Laplace prior gets the config's alpha."""
+    kind = prior_for(c)
+    return DirichletLaplace(c.latent_dim, alpha=c.alpha) if kind == "dirichlet-laplace" else kind
 
 
 def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
     d = math.prod(shape)
     return VAE(MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, tuple(reversed(c.hidden)), d),
                data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood, posterior_scale=c.posterior_scale,
-               posterior=c.posterior, prior=c.prior)
+               posterior=c.posterior, prior=_prior(c))
 
 
 def _conv_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
@@ -45,7 +55,7 @@ def _conv_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
     except ValueError as e:
         raise ConfigError(str(e)) from None
     return VAE(enc, dec, data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood,
-               posterior_scale=c.posterior_scale, posterior=c.posterior, prior=c.prior)
+               posterior_scale=c.posterior_scale, posterior=c.posterior, prior=_prior(c))
 
 
 def _mlp_ae(c: Config, shape: tuple[int, ...]) -> nn.Module:
@@ -64,7 +74,26 @@ def _nvdm(c: Config, shape: tuple[int, ...]) -> nn.Module:
     v = math.prod(shape)
     return NVDM(BagEncoder(v, c.hidden, 2 * c.latent_dim), nn.Linear(c.latent_dim, v), data_dim=v,
                 latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale,
-                posterior=c.posterior, prior=c.prior)
+                posterior=c.posterior, prior=_prior(c))
+
+
+def _prodlda(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    v = math.prod(shape)
+    decoder = nn.Sequential(Proportions(c.dropout), ProductOfExperts(c.latent_dim, v, c.batch_norm))
+    return ProdLDA(TopicEncoder(v, c.hidden, c.latent_dim, c.dropout, c.batch_norm), decoder, data_dim=v,
+                   latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale,
+                   posterior=c.posterior, prior=_prior(c))
+
+
+def _etm(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    v = math.prod(shape)
+    decoder = nn.Sequential(Proportions(c.dropout),
+                            EmbeddedTopics(c.latent_dim, v, c.embedding_dim, fixed_words=bool(c.embeddings)))
+    model = ETM(TopicEncoder(v, c.hidden, c.latent_dim, c.dropout, c.batch_norm), decoder, data_dim=v,
+                latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale,
+                posterior=c.posterior, prior=_prior(c))
+    model.embedding_file = c.embeddings  # read by load_embeddings when training starts
+    return model
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -75,6 +104,10 @@ MODELS: dict[str, ModelSpec] = {
     "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (seed 000 §2.3)"),
     "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=unigram_bias,
                       doc="neural variational document model: softmax decoder R z + b (seed 000 §2.14)"),
+    "prodlda": ModelSpec(_prodlda, likelihood="multinomial", init=unigram_shift, prior="dirichlet-laplace",
+                         doc="ProdLDA: logistic-normal theta, Dirichlet-Laplace prior, softmax(BN(beta theta))"),
+    "etm": ModelSpec(_etm, likelihood="multinomial", init=load_embeddings,
+                     doc="embedded topic model: theta^T softmax(rho alpha_k), word embeddings learned or loaded"),
 }
 
 
@@ -100,6 +133,14 @@ def likelihood_for(c: Config) -> str:
     if forced is not None and c.likelihood not in (forced, Config.likelihood):
         raise ConfigError(f"model {c.model!r} always uses the {forced} likelihood, not {c.likelihood!r}")
     return forced or c.likelihood
+
+
+def prior_for(c: Config) -> str:
+    """The prior a run uses: the model's own if it has one, else the config's."""
+    forced = spec(c.model).prior
+    if forced is not None and c.prior not in (forced, Config.prior):
+        raise ConfigError(f"model {c.model!r} always uses the {forced} prior, not {c.prior!r}")
+    return forced or c.prior
 
 
 def estimator_for(c: Config) -> str:
