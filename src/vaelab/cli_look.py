@@ -19,7 +19,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto",
                    help="matrix products: auto (bf16/tf32 only where native and faster), fp32, tf32 (CUDA), bf16; "
                         "the bounds' sums stay float64")
-    p.add_argument("--device", choices=cfg.DEVICES)
+    p.add_argument("--device", choices=cfg.DEVICES, help="(default: the run's own device setting)")
     p.add_argument("--noise", choices=cfg.NOISES,
                    help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
     p.add_argument("--noise-level", type=float, default=0.25, help="masking probability or gaussian std")

@@ -24,6 +24,11 @@ PRIORS = ("normal", "laplace")
 NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corruption.py
 # names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in visualize.py, baselines.py
 PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
+MODELS = ("vae", "conv-vae", "ae", "iwae", "dae", "nvdm")  # models.MODELS' names (test_contract checks they agree)
+# every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py)
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
+CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")
+DATASETS = IMAGE_DATASETS + CORPORA
 BASELINES = {
     "single": "one independent Bernoulli per dimension, or one full/diagonal Gaussian",
     "mixture": "a mixture by EM: of Bernoulli products, or scikit-learn's GaussianMixture",

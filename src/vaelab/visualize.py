@@ -15,7 +15,7 @@ from . import documents, plots, runs
 from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .config import PLOT_KINDS
-from .errors import VaelabError
+from .errors import VaelabError, unknown
 from .models.contract import is_latent_variable
 from .resolve import device as resolve_device
 from .run_folder import RunFolder
@@ -221,7 +221,7 @@ class RunView:
 
     def make(self, kind: str, **kw) -> Path:
         if kind not in KINDS:
-            raise VaelabError(f"unknown plot kind {kind!r} (choose from {', '.join(KINDS)})")
+            raise VaelabError(unknown("plot kind", kind, KINDS))
         return getattr(self, kind)(**kw)
 
 

@@ -17,10 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..errors import DataError
+from ..config import CORPORA
+from ..errors import DataError, unknown
 from .images import TEST_FRACTION, TEST_SEED, _hold_out
 
-CORPORA = ("corpus:PATH", "20newsgroups")
 SPLITS = ("train", "val", "test")
 
 
@@ -240,7 +240,7 @@ def load_corpus(spec: str, *, data_dir: str | None = None, val_fraction: float =
     if spec == "20newsgroups" or (kind == "corpus" and path == "20newsgroups" and not Path(path).exists()):
         return build("20newsgroups", *_fetch_20newsgroups(data_dir), **opts)
     if kind != "corpus" or not path:
-        raise DataError(f"unknown corpus {spec!r} (choose from {', '.join(CORPORA)})")
+        raise DataError(unknown("corpus", spec, CORPORA))
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"{spec}: folder not found")
