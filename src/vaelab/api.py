@@ -85,6 +85,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
     finally:
         parallel.leave()
+    if world.writes:
+        RunFolder(run).refresh_eval()  # evaluations of weights that training replaced are marked stale
     if finish and world.writes:
         finish_run(run, data=data, progress=progress, log=log)
     return run

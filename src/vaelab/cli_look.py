@@ -11,7 +11,8 @@ from .run_folder import RunFolder
 
 def add_parsers(sub) -> None:
     """Add evaluate, plot, report, topics, bench and configs."""
-    p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; writes RUN/eval.json")
+    p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; keeps each in RUN/evals/, "
+                       "RUN/eval.json shows the most accurate")
     p.add_argument("run")
     p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
@@ -86,7 +87,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     if "noise" in r:
         print(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
               f"squared error {r['noisy_squared_error']:.4f}")
-    print(f"wrote {RunFolder(args.run).eval_path}")
+    folder = RunFolder(args.run)
+    shown = folder.read_eval() or {}
+    print(f"wrote {folder.eval_file(r)}; {folder.eval_path} shows the {shown.get('split')} split"
+          + (f" at k={shown['k']}" if "k" in shown else "") + " (the most accurate for the current weights)")
 
 
 def _plot(args: argparse.Namespace) -> None:

@@ -61,6 +61,9 @@ def run_row(run: str | Path) -> dict[str, Any]:
     ev = folder.read_eval()
     if ev is None:
         raise VaelabError(f"{run} has no readable eval.json; run `vaelab evaluate {run}` first")
+    if ev.get("stale"):
+        raise VaelabError(f"{run}'s eval.json scored weights it has since replaced (trained on after it); "
+                          f"run `vaelab evaluate {run}` again")
     _, model = runs.load_model(run)
     metrics = folder.read_metrics()
     gap = folder.read_json(GAP)
