@@ -19,6 +19,7 @@ import torch
 
 from ..config import CORPORA
 from ..errors import DataError, unknown
+from . import named
 from .images import TEST_FRACTION, TEST_SEED, _hold_out
 
 SPLITS = ("train", "val", "test")
@@ -58,7 +59,7 @@ def is_corpus(data: object) -> bool:
 
 def is_corpus_spec(spec: str) -> bool:
     """True when a --data value names a corpus."""
-    return spec == "20newsgroups" or spec.startswith("corpus:")
+    return spec == "20newsgroups" or spec in named.NAMED or spec.startswith("corpus:")
 
 
 def to_scipy(t: torch.Tensor) -> sp.csr_matrix:
@@ -239,6 +240,9 @@ def load_corpus(spec: str, *, data_dir: str | None = None, val_fraction: float =
     kind, _, path = spec.partition(":")
     if spec == "20newsgroups" or (kind == "corpus" and path == "20newsgroups" and not Path(path).exists()):
         return build("20newsgroups", *_fetch_20newsgroups(data_dir), **opts)
+    if spec in named.NAMED:  # found through --data-dir, $VAELAB_DATA or the cache, never the working directory
+        texts, splits, labels, vocab = _read_octis(spec, named.find(spec, data_dir))
+        return build(spec, texts, splits, labels, vocab=vocab, **opts)
     if kind != "corpus" or not path:
         raise DataError(unknown("corpus", spec, CORPORA))
     root = Path(path).expanduser()
