@@ -112,3 +112,15 @@ def test_the_dataset_lists_agree(tmp_path, capsys):
     assert tuple(listed) == cfg.DATASETS
     err = expect_error(["train", "--data", "cifar-99", "--out", str(tmp_path / "r"), *FAST], capsys)
     assert err.endswith("choose from " + ", ".join(cfg.DATASETS))
+
+
+@pytest.mark.parametrize("argv", [[], ["--help"], ["--version"], ["train", "--help"], ["sweep", "--help"],
+                                  ["trian"], ["train", "--epoch", "3"]])
+def test_help_version_and_usage_errors_import_no_torch(argv):
+    """`vaelab --help` stays fast (benchmarks/bench_startup.py times it): nothing heavy is imported to print."""
+    from test_startup import _imported_after
+
+    code = ("import sys, runpy\n"
+            f"sys.argv = ['vaelab', *{argv!r}]\n"
+            "try:\n    runpy.run_module('vaelab', run_name='__main__')\nexcept SystemExit:\n    pass\n")
+    assert _imported_after(code) == []

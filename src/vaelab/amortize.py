@@ -163,7 +163,7 @@ def weights_for(run: str | Path, epoch: int | None) -> str:
     name = run_folder.epoch_weights(epoch)
     if not (run / name).is_file():
         kept = RunFolder(run).kept_epochs()
-        hint = f"kept epochs: {', '.join(map(str, kept))}" if kept else "train with --save-every N to keep them"
+        hint = f"kept epochs: {', '.join(map(str, kept))}" if kept else "train with save_every = N to keep them"
         raise VaelabError(f"{run} has no weights for epoch {epoch} ({hint})")
     return name
 
@@ -174,7 +174,7 @@ def run_gap(run: str | Path, *, epoch: int | None = None, points: int = 100, ste
     """Measure the gap for one checkpoint of a run and merge it into RUN/amortization_gap.json."""
     run = Path(run)
     if min(points, steps, samples, k) < 1 or lr <= 0:
-        raise VaelabError("--points, --steps, --samples and --k must be at least 1, and --lr positive")
+        raise VaelabError("points, steps, samples and k must be at least 1, and lr positive")
     c = runs.load_config(run)
     weights = weights_for(run, epoch)
     data = runs.load_data(c)

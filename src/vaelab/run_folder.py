@@ -10,6 +10,7 @@
     eval.json                      the most accurate evaluation of the current weights: the test split's
                                    largest k (another split's when test has none); "stale": true once the
                                    run has been trained on since (`--resume`) and no evaluation is current
+    data.npz                       the arrays of vaelab.train(data=x), when the data was given as arrays
     plots/, report.html, other *.json (comparison.json, amortization_gap.json)
 
 Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
@@ -40,6 +41,7 @@ WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 EVAL = "eval.json"
 EVALS = "evals"
+DATA_ARRAYS = "data.npz"  # arrays given to vaelab.train(data=x), kept with the run (user_data.py)
 REPORT = "report.html"
 PLOTS = "plots"
 EPOCHS = "epochs"
@@ -99,6 +101,10 @@ class RunFolder:
         return self.path / REPORT
 
     @property
+    def data_arrays(self) -> Path:
+        return self.path / DATA_ARRAYS
+
+    @property
     def eval_path(self) -> Path:
         return self.path / EVAL
 
@@ -149,7 +155,7 @@ class RunFolder:
         if missing:
             raise VaelabError(f"{self.path / CONFIG} is {'empty' if not values else 'damaged'} (no "
                               f"{', '.join(missing)}); its settings are lost, so it cannot be used. Train it again "
-                              f"with its original command and --overwrite")
+                              f"with its original command and overwrite")
         return cfg.from_dict(values)
 
     def read_config_table(self) -> dict | None:

@@ -126,7 +126,7 @@ def find_files(name: str, data_dir: str | None) -> Path:
         looked = ", ".join(str(d) for d in dirs)
         hint = " or `apt-get install dataset-fashion-mnist`" if name == "fashion-mnist" else ""
         raise DataError(f"{name}: IDX files not found (looked in {looked}) and {e}; put the four "
-                        f".gz files in a folder and pass --data-dir or set $VAELAB_DATA{hint}") from None
+                        f".gz files in a folder and pass data_dir (--data-dir) or set $VAELAB_DATA{hint}") from None
     return cache_dir(name)
 
 

@@ -167,7 +167,11 @@ def _npz_labels(name: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
 def _npz(name: str, path: Path, val_fraction: float, split_seed: int) -> ImageData:
     if not path.is_file():
         raise DataError(f"{name}: file not found")
-    arrays = read_npz(name, path)
+    return from_arrays(name, read_npz(name, path), val_fraction, split_seed)
+
+
+def from_arrays(name: str, arrays: dict[str, np.ndarray], val_fraction: float, split_seed: int) -> ImageData:
+    """ImageData from an npz's arrays: x_train and x_test (y_train, y_test), or x (y) with a fixed test hold-out."""
     if "x_train" in arrays and "x_test" in arrays:
         xk, yk = ("x_train", "x_test"), ("y_train", "y_test")
     elif "x" in arrays:

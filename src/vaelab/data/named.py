@@ -50,6 +50,6 @@ def find(name: str, data_dir: str | None) -> Path:
         idx.download_checked(source.base, source.sha256, cache)
     except DataError as e:
         raise DataError(f"{name}: not found (looked in {', '.join(map(str, dirs))}) and {e}; put {source.origin} "
-                        f"({', '.join(source.sha256)}) in DIR/{name}/ and pass --data-dir DIR or set "
+                        f"({', '.join(source.sha256)}) in DIR/{name}/ and pass data_dir=DIR (--data-dir DIR) or set "
                         f"$VAELAB_DATA=DIR") from None
     return cache
