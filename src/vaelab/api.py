@@ -96,7 +96,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
     finally:
         parallel.leave()
-    if world.writes:
+    if world.writes and resume and not finish:  # (finishing evaluates the new weights, choosing eval.json again)
         RunFolder(run).refresh_eval()  # evaluations of weights that training replaced are marked stale
     if finish and world.writes:
         finish_run(run, data=data, progress=progress, log=log)

@@ -241,11 +241,15 @@ class RunFolder:
     def refresh_eval(self) -> None:
         """eval.json := the current weights' most accurate evaluation (test split first, then the largest k);
         with none current, the old eval.json stays, marked "stale"."""
+        if not (self.path / EVALS).is_dir() and not self.eval_path.exists():
+            return  # never evaluated: nothing to choose or mark
         current = [ev for ev in self.evaluations() if not ev["stale"]]
         if current:
             best = max(current, key=lambda ev: (ev.get("split") == "test", ev.get("k", 0),
                                                 ev.get("split") == "val", ev.get("noise") is not None))
-            self.write_json(EVAL, {k: v for k, v in best.items() if k != "stale"})
+            best = {k: v for k, v in best.items() if k != "stale"}
+            if _read_json(self.path / EVAL) != best:
+                self.write_json(EVAL, best)
             return
         ev = _read_json(self.path / EVAL)
         if isinstance(ev, dict) and not ev.get("stale"):
