@@ -86,6 +86,11 @@ def test_did_you_mean_for_datasets(tmp_path, capsys):
     assert not (tmp_path / "r").exists()
 
 
+def test_did_you_mean_for_config_keys(tmp_path, capsys):
+    err = expect_error(["train", "--set", "lattent_dim=3", "--out", str(tmp_path / "r"), *FAST], capsys)
+    assert "unknown config key 'lattent_dim' (did you mean 'latent_dim'?)" in err and not (tmp_path / "r").exists()
+
+
 def test_did_you_mean_in_the_library_too(tmp_path):
     with pytest.raises(vaelab.VaelabError, match="did you mean 'conv-vae'"):
         vaelab.train(model="conv_vae", out=tmp_path / "r", finish=False)

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # multinomial: word counts
 ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae")  # ae, dae: only for the models that fix them
@@ -172,7 +172,8 @@ def _int(key: str, v: Any) -> int:
 def _coerce(key: str, value: Any) -> Any:
     """Turn a TOML or command-line value into the field's type; booleans are not numbers, paths are strings."""
     if key not in _FIELDS:
-        raise ConfigError(f"unknown config key {key!r} (known: {', '.join(sorted(_FIELDS))})")
+        raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, _FIELDS)} "
+                          f"(known: {', '.join(sorted(_FIELDS))})")
     default = _FIELDS[key].default
     try:
         if key == "hidden":
