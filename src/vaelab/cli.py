@@ -1,5 +1,9 @@
 """Command line: parse -> config -> library call. User errors print one line and exit with code 2.
 
+A bare `vaelab` prints the help on stdout and exits 0; `-q`/`-v` go before or after the command
+(args.verbosity: -1 per -q, +1 per -v); cli_help.py makes every parser refuse prefixes, suggest the
+closest choice and show every default.
+
 Each command module (cli_train, cli_look, commands) adds its subparsers and maps names to handlers.
 """
 
