@@ -34,7 +34,7 @@ def main() -> None:
     load = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
-        run = vaelab.train("nvdm-bbc", data=f"corpus:{args.data}", device="cpu", out=Path(tmp) / "run",
+        run = vaelab.train("nvdm-bbc", finish=False, data=f"corpus:{args.data}", device="cpu", out=Path(tmp) / "run",
                            log=lambda s: None, **extra)
         train_wall = time.perf_counter() - start
         epochs = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]

@@ -82,7 +82,7 @@ class Check:
 
     def train(self, name: str, **kw) -> tuple[Path, list[dict]]:
         """A W1 run (overrides in kw); its folder and its metrics rows."""
-        run = vaelab.train(out=self.tmp / name, **{"epochs": self.epochs, **self.w1, **kw})
+        run = vaelab.train(finish=False, out=self.tmp / name, **{"epochs": self.epochs, **self.w1, **kw})
         return run, RunFolder(run).read_metrics()
 
     @staticmethod
@@ -152,7 +152,8 @@ class Check:
         bbc = Path(self.a.bbc)
         if not (bbc / "corpus.tsv").exists():
             return {"skipped": f"no corpus at {bbc}"}
-        run = vaelab.train("nvdm-bbc", data=f"corpus:{bbc}", out=self.tmp / "nvdm", epochs=1, device=self.a.device,
+        run = vaelab.train("nvdm-bbc", finish=False,
+                           data=f"corpus:{bbc}", out=self.tmp / "nvdm", epochs=1, device=self.a.device,
                            log=lambda s: None)
         row = RunFolder(run).read_metrics()[0]
         return {"s_per_epoch": row["train_seconds"], "train_loss": row["train_loss"]}

@@ -64,7 +64,8 @@ def test_an_exact_encoder_has_no_gap():
 @pytest.fixture(scope="module")
 def kept(tmp_path_factory):
     out = tmp_path_factory.mktemp("gap") / "run"
-    return vaelab.train(out=out, data="digits", hidden=(32,), latent_dim=4, epochs=6, save_every=2, batch_size=64,
+    return vaelab.train(finish=False,
+                        out=out, data="digits", hidden=(32,), latent_dim=4, epochs=6, save_every=2, batch_size=64,
                         device="cpu", log=lambda s: None)
 
 

@@ -44,8 +44,9 @@ def test_evaluate_and_plot_commands(trained, capsys):
     assert cli(["-q", "evaluate", str(trained), "--k", "30", "--split", "val"]) == 0
     out = capsys.readouterr().out
     assert "NLL-30" in out and "IWAE-30" in out
-    ev = json.loads((trained / "eval.json").read_text())
+    ev = json.loads((trained / "evals" / "val-k30.json").read_text())  # kept beside the test split's
     assert ev["k"] == 30 and ev["split"] == "val"
+    assert json.loads((trained / "eval.json").read_text())["split"] == "test"  # eval.json: the test split's
     assert cli(["plot", str(trained), "--kind", "manifold", "--range", "-3,3,-2,2"]) == 0
     assert cli(["report", str(trained)]) == 0
 
@@ -63,7 +64,7 @@ def test_unknown_dataset(tmp_path, capsys):
 def test_existing_run_is_not_overwritten(trained, capsys):
     before = _snapshot(trained)
     err = _bad(["-q", "train", "--epochs", "1", "--out", str(trained), *FAST], capsys)
-    assert "--resume" in err and _snapshot(trained) == before
+    assert "resume it to continue" in err and _snapshot(trained) == before
 
 
 def test_overwrite_replaces_a_run(tmp_path):

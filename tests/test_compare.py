@@ -21,9 +21,9 @@ def family(tmp_path_factory):
     root = tmp_path_factory.mktemp("family")
     vae = vaelab.train(out=root / "vae", epochs=8, finish=False, **SMALL)
     vaelab.evaluate(vae)
-    iw = vaelab.train(out=root / "iwae", model="iwae", k=3, epochs=2, **SMALL)
+    iw = vaelab.train(finish=False, out=root / "iwae", model="iwae", k=3, epochs=2, **SMALL)
     vaelab.evaluate(iw)
-    ae = vaelab.train(out=root / "ae", model="ae", epochs=2, **SMALL)
+    ae = vaelab.train(finish=False, out=root / "ae", model="ae", epochs=2, **SMALL)
     vaelab.evaluate(ae)
     B.fit("single", Config(), B.Options(), root / "single")
     return root
@@ -70,7 +70,7 @@ def test_each_run_report_shows_its_place(family):
 
 
 def test_compare_refuses_a_run_without_eval(tmp_path, capsys):
-    run = vaelab.train(out=tmp_path / "r", epochs=1, **SMALL)
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=1, **SMALL)
     code = cli(["compare", str(run), "--out", str(tmp_path / "cmp")])
     err = capsys.readouterr().err.strip()
     assert code == 2 and "vaelab evaluate" in err and len(err.splitlines()) == 1

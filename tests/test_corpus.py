@@ -202,7 +202,7 @@ def test_bad_corpora(tmp_path, capsys, case):
 def test_corpus_needs_the_multinomial_likelihood_and_back(tmp_path, capsys):
     root = write_tsv(tmp_path / "c", two_topic_lines())
     err = _bad(["-q", "train", "--data", f"corpus:{root}", "--out", str(tmp_path / "r")], capsys)
-    assert "word counts" in err and "--model nvdm" in err
+    assert "word counts" in err and "model nvdm" in err
     err = _bad(["-q", "train", "--likelihood", "multinomial", "--out", str(tmp_path / "r")], capsys)
     assert "corpus:PATH" in err
     err = _bad([*_train_args(root, tmp_path / "r"), "--likelihood", "gaussian"], capsys)

@@ -81,7 +81,7 @@ def test_dae_without_noise_is_the_plain_autoencoder():
 def test_dae_denoises_better_than_a_plain_autoencoder(tmp_path):
     # same stacked MLP, same data and epochs; scored on the same seeded masked test inputs
     arch = dict(hidden=(64, 32), latent_dim=16, epochs=60, **dict(SMALL, lr=3e-3))
-    runs = {m: vaelab.train(out=tmp_path / m, model=m, noise_level=0.3, **arch) for m in ("ae", "dae")}
+    runs = {m: vaelab.train(finish=False, out=tmp_path / m, model=m, noise_level=0.3, **arch) for m in ("ae", "dae")}
     noise = Noise("masking", 0.3)
     res = {m: vaelab.evaluate(r, noise=noise) for m, r in runs.items()}
     assert res["dae"]["noise"] == res["ae"]["noise"] == "masking p=0.3"
@@ -130,7 +130,8 @@ def test_iwae_loss_is_the_negative_bound_at_any_k():
 
 
 def test_iwae_at_k1_trains(tmp_path):
-    run = vaelab.train(out=tmp_path / "k1", model="iwae", k=1, hidden=(16,), latent_dim=2, epochs=2, **SMALL)
+    run = vaelab.train(finish=False,
+                       out=tmp_path / "k1", model="iwae", k=1, hidden=(16,), latent_dim=2, epochs=2, **SMALL)
     rows = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     assert all(math.isfinite(r["train_loss"]) and math.isfinite(r["val_iwae"]) for r in rows)
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]

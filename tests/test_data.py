@@ -335,7 +335,8 @@ def test_folder_errors(tmp_path):
 def test_unknown_dataset():
     with pytest.raises(DataError) as e:
         load_images("xyz")
-    assert str(e.value) == "unknown dataset 'xyz' (choose from digits, mnist, fashion-mnist, npz:PATH, folder:PATH, npy:DIR)"
+    assert str(e.value) == ("unknown dataset 'xyz'; choose from digits, mnist, fashion-mnist, npz:PATH, folder:PATH, "
+                            "npy:DIR, bbc_news, corpus:PATH, 20newsgroups")
     assert DATASETS == ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
     with pytest.raises(DataError, match="unknown dataset"):
         load_images("npz:")

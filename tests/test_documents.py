@@ -188,16 +188,17 @@ def test_train_evaluate_topics_plot_report(nvdm_run, capsys):
 
 
 def test_topics_of_an_image_model_is_an_error(tmp_path, capsys):
-    run = vaelab.train(out=tmp_path / "img", epochs=1, hidden=(16,), latent_dim=2, device="cpu", log=lambda s: None)
+    run = vaelab.train(finish=False,
+                       out=tmp_path / "img", epochs=1, hidden=(16,), latent_dim=2, device="cpu", log=lambda s: None)
     assert cli(["topics", str(run)]) == 2
     assert "document model" in capsys.readouterr().err
 
 
 def test_resume_on_sparse_data_is_bit_exact(two_topics, tmp_path):
     kw = dict(data=f"corpus:{two_topics}", weight_decay=0.01, **TINY)
-    whole = vaelab.train(out=tmp_path / "whole", epochs=4, **kw, **QUIET)
-    part = vaelab.train(out=tmp_path / "part", epochs=2, **kw, **QUIET)
-    vaelab.train(out=part, resume=True, epochs=4, **QUIET)
+    whole = vaelab.train(finish=False, out=tmp_path / "whole", epochs=4, **kw, **QUIET)
+    part = vaelab.train(finish=False, out=tmp_path / "part", epochs=2, **kw, **QUIET)
+    vaelab.train(finish=False, out=part, resume=True, epochs=4, **QUIET)
     a = (whole / "metrics.jsonl").read_text().splitlines()
     b = (part / "metrics.jsonl").read_text().splitlines()
     key = lambda s: {k: v for k, v in json.loads(s).items() if k != "train_seconds"}  # noqa: E731
@@ -223,7 +224,7 @@ def test_lda_baseline_on_two_topics(two_topics, nvdm_run, tmp_path, capsys):
     assert saved["test_inputs"].endswith("word counts")
     assert saved["n"] == json.loads((nvdm_run / "eval.json").read_text())["n"]
     before = (out / "baseline.json").read_bytes()
-    assert cli(args) == 2 and "--overwrite" in capsys.readouterr().err
+    assert cli(args) == 2 and "pass overwrite" in capsys.readouterr().err
     assert (out / "baseline.json").read_bytes() == before
     assert cli(["baseline", "--model", "lda", "--data", "digits", "--out", str(tmp_path / "x")]) == 2
     assert "word counts" in capsys.readouterr().err and not (tmp_path / "x").exists()
@@ -246,4 +247,4 @@ def test_stacked_sweep_of_nvdm_is_refused(two_topics, tmp_path, capsys):
     code = cli(["-q", "sweep", "--seeds", "2", "--data", f"corpus:{two_topics}", "--model", "nvdm", "--epochs", "1",
                 "--out", str(tmp_path / "sw")])
     err = capsys.readouterr().err
-    assert code == 2 and "cannot be trained stacked; use --sequential" in err and not (tmp_path / "sw").exists()
+    assert code == 2 and "cannot be trained stacked; use sequential" in err and not (tmp_path / "sw").exists()

@@ -16,7 +16,8 @@ def test_train_loss_is_minus_the_bound_even_during_kl_warmup(tmp_path, warmup):
     # binarizations) lands within 2 nats of the validation ELBO (measured: 0.7). Ten epochs into a
     # 20-epoch warm-up the differentiated loss leaves out half the KL (beta in (0.45, 0.5]), ~4 nats
     # here: logged as train_loss (as before) it would sit more than 2 nats off; it is train_objective.
-    run = vaelab.train(out=tmp_path / "r", data="digits", epochs=10, kl_warmup=warmup, device="cpu", **QUIET)
+    run = vaelab.train(finish=False,
+                       out=tmp_path / "r", data="digits", epochs=10, kl_warmup=warmup, device="cpu", **QUIET)
     last = RunFolder(run).read_metrics()[-1]
     assert last["epoch"] == 10
     assert abs(last["train_loss"] + last["val_elbo"]) < 2.0
@@ -30,7 +31,7 @@ def test_train_loss_is_minus_the_bound_even_during_kl_warmup(tmp_path, warmup):
 def test_stacked_sweep_logs_the_bound_and_the_warmup_objective_like_its_solo_run(tmp_path):
     kw = dict(SMALL, hidden=(32,), batch_size=128, epochs=3, kl_warmup=4)
     root = vaelab.sweep(seeds=2, out=tmp_path / "sw", **kw, **QUIET)
-    solo = RunFolder(vaelab.train(out=tmp_path / "solo", seed=1, **kw, **QUIET)).read_metrics()
+    solo = RunFolder(vaelab.train(finish=False, out=tmp_path / "solo", seed=1, **kw, **QUIET)).read_metrics()
     swept = RunFolder(root / "seed1").read_metrics()
     assert [r.keys() for r in swept] == [r.keys() for r in solo]
     for a, b in zip(solo, swept):  # only the reparameterisation noise differs
@@ -52,7 +53,7 @@ def test_a_per_epoch_output_sees_each_epochs_row_and_the_weights_checkpointed(tm
     from safetensors.torch import load_file
 
     out = Recorder()
-    folder = RunFolder(vaelab.train(out=tmp_path / "r", epochs=3, outputs=[out], **SMALL, **QUIET))
+    folder = RunFolder(vaelab.train(finish=False, out=tmp_path / "r", epochs=3, outputs=[out], **SMALL, **QUIET))
     assert [p for p, _, _ in out.calls] == [folder.path] * 3
     assert [row for _, row, _ in out.calls] == folder.read_metrics()
     # the model handed over after the last epoch is the one in the checkpoint
@@ -83,17 +84,17 @@ def test_metrics_survive_a_half_written_line_and_are_written_whole(tmp_path):
 
 
 def test_resume_rewrites_the_metrics_up_to_the_checkpoint(tmp_path):
-    run = vaelab.train(out=tmp_path / "r", epochs=3, **SMALL, **QUIET)
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=3, **SMALL, **QUIET)
     folder = RunFolder(run)
     rows = folder.read_metrics()
     folder.write_metrics(rows + [{"epoch": 4, "train_loss": 0.0}])  # a line the checkpoint never saw
-    vaelab.train(out=run, resume=True, epochs=4, **QUIET)
+    vaelab.train(finish=False, out=run, resume=True, epochs=4, **QUIET)
     again = folder.read_metrics()
     assert again[:3] == rows and again[3]["epoch"] == 4 and again[3]["train_loss"] > 10
 
 
 def test_every_logged_and_evaluated_number_is_in_the_registry(tmp_path):
-    run = vaelab.train(out=tmp_path / "r", epochs=2, kl_warmup=1, estimator="iwae", k=3, **SMALL, **QUIET)
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=2, kl_warmup=1, estimator="iwae", k=3, **SMALL, **QUIET)
     folder = RunFolder(run)
     ev = vaelab.evaluate(run, k=20)
     keys = set().union(*folder.read_metrics()) | {k for k, v in ev.items() if not isinstance(v, dict)}
@@ -104,10 +105,11 @@ def test_every_logged_and_evaluated_number_is_in_the_registry(tmp_path):
 
 
 def test_the_saved_config_is_the_resolved_one(tmp_path):
-    run = vaelab.train(out=tmp_path / "g", epochs=0, likelihood="gaussian", dequantize=True, **SMALL, **QUIET)
+    run = vaelab.train(finish=False,
+                       out=tmp_path / "g", epochs=0, likelihood="gaussian", dequantize=True, **SMALL, **QUIET)
     c = RunFolder(run).read_config()
     assert (c.likelihood, c.binarize, c.dequantize) == ("gaussian", False, True)  # digits are quantised (1/16)
-    run = vaelab.train(out=tmp_path / "b", epochs=0, **SMALL, **QUIET)
+    run = vaelab.train(finish=False, out=tmp_path / "b", epochs=0, **SMALL, **QUIET)
     c = RunFolder(run).read_config()
     assert (c.likelihood, c.binarize, c.dequantize) == ("bernoulli", True, False)
     assert RunFolder(run).weights.is_file() and RunFolder(run).read_metrics() == []  # zero epochs: initial weights

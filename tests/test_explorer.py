@@ -18,7 +18,7 @@ from vaelab.data.labels import FASHION_MNIST, label_names
 from clitools import expect_error
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=2, batch_size=64, lr=3e-3, device="cpu", epochs=2,
-             log=lambda s: None)
+             log=lambda s: None, finish=False)
 
 
 @pytest.fixture(scope="module")

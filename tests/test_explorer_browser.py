@@ -22,7 +22,7 @@ if CHROMIUM is None:
     pytest.skip("no chromium executable (apt-get install chromium)", allow_module_level=True)
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=2, batch_size=64, lr=3e-3, device="cpu", epochs=3,
-             log=lambda s: None)
+             log=lambda s: None, finish=False)
 STATS: dict[str, float] = {"max_pixel_error": 0.0, "max_redraw_ms": 0.0}
 
 
@@ -162,7 +162,8 @@ def test_a_document_model_shows_its_words(browser, tmp_path):
 
     root = write_tsv(tmp_path / "corpus", two_topic_lines(60))
     run = vaelab.train(out=tmp_path / "nvdm", data=f"corpus:{root}", model="nvdm", likelihood="multinomial",
-                       hidden=(16,), latent_dim=3, epochs=3, batch_size=8, lr=3e-3, device="cpu", log=lambda s: None)
+                       hidden=(16,), latent_dim=3, epochs=3, batch_size=8, lr=3e-3, device="cpu", log=lambda s: None,
+                       finish=False)
     explorer.write_explorer(run)
     pg = browser.new_page(viewport={"width": 1280, "height": 1000})
     pg.goto((run / "explorer.html").as_uri())

@@ -19,7 +19,7 @@ from vaelab import api, logs
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 FAST = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "128"]
-TINY = dict(hidden=(16,), latent_dim=2, batch_size=128)
+TINY = dict(hidden=(16,), latent_dim=2, batch_size=128, finish=False)
 
 
 def test_a_training_log_redirected_to_a_file_has_one_plain_line_per_epoch(tmp_path):
@@ -57,7 +57,7 @@ def test_provenance_names_the_repository_commit_and_each_resumed_session(tmp_pat
     head = subprocess.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
     monkeypatch.chdir(repo)
     run = api.train(data="digits", epochs=1, seed=7, out=tmp_path / "run", **TINY)
-    api.train(out=run, resume=True, epochs=2)
+    api.train(out=run, resume=True, epochs=2, finish=False)
     first, second = json.loads((run / "provenance.json").read_text())["sessions"]
     assert first["git_commit"] == second["git_commit"] == head and first["git_dirty"] is False
     assert (first["first_epoch"], first["last_epoch"], second["first_epoch"], second["last_epoch"]) == (1, 1, 2, 2)

@@ -44,8 +44,8 @@ def test_training_on_streamed_rows(tmp_path):
     _write(tmp_path / "d", n=300, d=16)
     common = dict(data=f"npy:{tmp_path / 'd'}", hidden=(16,), latent_dim=2, batch_size=32, device="cpu",
                   log=lambda s: None)
-    run = vaelab.train(out=tmp_path / "r", epochs=5, **common)
-    start = vaelab.train(out=tmp_path / "r0", epochs=0, **common)  # the same seed's untrained weights
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=5, **common)
+    start = vaelab.train(finish=False, out=tmp_path / "r0", epochs=0, **common)  # the same seed's untrained weights
     r, r0 = vaelab.evaluate(run, k=10), vaelab.evaluate(start, k=10)
     assert r["n"] == 40 and r["elbo"] > r0["elbo"] + 0.4  # the streamed batches trained it (0.80 nat when measured)
 

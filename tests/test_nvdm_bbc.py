@@ -21,7 +21,8 @@ EPOCHS = 30
 @pytest.fixture(scope="module")
 def bbc_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bbc") / "nvdm"
-    run = vaelab.train("nvdm-bbc", data=f"corpus:{BBC}", epochs=EPOCHS, device="cpu", out=out, log=lambda s: None)
+    run = vaelab.train("nvdm-bbc", finish=False,
+                       data=f"corpus:{BBC}", epochs=EPOCHS, device="cpu", out=out, log=lambda s: None)
     c = runs.load_config(run)
     data = runs.load_data(c)
     _, model = runs.load_model(run, data.shape)

@@ -67,6 +67,7 @@ def test_the_probe_leaves_the_random_stream_alone():
 def test_a_run_records_the_concrete_precision(tmp_path, monkeypatch):
     asked = []
     monkeypatch.setattr(precision, "choose", lambda requested, device: asked.append(requested) or "bf16")
-    run = vaelab.train(out=tmp_path / "r", epochs=1, hidden=(8,), latent_dim=2, device="cpu", log=lambda s: None)
+    run = vaelab.train(finish=False,
+                       out=tmp_path / "r", epochs=1, hidden=(8,), latent_dim=2, device="cpu", log=lambda s: None)
     assert asked == ["auto"]  # the default, resolved once
     assert 'precision = "bf16"' in (run / "config.toml").read_text()

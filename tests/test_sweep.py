@@ -106,7 +106,7 @@ def test_stacked_autoencoder_retraces_its_solo_run(tmp_path):
     kw = dict(SMALL, model="ae", hidden=(32,), batch_size=128, epochs=3)
     root = vaelab.sweep(seeds=2, out=tmp_path / "sw", **kw, **QUIET)
     for s in range(2):
-        solo = _rows(vaelab.train(out=tmp_path / f"solo{s}", seed=s, **kw, **QUIET))
+        solo = _rows(vaelab.train(finish=False, out=tmp_path / f"solo{s}", seed=s, **kw, **QUIET))
         swept = _rows(root / f"seed{s}")
         assert [r["epoch"] for r in swept] == [1, 2, 3]
         for a, b in zip(solo, swept):
@@ -121,7 +121,7 @@ def test_stacked_vae_matches_its_solo_run_statistically(tmp_path):
     root = vaelab.sweep(seeds=2, out=tmp_path / "sw", **kw, **QUIET)
     finals = []
     for s in range(2):
-        solo = _rows(vaelab.train(out=tmp_path / f"solo{s}", seed=s, **kw, **QUIET))
+        solo = _rows(vaelab.train(finish=False, out=tmp_path / f"solo{s}", seed=s, **kw, **QUIET))
         swept = _rows(root / f"seed{s}")
         assert len(swept) == 8 and swept[-1]["val_elbo"] > swept[0]["val_elbo"] + 5  # it learned
         for a, b in zip(solo, swept):
@@ -132,7 +132,7 @@ def test_stacked_vae_matches_its_solo_run_statistically(tmp_path):
 
 def test_one_seed_is_exactly_the_solo_run(tmp_path):
     root = vaelab.sweep(seeds=1, seed=4, out=tmp_path / "sw", epochs=2, **SMALL, **QUIET)
-    solo = vaelab.train(out=tmp_path / "solo", seed=4, epochs=2, **SMALL, **QUIET)
+    solo = vaelab.train(finish=False, out=tmp_path / "solo", seed=4, epochs=2, **SMALL, **QUIET)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]  # noqa: E731
     assert strip(_rows(root / "seed4")) == strip(_rows(solo))
     a, b = load_file(str(root / "seed4" / "model.safetensors")), load_file(str(solo / "model.safetensors"))
@@ -145,7 +145,7 @@ def test_one_seed_is_exactly_the_solo_run(tmp_path):
 def test_one_seed_of_the_family_models_is_exactly_the_solo_run(tmp_path, extra):
     kw = dict(SMALL, epochs=2, **extra)
     root = vaelab.sweep(seeds=1, seed=4, out=tmp_path / "sw", **kw, **QUIET)
-    solo = vaelab.train(out=tmp_path / "solo", seed=4, **kw, **QUIET)
+    solo = vaelab.train(finish=False, out=tmp_path / "solo", seed=4, **kw, **QUIET)
     strip = lambda rows: [{k: v for k, v in r.items() if k != "train_seconds"} for r in rows]  # noqa: E731
     assert strip(_rows(root / "seed4")) == strip(_rows(solo))
     if extra.get("model") == "iwae":
@@ -242,10 +242,10 @@ def test_plan_and_groups():
     (["--grid", "out=a,b"], "out cannot be swept"),
     (["--seeds", "0"], "at least 1"),
     (["--seeds", "2", "--grid", "seed=1,2"], "not both"),
-    ([], "needs --seeds"),
+    ([], "needs seeds"),
     (["--seeds", "2", "--resume", "runs/x"], "cannot be resumed"),
     (["--seeds", "2", "--data", "cifar-99"], "unknown dataset"),
-    (["--seeds", "2", "--estimator", "iwae", "--kl-warmup", "2"], "--sequential"),
+    (["--seeds", "2", "--estimator", "iwae", "--kl-warmup", "2"], "use sequential"),
 ])
 def test_bad_sweeps_write_nothing(tmp_path, capsys, args, words):
     out = tmp_path / "sw"
@@ -258,7 +258,7 @@ def test_existing_folders_are_not_overwritten(tmp_path, capsys):
     args = ["-q", "sweep", "--seeds", "2", "--epochs", "1", "--no-report", "--out", str(out), *FAST]
     assert cli(args) == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert "--overwrite" in _bad(args, capsys)
+    assert "pass overwrite" in _bad(args, capsys)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert cli([*args, "--overwrite"]) == 0
     other = tmp_path / "other"

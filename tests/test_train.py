@@ -20,10 +20,10 @@ def _weights(run, name="checkpoint.safetensors"):
 
 
 def test_resume_is_bit_exact(tmp_path):
-    whole = vaelab.train(out=tmp_path / "whole", epochs=6, log=lambda s: None, **SMALL)
-    part = vaelab.train(out=tmp_path / "part", epochs=3, log=lambda s: None, **SMALL)
+    whole = vaelab.train(finish=False, out=tmp_path / "whole", epochs=6, log=lambda s: None, **SMALL)
+    part = vaelab.train(finish=False, out=tmp_path / "part", epochs=3, log=lambda s: None, **SMALL)
     assert json.loads((part / "metrics.jsonl").read_text().splitlines()[-1])["epoch"] == 3
-    vaelab.train(out=part, resume=True, epochs=6, log=lambda s: None)
+    vaelab.train(finish=False, out=part, resume=True, epochs=6, log=lambda s: None)
     a, b = _weights(whole), _weights(part)
     assert a.keys() == b.keys() and len(a) > 0
     for k in a:
@@ -41,7 +41,7 @@ def test_resume_is_bit_exact(tmp_path):
 
 
 def test_metrics_lines_have_required_keys_and_loss_falls(tmp_path):
-    run = vaelab.train(out=tmp_path / "r", epochs=5, log=lambda s: None, **SMALL)
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=5, log=lambda s: None, **SMALL)
     rows = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     assert {"epoch", "train_loss", "val_elbo", "train_seconds"} <= rows[0].keys()
     assert rows[-1]["train_loss"] < rows[0]["train_loss"]
@@ -52,7 +52,7 @@ def test_metrics_lines_have_required_keys_and_loss_falls(tmp_path):
 def test_early_stopping_stops_and_keeps_best(tmp_path):
     # a large step makes the validation bound plateau and wobble within a few dozen epochs
     cfg = dict(SMALL, lr=3e-2, patience=3)
-    run = vaelab.train(out=tmp_path / "r", epochs=60, log=lambda s: None, **cfg)
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=60, log=lambda s: None, **cfg)
     rows = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     assert len(rows) < 60
     vals = [r["val_elbo"] for r in rows]
@@ -72,7 +72,7 @@ def test_early_stopping_stops_and_keeps_best(tmp_path):
 def test_default_model_beats_independent_pixels_on_digits(tmp_path):
     # The acceptance check of the embedded default, as shipped: NLL-1000 of the VAE vs a per-pixel
     # Bernoulli fitted to the training set's mean intensities, on the same binarized test set.
-    run = vaelab.train(out=tmp_path / "r", log=lambda s: None, device="cpu")
+    run = vaelab.train(finish=False, out=tmp_path / "r", log=lambda s: None, device="cpu")
     result = vaelab.evaluate(run, k=1000)
     c = runs.load_config(run)
     data = runs.load_data(c)
@@ -84,7 +84,7 @@ def test_default_model_beats_independent_pixels_on_digits(tmp_path):
 
 def test_training_on_a_gaussian_likelihood_runs_and_reports_finite_numbers(tmp_path):
     for lik in ("gaussian", "gaussian-learned"):
-        run = vaelab.train(out=tmp_path / lik, epochs=2, likelihood=lik, log=lambda s: None, **SMALL)
+        run = vaelab.train(finish=False, out=tmp_path / lik, epochs=2, likelihood=lik, log=lambda s: None, **SMALL)
         r = vaelab.evaluate(run, k=20)
         assert math.isfinite(r["nll"]) and math.isfinite(r["elbo"])
 
@@ -92,14 +92,14 @@ def test_training_on_a_gaussian_likelihood_runs_and_reports_finite_numbers(tmp_p
 def test_conv_vae_and_iwae_and_ae_train(tmp_path):
     for name, extra in [("conv", dict(model="conv-vae", latent_dim=2)), ("iwae", dict(estimator="iwae", k=5)),
                         ("sgvba", dict(estimator="sgvb-a")), ("ae", dict(model="ae"))]:
-        run = vaelab.train(out=tmp_path / name, epochs=2, log=lambda s: None, **dict(SMALL, **extra))
+        run = vaelab.train(finish=False, out=tmp_path / name, epochs=2, log=lambda s: None, **dict(SMALL, **extra))
         rows = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
         assert np.isfinite([r["train_loss"] for r in rows]).all()
         assert rows[-1]["train_loss"] < rows[0]["train_loss"] + 5
 
 
 def test_sample_shape_and_range(tmp_path):
-    run = vaelab.train(out=tmp_path / "r", epochs=1, log=lambda s: None, **SMALL)
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=1, log=lambda s: None, **SMALL)
     model = vaelab.load(run)
     a = vaelab.sample(model, 16, seed=3)
     b = vaelab.sample(model, 16, seed=3)
@@ -107,7 +107,7 @@ def test_sample_shape_and_range(tmp_path):
 
 
 def test_evaluation_is_reproducible_and_uses_one_fixed_binarization(tmp_path):
-    run = vaelab.train(out=tmp_path / "r", epochs=2, log=lambda s: None, **SMALL)
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=2, log=lambda s: None, **SMALL)
     a = vaelab.evaluate(run, k=30, write=False)
     b = vaelab.evaluate(run, k=30, write=False)
     assert a["elbo"] == b["elbo"] and a["nll"] == b["nll"]
@@ -123,11 +123,11 @@ def test_evaluation_is_reproducible_and_uses_one_fixed_binarization(tmp_path):
 
 def test_grey_values_under_a_bernoulli_likelihood_warn(tmp_path):
     with pytest.warns(UserWarning, match="not a normalised likelihood"):
-        vaelab.train(out=tmp_path / "r", epochs=1, binarize=False, log=lambda s: None, **SMALL)
+        vaelab.train(finish=False, out=tmp_path / "r", epochs=1, binarize=False, log=lambda s: None, **SMALL)
 
 
 def test_bf16_evaluation_stays_close_to_fp32(tmp_path):
-    run = vaelab.train(out=tmp_path / "r", epochs=3, log=lambda s: None, **SMALL)
+    run = vaelab.train(finish=False, out=tmp_path / "r", epochs=3, log=lambda s: None, **SMALL)
     exact = vaelab.evaluate(run, k=50, write=False)
     low = vaelab.evaluate(run, k=50, write=False, precision="bf16")
     assert low["precision"] == "bf16" and "precision" not in exact
@@ -140,7 +140,7 @@ def test_bf16_evaluation_stays_close_to_fp32(tmp_path):
 def test_bf16_training_learns_like_fp32(tmp_path):
     rows = {}
     for p in ("fp32", "bf16"):
-        run = vaelab.train(out=tmp_path / p, epochs=4, precision=p, log=lambda s: None, **SMALL)
+        run = vaelab.train(finish=False, out=tmp_path / p, epochs=4, precision=p, log=lambda s: None, **SMALL)
         rows[p] = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
     assert rows["bf16"][-1]["val_elbo"] > rows["bf16"][0]["val_elbo"] + 1.0  # it learns
     assert abs(rows["bf16"][-1]["val_elbo"] - rows["fp32"][-1]["val_elbo"]) < 0.5  # and about as well

@@ -167,7 +167,7 @@ def run_gap(run: str | Path, *, epoch: int | None = None, points: int = 100, ste
     """Measure the gap for one checkpoint of a run and merge it into RUN/amortization_gap.json."""
     run = Path(run)
     if min(points, steps, samples, k) < 1 or lr <= 0:
-        raise VaelabError("--points, --steps, --samples and --k must be at least 1, and --lr positive")
+        raise VaelabError("points, steps, samples and k must be at least 1, and lr positive")
     c = runs.load_config(run)
     weights = weights_for(run, epoch)
     data = runs.load_data(c)

@@ -17,7 +17,7 @@ from torch import nn
 
 from . import config as cfg
 from . import evaluate as ev
-from . import documents, models, parallel, report as report_mod, runs, visualize
+from . import documents, models, parallel, report as report_mod, runs, user_data, visualize
 from .errors import ConfigError, VaelabError
 from .data import ImageData, is_corpus
 from .corruption import Noise
@@ -48,16 +48,23 @@ def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any)
 
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
-          resume: bool = False, finish: bool = False, progress: bool = False, log=info, outputs: Sequence = (),
-          explorer: bool = True, **overrides: Any) -> Path:
-    """Train a model; returns its run folder. finish=True also evaluates, plots and writes report.html
-    (and explorer.html unless explorer=False).
+          resume: bool | str | Path = False, finish: bool = True, progress: bool = False, log=info,
+          outputs: Sequence = (), labels: Any = None, explorer: bool = True, **overrides: Any) -> Path:
+    """Train a model; returns its run folder. Like `vaelab train`, it then evaluates, plots and writes
+    report.html and explorer.html (explorer=False skips the explorer); finish=False stops after training.
 
+    data: a dataset name (config.DATASETS) or a NumPy array / torch tensor of images, (N, H, W) or (N, D)
+    in [0, 1], with optional `labels` (N,); the run keeps the arrays (user_data.py).
+    overwrite=True replaces the run at `out`; resume=RUN (or resume=True with out=RUN) continues it.
     outputs: per-epoch outputs (epochs.EpochOutput), called after each epoch's files are written.
 
     Under torchrun every process calls this; process 0 alone writes the run folder.
     """
     world = parallel.world_from_env()
+    if not isinstance(resume, bool):  # resume=RUN names the run to continue
+        if out is not None and Path(out) != Path(resume):
+            raise VaelabError(f"resume={str(resume)!r} and out={str(out)!r} name two runs; name the run once")
+        out, resume = resume, True
     if resume:
         run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
         c = cfg.from_dict(overrides, runs.load_config(run))
@@ -73,21 +80,26 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
                 folder.weights.unlink(missing_ok=True)  # from a kill inside epoch 1
             resume = False
     else:
+        arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
         c = make_config(config, **overrides)
-        data = runs.load_data(c)  # fail on bad data before anything is written
+        data = user_data.load(arrays, c) if arrays else runs.load_data(c)  # fail on bad data before any write
         models.build(c, data.shape, data)  # and on a model that cannot take this data (or its embedding file)
         check_start(c, data, world)  # and on the device, precision and batches
         if world.distributed and not (out or c.out):
-            raise VaelabError("under torchrun, name the run folder with --out")
+            raise VaelabError("under torchrun, name the run folder (out)")
         run = Path(out or c.out or runs.default_out(c))
         if _claim(run, overwrite, world, c.device) == "retry":
             log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
         c = c.replace(out=str(run))  # fit saves it resolved (resolve.py): the likelihood used, the data's treatment
+        if arrays:
+            c, data = user_data.keep(arrays, run, c)
     try:
         with RunFolder(run).training() if world.writes else nullcontext():  # see runs.check_claim
             fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
     finally:
         parallel.leave()
+    if world.writes and resume and not finish:  # (finishing evaluates the new weights, choosing eval.json again)
+        RunFolder(run).refresh_eval()  # evaluations of weights that training replaced are marked stale
     if finish and world.writes:
         finish_run(run, data=data, progress=progress, log=log, explorer=explorer)
     return run

@@ -191,8 +191,8 @@ def _gaussian_mixture(xs: dict[str, torch.Tensor], o: Options) -> tuple[dict, di
 def _check_family(c: Config, data: ImageData) -> None:
     """Refuse data on which these densities would give a meaningless number."""
     if not _is_bernoulli(c) and data.scale != 1.0 and not c.dequantize:
-        raise VaelabError("a Gaussian density on quantised pixels is unbounded; pass --dequantize (and train the "
-                          "VAE with --set dequantize=true) so both score the same dequantized test points")
+        raise VaelabError("a Gaussian density on quantised pixels is unbounded; pass dequantize = true (and train the "
+                          "VAE with dequantize = true) so both score the same dequantized test points")
     if _is_bernoulli(c) and not c.binarize:
         raise VaelabError("Bernoulli baselines need binary data; binarize=false would score grey values")
 
@@ -206,7 +206,7 @@ def _single(c: Config, data: ImageData, o: Options) -> dict[str, Any]:
 
 def _mixture(c: Config, data: ImageData, o: Options) -> dict[str, Any]:
     if o.components > len(data.train):
-        raise VaelabError(f"--components {o.components} is more than the {len(data.train)} training examples")
+        raise VaelabError(f"components = {o.components} is more than the {len(data.train)} training examples")
     _check_family(c, data)
     xs = _splits(c, data)
     scores, info = _bernoulli_mixture(xs, o) if _is_bernoulli(c) else _gaussian_mixture(xs, o)
@@ -238,9 +238,9 @@ def check(name: str, c: Config, data: ImageData, o: Options) -> None:
     if name not in BASELINES:
         raise VaelabError(f"unknown baseline {name!r} (choose from {', '.join(BASELINES)})")
     if o.components < 1 or o.max_iter < 1:
-        raise VaelabError("--components and --max-iter must be at least 1")
+        raise VaelabError("components and max_iter must be at least 1")
     if o.covariance not in COVARIANCES:
-        raise VaelabError(f"--covariance must be one of {', '.join(COVARIANCES)}, not {o.covariance!r}")
+        raise VaelabError(f"covariance must be one of {', '.join(COVARIANCES)}, not {o.covariance!r}")
 
 
 def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: bool = False,
@@ -248,7 +248,7 @@ def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: b
     """Fit baseline `name` on the data config c describes; write OUT/baseline.json and return its contents."""
     target = Path(out) / "baseline.json"
     if target.exists() and not overwrite:
-        raise VaelabError(f"{target} exists; use --overwrite to replace it")
+        raise VaelabError(f"{target} exists; pass overwrite to replace it")
     if Path(out).exists() and not Path(out).is_dir():
         raise VaelabError(f"{out} is a file, not a folder")
     if name in BASELINES and BASELINES[name].likelihood:

@@ -65,7 +65,8 @@ def train_w1(epochs: int, rounds: int, device: str, data_dir: str | None, log: C
             t, ref_model = train_example(data.train, data.y_train, epochs, dev)
             ref_times.append(t)
             for p in precisions:
-                run = api.train("pytorch-examples", out=Path(tmp) / f"w1-{p}-{r}", epochs=epochs, val_fraction=0.0,
+                run = api.train("pytorch-examples", finish=False,
+                                out=Path(tmp) / f"w1-{p}-{r}", epochs=epochs, val_fraction=0.0,
                                 device=device, data_dir=data_dir, precision=p, log=lambda s: None)
                 our_times[p].append([row["train_seconds"] for row in RunFolder(run).read_metrics()])
                 c = runs.load_config(run)
@@ -95,7 +96,8 @@ def eval_nll(run: str | Path | None, k: int, ref_points: int, device: str, data_
     dev = resolve_device(device)
     with tempfile.TemporaryDirectory() as tmp:
         if run is None:  # a W1 model, one epoch, is enough to time the evaluation
-            run = api.train("pytorch-examples", out=Path(tmp) / "w1", epochs=1, device=device, data_dir=data_dir,
+            run = api.train("pytorch-examples", finish=False,
+                            out=Path(tmp) / "w1", epochs=1, device=device, data_dir=data_dir,
                             log=lambda s: None)
         c = runs.load_config(run)
         data = runs.load_data(c)

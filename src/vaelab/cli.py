@@ -1,5 +1,9 @@
 """Command line: parse -> config -> library call. User errors print one line and exit with code 2.
 
+A bare `vaelab` prints the help on stdout and exits 0; `-q`/`-v` go before or after the command
+(args.verbosity: -1 per -q, +1 per -v); cli_help.py makes every parser refuse prefixes, suggest the
+closest choice and show every default.
+
 Each command module (cli_train, cli_look, commands, cli_explore) adds its subparsers and maps names to handlers.
 """
 
@@ -10,7 +14,8 @@ import os
 import sys
 import warnings
 
-from . import cli_explore, cli_look, cli_train, commands  # torch-free: the library is imported in the command that runs
+from . import __version__, cli_explore, cli_look, cli_train, commands  # torch-free: the library is imported where it runs
+from .cli_help import Parser, add_verbosity, show_defaults
 from .errors import VaelabError
 from .logs import configure_logging
 
@@ -18,12 +23,18 @@ COMMAND_MODULES = (cli_train, cli_look, commands, cli_explore)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="vaelab", description="Variational autoencoders: train, evaluate, look.")
-    parser.add_argument("-q", "--quiet", action="store_true",
-                        help="warnings and errors only: no epoch lines, no progress bars")
-    sub = parser.add_subparsers(dest="command", required=True)
+    """The whole command line; `-q`/`-v` are accepted before and after the command."""
+    parser = Parser(prog="vaelab", description="Variational autoencoders: train, evaluate, look. "
+                    "`vaelab COMMAND --help` shows a command's flags.")
+    parser.add_argument("--version", action="version", version=f"vaelab {__version__}")
+    add_verbosity(parser, default=0)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module in COMMAND_MODULES:
         module.add_parsers(sub)
+    for p in sub.choices.values():
+        add_verbosity(p, default=argparse.SUPPRESS)  # after the command: overrides nothing unless given
+        show_defaults(p, cli_train.FLAG_KEYS if p.prog.split()[-1] in cli_train.COMMANDS else {})
+    show_defaults(parser)
     return parser
 
 
@@ -56,9 +67,14 @@ def _silence_stdout() -> None:
 
 def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
-    args = build_parser().parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    parser = build_parser()
+    args = parser.parse_args(_glue_negative_values(sys.argv[1:] if argv is None else list(argv)))
+    if args.command is None:  # a bare `vaelab`: the help, on stdout, and success
+        parser.print_help()
+        return 0
+    args.quiet = args.verbosity < 0  # the handlers' switch for progress bars
     warnings.simplefilter("default")
-    configure_logging(-1 if args.quiet else getattr(args, "verbose", 0))  # -q: warnings only; -v: debug
+    configure_logging(args.verbosity)  # -q: warnings only; -v: debug
     try:
         _handler(args.command)(args)
     except VaelabError as e:

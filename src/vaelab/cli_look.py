@@ -11,7 +11,8 @@ from .run_folder import RunFolder
 
 def add_parsers(sub) -> None:
     """Add evaluate, plot, report, topics, bench and configs."""
-    p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; writes RUN/eval.json")
+    p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; keeps each in RUN/evals/, "
+                       "RUN/eval.json shows the most accurate")
     p.add_argument("run")
     p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
@@ -19,7 +20,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto",
                    help="matrix products: auto (bf16/tf32 only where native and faster), fp32, tf32 (CUDA), bf16; "
                         "the bounds' sums stay float64")
-    p.add_argument("--device", choices=cfg.DEVICES)
+    p.add_argument("--device", choices=cfg.DEVICES, help="(default: the run's own device setting)")
     p.add_argument("--noise", choices=cfg.NOISES,
                    help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
     p.add_argument("--noise-level", type=float, default=0.25, help="masking probability or gaussian std")
@@ -90,7 +91,10 @@ def _evaluate(args: argparse.Namespace) -> None:
     if "noise" in r:
         print(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
               f"squared error {r['noisy_squared_error']:.4f}")
-    print(f"wrote {RunFolder(args.run).eval_path}")
+    folder = RunFolder(args.run)
+    shown = folder.read_eval() or {}
+    print(f"wrote {folder.eval_file(r)}; {folder.eval_path} shows the {shown.get('split')} split"
+          + (f" at k={shown['k']}" if "k" in shown else "") + " (the most accurate for the current weights)")
 
 
 def _plot(args: argparse.Namespace) -> None:

@@ -27,10 +27,9 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: the seed 001 VAE on scikit-learn's digits)",
                        description="Train a model. Flags override --config; --set key=value covers every other key.")
     p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
-    p.add_argument("--data", help="digits | mnist | fashion-mnist | npz:PATH | folder:PATH | corpus:PATH | "
-                                  "20newsgroups")
+    p.add_argument("--data", help=" | ".join(cfg.DATASETS))
     p.add_argument("--data-dir", help="folder with the dataset's files")
-    p.add_argument("--model", help="vae | conv-vae | ae | iwae | dae | nvdm | prodlda | etm")
+    p.add_argument("--model", choices=cfg.MODELS)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)

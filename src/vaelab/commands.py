@@ -37,7 +37,8 @@ def add_parsers(sub) -> None:
     p.add_argument("run")
     p.add_argument("--steps", type=int, default=500, help="Adam steps per point (default 500)")
     p.add_argument("--points", type=int, default=100, help="test points (the first P; default 100)")
-    p.add_argument("--epoch", type=int, help="use RUN/epochs/epoch-N.safetensors (kept by --save-every)")
+    p.add_argument("--epoch", type=int, help="use RUN/epochs/epoch-N.safetensors (kept by --save-every; "
+                   "default: the run's model.safetensors)")
     p.add_argument("--lr", type=float, default=1e-2)
     p.add_argument("--samples", type=int, default=8, help="Monte-Carlo samples per optimisation step")
     p.add_argument("--k", type=int, default=1000, help="samples for the final ELBO and IWAE estimates")

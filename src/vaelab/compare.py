@@ -63,6 +63,9 @@ def run_row(run: str | Path) -> dict[str, Any]:
     ev = folder.read_eval()
     if ev is None:
         raise VaelabError(f"{run} has no readable eval.json; run `vaelab evaluate {run}` first")
+    if ev.get("stale"):
+        raise VaelabError(f"{run}'s eval.json scored weights it has since replaced (trained on after it); "
+                          f"run `vaelab evaluate {run}` again")
     _, model = runs.load_model(run)
     metrics = folder.read_metrics()
     gap = folder.read_json(GAP)
@@ -147,7 +150,7 @@ def compare(run_paths: list[str], baseline_paths: list[str] = (), out: str | Pat
             update_runs: bool = True) -> tuple[list[dict[str, Any]], Path]:
     """Build the table, write OUT/compare.md and OUT/compare.html, and give each run its comparison.json."""
     if not run_paths and not baseline_paths:
-        raise VaelabError("compare needs at least one run or --baseline folder")
+        raise VaelabError("compare needs at least one run or baseline folder")
     rows = rank([run_row(p) for p in run_paths] + [baseline_row(p) for p in baseline_paths])  # all read first
     out = Path(out)
     if out.exists() and not out.is_dir():

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .errors import ConfigError
+from .errors import ConfigError, did_you_mean
 
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # multinomial: word counts
 ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae")  # ae, dae: only for the models that fix them
@@ -24,6 +24,11 @@ PRIORS = ("normal", "laplace", "dirichlet-laplace")  # the last: Laplace approxi
 NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corruption.py
 # names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in visualize.py, baselines.py
 PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs")
+MODELS = ("vae", "conv-vae", "ae", "iwae", "dae", "nvdm", "prodlda", "etm")  # models.MODELS' names (test_contract checks they agree)
+# every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py)
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
+CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")
+DATASETS = IMAGE_DATASETS + CORPORA
 BASELINES = {
     "single": "one independent Bernoulli per dimension, or one full/diagonal Gaussian",
     "mixture": "a mixture by EM: of Bernoulli products, or scikit-learn's GaussianMixture",
@@ -176,7 +181,8 @@ def _int(key: str, v: Any) -> int:
 def _coerce(key: str, value: Any) -> Any:
     """Turn a TOML or command-line value into the field's type; booleans are not numbers, paths are strings."""
     if key not in _FIELDS:
-        raise ConfigError(f"unknown config key {key!r} (known: {', '.join(sorted(_FIELDS))})")
+        raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, _FIELDS)} "
+                          f"(known: {', '.join(sorted(_FIELDS))})")
     default = _FIELDS[key].default
     try:
         if key == "hidden":

@@ -15,3 +15,16 @@ class ConfigError(VaelabError):
 
 class CheckpointError(VaelabError):
     """A checkpoint is missing, corrupt or does not fit the model."""
+
+
+def did_you_mean(word: str, choices) -> str:
+    """' (did you mean 'x'?)' for the closest of choices (difflib), or '' when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def unknown(what: str, word: str, choices) -> str:
+    """The one-line message for an unknown name: "unknown model 'vea' (did you mean 'vae'?); choose from ..."."""
+    return f"unknown {what} {word!r}{did_you_mean(word, choices)}; choose from {', '.join(map(str, choices))}"

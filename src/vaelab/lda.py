@@ -33,7 +33,7 @@ def fit_lda(data: CorpusData, components: int, *, seed: int = 0, max_iter: int =
     from sklearn.decomposition import LatentDirichletAllocation  # lazy: slow import
 
     if components < 1:
-        raise VaelabError(f"--components must be at least 1, got {components}")
+        raise VaelabError(f"components must be at least 1, got {components}")
     train, test = to_scipy(data.train), to_scipy(data.test)
     start = time.perf_counter()
     lda = LatentDirichletAllocation(n_components=components, learning_method="batch", max_iter=max_iter,
@@ -87,5 +87,5 @@ def _purity(lda, test, labels) -> dict[str, float]:
 def fit(c: cfg.Config, data: CorpusData, options) -> dict[str, Any]:
     """The `lda` entry of baselines.BASELINES: fit_lda with the command's --components, --max-iter and --seed."""
     if not is_corpus(data):
-        raise VaelabError(f"the LDA baseline needs a corpus (--data corpus:PATH or 20newsgroups), not {c.data!r}")
+        raise VaelabError(f"the LDA baseline needs a corpus (data = corpus:PATH, bbc_news or 20newsgroups), not {c.data!r}")
     return fit_lda(data, options.components, seed=options.seed, max_iter=options.max_iter)

@@ -70,6 +70,7 @@ METRICS: dict[str, Metric] = dict([
     _m("purity", "purity", "mean label purity: the majority label's share of the min(30, N / topics) documents "
        "loading most on each topic", ".4f", "higher"),
     _m("seconds", "seconds", "evaluation wall time", ".4f"),
+    _m("stale", "stale", "true: the run was trained on after this evaluation, whose weights are gone", "s"),
 ])
 EPOCH_KEYS = ("epoch", "train_loss", "train_objective", "train_seconds", "val_elbo", "val_iwae", "val_recon")
 VALIDATION_KEYS = ("val_elbo", "val_iwae", "val_recon")

@@ -109,7 +109,7 @@ def choose(requested: str, device: torch.device) -> str:
         raise VaelabError(reason)
     if reason is not None and reason not in _warned:
         _warned.add(reason)
-        warnings.warn(f"--precision {requested}: {reason}; --precision auto picks the fastest", stacklevel=2)
+        warnings.warn(f"precision {requested}: {reason}; precision auto picks the fastest", stacklevel=2)
     return requested
 
 

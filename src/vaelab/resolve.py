@@ -35,7 +35,7 @@ def device(name: str) -> torch.device:
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cuda" and not torch.cuda.is_available():
-        raise VaelabError("--device cuda was asked for, but no CUDA device is available")
+        raise VaelabError("device cuda was asked for, but no CUDA device is available")
     return torch.device(name)
 
 

@@ -6,7 +6,13 @@
     checkpoint.safetensors         the full training state of the last finished epoch (for --resume)
     epochs/epoch-NNN.safetensors   every save_every-th epoch's weights
     provenance.json                command line, versions, machine and wall times of each training session
-    eval.json, plots/, report.html, explorer.html, other *.json (comparison.json, amortization_gap.json)
+    evals/<split>-k<k>.json        every evaluation kept, one file per split and k, each stamped with the
+                                   SHA-256 of the weights it scored
+    eval.json                      the most accurate evaluation of the current weights: the test split's
+                                   largest k (another split's when test has none); "stale": true once the
+                                   run has been trained on since (`--resume`) and no evaluation is current
+    data.npz                       the arrays of vaelab.train(data=x), when the data was given as arrays
+    plots/, report.html, explorer.html, other *.json (comparison.json, amortization_gap.json)
     tensorboard/                   TensorBoard event files (--log tensorboard)
 
 Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
@@ -18,7 +24,9 @@ saved), which the original command claims again and `--resume` trains from epoch
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
+import re
 import os
 import tomllib
 from contextlib import contextmanager
@@ -34,6 +42,8 @@ METRICS = "metrics.jsonl"
 WEIGHTS = "model.safetensors"
 CHECKPOINT = "checkpoint.safetensors"
 EVAL = "eval.json"
+EVALS = "evals"
+DATA_ARRAYS = "data.npz"  # arrays given to vaelab.train(data=x), kept with the run (user_data.py)
 REPORT = "report.html"
 EXPLORER = "explorer.html"  # explorer.py
 PLOTS = "plots"
@@ -105,6 +115,10 @@ class RunFolder:
         return self.path / EXPLORER
 
     @property
+    def data_arrays(self) -> Path:
+        return self.path / DATA_ARRAYS
+
+    @property
     def eval_path(self) -> Path:
         return self.path / EVAL
 
@@ -140,7 +154,7 @@ class RunFolder:
 
     def remove_temporaries(self, older_than: float = 0.0) -> int:
         """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files."""
-        return sum(remove_temporaries(self.path / sub, older_than=older_than) for sub in ("", PLOTS, EPOCHS))
+        return sum(remove_temporaries(self.path / sub, older_than=older_than) for sub in ("", PLOTS, EPOCHS, EVALS))
 
     # config.toml
     def read_config(self) -> cfg.Config:
@@ -155,7 +169,7 @@ class RunFolder:
         if missing:
             raise VaelabError(f"{self.path / CONFIG} is {'empty' if not values else 'damaged'} (no "
                               f"{', '.join(missing)}); its settings are lost, so it cannot be used. Train it again "
-                              f"with its original command and --overwrite")
+                              f"with its original command and overwrite")
         return cfg.from_dict(values)
 
     def read_config_table(self) -> dict | None:
@@ -190,13 +204,77 @@ class RunFolder:
         """The whole metrics log, replaced atomically (the writer keeps the rows; they are small)."""
         atomic_write(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
-    # eval.json and the other JSON files
-    def read_eval(self) -> dict | None:
-        ev = _read_json(self.path / EVAL)
-        return ev if isinstance(ev, dict) else None
+    # eval.json, evals/ and the other JSON files
+    def weights_sha256(self) -> str | None:
+        """SHA-256 of model.safetensors: the stamp that ties an evaluation to the weights it scored."""
+        try:
+            with self.weights.open("rb") as f:
+                return hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError:
+            return None
 
-    def write_eval(self, result: dict) -> None:
-        self.write_json(EVAL, result)
+    def eval_file(self, result: dict) -> Path:
+        """evals/<split>-k<k>[-<noise>].json: where one evaluation is kept."""
+        name = f"{result.get('split', 'test')}" + (f"-k{result['k']}" if "k" in result else "")
+        if result.get("noise"):
+            name += "-" + re.sub(r"[^A-Za-z0-9.]+", "-", str(result["noise"])).strip("-")
+        return self.path / EVALS / f"{name}.json"
+
+    def evaluations(self) -> list[dict]:
+        """Every kept evaluation, each with "stale" set: True when the weights changed since it was made."""
+        current, out = self.weights_sha256(), []
+        for p in sorted((self.path / EVALS).glob("*.json")):
+            ev = _read_json(p)
+            if isinstance(ev, dict):
+                stamp = ev.get("weights") if isinstance(ev.get("weights"), dict) else {}
+                out.append(ev | {"stale": current is None or stamp.get("sha256") != current})
+        return out
+
+    def read_eval(self) -> dict | None:
+        """eval.json, with "stale": True when the run was trained on after it was written."""
+        ev = _read_json(self.path / EVAL)
+        if not isinstance(ev, dict):
+            return None
+        stamp = ev.get("weights")
+        if isinstance(stamp, dict) and stamp.get("sha256") != self.weights_sha256():
+            ev["stale"] = True
+        return ev
+
+    def write_eval(self, result: dict) -> Path:
+        """Keep one evaluation (stamped with the weights) in evals/ and choose eval.json again; returns its file."""
+        self._keep_legacy_eval()
+        rows = self.read_metrics()
+        result = {k: v for k, v in result.items() if k != "stale"}
+        result["weights"] = {"sha256": self.weights_sha256(), "epochs_trained": rows[-1]["epoch"] if rows else 0}
+        path = self.eval_file(result)
+        path.parent.mkdir(exist_ok=True)
+        atomic_write(path, (json.dumps(result, indent=2) + "\n").encode())
+        self.refresh_eval()
+        return path
+
+    def refresh_eval(self) -> None:
+        """eval.json := the current weights' most accurate evaluation (test split first, then the largest k);
+        with none current, the old eval.json stays, marked "stale"."""
+        if not (self.path / EVALS).is_dir() and not self.eval_path.exists():
+            return  # never evaluated: nothing to choose or mark
+        current = [ev for ev in self.evaluations() if not ev["stale"]]
+        if current:
+            best = max(current, key=lambda ev: (ev.get("split") == "test", ev.get("k", 0),
+                                                ev.get("split") == "val", ev.get("noise") is not None))
+            best = {k: v for k, v in best.items() if k != "stale"}
+            if _read_json(self.path / EVAL) != best:
+                self.write_json(EVAL, best)
+            return
+        ev = _read_json(self.path / EVAL)
+        if isinstance(ev, dict) and not ev.get("stale"):
+            self.write_json(EVAL, ev | {"stale": True})
+
+    def _keep_legacy_eval(self) -> None:
+        """An eval.json from before evals/ existed is kept there (unstamped, so never current) before it is replaced."""
+        ev = _read_json(self.path / EVAL)
+        if isinstance(ev, dict) and "weights" not in ev and not self.eval_file(ev).exists():
+            self.eval_file(ev).parent.mkdir(exist_ok=True)
+            atomic_write(self.eval_file(ev), (json.dumps(ev, indent=2) + "\n").encode())
 
     def read_json(self, name: str) -> Any:
         return _read_json(self.path / name)

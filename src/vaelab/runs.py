@@ -26,9 +26,9 @@ def load_data(c: cfg.Config) -> ImageData | CorpusData:
     """The dataset named by the config (a corpus of word counts for corpus:PATH and 20newsgroups)."""
     counts, multinomial = is_corpus_spec(c.data), models.likelihood_for(c) == "multinomial"
     if counts and not multinomial:
-        raise ConfigError(f"{c.data} holds word counts; model them with --model nvdm (or --likelihood multinomial)")
+        raise ConfigError(f"{c.data} holds word counts; model them with model nvdm (or likelihood multinomial)")
     if multinomial and not counts:
-        raise ConfigError("the multinomial likelihood models word counts; use it with --data corpus:PATH or "
+        raise ConfigError("the multinomial likelihood models word counts; use it with data corpus:PATH, bbc_news or "
                           "20newsgroups")
     if counts:
         return load_corpus(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction, split_seed=c.seed,
@@ -90,7 +90,7 @@ def check_claim(out: Path, *, overwrite: bool) -> str:
         return "retry"  # stopped before its first checkpoint: the same command may start it again
     if out.exists() and (folder.is_run() or any(p not in temporaries(out, CONFIG) for p in out.iterdir())):
         if not overwrite:
-            raise VaelabError(f"{out} already holds a run; use --resume to continue it or --overwrite to replace it")
+            raise VaelabError(f"{out} already holds a run; resume it to continue, or overwrite it to replace it")
         if not folder.is_run():
             raise VaelabError(f"{out} is a non-empty folder that is not a vaelab run; refusing to overwrite it")
         return "replace"

@@ -56,9 +56,9 @@ def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
         key, sep, raw = item.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise ConfigError(f"--grid wants KEY=V1,V2,..., got {item!r}")
+            raise ConfigError(f"grid wants KEY=V1,V2,..., got {item!r}")
         if key in grid:
-            raise ConfigError(f"--grid names {key!r} twice")
+            raise ConfigError(f"grid names {key!r} twice")
         grid[key] = [v.strip() for v in raw.split(",")]
     return grid
 
@@ -76,24 +76,24 @@ def plan(base: cfg.Config, *, seeds: int | None = None, grid: dict[str, Sequence
     """Every model of the sweep: the grid's product, times seeds base.seed, base.seed+1, ... (seed last)."""
     grid = dict(grid or {})
     if seeds is None and not grid:
-        raise ConfigError("a sweep needs --seeds N and/or --grid KEY=V1,V2,...")
+        raise ConfigError("a sweep needs seeds N and/or grid KEY=V1,V2,...")
     if seeds is not None and seeds < 1:
-        raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+        raise ConfigError(f"seeds must be at least 1, got {seeds}")
     if seeds is not None and "seed" in grid:
-        raise ConfigError("give the seeds with --seeds or with --grid seed=..., not both")
+        raise ConfigError("give the seeds with seeds or with grid seed=..., not both")
     if "out" in grid:
         raise ConfigError("out cannot be swept: the sweep names each run's folder")
     axes: dict[str, list[Any]] = {}
     for key, raw in grid.items():
         if len(raw) == 0 or any(isinstance(v, str) and not v for v in raw):
-            raise ConfigError(f"--grid {key}: every value must be non-empty, got {','.join(map(str, raw))!r}")
+            raise ConfigError(f"grid {key}: every value must be non-empty, got {','.join(map(str, raw))!r}")
         try:
             values = [getattr(cfg.from_dict({key: v}, base), key) for v in raw]
         except ConfigError as e:
-            raise ConfigError(f"--grid {key}: {e}") from None
+            raise ConfigError(f"grid {key}: {e}") from None
         dupes = sorted({_label(v) for v in values if values.count(v) > 1})
         if dupes:
-            raise ConfigError(f"--grid {key}: {', '.join(dupes)} given more than once")
+            raise ConfigError(f"grid {key}: {', '.join(dupes)} given more than once")
         axes[key] = values
     if seeds is not None:
         axes["seed"] = [base.seed + i for i in range(seeds)]
@@ -130,7 +130,7 @@ def _claim_root(root: Path, overwrite: bool) -> None:
         if not (root / "sweep.json").is_file():
             raise VaelabError(f"{root} exists and is not a vaelab sweep folder; refusing to write into it")
         if not overwrite:
-            raise VaelabError(f"{root} already holds a sweep; use --overwrite to replace it")
+            raise VaelabError(f"{root} already holds a sweep; pass overwrite to replace it")
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
 

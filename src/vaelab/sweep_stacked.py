@@ -33,14 +33,14 @@ def check_stackable(c: cfg.Config) -> None:
     if models.estimator_for(c) == "iwae" and c.kl_warmup > 0:
         # the warmed IWAE surrogate of one model cannot be read back from a stacked Bound
         raise ConfigError("IWAE with KL warm-up cannot be trained stacked (its per-model training objective is "
-                          "not recoverable); use --sequential or kl_warmup = 0")
+                          "not recoverable); use sequential or kl_warmup = 0")
     if models.spec(c.model).init is not None or c.weight_decay or is_corpus_spec(c.data):
         # stacking knows plain MLPs, no data-dependent start (NVDM's unigram bias), no weight decay
         # and no sparse word counts; each model trained alone gets all of them right
         raise ConfigError(f"{c.model} on {c.data}{' with weight_decay' if c.weight_decay else ''} cannot be "
-                          "trained stacked; use --sequential")
+                          "trained stacked; use sequential")
     if c.precision in ("bf16", "tf32"):
-        raise ConfigError(f"stacked models train in fp32; precision = {c.precision!r} needs --sequential")
+        raise ConfigError(f"stacked models train in fp32; precision = {c.precision!r} needs sequential")
 
 
 def model_objectives(bound: objectives.Bound, beta: float) -> torch.Tensor:
@@ -156,7 +156,7 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
             if not all(map(math.isfinite, train.values())):
                 active[m], diverged[m] = False, epoch
                 _write(bar, log, f"{w.run.name}: diverged at epoch {epoch} (non-finite loss); it stops, the "
-                                 f"others go on; try a smaller --lr")
+                                 f"others go on; try a smaller lr")
                 continue
             _copy_into(solo[m], params, m)
             st["step"] = step

@@ -219,7 +219,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         train = train_row(parallel.total(loss_sum, world), parallel.total(bound_sum, world), n, c.kl_warmup > 0)
         if not all(map(math.isfinite, train.values())):
             bar.close()
-            raise VaelabError(f"training diverged at epoch {epoch} (non-finite loss); try a smaller --lr")
+            raise VaelabError(f"training diverged at epoch {epoch} (non-finite loss); try a smaller lr")
 
         row = writer.end_epoch(epoch, model, optimizer, train | {"train_seconds": train_seconds})
         val_text = f"  {score_name} {row[writer.key]:.3f}" if val_x is not None else ""

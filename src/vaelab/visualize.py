@@ -19,7 +19,7 @@ from . import animation, documents, plots, runs
 from .data import ImageData, is_corpus, rows as stored_rows
 from .distributions import mean_image
 from .config import PLOT_KINDS
-from .errors import VaelabError
+from .errors import VaelabError, unknown
 from .logs import info
 from .models.contract import is_latent_variable
 from .resolve import device as resolve_device
@@ -104,12 +104,12 @@ class RunView:
     def _need_images(self, kind: str) -> tuple[int, int]:
         if self.hw is None:
             what = "documents (word counts)" if is_corpus(self.data) else f"examples of shape {self.data.shape}"
-            raise VaelabError(f"--kind {kind} draws images, but {what} are not images")
+            raise VaelabError(f"plot kind {kind} draws images, but {what} are not images")
         return self.hw
 
     def _need_prior(self, kind: str) -> None:
         if not is_latent_variable(self.model):
-            raise VaelabError(f"--kind {kind} needs a prior p(z); a plain autoencoder has none")
+            raise VaelabError(f"plot kind {kind} needs a prior p(z); a plain autoencoder has none")
 
     @torch.no_grad()
     def codes(self) -> np.ndarray:
@@ -189,7 +189,7 @@ class RunView:
         self._need_prior("manifold")
         d = self.model.latent_dim
         if d < 2:
-            raise VaelabError("--kind manifold needs a latent with at least 2 dimensions")
+            raise VaelabError("plot kind manifold needs a latent with at least 2 dimensions")
         labels = ("z1", "z2")
         if d == 2:
             quantiles, how = grid_quantiles(self.model, n, self.codes) if span is None else (None, "")
@@ -202,7 +202,7 @@ class RunView:
             how = "Gaussian quantile grid"
             codes = self.codes()
             if len(codes) < 2:
-                raise VaelabError(f"--kind manifold of a {d}-D latent needs 2 test points for its PCA plane, "
+                raise VaelabError(f"plot kind manifold of a {d}-D latent needs 2 test points for its PCA plane, "
                                   f"found {len(codes)}")
             pca = PCA(2).fit(codes)
             std = np.sqrt(pca.explained_variance_)
@@ -221,7 +221,7 @@ class RunView:
     def interp(self, rows: int = 6, steps: int = 10) -> Path:
         hw = self._need_images("interp")
         if len(self.x) < 2:
-            raise VaelabError(f"--kind interp needs 2 test examples, found {len(self.x)}")
+            raise VaelabError(f"plot kind interp needs 2 test examples, found {len(self.x)}")
         if len(self.x) < 2 * rows:  # draw the pairs there are
             self.notes.append(f"interp: {len(self.x)} test examples, so {len(self.x) // 2} rows, fewer than {rows}")
             rows = len(self.x) // 2
@@ -262,7 +262,7 @@ class RunView:
 
     def make(self, kind: str, **kw) -> Path:
         if kind not in KINDS:
-            raise VaelabError(f"unknown plot kind {kind!r} (choose from {', '.join(KINDS)})")
+            raise VaelabError(unknown("plot kind", kind, KINDS))
         return getattr(self, kind.replace("-", "_"))(**kw)
 
 

@@ -17,11 +17,12 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..errors import DataError
+from ..config import CORPORA
+from ..errors import DataError, unknown
+from . import named
 from ..logs import info
 from .images import TEST_FRACTION, TEST_SEED, _hold_out
 
-CORPORA = ("corpus:PATH", "20newsgroups")
 SPLITS = ("train", "val", "test")
 
 
@@ -59,7 +60,7 @@ def is_corpus(data: object) -> bool:
 
 def is_corpus_spec(spec: str) -> bool:
     """True when a --data value names a corpus."""
-    return spec == "20newsgroups" or spec.startswith("corpus:")
+    return spec == "20newsgroups" or spec in named.NAMED or spec.startswith("corpus:")
 
 
 def to_scipy(t: torch.Tensor) -> sp.csr_matrix:
@@ -240,8 +241,11 @@ def load_corpus(spec: str, *, data_dir: str | None = None, val_fraction: float =
     kind, _, path = spec.partition(":")
     if spec == "20newsgroups" or (kind == "corpus" and path == "20newsgroups" and not Path(path).exists()):
         return build("20newsgroups", *_fetch_20newsgroups(data_dir), **opts)
+    if spec in named.NAMED:  # found through --data-dir, $VAELAB_DATA or the cache, never the working directory
+        texts, splits, labels, vocab = _read_octis(spec, named.find(spec, data_dir))
+        return build(spec, texts, splits, labels, vocab=vocab, **opts)
     if kind != "corpus" or not path:
-        raise DataError(f"unknown corpus {spec!r} (choose from {', '.join(CORPORA)})")
+        raise DataError(unknown("corpus", spec, CORPORA))
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"{spec}: folder not found")

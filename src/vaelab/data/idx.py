@@ -126,7 +126,7 @@ def find_files(name: str, data_dir: str | None) -> Path:
         looked = ", ".join(str(d) for d in dirs)
         hint = " or `apt-get install dataset-fashion-mnist`" if name == "fashion-mnist" else ""
         raise DataError(f"{name}: IDX files not found (looked in {looked}) and {e}; put the four "
-                        f".gz files in a folder and pass --data-dir or set $VAELAB_DATA{hint}") from None
+                        f".gz files in a folder and pass data_dir (--data-dir) or set $VAELAB_DATA{hint}") from None
     return cache_dir(name)
 
 
@@ -142,8 +142,12 @@ def _fetch(url: str, dest: Path) -> str:
 
 def download(name: str, dest: Path) -> None:
     """Fetch the missing IDX files of name into dest; all-or-nothing, checked by SHA-256."""
-    base, sums = MIRRORS[name], SHA256[name]
-    todo = [f for f in FILES if not (dest / f).is_file()]
+    download_checked(MIRRORS[name], {f: SHA256[name][f] for f in FILES}, dest)
+
+
+def download_checked(base: str, sums: dict[str, str], dest: Path) -> None:
+    """Fetch base + every file of sums missing from dest; all-or-nothing, each checked by its SHA-256."""
+    todo = [f for f in sums if not (dest / f).is_file()]
     created = [p for p in (dest, *dest.parents) if not p.exists()]  # deepest first, removed on failure
     temps: dict[str, Path] = {}
     try:

@@ -9,13 +9,14 @@ import numpy as np
 import torch
 
 from .. import noise
-from ..errors import DataError
+from ..config import DATASETS as ALL_DATASETS, IMAGE_DATASETS
+from ..errors import DataError, unknown
 from . import idx
 from .arrays import ImageData, _check_values, _labels, check_sizes
 from .npfiles import memory_bytes, read_npz
 from .npy_data import load_npy
 
-DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
+DATASETS = IMAGE_DATASETS  # the list lives in config.py, where `--help` reads it too
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 TEST_FRACTION = 0.2
 TEST_SEED = 0  # fixed, so test numbers are comparable across runs with different split seeds
@@ -166,7 +167,11 @@ def _npz_labels(name: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
 def _npz(name: str, path: Path, val_fraction: float, split_seed: int) -> ImageData:
     if not path.is_file():
         raise DataError(f"{name}: file not found")
-    arrays = read_npz(name, path)
+    return from_arrays(name, read_npz(name, path), val_fraction, split_seed)
+
+
+def from_arrays(name: str, arrays: dict[str, np.ndarray], val_fraction: float, split_seed: int) -> ImageData:
+    """ImageData from an npz's arrays: x_train and x_test (y_train, y_test), or x (y) with a fixed test hold-out."""
     if "x_train" in arrays and "x_test" in arrays:
         xk, yk = ("x_train", "x_test"), ("y_train", "y_test")
     elif "x" in arrays:
@@ -236,4 +241,4 @@ def load_images(spec: str, *, data_dir: str | None = None, val_fraction: float =
         return _folder(spec, Path(path).expanduser(), image_size, val_fraction, split_seed)
     if sep and path and kind == "npy":
         return load_npy(spec, Path(path).expanduser(), val_fraction)
-    raise DataError(f"unknown dataset {spec!r} (choose from {', '.join(DATASETS)})")
+    raise DataError(unknown("dataset", spec, ALL_DATASETS))

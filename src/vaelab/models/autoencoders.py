@@ -12,6 +12,7 @@ from torch.distributions import Distribution
 
 from .. import corruption
 from .. import distributions as dist
+from .contract import reconstruct
 
 
 class AE(nn.Module):
@@ -31,6 +32,10 @@ class AE(nn.Module):
     def decode(self, z: torch.Tensor) -> Distribution:
         """p(x|z) for z of shape (..., Dz)."""
         return dist.likelihood(self.likelihood, self.decoder(z).float(), self.logvar)
+
+    def reconstruct(self, x) -> torch.Tensor:
+        """E[x | z = f(x)], shaped like x: (N, D) or (N, H, W), array or tensor."""
+        return reconstruct(self, x)
 
 
 class DAE(AE):

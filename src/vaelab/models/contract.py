@@ -12,6 +12,7 @@ A model owns p(x, z) = p(z) p(x|z) and an amortised q(z|x). Callers ask it, neve
     sample_latent(n, g)     -> n draws from the model's own prior; sample(n, g) -> the means of p(x|z) for them
     latent_quantiles(p)     -> the prior's inverse CDF per dimension at probabilities p (N,), (N, Dz), or None
     embed(x)                -> a point code per example (the posterior mean of the first layer), for plots
+    reconstruct(x)          -> the mean of p(x|z) at z = embed(x), shaped like x (also on plain autoencoders)
 z is whatever the model likes (one tensor, or several layers packed into one); only the model reads it.
 The defaults below are the one-layer case: a model with more layers overrides posterior_sample,
 log_prior, analytic_kl and sample_latent, and the estimators stay unchanged. Sample dimension first.
@@ -24,6 +25,7 @@ from torch import nn
 from torch.distributions import Distribution, kl_divergence
 
 from .. import noise
+from ..errors import VaelabError
 from . import priors
 
 
@@ -83,13 +85,31 @@ class LatentVariableModel(nn.Module):
         """The prior's per-dimension quantiles at probabilities p (N,), (N, Dz); None when it has no inverse CDF."""
         return priors.quantiles(self.prior(), p)
 
+    @torch.no_grad()
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """The means of p(x|z) for n draws z ~ p(z), (n, D)."""
+        """The means of p(x|z) for n draws z ~ p(z), the model's own prior, (n, D)."""
+        if n < 1:
+            raise VaelabError(f"n must be at least 1, not {n}")
         return self.decode(self.sample_latent(n, generator)).mean
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean E_q[z] of the first layer, (B, Dz)."""
         return self.encode(x).mean
+
+    def reconstruct(self, x) -> torch.Tensor:
+        """E[x | z] at the posterior mean z = E_q[z|x], shaped like x: (N, D) or (N, H, W), array or tensor."""
+        return reconstruct(self, x)
+
+
+@torch.no_grad()
+def reconstruct(model: nn.Module, x) -> torch.Tensor:
+    """decode(embed(x)).mean for images (N, D) or (N, H, W) given as a NumPy array or tensor; same shape back."""
+    param = next(model.parameters())
+    x = torch.as_tensor(x).to(param.device, torch.float32)
+    flat = x.reshape(len(x), -1)  # (N, D): what the networks read
+    if flat.shape[1] != model.data_dim:
+        raise VaelabError(f"x has {flat.shape[1]} values per example; this model reads {model.data_dim}")
+    return model.decode(model.embed(flat)).mean.reshape(x.shape)
 
 
 def is_latent_variable(model: object) -> bool:

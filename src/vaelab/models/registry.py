@@ -10,7 +10,7 @@ from torch import nn
 
 from .. import corruption
 from ..config import Config
-from ..errors import ConfigError
+from ..errors import ConfigError, unknown
 from ..networks import (MLP, BagEncoder, ConvDecoder, ConvEncoder, EmbeddedTopics, ProductOfExperts, Proportions,
                         TopicEncoder)
 from .autoencoders import AE, DAE
@@ -114,7 +114,7 @@ MODELS: dict[str, ModelSpec] = {
 def spec(name: str) -> ModelSpec:
     """The registry entry for `name`, with a clear error for unknown names."""
     if name not in MODELS:
-        raise ConfigError(f"unknown model {name!r} (choose from {', '.join(MODELS)})")
+        raise ConfigError(unknown("model", name, tuple(MODELS)))
     return MODELS[name]
 
 

@@ -1,0 +1,75 @@
+"""`vaelab evaluate` keeps every evaluation (RUN/evals/), eval.json shows the most accurate one for the
+current weights, and training on (--resume) marks the earlier ones stale (issue 12 section 4)."""
+
+import hashlib
+import json
+
+import pytest
+
+import vaelab
+from vaelab import compare
+from vaelab.cli import run as cli
+from vaelab.run_folder import RunFolder
+
+SMALL = dict(data="digits", hidden=(16,), latent_dim=2, batch_size=64, device="cpu", lr=3e-3, log=lambda s: None)
+
+
+def _sha(path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _eval(run, k, split="test"):
+    return vaelab.evaluate(run, k=k, split=split)
+
+
+@pytest.fixture()
+def run(tmp_path):
+    return vaelab.train(out=tmp_path / "r", epochs=2, finish=False, **SMALL)
+
+
+def test_every_k_is_kept_and_eval_json_shows_the_largest(run):
+    first = {k: _eval(run, k) for k in (5, 50, 10)}
+    val = _eval(run, 40, split="val")
+    kept = {p.name: json.loads(p.read_text()) for p in (run / "evals").glob("*.json")}
+    assert set(kept) == {"test-k5.json", "test-k10.json", "test-k50.json", "val-k40.json"}
+    for k, r in first.items():  # nothing thrown away: each file holds that evaluation's numbers
+        assert kept[f"test-k{k}.json"]["nll"] == r["nll"] and kept[f"test-k{k}.json"]["k"] == k
+    assert kept["val-k40.json"]["nll"] == val["nll"]
+    shown = json.loads((run / "eval.json").read_text())
+    assert shown["k"] == 50 and shown["split"] == "test" and shown["nll"] == first[50]["nll"]
+    # the stamp is the weights file's own SHA-256 (computed here independently) and its epoch count
+    assert shown["weights"] == {"sha256": _sha(run / "model.safetensors"), "epochs_trained": 2}
+    assert not list(run.rglob("*.tmp"))  # written atomically: no temporary left behind
+
+
+def test_resuming_marks_old_evaluations_stale(run, capsys):
+    _eval(run, 50)
+    before = _sha(run / "model.safetensors")
+    vaelab.train(out=run, resume=True, epochs=6, finish=False, log=lambda s: None)
+    assert _sha(run / "model.safetensors") != before  # the precondition: training on replaced the weights
+    folder = RunFolder(run)
+    assert folder.read_eval()["stale"] is True
+    assert json.loads((run / "eval.json").read_text())["stale"] is True  # said in the file itself, too
+    assert [ev["stale"] for ev in folder.evaluations()] == [True]
+    with pytest.raises(vaelab.VaelabError, match="evaluate .* again"):
+        compare.run_row(run)  # a stale number is never ranked
+    # a cheaper evaluation of the new weights now beats the stale larger k
+    new = _eval(run, 5)
+    shown = folder.read_eval()
+    assert shown["k"] == 5 and shown["nll"] == new["nll"] and "stale" not in shown
+    assert shown["weights"] == {"sha256": _sha(run / "model.safetensors"), "epochs_trained": 6}
+    assert (run / "evals" / "test-k50.json").is_file()  # the old one is kept, marked stale on reading
+    assert {ev["k"]: ev["stale"] for ev in folder.evaluations()} == {5: False, 50: True}
+    assert compare.run_row(run)["nll"] == new["nll"]
+    # the command line says where it wrote and what eval.json shows
+    assert cli(["-q", "evaluate", str(run), "--k", "7"]) == 0
+    assert f"wrote {run / 'evals' / 'test-k7.json'}; {run / 'eval.json'} shows the test split at k=7" in \
+        capsys.readouterr().out
+
+
+def test_an_eval_json_from_before_evals_existed_is_kept(run):
+    legacy = {"split": "test", "k": 3, "nll": 123.0, "model": "vae"}
+    (run / "eval.json").write_text(json.dumps(legacy))
+    _eval(run, 4)
+    assert json.loads((run / "evals" / "test-k3.json").read_text()) == legacy
+    assert RunFolder(run).read_eval()["k"] == 4  # unstamped, so never taken for the current weights
