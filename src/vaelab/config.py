@@ -20,7 +20,8 @@ SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see precision.py
 POSTERIORS = ("gaussian", "laplace", "logistic", "student-t", "gumbel")  # see families.py
-PRIORS = ("normal", "laplace")
+PRIORS = ("normal", "laplace", "vamp")  # vamp: the VampPrior, a mixture of q(z|u_k) at learned pseudo-inputs
+FLOWS = ("none", "planar", "iaf")  # normalizing flows on top of the Gaussian posterior (models/flows.py)
 NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corruption.py
 # names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in visualize.py, baselines.py
 PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics")
@@ -55,11 +56,14 @@ class Config:
     # model
     model: str = "vae"
     hidden: tuple[int, ...] = (200,)
-    latent_dim: int = 20
+    latent_dim: int | tuple[int, ...] = 20  # a list gives one size per stochastic layer, bottom first (hvae)
     likelihood: str = "bernoulli"
     posterior_scale: str = "exp"  # sigma = exp(logvar/2) | softplus(h)+1e-8 | relu(h)+0.05
     posterior: str = "gaussian"  # family of q(z|x), reparameterised (seed 002 section 1.2.4)
-    prior: str = "normal"  # p(z): standard normal or standard Laplace
+    prior: str = "normal"  # p(z): standard normal, standard Laplace, or the VampPrior
+    pseudo_inputs: int = 500  # the VampPrior's learned pseudo-inputs K
+    flow: str = "none"  # q(z|x) = a Gaussian pushed through flow_steps planar or IAF steps
+    flow_steps: int = 2
     dequantize: bool = False  # Gaussian likelihoods: uniform noise within each pixel level (data.dequantize)
     # denoising autoencoder (model "dae"): masking zeroes each input with probability noise_level;
     # gaussian adds N(noise_mean, noise_level^2) to every input
@@ -116,7 +120,10 @@ def _check(c: Config) -> None:
     need(c.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, not {c.device!r}")
     need(c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {c.precision!r}")
     need(c.shards >= 0, "shards must be >= 0")
-    need(c.latent_dim >= 1, "latent_dim must be at least 1")
+    need(all(d >= 1 for d in latent_sizes(c)), "latent_dim must be at least 1 (every layer's size)")
+    need(c.pseudo_inputs >= 1, f"pseudo_inputs must be at least 1, not {c.pseudo_inputs}")
+    need(c.flow in FLOWS, f"flow must be one of {', '.join(FLOWS)}, not {c.flow!r}")
+    need(c.flow_steps >= 0, f"flow_steps must be >= 0, not {c.flow_steps}")
     need(all(h >= 1 for h in c.hidden), "hidden sizes must be positive")
     need(c.k >= 1 and c.eval_k >= 1, "k and eval_k must be at least 1")
     need(c.epochs >= 0, "epochs must be >= 0")
@@ -141,6 +148,11 @@ def _check(c: Config) -> None:
     need(bool(c.data), "data must name a dataset")
     need(not (c.dequantize and c.likelihood == "bernoulli"),
          "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")
+
+
+def latent_sizes(c: Config) -> tuple[int, ...]:
+    """The latent layer sizes, bottom first: (latent_dim,) for a one-layer model."""
+    return c.latent_dim if isinstance(c.latent_dim, tuple) else (c.latent_dim,)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -170,12 +182,18 @@ def _coerce(key: str, value: Any) -> Any:
         raise ConfigError(f"unknown config key {key!r} (known: {', '.join(sorted(_FIELDS))})")
     default = _FIELDS[key].default
     try:
-        if key == "hidden":
-            if isinstance(value, str):
-                value = [v for v in value.replace(",", " ").split() if v]
-            if not isinstance(value, (list, tuple)):
+        if key in ("hidden", "latent_dim"):
+            items = [v for v in value.replace(",", " ").split() if v] if isinstance(value, str) else value
+            if key == "latent_dim" and not isinstance(items, (list, tuple)):
+                return _int(key, items)
+            if not isinstance(items, (list, tuple)):
                 raise ValueError(value)
-            return tuple(_int(key, v) for v in value)
+            sizes = tuple(_int(key, v) for v in items)
+            if key == "latent_dim":  # one size stays an int, so one-layer configs read and save as before
+                if not sizes:
+                    raise ValueError(value)
+                return sizes[0] if len(sizes) == 1 else sizes
+            return sizes
         if isinstance(default, bool):
             if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "1", "yes")
@@ -195,8 +213,9 @@ def _coerce(key: str, value: Any) -> Any:
             raise ValueError(value)
         return value
     except (TypeError, ValueError, OverflowError):
-        kind = "a list of integers" if key == "hidden" else {bool: "true or false", int: "an integer",
-                                                             float: "a finite number"}.get(type(default), "a string")
+        kind = {"hidden": "a list of integers",
+                "latent_dim": "an integer, or a list of integers (one per stochastic layer)"}.get(key) or \
+            {bool: "true or false", int: "an integer", float: "a finite number"}.get(type(default), "a string")
         raise ConfigError(f"bad value for {key}: {value!r} (must be {kind})") from None
 
 

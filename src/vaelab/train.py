@@ -24,7 +24,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import config as cfg
-from . import families, graphs, metrics, models, noise, objectives, parallel, precision, runs
+from . import graphs, metrics, models, noise, objectives, parallel, precision, runs
 from .batches import ResidentBatches, StreamedBatches, check_shards
 from .data import ImageData, binarize, dequantize, is_corpus, rows
 from .data.npy import NpyRows
@@ -160,9 +160,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
 
     seed_everything(c.seed)
     model = models.build(r.config, data.shape, data).to(device)
-    if writes and estimator == "sgvb-b" and models.is_latent_variable(model) \
-            and not families.has_analytic_kl(c.posterior, c.prior):
-        log(families.kl_note(c.posterior, c.prior))  # the run says when SGVB-B falls back to SGVB-A
+    if writes and estimator == "sgvb-b" and models.is_latent_variable(model) and models.kl_note(c):
+        log(models.kl_note(c))  # the run says when SGVB-B falls back to SGVB-A
     optimizer = make_optimizer(model, c.lr, c.weight_decay, capturable=use_graphs)
     val_x = runs.eval_inputs(r, data, "val", device) if len(data.val) else None  # replicated: it is small
     meta = {"shape": json.dumps(list(data.shape))}  # lets the weights be rebuilt without the data

@@ -5,6 +5,10 @@
     autoencoders.py  AE, DAE: reconstruction only, no posterior and no prior
     documents.py     NVDM: the softmax document decoder
     priors.py        prior modules returning torch Distributions; PRIORS
+    vamp.py          the VampPrior: a mixture of the encoder's posteriors at learned pseudo-inputs
+    hvae.py          HVAE: two or more stochastic layers, top-down (Tomczak & Welling 2018)
+    flows.py         planar and IAF flow steps with their log-determinants
+    flow_vae.py      FlowVAE: the VAE with q(z|x) a Gaussian pushed through a flow
     registry.py      ModelSpec, MODELS, spec, build, likelihood_for, estimator_for
 """
 
@@ -12,8 +16,8 @@ from .autoencoders import AE, DAE
 from .contract import LatentVariableModel, is_latent_variable
 from .documents import NVDM
 from .priors import PRIORS
-from .registry import MODELS, ModelSpec, build, estimator_for, likelihood_for, spec
+from .registry import MODELS, ModelSpec, build, estimator_for, kl_note, likelihood_for, spec
 from .vae import VAE
 
 __all__ = ["AE", "DAE", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS", "VAE", "build",
-           "estimator_for", "is_latent_variable", "likelihood_for", "spec"]
+           "estimator_for", "is_latent_variable", "kl_note", "likelihood_for", "spec"]
