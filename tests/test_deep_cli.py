@@ -31,6 +31,7 @@ NEW = {
     ["--latent-dim", "40,20"],  # several layers for a one-layer model
     ["--model", "hvae", "--latent-dim", "4,2", "--flow", "iaf"],
     ["--model", "hvae", "--latent-dim", "4,2", "--posterior", "laplace"],
+    ["--set", "lr_decay=0"],
 ])
 def test_bad_deep_settings_are_one_line_exit_2_nothing_written(args, tmp_path, capsys):
     expect_error(["train", *args, "--epochs", "1", "--out", str(tmp_path / "run")], capsys)

@@ -78,6 +78,7 @@ class Config:
     epochs: int = 200
     batch_size: int = 32
     lr: float = 1e-3
+    lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay^(e-1); 1 keeps it constant
     weight_decay: float = 0.0  # L2 penalty (Adam's, coupled) on weight matrices, never on biases
     patience: int = 0  # early stopping on the validation bound; 0 turns it off
     save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
@@ -128,7 +129,7 @@ def _check(c: Config) -> None:
     need(c.k >= 1 and c.eval_k >= 1, "k and eval_k must be at least 1")
     need(c.epochs >= 0, "epochs must be >= 0")
     need(c.batch_size >= 1, "batch_size must be >= 1")
-    need(c.lr > 0, "lr must be positive")
+    need(c.lr > 0 and 0 < c.lr_decay <= 1, "lr must be positive, and lr_decay in (0, 1]")
     need(c.weight_decay >= 0, "weight_decay must be >= 0")
     need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
     need(c.kl_warmup >= 0 and c.patience >= 0, "kl_warmup and patience must be >= 0")

@@ -154,7 +154,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     r = resolve(c, data.scale, parallel.join(world, resolve_device(c.device)))
     device, estimator = r.device, r.estimator
     # the CSR gather of word counts sizes its output on the host, which a CUDA graph cannot replay
-    use_graphs = graphs.usable(device, c.cuda_graphs, world.distributed) and not is_corpus(data)
+    use_graphs = graphs.usable(device, c.cuda_graphs, world.distributed) and not is_corpus(data) \
+        and c.lr_decay == 1.0  # a captured optimizer step keeps the learning rate it was recorded with
     writes = world.writes
     progress = progress and writes
 
@@ -201,6 +202,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     for epoch in range(first, c.epochs + 1):
         if state["stopped_early"]:
             break
+        for group in optimizer.param_groups:  # from the epoch alone, so a resumed run continues the schedule
+            group["lr"] = c.lr * c.lr_decay ** (epoch - 1)
         _sync(device)
         start = time.perf_counter()
         loss_sum.zero_()
