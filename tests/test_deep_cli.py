@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+import numpy as np
 import pytest
 
 import vaelab
@@ -20,6 +21,7 @@ NEW = {
     "hvae-vamp": dict(model="hvae", latent_dim=(8, 4), prior="vamp", pseudo_inputs=10),
     "iaf": dict(flow="iaf", flow_steps=2, latent_dim=6),
     "planar": dict(flow="planar", flow_steps=2, latent_dim=6),
+    "conv-hvae": dict(model="conv-hvae", latent_dim=(8, 4)),  # digits are 8x8: sides divide by 4
 }
 
 
@@ -36,6 +38,14 @@ NEW = {
 def test_bad_deep_settings_are_one_line_exit_2_nothing_written(args, tmp_path, capsys):
     expect_error(["train", *args, "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_conv_hvae_refuses_images_whose_sides_do_not_divide_by_4(tmp_path, capsys):
+    x = np.random.default_rng(0).integers(0, 256, (40, 30, 30)).astype(np.uint8)
+    np.savez(tmp_path / "x.npz", x_train=x[:30], x_test=x[30:])
+    err = expect_error(["train", "--data", f"npz:{tmp_path / 'x.npz'}", "--model", "conv-hvae", "--latent-dim", "4,2",
+                        "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
+    assert "divisible by 4" in err and not (tmp_path / "run").exists()
 
 
 @pytest.mark.parametrize("prior", ["--prior=vamp", "--flow=planar", "--model=hvae"])

@@ -11,8 +11,10 @@ Why this rather than the IWAE paper's bottom-up q(z1|x) q(z2|z1), p(x|z1):
   - the decoder reads every layer (a skip connection from the top), which Tomczak & Welling use to
     keep the top layer's units active;
   - it is the model of the published HVAE and HVAE + VampPrior rows (Tomczak & Welling's Table 2).
-Each conditional is a diagonal Gaussian from an MLP with the run's hidden sizes; q(z_l | x, z_l+1)
+Each conditional is a diagonal Gaussian from an MLP with the run's hidden sizes (HVAE.mlp); q(z_l | x, z_l+1)
 reads x and z_l+1 through JointMLP, so x's first layer is computed once per example, not per sample.
+HVAE.conv (--model conv-hvae) reads x with seed 002's conv encoder in every posterior and decodes
+with its transposed convolutions (plain, not gated or residual, layers), for images whose sides divide by 4.
 z is packed bottom first, (..., D1 + ... + DL): decode reads all of it, so the plots (latent
 scatter, manifold, interpolation) work on the whole packed code; embed(x) gives the posterior means
 down the mean path (the top layer's exactly, each lower layer's at its parent's mean).
@@ -22,13 +24,15 @@ active units from embed's per-layer means.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 from torch.distributions import Distribution, constraints
 
 from .. import distributions as dist
 from .. import noise
-from ..networks import MLP, JointMLP
+from ..networks import MLP, ConvDecoder, ConvEncoder, JointMLP
 from . import priors
 from .contract import LatentVariableModel
 
@@ -51,23 +55,50 @@ class HierarchicalPrior(Distribution):
         return self.model.sample_latent(n).reshape(*sample_shape, self.model.latent_dim)
 
 
+class ConvJoint(nn.Module):
+    """q(z_i | x, z_i+1)'s network for images: conv features of x (ConvEncoder), joined with z_i+1 in a JointMLP."""
+
+    def __init__(self, shape: tuple[int, ...], d_b: int, hidden: tuple[int, ...], d_out: int, features: int = 256):
+        super().__init__()
+        self.x, self.joint = ConvEncoder(shape, features), JointMLP(features, d_b, hidden, d_out)
+
+    def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+        return self.joint(torch.relu(self.x(x)), z)
+
+
 class HVAE(LatentVariableModel):
     """sizes = (D1, ..., DL), bottom first; the prior module (PRIORS, e.g. the VampPrior) is p(zL)."""
 
-    def __init__(self, *, data_dim: int, sizes: tuple[int, ...], hidden: tuple[int, ...],
-                 likelihood: str = "bernoulli", posterior_scale: str = "exp", prior: str | nn.Module = "normal"):
+    def __init__(self, encoder: nn.Module, q_nets: list[nn.Module], p_nets: list[nn.Module], decoder: nn.Module, *,
+                 data_dim: int, sizes: tuple[int, ...], likelihood: str = "bernoulli", posterior_scale: str = "exp",
+                 prior: str | nn.Module = "normal"):
         super().__init__()
-        if len(sizes) < 2:
-            raise ValueError("a hierarchical VAE needs two or more latent layers")
+        if len(sizes) < 2 or len(q_nets) != len(sizes) - 1 or len(p_nets) != len(sizes) - 1:
+            raise ValueError("a hierarchical VAE needs two or more latent layers, and networks for each")
         self.data_dim, self.sizes, self.latent_dim = data_dim, tuple(sizes), sum(sizes)
         self.likelihood, self.posterior_scale = likelihood, posterior_scale
-        below = range(len(sizes) - 1)
-        self.encoder = MLP(data_dim, hidden, 2 * sizes[-1])  # q(zL | x)
-        self.q_nets = nn.ModuleList(JointMLP(data_dim, sizes[i + 1], hidden, 2 * sizes[i]) for i in below)
-        self.p_nets = nn.ModuleList(MLP(sizes[i + 1], hidden, 2 * sizes[i]) for i in below)  # p(z_i | z_i+1)
-        self.decoder = MLP(self.latent_dim, tuple(reversed(hidden)), data_dim)  # p(x | z_1..L)
+        self.encoder = encoder  # x -> q(zL | x), (..., 2 DL)
+        self.q_nets = nn.ModuleList(q_nets)  # (x, z_i+1) -> q(z_i | x, z_i+1), (..., 2 Di)
+        self.p_nets = nn.ModuleList(p_nets)  # z_i+1 -> p(z_i | z_i+1), (..., 2 Di)
+        self.decoder = decoder  # packed z -> p(x | z_1..L)
         self.logvar = nn.Parameter(torch.zeros(data_dim)) if likelihood == "gaussian-learned" else None
         self.latent_prior = priors.build(prior, sizes[-1], data_dim) if isinstance(prior, str) else prior
+
+    @classmethod
+    def mlp(cls, shape: tuple[int, ...], sizes: tuple[int, ...], hidden: tuple[int, ...], **kw) -> "HVAE":
+        """Every network an MLP with the given hidden sizes (the decoder's reversed)."""
+        d, below = math.prod(shape), range(len(sizes) - 1)
+        return cls(MLP(d, hidden, 2 * sizes[-1]), [JointMLP(d, sizes[i + 1], hidden, 2 * sizes[i]) for i in below],
+                   [MLP(sizes[i + 1], hidden, 2 * sizes[i]) for i in below],
+                   MLP(sum(sizes), tuple(reversed(hidden)), d), data_dim=d, sizes=sizes, **kw)
+
+    @classmethod
+    def conv(cls, shape: tuple[int, ...], sizes: tuple[int, ...], hidden: tuple[int, ...], **kw) -> "HVAE":
+        """Seed 002's conv encoder for x in every posterior and its transposed-conv decoder; MLPs between layers."""
+        d, below = math.prod(shape), range(len(sizes) - 1)
+        q_nets = [ConvJoint(shape, sizes[i + 1], hidden, 2 * sizes[i]) for i in below]
+        return cls(ConvEncoder(shape, 2 * sizes[-1]), q_nets, [MLP(sizes[i + 1], hidden, 2 * sizes[i]) for i in below],
+                   ConvDecoder(sum(sizes), shape), data_dim=d, sizes=sizes, **kw)
 
     def _gaussian(self, raw: torch.Tensor) -> Distribution:
         return dist.gaussian_posterior(raw.float(), self.posterior_scale)

@@ -57,15 +57,20 @@ def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
                    steps=c.flow_steps, context=context, **kw)
 
 
-def _hvae(c: Config, shape: tuple[int, ...]) -> nn.Module:
+def _hvae(c: Config, shape: tuple[int, ...], conv: bool = False) -> nn.Module:
     sizes, d = latent_sizes(c), math.prod(shape)
     if len(sizes) < 2:
-        raise ConfigError(f"--model hvae needs two or more layer sizes, bottom first (e.g. --latent-dim 40,20), "
+        raise ConfigError(f"--model {c.model} needs two or more layer sizes, bottom first (e.g. --latent-dim 40,20), "
                           f"not {c.latent_dim}")
     if c.posterior != "gaussian":
-        raise ConfigError(f"--model hvae has Gaussian posteriors at every layer, not {c.posterior!r}")
-    return HVAE(data_dim=d, sizes=sizes, hidden=c.hidden, likelihood=c.likelihood,
-                posterior_scale=c.posterior_scale, prior=_prior(c, sizes[-1], d))
+        raise ConfigError(f"--model {c.model} has Gaussian posteriors at every layer, not {c.posterior!r}")
+    kw = dict(likelihood=c.likelihood, posterior_scale=c.posterior_scale, prior=_prior(c, sizes[-1], d))
+    if not conv:
+        return HVAE.mlp(shape, sizes, c.hidden, **kw)
+    try:
+        return HVAE.conv(shape, sizes, c.hidden, **kw)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _conv_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
@@ -105,6 +110,8 @@ MODELS: dict[str, ModelSpec] = {
     "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (seed 000 §2.3)"),
     "hvae": ModelSpec(_hvae, doc="hierarchical VAE, top-down p(z2) p(z1|z2) p(x|z1,z2), q(z2|x) q(z1|x,z2) "
                                  "(Tomczak & Welling 2018); --latent-dim 40,20"),
+    "conv-hvae": ModelSpec(lambda c, shape: _hvae(c, shape, conv=True),
+                           doc="hvae with seed 002's conv encoder in each posterior and its conv decoder"),
     "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=unigram_bias,
                       doc="neural variational document model: softmax decoder R z + b (seed 000 §2.14)"),
 }
@@ -133,7 +140,7 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
 
 def kl_note(c: Config) -> str | None:
     """One line saying why KL(q || p) is Monte Carlo for this config (SGVB-B then runs as SGVB-A); None if closed form."""
-    why = [what for what, yes in (("the posterior of a hierarchy (hvae)", c.model == "hvae"),
+    why = [what for what, yes in (("the posterior of a hierarchy", len(latent_sizes(c)) > 1),
                                   (f"a {c.flow} flow posterior", c.flow != "none"),
                                   ("the VampPrior", c.prior == "vamp")) if yes]
     if why:
