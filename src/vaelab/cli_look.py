@@ -87,6 +87,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         if key in r:
             name = metrics.label(key, r.get("k"))
             val = r[key]
+            if isinstance(val, dict):  # per layer: z1 ... zL
+                val = "  ".join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in val.items())
             print(f"  {name:<18} {val:>12.4f}" if isinstance(val, float) else f"  {name:<18} {val:>12}")
     if "noise" in r:
         print(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "

@@ -16,6 +16,7 @@ FLAG_KEYS = {
     "image_size": "image_size", "kl_warmup": "kl_warmup", "patience": "patience", "eval_k": "eval_k",
     "posterior_scale": "posterior_scale", "precision": "precision", "posterior": "posterior", "prior": "prior",
     "noise": "noise", "noise_level": "noise_level", "noise_mean": "noise_mean", "save_every": "save_every",
+    "pseudo_inputs": "pseudo_inputs", "flow": "flow", "flow_steps": "flow_steps",
 }
 # --log NAME -> "module:class" of a per-epoch output (epochs.EpochOutput), imported only when asked for
 LOGGERS = {"tensorboard": "tensorboard_log:TensorBoardLog"}
@@ -33,14 +34,17 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
-    p.add_argument("--latent-dim", type=int)
+    p.add_argument("--latent-dim", help="latent size, or one per stochastic layer bottom first (hvae: 40,20)")
     p.add_argument("--hidden", help="hidden sizes, e.g. 400 or 512,256")
     p.add_argument("--likelihood", choices=cfg.LIKELIHOODS)
     p.add_argument("--posterior-scale", choices=cfg.SCALES)
     p.add_argument("--estimator", choices=("sgvb-a", "sgvb-b", "iwae"))
     p.add_argument("--k", type=int, help="Monte-Carlo / importance samples per example in training")
     p.add_argument("--posterior", choices=cfg.POSTERIORS, help="family of q(z|x) (default gaussian)")
-    p.add_argument("--prior", choices=cfg.PRIORS, help="p(z) (default normal)")
+    p.add_argument("--prior", choices=cfg.PRIORS, help="p(z) (default normal; vamp: the VampPrior)")
+    p.add_argument("--pseudo-inputs", type=int, help="the VampPrior's learned pseudo-inputs K (default 500)")
+    p.add_argument("--flow", choices=cfg.FLOWS, help="flow posterior on top of the Gaussian q(z|x) (default none)")
+    p.add_argument("--flow-steps", type=int, help="flow steps N (default 2)")
     p.add_argument("--noise", choices=cfg.NOISES, help="dae corruption (default masking)")
     p.add_argument("--noise-level", type=float, help="masking: probability of zeroing an input; gaussian: std")
     p.add_argument("--noise-mean", type=float, help="gaussian noise mean mu_D (default 0)")

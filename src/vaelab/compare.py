@@ -15,7 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from . import baselines, config as cfg, families, models, runs
+from . import baselines, config as cfg, models, runs
 from .atomic import atomic_write
 from .errors import VaelabError
 from .report import write_report
@@ -37,19 +37,24 @@ def _points(c: cfg.Config, split: str, n: Any) -> str:
 def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     """A short model description: name, sizes, estimator and whatever differs from the defaults."""
     est = models.estimator_for(c)
-    dims = ((data_dim,) if data_dim else ()) + (*c.hidden, c.latent_dim)
-    sizes = "-".join(map(str, dims)) if c.model != "conv-vae" else f"conv, z={c.latent_dim}"
+    z = "+".join(map(str, cfg.latent_sizes(c)))  # 40+20: one size per stochastic layer, bottom first
+    dims = ((data_dim,) if data_dim else ()) + (*c.hidden, z)
+    sizes = "-".join(map(str, dims)) if c.model != "conv-vae" else f"conv, z={z}"
     parts = [f"{c.model} {sizes}", c.likelihood]
     if est == "iwae":
         parts.append(f"IWAE-{c.k}")
-    elif est == "sgvb-b" and not families.has_analytic_kl(c.posterior, c.prior):
+    elif est == "sgvb-b" and models.kl_note(c):
         parts.append("SGVB-A (no closed-form KL)" + (f" k={c.k}" if c.k > 1 else ""))
     elif est in ("sgvb-a", "sgvb-b"):
         parts.append(est.upper() + (f" k={c.k}" if c.k > 1 else ""))
     if models.spec(c.model).estimator is None and c.posterior != "gaussian":
         parts.append(f"{c.posterior} q")
-    if models.spec(c.model).estimator is None and c.prior != "normal":
+    if c.prior == "vamp":
+        parts.append(f"VampPrior K={c.pseudo_inputs}")
+    elif models.spec(c.model).estimator is None and c.prior != "normal":
         parts.append(f"{c.prior} prior" + (f" (alpha {c.alpha:g})" if c.prior == "dirichlet-laplace" else ""))
+    if c.flow != "none":
+        parts.append(f"{c.flow} flow x{c.flow_steps}")
     if c.model == "dae":
         parts.append(f"{c.noise} {c.noise_level:g}")
     return ", ".join(parts)

@@ -14,27 +14,8 @@ from typing import Any
 
 from .errors import ConfigError, did_you_mean
 
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # multinomial: word counts
-ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae")  # ae, dae: only for the models that fix them
-SCALES = ("exp", "softplus", "relu")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see precision.py
-POSTERIORS = ("gaussian", "laplace", "logistic", "student-t", "gumbel")  # see families.py
-PRIORS = ("normal", "laplace", "dirichlet-laplace")  # the last: Laplace approximation of Dirichlet(alpha)
-NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corruption.py
-# names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in visualize.py, baselines.py
-PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs")
-MODELS = ("vae", "conv-vae", "ae", "iwae", "dae", "nvdm", "prodlda", "etm")  # models.MODELS' names (test_contract checks they agree)
-# every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py)
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
-CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")
-DATASETS = IMAGE_DATASETS + CORPORA
-BASELINES = {
-    "single": "one independent Bernoulli per dimension, or one full/diagonal Gaussian",
-    "mixture": "a mixture by EM: of Bernoulli products, or scikit-learn's GaussianMixture",
-    "lda": "scikit-learn's latent Dirichlet allocation on a corpus: perplexity and NPMI",
-}
-COVARIANCES = ("full", "diag")
+from .choices import *  # noqa: F401,F403 (the value lists: config.LIKELIHOODS etc.)
+from .choices import DEVICES, ESTIMATORS, FLOWS, LIKELIHOODS, NOISES, POSTERIORS, PRECISIONS, PRIORS, SCALES
 
 
 @dataclass(frozen=True)
@@ -60,11 +41,14 @@ class Config:
     # model
     model: str = "vae"
     hidden: tuple[int, ...] = (200,)
-    latent_dim: int = 20
+    latent_dim: int | tuple[int, ...] = 20  # a list gives one size per stochastic layer, bottom first (hvae)
     likelihood: str = "bernoulli"
     posterior_scale: str = "exp"  # sigma = exp(logvar/2) | softplus(h)+1e-8 | relu(h)+0.05
     posterior: str = "gaussian"  # family of q(z|x), reparameterised (seed 002 section 1.2.4)
-    prior: str = "normal"  # p(z): standard normal or standard Laplace
+    prior: str = "normal"  # p(z): standard normal, standard Laplace, the VampPrior (or a model's own)
+    pseudo_inputs: int = 500  # the VampPrior's learned pseudo-inputs K
+    flow: str = "none"  # q(z|x) = a Gaussian pushed through flow_steps planar or IAF steps
+    flow_steps: int = 2
     # topic models (prodlda, etm): Dirichlet(alpha) prior (Laplace approximation), dropout on the encoder's
     # hidden layer and on theta, batch norm; etm: word embeddings from a text file (word v1 ... vL) or learned
     alpha: float = 1.0
@@ -86,6 +70,7 @@ class Config:
     epochs: int = 200
     batch_size: int = 32
     lr: float = 1e-3
+    lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay^(e-1); 1 keeps it constant
     weight_decay: float = 0.0  # L2 penalty (Adam's, coupled) on weight matrices, never on biases
     patience: int = 0  # early stopping on the validation bound; 0 turns it off
     save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
@@ -128,12 +113,15 @@ def _check(c: Config) -> None:
     need(c.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, not {c.device!r}")
     need(c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {c.precision!r}")
     need(c.shards >= 0, "shards must be >= 0")
-    need(c.latent_dim >= 1, "latent_dim must be at least 1")
+    need(all(d >= 1 for d in latent_sizes(c)), "latent_dim must be at least 1 (every layer's size)")
+    need(c.pseudo_inputs >= 1, f"pseudo_inputs must be at least 1, not {c.pseudo_inputs}")
+    need(c.flow in FLOWS, f"flow must be one of {', '.join(FLOWS)}, not {c.flow!r}")
+    need(c.flow_steps >= 0, f"flow_steps must be >= 0, not {c.flow_steps}")
     need(all(h >= 1 for h in c.hidden), "hidden sizes must be positive")
     need(c.k >= 1 and c.eval_k >= 1, "k and eval_k must be at least 1")
     need(c.epochs >= 0, "epochs must be >= 0")
     need(c.batch_size >= 1, "batch_size must be >= 1")
-    need(c.lr > 0, "lr must be positive")
+    need(c.lr > 0 and 0 < c.lr_decay <= 1, "lr must be positive, and lr_decay in (0, 1]")
     need(c.weight_decay >= 0, "weight_decay must be >= 0")
     need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
     need(c.kl_warmup >= 0 and c.patience >= 0, "kl_warmup and patience must be >= 0")
@@ -155,6 +143,11 @@ def _check(c: Config) -> None:
     need(bool(c.data), "data must name a dataset")
     need(not (c.dequantize and c.likelihood == "bernoulli"),
          "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")
+
+
+def latent_sizes(c: Config) -> tuple[int, ...]:
+    """The latent layer sizes, bottom first: (latent_dim,) for a one-layer model."""
+    return c.latent_dim if isinstance(c.latent_dim, tuple) else (c.latent_dim,)
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
@@ -185,12 +178,18 @@ def _coerce(key: str, value: Any) -> Any:
                           f"(known: {', '.join(sorted(_FIELDS))})")
     default = _FIELDS[key].default
     try:
-        if key == "hidden":
-            if isinstance(value, str):
-                value = [v for v in value.replace(",", " ").split() if v]
-            if not isinstance(value, (list, tuple)):
+        if key in ("hidden", "latent_dim"):
+            items = [v for v in value.replace(",", " ").split() if v] if isinstance(value, str) else value
+            if key == "latent_dim" and not isinstance(items, (list, tuple)):
+                return _int(key, items)
+            if not isinstance(items, (list, tuple)):
                 raise ValueError(value)
-            return tuple(_int(key, v) for v in value)
+            sizes = tuple(_int(key, v) for v in items)
+            if key == "latent_dim":  # one size stays an int, so one-layer configs read and save as before
+                if not sizes:
+                    raise ValueError(value)
+                return sizes[0] if len(sizes) == 1 else sizes
+            return sizes
         if isinstance(default, bool):
             if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
                 return value.lower() in ("true", "1", "yes")
@@ -210,8 +209,9 @@ def _coerce(key: str, value: Any) -> Any:
             raise ValueError(value)
         return value
     except (TypeError, ValueError, OverflowError):
-        kind = "a list of integers" if key == "hidden" else {bool: "true or false", int: "an integer",
-                                                             float: "a finite number"}.get(type(default), "a string")
+        kind = {"hidden": "a list of integers",
+                "latent_dim": "an integer, or a list of integers (one per stochastic layer)"}.get(key) or \
+            {bool: "true or false", int: "an integer", float: "a finite number"}.get(type(default), "a string")
         raise ConfigError(f"bad value for {key}: {value!r} (must be {kind})") from None
 
 

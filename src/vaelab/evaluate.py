@@ -89,6 +89,37 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
     return PointBounds(**out, means=np.concatenate(means))
 
 
+LAYER_K = 100  # samples per point for the per-layer KL split (a mean over all points: ample)
+
+
+@torch.inference_mode()
+def layer_bounds(model: nn.Module, x: torch.Tensor, k: int = LAYER_K, *, seed: int = 0) -> dict:
+    """Per stochastic layer of a model with `layer_terms` (hvae): its Monte-Carlo KL and active units.
+
+    KL_l = E_q[log q(z_l | .) - log p(z_l | .)] over k samples per point (the layers' KLs sum to the KL);
+    active units from the per-layer posterior means down the mean path (model.embed).
+    """
+    model.eval()
+    n = x.shape[0]
+    batch = max(1, CHUNK_ELEMENTS // (_width(model) * k))
+    sums: dict[str, float] = {}
+    codes = []
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        for lo in range(0, n, batch):
+            xb = x[lo:lo + batch]
+            z, _ = model.posterior_sample(xb, k)  # (k, B, D1+...+DL)
+            for name, t in model.layer_terms(xb, z).items():
+                sums[name] = sums.get(name, 0.0) + float(t.double().mean(0).sum())
+            codes.append(model.embed(xb))
+    layers = model.split(torch.cat(codes))
+    return {"kl_layers": {name: v / n for name, v in sums.items()},
+            "active_units_layers": {f"z{i + 1}": active_units(c.float().cpu().numpy()) for i, c in enumerate(layers)},
+            "estimators": {"kl_layers": f"KL of each layer given its parents, Monte Carlo over k={k} samples per point",
+                           "active_units_layers": "active units of each layer's posterior means down the mean path",
+                           "active_units": "active units of encode's layer (the top one for hvae)"}}
+
+
 def active_units(means: np.ndarray, threshold: float = 0.01) -> int:
     """Latent dimensions whose posterior mean varies across data: Cov_x(E_q[z]) > threshold."""
     return int((means.var(axis=0) > threshold).sum()) if len(means) > 1 else 0
@@ -156,6 +187,10 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
             "recon": "E_q log p(x|z)", "kl": f"KL(q(z|x) || p(z)), {kl_how}",
         },
     }
+    if hasattr(model, "layer_terms"):
+        more = layer_bounds(model, x, min(k, LAYER_K), seed=seed)
+        out["estimators"] |= more.pop("estimators")
+        out |= more
     if extra is not None:
         more = dict(extra(pb))
         out["estimators"] |= more.pop("estimators", {})

@@ -112,7 +112,7 @@ def has_analytic_kl(posterior_kind: str, prior_kind: str) -> bool:
     one = torch.zeros(1)
     try:
         kl_divergence(location_scale(posterior_kind, one, one + 1), prior(prior_kind, one, one + 1))
-    except NotImplementedError:
+    except (NotImplementedError, ValueError):  # ValueError: a learned prior (vamp) families.prior does not build
         return False
     return True
 

@@ -54,6 +54,9 @@ METRICS: dict[str, Metric] = dict([
     _m("recon", "recon", "E_q log p(x|z): expected reconstruction log-likelihood", ".4f", "higher", "reconstruction"),
     _m("kl", "kl", "KL(q(z|x) ‖ p(z))", ".4f", None, "KL"),
     _m("active_units", "active_units", "latent dimensions whose posterior mean varies across data", "d"),
+    _m("kl_layers", "KL per layer", "KL of each stochastic layer given its parents (z1 bottom), Monte Carlo: "
+       "they sum to kl", ".4f", None, "KL"),
+    _m("active_units_layers", "active units per layer", "active units of each stochastic layer (z1 bottom)", "d"),
     _m("words", "words", "tokens in the split's documents", "d"),
     _m("perplexity", "perplexity", "exp(−Σ ELBO / Σ N_d): corpus perplexity from the ELBO (an upper bound)",
        ".4f", "lower", "ELBO"),

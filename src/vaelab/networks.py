@@ -176,3 +176,22 @@ class EmbeddedTopics(nn.Module):
     def forward(self, theta: torch.Tensor) -> torch.Tensor:
         # log sum_k theta_k beta_kw, (..., |V|); BagOfWords normalises it (dropout leaves theta summing to ~1)
         return (theta @ self.topic_log_probs().exp()).clamp_min(1e-30).log()
+
+
+class JointMLP(nn.Module):
+    """An MLP on two inputs joined, a (..., Da) and b (..., Db), without materialising their concatenation.
+
+    The first layer is La(a) + Lb(b) (one bias), so a (B, Da) broadcasts against b (K, B, Db): the
+    hierarchical posterior q(z1 | x, z2) reads x once per example and z2 once per sample.
+    With no hidden layers it is that sum alone (a linear map), as the linear-Gaussian tests need.
+    """
+
+    def __init__(self, d_a: int, d_b: int, hidden: tuple[int, ...], d_out: int):
+        super().__init__()
+        width = hidden[0] if hidden else d_out
+        self.a, self.b = nn.Linear(d_a, width), nn.Linear(d_b, width, bias=False)
+        self.rest = MLP(width, tuple(hidden[1:]), d_out) if hidden else None
+
+    def forward(self, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        h = self.a(a) + self.b(b)  # (..., width), broadcast over the sample dimension
+        return h if self.rest is None else self.rest(torch.relu(h))

@@ -39,6 +39,14 @@ def check_stackable(c: cfg.Config) -> None:
         # and no sparse word counts; each model trained alone gets all of them right
         raise ConfigError(f"{c.model} on {c.data}{' with weight_decay' if c.weight_decay else ''} cannot be "
                           "trained stacked; use sequential")
+    hierarchy = len(cfg.latent_sizes(c)) > 1  # only the hierarchical models take several layer sizes
+    if hierarchy or c.prior == "vamp" or c.flow != "none":
+        # stacking replaces the encoder and decoder by batched copies; the VampPrior's pseudo-inputs,
+        # a flow's steps and a hierarchy's extra networks are read outside them
+        what = "a hierarchical VAE" if hierarchy else "the VampPrior" if c.prior == "vamp" else "a flow posterior"
+        raise ConfigError(f"{what} cannot be trained stacked; use sequential")
+    if c.lr_decay != 1.0:
+        raise ConfigError("a learning-rate decay (lr_decay) is trained solo only; use sequential")
     if c.precision in ("bf16", "tf32"):
         raise ConfigError(f"stacked models train in fp32; precision = {c.precision!r} needs sequential")
 

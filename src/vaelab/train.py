@@ -154,15 +154,15 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     r = resolve(c, data.scale, parallel.join(world, resolve_device(c.device)))
     device, estimator = r.device, r.estimator
     # the CSR gather of word counts sizes its output on the host, which a CUDA graph cannot replay
-    use_graphs = graphs.usable(device, c.cuda_graphs, world.distributed) and not is_corpus(data)
+    use_graphs = graphs.usable(device, c.cuda_graphs, world.distributed) and not is_corpus(data) \
+        and c.lr_decay == 1.0  # a captured optimizer step keeps the learning rate it was recorded with
     writes = world.writes
     progress = progress and writes
 
     seed_everything(c.seed)
     model = models.build(r.config, data.shape, data).to(device)
-    if writes and estimator == "sgvb-b" and models.is_latent_variable(model) \
-            and not families.has_analytic_kl(c.posterior, c.prior):
-        log(families.kl_note(c.posterior, c.prior))  # the run says when SGVB-B falls back to SGVB-A
+    if writes and estimator == "sgvb-b" and models.is_latent_variable(model) and models.kl_note(c):
+        log(models.kl_note(c))  # the run says when SGVB-B falls back to SGVB-A
     optimizer = make_optimizer(model, c.lr, c.weight_decay, capturable=use_graphs)
     val_x = runs.eval_inputs(r, data, "val", device) if len(data.val) else None  # replicated: it is small
     meta = {"shape": json.dumps(list(data.shape))}  # lets the weights be rebuilt without the data
@@ -202,6 +202,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     for epoch in range(first, c.epochs + 1):
         if state["stopped_early"]:
             break
+        for group in optimizer.param_groups:  # from the epoch alone, so a resumed run continues the schedule
+            group["lr"] = c.lr * c.lr_decay ** (epoch - 1)
         _sync(device)
         start = time.perf_counter()
         loss_sum.zero_()

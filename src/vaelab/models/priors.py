@@ -9,13 +9,15 @@ any Distribution, so sampling and the manifold grid need nothing from a new prio
 
 from __future__ import annotations
 
-from typing import Callable
+import inspect
+from typing import Any, Callable
 
 import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, Laplace, Normal
 
 from .dirichlet import DirichletLaplace
+from .vamp import VampPrior
 
 _CHECK = dict(validate_args=False)  # no per-call argument checks in the training loop
 
@@ -40,18 +42,23 @@ class StandardLaplace(StandardNormal):
         return Independent(Laplace(self.loc, self.scale, **_CHECK), 1, **_CHECK)
 
 
-PRIORS: dict[str, Callable[[int, int], nn.Module]] = {
+PRIORS: dict[str, Callable[..., nn.Module]] = {
     "normal": StandardNormal,
     "laplace": StandardLaplace,
     "dirichlet-laplace": DirichletLaplace,  # alpha = 1 here; models built from a config pass its alpha
+    "vamp": VampPrior,
 }
 
 
-def build(kind: str, latent_dim: int, data_dim: int) -> nn.Module:
-    """The registered prior `kind` over a latent_dim-dimensional z, for a model of data_dim-dimensional x."""
+def build(kind: str, latent_dim: int, data_dim: int, **options: Any) -> nn.Module:
+    """The registered prior `kind` over a latent_dim-dimensional z, for a model of data_dim-dimensional x.
+
+    options (e.g. pseudo_inputs) go to the priors whose constructor names them; the others ignore them.
+    """
     if kind not in PRIORS:
         raise ValueError(f"unknown prior {kind!r} (choose from {', '.join(PRIORS)})")
-    return PRIORS[kind](latent_dim, data_dim)
+    names = inspect.signature(PRIORS[kind]).parameters
+    return PRIORS[kind](latent_dim, data_dim, **{k: v for k, v in options.items() if k in names})
 
 
 def _base(p: Distribution) -> Distribution:

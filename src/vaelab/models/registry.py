@@ -8,14 +8,17 @@ from typing import Callable
 
 from torch import nn
 
-from .. import corruption
-from ..config import Config
+from .. import corruption, families
+from ..config import Config, latent_sizes
 from ..errors import ConfigError, unknown
 from ..networks import (MLP, BagEncoder, ConvDecoder, ConvEncoder, EmbeddedTopics, ProductOfExperts, Proportions,
                         TopicEncoder)
+from . import priors
 from .autoencoders import AE, DAE
 from .dirichlet import DirichletLaplace
 from .documents import NVDM, unigram_bias
+from .flow_vae import FlowVAE
+from .hvae import HVAE
 from .topics import ETM, ProdLDA, load_embeddings, unigram_shift
 from .vae import VAE
 
@@ -35,63 +38,93 @@ class ModelSpec:
     prior: str | None = None  # the model's own prior (as likelihood), e.g. prodlda's dirichlet-laplace
 
 
-def _prior(c: Config) -> str | nn.Module:
-    """The prior module or name for c: a Dirichlet-Laplace prior gets the config's alpha."""
+def _one_layer(c: Config) -> int:
+    """The latent size of a one-layer model; a list of sizes is for hierarchical models only."""
+    if len(latent_sizes(c)) > 1:
+        raise ConfigError(f"latent_dim = {list(c.latent_dim)} gives several stochastic layers, which only "
+                          f"the hvae models have; {c.model!r} has one (give one size)")
+    return latent_sizes(c)[0]
+
+
+def _prior(c: Config, dz: int, d: int) -> nn.Module:
+    """The prior module for c (the model's own if it fixes one): Dirichlet-Laplace gets alpha, vamp its pseudo-inputs."""
     kind = prior_for(c)
-    return DirichletLaplace(c.latent_dim, alpha=c.alpha) if kind == "dirichlet-laplace" else kind
+    if kind == "dirichlet-laplace":
+        return DirichletLaplace(dz, alpha=c.alpha)
+    return priors.build(kind, dz, d, pseudo_inputs=c.pseudo_inputs)
 
 
 def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    d = math.prod(shape)
-    return VAE(MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, tuple(reversed(c.hidden)), d),
-               data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood, posterior_scale=c.posterior_scale,
-               posterior=c.posterior, prior=_prior(c))
+    d, dz = math.prod(shape), _one_layer(c)
+    kw = dict(data_dim=d, latent_dim=dz, likelihood=c.likelihood, posterior_scale=c.posterior_scale,
+              posterior=c.posterior, prior=_prior(c, dz, d))
+    if c.flow == "none":
+        return VAE(MLP(d, c.hidden, 2 * dz), MLP(dz, tuple(reversed(c.hidden)), d), **kw)
+    context = c.hidden[-1] if c.hidden else 2 * dz  # the flow's context h: as wide as the encoder's last layer
+    return FlowVAE(MLP(d, c.hidden, 2 * dz + context), MLP(dz, tuple(reversed(c.hidden)), d), kind=c.flow,
+                   steps=c.flow_steps, context=context, **kw)
+
+
+def _hvae(c: Config, shape: tuple[int, ...], conv: bool = False) -> nn.Module:
+    sizes, d = latent_sizes(c), math.prod(shape)
+    if len(sizes) < 2:
+        raise ConfigError(f"--model {c.model} needs two or more layer sizes, bottom first (e.g. --latent-dim 40,20), "
+                          f"not {c.latent_dim}")
+    if c.posterior != "gaussian":
+        raise ConfigError(f"--model {c.model} has Gaussian posteriors at every layer, not {c.posterior!r}")
+    kw = dict(likelihood=c.likelihood, posterior_scale=c.posterior_scale, prior=_prior(c, sizes[-1], d))
+    if not conv:
+        return HVAE.mlp(shape, sizes, c.hidden, **kw)
+    try:
+        return HVAE.conv(shape, sizes, c.hidden, **kw)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
 
 
 def _conv_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    d = math.prod(shape)
+    d, dz = math.prod(shape), _one_layer(c)
     try:
-        enc, dec = ConvEncoder(shape, 2 * c.latent_dim), ConvDecoder(c.latent_dim, shape)
+        enc, dec = ConvEncoder(shape, 2 * dz), ConvDecoder(dz, shape)
     except ValueError as e:
         raise ConfigError(str(e)) from None
-    return VAE(enc, dec, data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood,
-               posterior_scale=c.posterior_scale, posterior=c.posterior, prior=_prior(c))
+    return VAE(enc, dec, data_dim=d, latent_dim=dz, likelihood=c.likelihood,
+               posterior_scale=c.posterior_scale, posterior=c.posterior, prior=_prior(c, dz, d))
 
 
 def _mlp_ae(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    d = math.prod(shape)
-    return AE(MLP(d, c.hidden, c.latent_dim), MLP(c.latent_dim, tuple(reversed(c.hidden)), d),
-              data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood)
+    d, dz = math.prod(shape), _one_layer(c)
+    return AE(MLP(d, c.hidden, dz), MLP(dz, tuple(reversed(c.hidden)), d),
+              data_dim=d, latent_dim=dz, likelihood=c.likelihood)
 
 
 def _mlp_dae(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    d = math.prod(shape)
-    return DAE(MLP(d, c.hidden, c.latent_dim), MLP(c.latent_dim, tuple(reversed(c.hidden)), d),
-               noise=corruption.from_config(c), data_dim=d, latent_dim=c.latent_dim, likelihood=c.likelihood)
+    d, dz = math.prod(shape), _one_layer(c)
+    return DAE(MLP(d, c.hidden, dz), MLP(dz, tuple(reversed(c.hidden)), d),
+               noise=corruption.from_config(c), data_dim=d, latent_dim=dz, likelihood=c.likelihood)
 
 
 def _nvdm(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    v = math.prod(shape)
-    return NVDM(BagEncoder(v, c.hidden, 2 * c.latent_dim), nn.Linear(c.latent_dim, v), data_dim=v,
-                latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale,
-                posterior=c.posterior, prior=_prior(c))
+    v, dz = math.prod(shape), _one_layer(c)
+    return NVDM(BagEncoder(v, c.hidden, 2 * dz), nn.Linear(dz, v), data_dim=v,
+                latent_dim=dz, likelihood="multinomial", posterior_scale=c.posterior_scale,
+                posterior=c.posterior, prior=_prior(c, dz, v))
 
 
 def _prodlda(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    v = math.prod(shape)
-    decoder = nn.Sequential(Proportions(c.dropout), ProductOfExperts(c.latent_dim, v, c.batch_norm))
-    return ProdLDA(TopicEncoder(v, c.hidden, c.latent_dim, c.dropout, c.batch_norm), decoder, data_dim=v,
-                   latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale,
-                   posterior=c.posterior, prior=_prior(c))
+    v, k = math.prod(shape), _one_layer(c)
+    decoder = nn.Sequential(Proportions(c.dropout), ProductOfExperts(k, v, c.batch_norm))
+    return ProdLDA(TopicEncoder(v, c.hidden, k, c.dropout, c.batch_norm), decoder, data_dim=v,
+                   latent_dim=k, likelihood="multinomial", posterior_scale=c.posterior_scale,
+                   posterior=c.posterior, prior=_prior(c, k, v))
 
 
 def _etm(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    v = math.prod(shape)
+    v, k = math.prod(shape), _one_layer(c)
     decoder = nn.Sequential(Proportions(c.dropout),
-                            EmbeddedTopics(c.latent_dim, v, c.embedding_dim, fixed_words=bool(c.embeddings)))
-    model = ETM(TopicEncoder(v, c.hidden, c.latent_dim, c.dropout, c.batch_norm), decoder, data_dim=v,
-                latent_dim=c.latent_dim, likelihood="multinomial", posterior_scale=c.posterior_scale,
-                posterior=c.posterior, prior=_prior(c))
+                            EmbeddedTopics(k, v, c.embedding_dim, fixed_words=bool(c.embeddings)))
+    model = ETM(TopicEncoder(v, c.hidden, k, c.dropout, c.batch_norm), decoder, data_dim=v,
+                latent_dim=k, likelihood="multinomial", posterior_scale=c.posterior_scale,
+                posterior=c.posterior, prior=_prior(c, k, v))
     model.embedding_file = c.embeddings  # read by load_embeddings when training starts
     return model
 
@@ -102,6 +135,10 @@ MODELS: dict[str, ModelSpec] = {
     "ae": ModelSpec(_mlp_ae, estimator="ae", doc="plain autoencoder, reconstruction only"),
     "iwae": ModelSpec(_mlp_vae, estimator="iwae", doc="the MLP VAE trained on the IWAE-k bound (seed 000 eq. 17.24)"),
     "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (seed 000 §2.3)"),
+    "hvae": ModelSpec(_hvae, doc="hierarchical VAE, top-down p(z2) p(z1|z2) p(x|z1,z2), q(z2|x) q(z1|x,z2) "
+                                 "(Tomczak & Welling 2018); --latent-dim 40,20"),
+    "conv-hvae": ModelSpec(lambda c, shape: _hvae(c, shape, conv=True),
+                           doc="hvae with seed 002's conv encoder in each posterior and its conv decoder"),
     "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=unigram_bias,
                       doc="neural variational document model: softmax decoder R z + b (seed 000 §2.14)"),
     "prodlda": ModelSpec(_prodlda, likelihood="multinomial", init=unigram_shift, prior="dirichlet-laplace",
@@ -121,10 +158,25 @@ def spec(name: str) -> ModelSpec:
 def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.Module:
     """Build the configured model for examples of the given shape (initialised from data when given)."""
     s = spec(c.model)
+    if c.flow != "none" and s.build is not _mlp_vae:
+        raise ConfigError(f"--flow {c.flow} is a posterior of the MLP VAE (--model vae or iwae), not of {c.model!r}")
     model = s.build(c, tuple(shape))
     if data is not None and s.init is not None:
         s.init(model, data)
+    prior_init = getattr(getattr(model, "latent_prior", None), "init_from_data", None)
+    if data is not None and prior_init is not None:
+        prior_init(data)  # the VampPrior's pseudo-inputs start at training examples
     return model
+
+
+def kl_note(c: Config) -> str | None:
+    """One line saying why KL(q || p) is Monte Carlo for this config (SGVB-B then runs as SGVB-A); None if closed form."""
+    why = [what for what, yes in (("the posterior of a hierarchy", len(latent_sizes(c)) > 1),
+                                  (f"a {c.flow} flow posterior", c.flow != "none"),
+                                  ("the VampPrior", c.prior == "vamp")) if yes]
+    if why:
+        return f"KL(q || p) has no closed form with {' and '.join(why)}: using the Monte-Carlo KL (SGVB-A)"
+    return None if families.has_analytic_kl(c.posterior, c.prior) else families.kl_note(c.posterior, c.prior)
 
 
 def likelihood_for(c: Config) -> str:

@@ -32,7 +32,10 @@ class VAE(LatentVariableModel):
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z|x): a diagonal Gaussian, or another location-scale family (families.py)."""
-        raw = self.encoder(x).float()  # float: see ObjectiveStep
+        return self.posterior_from(self.encoder(x).float())  # float: see ObjectiveStep
+
+    def posterior_from(self, raw: torch.Tensor) -> Distribution:
+        """q(z|x) from the encoder's raw output [location, scale pre-activation], (..., 2*Dz)."""
         if self.posterior == "gaussian":
             return dist.gaussian_posterior(raw, self.posterior_scale)
         return families.posterior(self.posterior, raw, self.posterior_scale)

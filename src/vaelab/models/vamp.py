@@ -1,0 +1,50 @@
+"""The VampPrior (Tomczak & Welling 2018): p(z) = (1/K) sum_k q(z | u_k) at K learned pseudo-inputs u_k.
+
+The prior is the model's own encoder evaluated at pseudo-inputs that are trained with the rest
+(eq. 9 of the paper), so its density is exact in every bound:
+    log p(z) = logsumexp_k log q(z | u_k) - log K            (torch's MixtureSameFamily)
+There is no closed-form KL(q(z|x) || p(z)), so SGVB-B falls back to the Monte-Carlo KL (SGVB-A).
+Sampling draws a component k uniformly, then z ~ q(z | u_k).
+
+The module asks `model.encode`, so it serves any model with an encoder: for the VAE it is the prior
+of its one layer; for the HVAE (hvae.py) encode is q(z_top | x), so it is the prior of the top layer;
+with a flow posterior (flow_vae.py) the components are the Gaussian base q0(z | u_k), because a
+planar or IAF flow's density at an arbitrary z would need the flow's inverse.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.distributions import Categorical, Distribution, MixtureSameFamily
+
+from ..data.images import rows
+
+INIT_NOISE = 0.01  # spread of the pseudo-inputs around the examples they start from
+
+
+class VampPrior(nn.Module):
+    """K pseudo-inputs u (K, D), a parameter; forward(model) -> the mixture of model.encode(u)."""
+
+    def __init__(self, latent_dim: int, data_dim: int, pseudo_inputs: int = 500):
+        super().__init__()
+        self.latent_dim = latent_dim
+        # without data: near-grey images, the middle of [0, 1]; init_from_data replaces them
+        self.pseudo = nn.Parameter(0.5 + INIT_NOISE * torch.randn(pseudo_inputs, data_dim))
+
+    @torch.no_grad()
+    def init_from_data(self, data) -> None:
+        """Start the pseudo-inputs at K random training examples (scaled to [0, 1]) plus a little noise."""
+        train = getattr(data, "train", None)
+        if not isinstance(train, torch.Tensor) or train.layout != torch.strided or len(train) == 0:
+            return  # streamed or sparse data: keep the grey start
+        k, n = self.pseudo.shape[0], len(train)
+        idx = torch.randperm(n)[:k] if k <= n else torch.randint(n, (k,))
+        x = rows(train, idx, data.scale).reshape(k, -1)  # (K, D)
+        self.pseudo.copy_(x.to(self.pseudo) + INIT_NOISE * torch.randn_like(self.pseudo))
+
+    def forward(self, model: nn.Module) -> Distribution:
+        q = model.encode(self.pseudo)  # batch shape (K,), event (Dz,)
+        weights = Categorical(logits=torch.zeros(self.pseudo.shape[0], device=self.pseudo.device),
+                              validate_args=False)
+        return MixtureSameFamily(weights, q, validate_args=False)

@@ -1,0 +1,135 @@
+"""The hierarchical VAE, given linear layers, IS a linear-Gaussian model with an exact log p(x): its bounds are checked against it."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from torch.distributions import MultivariateNormal, kl_divergence
+
+import vaelab
+from vaelab import distributions as dist
+from vaelab import models
+from vaelab.evaluate import layer_bounds, point_bounds, summarize
+from vaelab.objectives import iwae, sgvb_a, sgvb_b
+
+D, D1, D2 = 6, 3, 2
+
+
+def _condition(m, s, keep, given):
+    """Gain G and covariance C of y[keep] given y[given] for y ~ N(m, s): mean m_k + G (y_g - m_g)."""
+    gain = s[np.ix_(keep, given)] @ np.linalg.inv(s[np.ix_(given, given)])
+    return gain, s[np.ix_(keep, keep)] - gain @ s[np.ix_(given, keep)]
+
+
+def linear_hvae(inflate: float = 2.0, seed: int = 0):
+    """models.build's hvae with hidden=() set to p(z2) = N(0, I), p(z1|z2) = N(A z2 + a, S1), p(x|z1, z2) = N(W [z1; z2] + b, I).
+
+    q(z2|x) and q(z1|x, z2) get the exact conditionals' means and their variances' diagonals times inflate.
+    Returns the model, the exact p(x) and the prior of the packed (z1, z2).
+    """
+    torch.manual_seed(seed)
+    model = models.build(vaelab.Config(model="hvae", hidden=(), latent_dim=(D1, D2), likelihood="gaussian"), (D,))
+    r = np.random.default_rng(seed)
+    a_mat, a, s1 = r.normal(size=(D1, D2)), r.normal(size=D1), 0.4 + r.random(D1)
+    w, b = r.normal(size=(D, D1 + D2)), r.normal(size=D)
+    # y = (z1, z2, x) = L e + m with e = (e1, e2, noise) ~ N(0, I)
+    lin = np.zeros((D1 + D2 + D, D1 + D2 + D))
+    lin[:D1, :D1], lin[:D1, D1:D1 + D2] = np.diag(s1), a_mat
+    lin[D1:D1 + D2, D1:D1 + D2] = np.eye(D2)
+    lin[D1 + D2:] = w @ lin[:D1 + D2] + np.hstack([np.zeros((D, D1 + D2)), np.eye(D)])
+    m = np.concatenate([a, np.zeros(D2), w[:, :D1] @ a + b])
+    s = lin @ lin.T
+    z1, z2, x = np.arange(D1), np.arange(D1, D1 + D2), np.arange(D1 + D2, D1 + D2 + D)
+    g2, c2 = _condition(m, s, z2, x)  # q(z2 | x)
+    g1, c1 = _condition(m, s, z1, np.concatenate([z2, x]))  # q(z1 | z2, x)
+    t = lambda v: torch.as_tensor(v, dtype=torch.float32)  # noqa: E731
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.p_nets[0][0].weight[:D1] = t(a_mat)
+        model.p_nets[0][0].bias.copy_(t(np.concatenate([a, 2 * np.log(s1)])))  # [mean, log variance]
+        model.decoder[0].weight.copy_(t(w))
+        model.decoder[0].bias.copy_(t(b))
+        model.encoder[0].weight[:D2] = t(g2)
+        model.encoder[0].bias.copy_(t(np.concatenate([m[z2] - g2 @ m[x], np.log(np.diag(c2) * inflate)])))
+        q1 = model.q_nets[0]
+        q1.b.weight[:D1], q1.a.weight[:D1] = t(g1[:, :D2]), t(g1[:, D2:])
+        q1.a.bias.copy_(t(np.concatenate([m[z1] - g1 @ m[np.concatenate([z2, x])], np.log(np.diag(c1) * inflate)])))
+    mz = slice(0, D1 + D2)
+    marginal = MultivariateNormal(t(m[x]), t(s[np.ix_(x, x)]))
+    return model, marginal, MultivariateNormal(t(m[mz]), t(s[mz, mz]))
+
+
+def _data(n: int, inflate: float = 2.0):
+    model, marginal, prior = linear_hvae(inflate)
+    torch.manual_seed(1)
+    x = marginal.sample((n,))
+    return model, x, marginal.log_prob(x), prior
+
+
+def _paired(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    d = b - a
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(len(d)))
+
+
+def test_linear_hvae_nll_5000_is_within_0_05_nat_of_exact():
+    model, x, log_px, _ = _data(300)
+    r = summarize(model, x, 5000, seed=1)
+    exact = -float(log_px.mean())
+    assert abs(r["nll"] - exact) < 0.05
+    assert -r["elbo"] - exact > 1.0  # the inflated q leaves a gap for importance sampling to close
+
+
+def test_linear_hvae_bounds_rise_in_k_towards_exact_with_independent_samples():
+    model, x, log_px, _ = _data(800, inflate=4.0)
+    runs = {k: point_bounds(model, x, k, seed=100 + i) for i, k in enumerate((3, 30, 300, 1000))}
+    previous = point_bounds(model, x, 1000, seed=99).elbo  # ELBO, independent of all the above
+    for k in (3, 30, 300):
+        gain, se = _paired(previous, runs[k].iwae)
+        assert gain > 4 * se, (k, gain, se)  # ELBO < IWAE-3 < IWAE-30 < IWAE-300, each a real rise
+        previous = runs[k].iwae
+    slack, se = _paired(runs[1000].iwae, log_px.double().numpy())
+    assert slack > -4 * se  # IWAE-1000 does not overshoot log p(x)
+
+
+def test_linear_hvae_runs_through_every_estimator_unchanged():
+    model, x, _, _ = _data(300)
+    elbo = point_bounds(model, x, 1000, seed=4).elbo.mean()
+    torch.manual_seed(3)
+    with torch.no_grad():
+        a, b = (float(f(model, x, k=1000).value.mean()) for f in (sgvb_a, sgvb_b))
+        one = iwae(model, x, k=1).value
+    assert abs(a - elbo) < 0.05 and abs(b - elbo) < 0.05  # sgvb-b ran as sgvb-a: no closed-form KL
+    assert abs(float(one.mean()) - elbo) < 4 * float(one.std()) / math.sqrt(len(one))
+
+
+def test_per_layer_kl_matches_closed_forms_and_sums_to_the_kl():
+    model, x, _, _ = _data(300)
+    got = layer_bounds(model, x, 100, seed=0)["kl_layers"]
+    with torch.no_grad():
+        q2 = model.encode(x)
+        top = kl_divergence(q2, dist.standard_normal(D2)).mean()  # KL(q(z2|x) || N(0, I)), closed form
+        z2 = q2.sample((400,))  # (400, B, D2)
+        q1 = model._gaussian(model.q_nets[0](x, z2))
+        bottom = kl_divergence(q1, model.conditional(0, z2)).mean()  # E_q(z2|x) KL(q(z1|x,z2) || p(z1|z2))
+    assert abs(got["z2"] - float(top)) < 0.05 and abs(got["z1"] - float(bottom)) < 0.05
+    assert min(float(top), float(bottom)) > 0.3  # both layers carry information
+    r = summarize(model, x, 2000, seed=1)
+    assert abs(r["kl"] - sum(r["kl_layers"].values())) < 0.1
+    assert r["active_units_layers"] == {"z1": D1, "z2": D2}
+
+
+def test_hvae_prior_is_the_exact_joint_of_its_layers_and_samples_follow_it():
+    model, _, _, prior = _data(10)
+    z = 2 * torch.randn(5, 7, D1 + D2)
+    with torch.no_grad():
+        assert torch.allclose(model.log_prior(z), prior.log_prob(z), atol=1e-4)
+        assert torch.allclose(model.prior().log_prob(z), prior.log_prob(z), atol=1e-4)
+        n = 40000
+        s = model.sample_latent(n, torch.Generator().manual_seed(0)).double()
+    var = torch.diagonal(prior.covariance_matrix).double()
+    assert torch.all((s.mean(0) - prior.mean.double()).abs() < 4 * (var / n).sqrt())  # 4 standard errors
+    assert torch.allclose(torch.cov(s.T), prior.covariance_matrix.double(), atol=0.05 * float(var.max()))
+    assert float(prior.covariance_matrix[:D1, D1:].abs().max()) > 0.5  # z1 and z2 correlated: the ancestral order matters
