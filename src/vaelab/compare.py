@@ -37,8 +37,13 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     est = models.estimator_for(c)
     dims = ((data_dim,) if data_dim else ()) + (*c.hidden, c.latent_dim)
     sizes = "-".join(map(str, dims)) if c.model != "conv-vae" else f"conv, z={c.latent_dim}"
+    if models.spec(c.model).images:  # the autoregressive models: the PixelCNN's sizes
+        sizes = f"{c.pixel_layers} gated layers x {c.pixel_channels}, kernel {c.pixel_kernel}"
+        sizes += f", z={c.latent_dim}" if c.model != "pixelcnn" else ""
     parts = [f"{c.model} {sizes}", c.likelihood]
-    if est == "iwae":
+    if est == "exact":
+        parts.append("exact log p(x)")
+    elif est == "iwae":
         parts.append(f"IWAE-{c.k}")
     elif est == "sgvb-b" and not families.has_analytic_kl(c.posterior, c.prior):
         parts.append("SGVB-A (no closed-form KL)" + (f" k={c.k}" if c.k > 1 else ""))
@@ -71,7 +76,7 @@ def run_row(run: str | Path) -> dict[str, Any]:
         "params": sum(p.numel() for p in model.parameters()),
         "train_seconds": sum(float(m.get("train_seconds", 0.0)) for m in metrics) if metrics else None,
         "elbo": ev.get("elbo"), "iwae": ev.get("iwae"), "nll": ev.get("nll"),
-        "nll_estimator": f"NLL-{k}" if "nll" in ev else None, "k": k,
+        "nll_estimator": None if "nll" not in ev else "exact" if "logp" in ev else f"NLL-{k}", "k": k,
         "active_units": ev.get("active_units"),
         "recon_error": -ev["recon"] if isinstance(ev.get("recon"), (int, float)) else None,
         "noisy_recon_error": ev.get("noisy_recon_error"), "noise": ev.get("noise"),

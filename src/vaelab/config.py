@@ -14,8 +14,9 @@ from typing import Any
 
 from .errors import ConfigError
 
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # multinomial: word counts
-ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae")  # ae, dae: only for the models that fix them
+# multinomial: word counts; categorical: 256 grey levels, for the autoregressive models (pixelcnn, pixel-vae)
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial", "categorical")
+ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae", "exact")  # ae, dae, exact: only for the models that fix them
 SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see precision.py
@@ -66,6 +67,10 @@ class Config:
     noise: str = "masking"
     noise_level: float = 0.25
     noise_mean: float = 0.0
+    # PixelCNN (models "pixelcnn", "pixel-vae"'s decoder): gated layers of pixel_channels, pixel_kernel odd
+    pixel_channels: int = 32
+    pixel_layers: int = 5
+    pixel_kernel: int = 5
     # objective
     estimator: str = "sgvb-b"
     k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
@@ -134,6 +139,9 @@ def _check(c: Config) -> None:
     need(c.noise in NOISES, f"noise must be one of {', '.join(NOISES)}, not {c.noise!r}")
     need(c.noise_level >= 0 and (c.noise != "masking" or c.noise_level < 1),
          "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")
+    need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
+         f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
+    need(c.pixel_channels >= 1 and c.pixel_layers >= 1, "pixel_channels and pixel_layers must be at least 1")
     need(c.save_every >= 0, "save_every must be >= 0")
     need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
     need(c.eval_batch >= 0, "eval_batch must be >= 0 (0 picks one from memory)")

@@ -16,7 +16,7 @@ from .data import ImageData, is_corpus
 from .distributions import mean_image
 from .config import PLOT_KINDS
 from .errors import VaelabError
-from .models.contract import is_latent_variable
+from .models.contract import is_exact, is_latent_variable
 from .resolve import device as resolve_device
 from .run_folder import RunFolder
 
@@ -95,7 +95,7 @@ class RunView:
         return self.hw
 
     def _need_prior(self, kind: str) -> None:
-        if not is_latent_variable(self.model):
+        if not (is_latent_variable(self.model) or is_exact(self.model)):
             raise VaelabError(f"--kind {kind} needs a prior p(z); a plain autoencoder has none")
 
     @torch.no_grad()
@@ -121,7 +121,7 @@ class RunView:
         hw = self._need_images("samples")
         self._need_prior("samples")
         g = torch.Generator().manual_seed(PLOT_SEED)
-        x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior
+        x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior; or x pixel by pixel
         return plots.samples(_pictures(x, hw), self.out / "samples.png")
 
     def latent(self) -> Path:
@@ -217,6 +217,8 @@ class RunView:
         """The plot kinds worth trying for this run: pictures for images, topic words for documents."""
         if is_corpus(self.data):
             return tuple(k for k in KINDS if k in ("curves", "latent", "topics"))
+        if is_exact(self.model):  # no latent: no codes, reconstructions, manifold or interpolation
+            return ("curves", "samples")
         return tuple(k for k in KINDS if k != "topics")
 
     def make(self, kind: str, **kw) -> Path:

@@ -4,16 +4,23 @@
     vae.py           VAE: any encoder/decoder pair (flat MLP or conv) around a posterior family and a prior
     autoencoders.py  AE, DAE: reconstruction only, no posterior and no prior
     documents.py     NVDM: the softmax document decoder
+    pixel_layers.py  the Gated PixelCNN network (vertical and horizontal stacks, masks of type A and B)
+    pixel_sampling.py exact log p(x) in one pass; sampling pixel by pixel, cropped to the receptive field
+    pixelcnn.py      PixelCNN (an ExactLikelihoodModel) and PixelImage, p(x | c) as a Distribution
+    pixel_vae.py     PixelVAE: a VAE whose decoder is a PixelCNN conditioned on z
     priors.py        prior modules returning torch Distributions; PRIORS
     registry.py      ModelSpec, MODELS, spec, build, likelihood_for, estimator_for
 """
 
 from .autoencoders import AE, DAE
-from .contract import LatentVariableModel, is_latent_variable
+from .contract import ExactLikelihoodModel, LatentVariableModel, is_exact, is_latent_variable
 from .documents import NVDM
+from .pixel_vae import PixelVAE
+from .pixelcnn import PixelCNN
 from .priors import PRIORS
 from .registry import MODELS, ModelSpec, build, estimator_for, likelihood_for, spec
 from .vae import VAE
 
-__all__ = ["AE", "DAE", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS", "VAE", "build",
-           "estimator_for", "is_latent_variable", "likelihood_for", "spec"]
+__all__ = ["AE", "DAE", "ExactLikelihoodModel", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS",
+           "PixelCNN", "PixelVAE", "VAE", "build", "estimator_for", "is_exact", "is_latent_variable",
+           "likelihood_for", "spec"]

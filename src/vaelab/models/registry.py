@@ -14,6 +14,8 @@ from ..errors import ConfigError
 from ..networks import MLP, BagEncoder, ConvDecoder, ConvEncoder
 from .autoencoders import AE, DAE
 from .documents import NVDM, unigram_bias
+from .pixel_vae import build_pixel_vae
+from .pixelcnn import PixelCNN, image_hw, output_kind
 from .vae import VAE
 
 
@@ -29,6 +31,7 @@ class ModelSpec:
     doc: str = ""
     likelihood: str | None = None
     init: Callable[[nn.Module, object], None] | None = None
+    images: bool = False  # models only (1, H, W) images (the autoregressive models): corpora are refused
 
 
 def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
@@ -67,6 +70,28 @@ def _nvdm(c: Config, shape: tuple[int, ...]) -> nn.Module:
                 posterior=c.posterior, prior=c.prior)
 
 
+def _pixelcnn(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    hw = image_hw(shape, c.model)
+    kind = output_kind(c.likelihood, c.binarize, c.model)
+    return PixelCNN(hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel, likelihood=kind)
+
+
+COND_CHANNELS = 16  # channels of the PixelVAE's conditioning map m(z)
+
+
+def _pixel_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    hw = image_hw(shape, c.model)
+    kind = output_kind(c.likelihood, c.binarize, c.model)
+    d, cond_shape = math.prod(shape), (COND_CHANNELS, *hw)
+    if hw[0] % 4 == 0 and hw[1] % 4 == 0:  # seed 002's conv encoder, and its decoder as z -> m(z)
+        enc, to_map = ConvEncoder(shape, 2 * c.latent_dim), ConvDecoder(c.latent_dim, cond_shape)
+    else:
+        enc, to_map = MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, c.hidden, math.prod(cond_shape))
+    return build_pixel_vae(enc, to_map, hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel,
+                           cond_channels=COND_CHANNELS, likelihood=kind, latent_dim=c.latent_dim,
+                           posterior_scale=c.posterior_scale, posterior=c.posterior, prior=c.prior)
+
+
 MODELS: dict[str, ModelSpec] = {
     "vae": ModelSpec(_mlp_vae, doc="MLP encoder/decoder, Gaussian posterior (seed 001)"),
     "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (seed 002)"),
@@ -75,6 +100,9 @@ MODELS: dict[str, ModelSpec] = {
     "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (seed 000 §2.3)"),
     "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=unigram_bias,
                       doc="neural variational document model: softmax decoder R z + b (seed 000 §2.14)"),
+    "pixelcnn": ModelSpec(_pixelcnn, estimator="exact", images=True,
+                          doc="Gated PixelCNN: exact log p(x) = sum_i log p(x_i | x_<i), no latent (seed 003)"),
+    "pixel-vae": ModelSpec(_pixel_vae, images=True, doc="VAE whose decoder is a Gated PixelCNN conditioned on z"),
 }
 
 
@@ -96,7 +124,11 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
 
 def likelihood_for(c: Config) -> str:
     """The likelihood a run uses: the model's own if it has one, else the config's."""
-    forced = spec(c.model).likelihood
+    s = spec(c.model)
+    forced = s.likelihood
+    if c.likelihood == "categorical" and not s.images:
+        raise ConfigError(f"the categorical likelihood (256 grey levels) needs an autoregressive model "
+                          f"(pixelcnn, pixel-vae), not {c.model!r}")
     if forced is not None and c.likelihood not in (forced, Config.likelihood):
         raise ConfigError(f"model {c.model!r} always uses the {forced} likelihood, not {c.likelihood!r}")
     return forced or c.likelihood
@@ -107,4 +139,6 @@ def estimator_for(c: Config) -> str:
     forced = spec(c.model).estimator
     if forced is None and c.estimator in ("ae", "dae"):
         raise ConfigError(f"estimator {c.estimator!r} needs a deterministic model (ae, dae), not {c.model!r}")
+    if forced is None and c.estimator == "exact":
+        raise ConfigError(f"estimator 'exact' needs a model with an exact likelihood (pixelcnn), not {c.model!r}")
     return forced or c.estimator
