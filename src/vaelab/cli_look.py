@@ -80,7 +80,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     shown = ("split", "model", "data", "likelihood", "n", "k", "words")  # said in the line above, or context
     for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):
         if key in r:
-            name = metrics.label(key, r.get("k"))
+            name = metrics.label(key, r.get("k", "exact"))  # no k: an exact likelihood (NLL-exact)
             val = r[key]
             print(f"  {name:<18} {val:>12.4f}" if isinstance(val, float) else f"  {name:<18} {val:>12}")
     if "noise" in r:

@@ -122,7 +122,8 @@ class RunView:
         self._need_prior("samples")
         g = torch.Generator().manual_seed(PLOT_SEED)
         x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior; or x pixel by pixel
-        return plots.samples(_pictures(x, hw), self.out / "samples.png")
+        title = "samples, drawn pixel by pixel" if is_exact(self.model) else "samples from the prior"
+        return plots.samples(_pictures(x, hw), self.out / "samples.png", title=title)
 
     def latent(self) -> Path:
         z = self.codes()
