@@ -27,7 +27,7 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--data", help="digits | mnist | fashion-mnist | npz:PATH | folder:PATH | corpus:PATH | "
                                   "20newsgroups")
     p.add_argument("--data-dir", help="folder with the dataset's files")
-    p.add_argument("--model", help="vae | conv-vae | ae | iwae | dae | nvdm")
+    p.add_argument("--model", help="vae | conv-vae | ae | iwae | dae | nvdm | pixelcnn | pixel-vae")
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
