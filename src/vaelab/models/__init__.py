@@ -5,7 +5,8 @@
     autoencoders.py  AE, DAE: reconstruction only, no posterior and no prior
     documents.py     NVDM: the softmax document decoder
     pixel_layers.py  the Gated PixelCNN network (vertical and horizontal stacks, masks of type A and B)
-    pixel_sampling.py exact log p(x) in one pass; sampling pixel by pixel, cropped to the receptive field
+    pixel_sampling.py exact log p(x) in one pass (Bernoulli or 256-level categorical); sampling pixel by pixel
+    pixel_cache.py   the sampler's caches: one new row of the vertical stack per row, one column per pixel
     pixelcnn.py      PixelCNN (an ExactLikelihoodModel) and PixelImage, p(x | c) as a Distribution
     pixel_vae.py     PixelVAE: a VAE whose decoder is a PixelCNN conditioned on z
     priors.py        prior modules returning torch Distributions; PRIORS
