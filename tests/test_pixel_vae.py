@@ -130,3 +130,27 @@ def test_bad_settings_exit_2_and_write_nothing(tmp_path, capsys, args):
     out = tmp_path / "run"
     expect_error(["train", *data, "--epochs", "1", "--out", str(out), *args], capsys)
     assert not out.exists()
+
+
+def test_free_bits_change_the_loss_not_the_reported_elbo():
+    model = tiny_pixel_vae(3, latent_dim=2)
+    x = _all_binary()
+    torch.manual_seed(4)
+    plain = objectives.sgvb_b(model, x, k=1)
+    model.free_bits = 2.0
+    torch.manual_seed(4)
+    freed = objectives.sgvb_b(model, x, k=1)
+    assert torch.equal(plain.value, freed.value)
+    per_dim = torch.distributions.kl_divergence(model.encode(x).base_dist, model.prior().base_dist).mean(0)  # (2,)
+    expected = -plain.terms["recon"].mean() + per_dim.clamp(min=2.0).sum()
+    assert float(freed.loss.detach()) == pytest.approx(float(expected.detach()), abs=1e-5)
+    assert float(per_dim.min()) < 2.0  # the floor is active, so the loss really differs
+    assert float(freed.loss.detach()) > float(plain.loss.detach()) + 1e-3
+
+
+def test_free_bits_are_refused_where_they_do_not_apply():
+    with pytest.raises(vaelab.errors.ConfigError):
+        cfg.Config(model="vae", free_bits=0.5)
+    with pytest.raises(vaelab.errors.ConfigError):
+        cfg.Config(model="pixel-vae", estimator="iwae", free_bits=0.5)
+    assert cfg.Config(model="pixel-vae", free_bits=0.5).free_bits == 0.5

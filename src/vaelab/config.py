@@ -75,6 +75,7 @@ class Config:
     estimator: str = "sgvb-b"
     k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
     kl_warmup: int = 0  # epochs over which the KL weight rises linearly from 0 to 1
+    free_bits: float = 0.0  # pixel-vae with sgvb-b: nats per latent dimension the loss charges at least (not the bound)
     # optimisation
     epochs: int = 200
     batch_size: int = 32
@@ -142,6 +143,8 @@ def _check(c: Config) -> None:
     need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
          f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
     need(c.pixel_channels >= 1 and c.pixel_layers >= 1, "pixel_channels and pixel_layers must be at least 1")
+    need(c.free_bits >= 0 and (c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b")),
+         "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b (a closed-form KL per dimension)")
     need(c.save_every >= 0, "save_every must be >= 0")
     need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
     need(c.eval_batch >= 0, "eval_batch must be >= 0 (0 picks one from memory)")

@@ -5,8 +5,10 @@ q(z|x) is the VAE's (a Gaussian by default), p(z) a registered prior, and
                                            gated layer (the conditional PixelCNN of van den Oord et al. 2016)
 log_likelihood(x, z) is that exact autoregressive log p(x|z), so the ELBO, IWAE-k and NLL-k come from the
 generic estimators unchanged. A strong decoder can model x without z (posterior collapse: KL -> 0); the
-remedies here are a decoder with few layers (a short reach, pixel_layers) and KL warm-up (kl_warmup);
-evaluation reports the KL and the active units so a run shows whether it collapsed.
+remedies here are free bits (free_bits: SGVB-B's loss charges each latent dimension at least that many nats,
+Kingma et al. 2016), a decoder with few layers (a short reach, pixel_layers) and KL warm-up (kl_warmup);
+the logged and evaluated numbers stay the true bound, and evaluation reports the KL and the active units,
+so a run shows whether it collapsed.
 """
 
 from __future__ import annotations

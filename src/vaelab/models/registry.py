@@ -87,9 +87,11 @@ def _pixel_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
         enc, to_map = ConvEncoder(shape, 2 * c.latent_dim), ConvDecoder(c.latent_dim, cond_shape)
     else:
         enc, to_map = MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, c.hidden, math.prod(cond_shape))
-    return build_pixel_vae(enc, to_map, hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel,
-                           cond_channels=COND_CHANNELS, likelihood=kind, latent_dim=c.latent_dim,
-                           posterior_scale=c.posterior_scale, posterior=c.posterior, prior=c.prior)
+    model = build_pixel_vae(enc, to_map, hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel,
+                            cond_channels=COND_CHANNELS, likelihood=kind, latent_dim=c.latent_dim,
+                            posterior_scale=c.posterior_scale, posterior=c.posterior, prior=c.prior)
+    model.free_bits = c.free_bits  # read by objectives.sgvb_b's loss; the reported ELBO stays the bound
+    return model
 
 
 MODELS: dict[str, ModelSpec] = {
