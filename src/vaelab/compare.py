@@ -53,6 +53,8 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
         parts.append(f"{c.posterior} q")
     if models.spec(c.model).estimator is None and c.prior != "normal":
         parts.append(f"{c.prior} prior")
+    if c.free_bits:
+        parts.append(f"free bits {c.free_bits:g}")
     if c.model == "dae":
         parts.append(f"{c.noise} {c.noise_level:g}")
     return ", ".join(parts)
