@@ -178,7 +178,9 @@ def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool
                explorer: bool = True) -> Path:
     """Evaluate on the test split, draw every plot, write the explorer (unless explorer=False) and the report."""
     result = evaluate(run, data=data, progress=progress)
-    if "nll" in result:
+    if "logp" in result:
+        log(f"test NLL {result['nll']:.3f} nats/example (exact), {result['bits_per_dim']:.4f} bits/dim")
+    elif "nll" in result:
         log(f"test ELBO {result['elbo']:.3f}  IWAE-{result['k']} {result['iwae']:.3f}  "
             f"NLL-{result['k']} {result['nll']:.3f} nats/example")
     visualize.all_plots(run, data=data, log=log)
@@ -202,7 +204,7 @@ def load(run: str | Path, device: str = "cpu") -> nn.Module:
 @torch.no_grad()
 def sample(model: nn.Module, n: int, *, seed: int | None = None) -> torch.Tensor:
     """n draws of the mean of p(x|z) with z ~ p(z), the model's own prior, as (n, D) values in [0, 1]."""
-    if not models.is_latent_variable(model):
+    if not (models.is_latent_variable(model) or models.is_exact(model)):
         raise VaelabError(f"{type(model).__name__} has no prior p(z) to sample from (a plain autoencoder)")
     g = torch.Generator().manual_seed(seed) if seed is not None else None
     return model.sample(n, g).clamp(0.0, 1.0)

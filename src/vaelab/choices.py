@@ -3,8 +3,9 @@
 Torch-free, so the CLI can offer them before it imports the library.
 """
 
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial")  # multinomial: word counts
-ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae")  # ae, dae: only for the models that fix them
+# multinomial: word counts; categorical: 256 grey levels, for the autoregressive models (pixelcnn, pixel-vae)
+LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial", "categorical")
+ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae", "exact")  # ae, dae, exact: only for the models that fix them
 SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see precision.py
@@ -16,7 +17,8 @@ NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see corrup
 # names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in visualize.py, baselines.py
 PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs")
 # models.MODELS' names (test_contract checks they agree)
-MODELS = ("vae", "conv-vae", "ae", "iwae", "dae", "hvae", "conv-hvae", "nvdm", "prodlda", "etm")
+MODELS = ("vae", "conv-vae", "ae", "iwae", "dae", "hvae", "conv-hvae", "nvdm", "prodlda", "etm", "pixelcnn",
+          "pixel-vae")
 # every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py)
 IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
 CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")

@@ -85,7 +85,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     shown = ("split", "model", "data", "likelihood", "n", "k", "words")  # said in the line above, or context
     for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):
         if key in r:
-            name = metrics.label(key, r.get("k"))
+            name = metrics.label(key, r.get("k", "exact"))  # no k: an exact likelihood (NLL-exact)
             val = r[key]
             if isinstance(val, dict):  # per layer: z1 ... zL
                 val = "  ".join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in val.items())

@@ -40,8 +40,13 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     z = "+".join(map(str, cfg.latent_sizes(c)))  # 40+20: one size per stochastic layer, bottom first
     dims = ((data_dim,) if data_dim else ()) + (*c.hidden, z)
     sizes = "-".join(map(str, dims)) if c.model != "conv-vae" else f"conv, z={z}"
+    if models.spec(c.model).images:  # the autoregressive models: the PixelCNN's sizes
+        sizes = f"{c.pixel_layers} gated layers x {c.pixel_channels}, kernel {c.pixel_kernel}"
+        sizes += f", z={c.latent_dim}" if c.model != "pixelcnn" else ""
     parts = [f"{c.model} {sizes}", c.likelihood]
-    if est == "iwae":
+    if est == "exact":
+        parts.append("exact log p(x)")
+    elif est == "iwae":
         parts.append(f"IWAE-{c.k}")
     elif est == "sgvb-b" and models.kl_note(c):
         parts.append("SGVB-A (no closed-form KL)" + (f" k={c.k}" if c.k > 1 else ""))
@@ -55,6 +60,8 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
         parts.append(f"{c.prior} prior" + (f" (alpha {c.alpha:g})" if c.prior == "dirichlet-laplace" else ""))
     if c.flow != "none":
         parts.append(f"{c.flow} flow x{c.flow_steps}")
+    if c.free_bits:
+        parts.append(f"free bits {c.free_bits:g}")
     if c.model == "dae":
         parts.append(f"{c.noise} {c.noise_level:g}")
     return ", ".join(parts)
@@ -81,7 +88,7 @@ def run_row(run: str | Path) -> dict[str, Any]:
         "params": sum(p.numel() for p in model.parameters()),
         "train_seconds": sum(float(m.get("train_seconds", 0.0)) for m in metrics) if metrics else None,
         "elbo": ev.get("elbo"), "iwae": ev.get("iwae"), "nll": ev.get("nll"),
-        "nll_estimator": f"NLL-{k}" if "nll" in ev else None, "k": k,
+        "nll_estimator": None if "nll" not in ev else "exact" if "logp" in ev else f"NLL-{k}", "k": k,
         "active_units": ev.get("active_units"),
         "recon_error": -ev["recon"] if isinstance(ev.get("recon"), (int, float)) else None,
         "noisy_recon_error": ev.get("noisy_recon_error"), "noise": ev.get("noise"),

@@ -8,12 +8,11 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError, did_you_mean
-
 from .choices import *  # noqa: F401,F403 (the value lists: config.LIKELIHOODS etc.)
 from .choices import DEVICES, ESTIMATORS, FLOWS, LIKELIHOODS, NOISES, POSTERIORS, PRECISIONS, PRIORS, SCALES
 
@@ -62,10 +61,15 @@ class Config:
     noise: str = "masking"
     noise_level: float = 0.25
     noise_mean: float = 0.0
+    # PixelCNN (models "pixelcnn", "pixel-vae"'s decoder): gated layers of pixel_channels, pixel_kernel odd
+    pixel_channels: int = 32
+    pixel_layers: int = 5
+    pixel_kernel: int = 5
     # objective
     estimator: str = "sgvb-b"
     k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
     kl_warmup: int = 0  # epochs over which the KL weight rises linearly from 0 to 1
+    free_bits: float = 0.0  # pixel-vae with sgvb-b: nats per latent dimension the loss charges at least (not the bound)
     # optimisation
     epochs: int = 200
     batch_size: int = 32
@@ -136,6 +140,11 @@ def _check(c: Config) -> None:
     need(c.noise in NOISES, f"noise must be one of {', '.join(NOISES)}, not {c.noise!r}")
     need(c.noise_level >= 0 and (c.noise != "masking" or c.noise_level < 1),
          "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")
+    need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
+         f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
+    need(c.pixel_channels >= 1 and c.pixel_layers >= 1, "pixel_channels and pixel_layers must be at least 1")
+    need(c.free_bits >= 0 and (c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b")),
+         "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b (a closed-form KL per dimension)")
     need(c.save_every >= 0, "save_every must be >= 0")
     need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
     need(c.eval_batch >= 0, "eval_batch must be >= 0 (0 picks one from memory)")
@@ -151,8 +160,6 @@ def latent_sizes(c: Config) -> tuple[int, ...]:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
-
-
 SEED_LIMIT = 2**32  # NumPy's seeds are 32-bit
 MAX_IMAGE_SIZE = 4096  # folder images are resized to this side at most (16M pixels each)
 

@@ -29,7 +29,8 @@ def _m(*args: Any, **kw: Any) -> tuple[str, Metric]:
 # Per-epoch (metrics.jsonl), then evaluation (eval.json), in display order.
 METRICS: dict[str, Metric] = dict([
     _m("epoch", "epoch", "epochs finished", "d"),
-    _m("train_loss", "train loss", "minus the training bound (ELBO, IWAE-k or reconstruction score) averaged "
+    _m("train_loss", "train loss", "minus the training bound (ELBO, IWAE-k, reconstruction score, or the exact "
+       "log p(x) of an autoregressive model) averaged "
        "over the epoch's batches, as the weights moved: nats per example", ".3f", "lower", "training bound"),
     _m("train_objective", "train objective", "the loss differentiated during the epoch when it is not minus the "
        "bound (KL warm-up's beta < 1): a surrogate, not a bound", ".3f", None, "surrogate"),
@@ -39,6 +40,8 @@ METRICS: dict[str, Metric] = dict([
        "IWAE-k"),
     _m("val_recon", "val recon", "validation log p(x | z=f(x)): a reconstruction score, not a bound", ".3f",
        "higher", "reconstruction"),
+    _m("val_logp", "val log p(x)", "validation log p(x), exact (an autoregressive model: sum_i log p(x_i | x_<i))",
+       ".3f", "higher", "exact"),
     _m("split", "split", "data split", "s"),
     _m("model", "model", "model", "s"),
     _m("data", "data", "dataset", "s"),
@@ -51,6 +54,8 @@ METRICS: dict[str, Metric] = dict([
     _m("nll", "NLL-{k}", "NLL-{k} = −IWAE-{k}: estimated negative log-likelihood (an upper bound in expectation)",
        ".4f", "lower", "NLL-k"),
     _m("bits_per_dim", "bits_per_dim", "NLL-{k} in bits per data dimension", ".4f", "lower", "NLL-k"),
+    _m("logp", "log p(x)", "log p(x) = Σ_i log p(x_i | x_<i), exact (an autoregressive model; no k)", ".4f",
+       "higher", "exact"),
     _m("recon", "recon", "E_q log p(x|z): expected reconstruction log-likelihood", ".4f", "higher", "reconstruction"),
     _m("kl", "kl", "KL(q(z|x) ‖ p(z))", ".4f", None, "KL"),
     _m("active_units", "active_units", "latent dimensions whose posterior mean varies across data", "d"),
@@ -75,8 +80,9 @@ METRICS: dict[str, Metric] = dict([
     _m("seconds", "seconds", "evaluation wall time", ".4f"),
     _m("stale", "stale", "true: the run was trained on after this evaluation, whose weights are gone", "s"),
 ])
-EPOCH_KEYS = ("epoch", "train_loss", "train_objective", "train_seconds", "val_elbo", "val_iwae", "val_recon")
-VALIDATION_KEYS = ("val_elbo", "val_iwae", "val_recon")
+EPOCH_KEYS = ("epoch", "train_loss", "train_objective", "train_seconds", "val_elbo", "val_iwae", "val_recon",
+              "val_logp")
+VALIDATION_KEYS = ("val_elbo", "val_iwae", "val_recon", "val_logp")
 
 
 def _k(text: str, k: Any) -> str:

@@ -164,9 +164,9 @@ def recon(originals: np.ndarray, reconstructions: np.ndarray, path: str | Path, 
                       row_labels=labels)
 
 
-def samples(images: np.ndarray, path: str | Path) -> Path:
-    """An 8×8 grid of decoded draws from the prior."""
-    return image_grid(_as_images(images)[:64], path, nrow=8, title="samples from the prior")
+def samples(images: np.ndarray, path: str | Path, title: str = "samples from the prior") -> Path:
+    """An 8×8 grid of decoded draws from the prior (or of an autoregressive model's draws)."""
+    return image_grid(_as_images(images)[:64], path, nrow=8, title=title)
 
 
 def latent(z: np.ndarray, labels: np.ndarray | None, path: str | Path, *, title: str,

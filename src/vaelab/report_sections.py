@@ -52,8 +52,9 @@ def eval_section(ev: dict) -> str:
     """The evaluation summary: every scalar with what it estimates, nested dicts as sub-tables."""
     keys = metrics.order(ev)
     scalars = [k for k in keys if not isinstance(ev[k], dict)]
-    rows = "".join(f"<tr><th>{escape(str(key))}</th>{cell(ev[key])}<td>{escape(metrics.describe(key, ev.get('k')))}"
-                   f"</td></tr>" for key in scalars)
+    own = ev.get("estimators") if isinstance(ev.get("estimators"), dict) else {}  # the run's own words win (exact)
+    rows = "".join(f"<tr><th>{escape(str(key))}</th>{cell(ev[key])}"
+                   f"<td>{escape(str(own.get(key) or metrics.describe(key, ev.get('k'))))}</td></tr>" for key in scalars)
     html = ["<h2>Evaluation</h2>",
             '<p class="note">Log-likelihood numbers are in nats per example (higher ELBO / IWAE is better, '
             "lower NLL is better).</p>",

@@ -24,9 +24,7 @@ saved), which the original command claims again and `--resume` trains from epoch
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
-import re
 import os
 import tomllib
 from contextlib import contextmanager
@@ -34,6 +32,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from . import config as cfg
+from .eval_history import EvalHistory
 from .atomic import atomic_write, remove_temporaries, temporaries
 from .errors import VaelabError
 
@@ -77,7 +76,7 @@ def _read_json(path: Path) -> Any:
         return None
 
 
-class RunFolder:
+class RunFolder(EvalHistory):
     """One run's folder; paths are properties, files are read and written through methods."""
 
     def __init__(self, path: str | Path):
@@ -117,6 +116,10 @@ class RunFolder:
     @property
     def data_arrays(self) -> Path:
         return self.path / DATA_ARRAYS
+
+    @property
+    def evals(self) -> Path:
+        return self.path / EVALS
 
     @property
     def eval_path(self) -> Path:
@@ -204,78 +207,7 @@ class RunFolder:
         """The whole metrics log, replaced atomically (the writer keeps the rows; they are small)."""
         atomic_write(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in rows).encode())
 
-    # eval.json, evals/ and the other JSON files
-    def weights_sha256(self) -> str | None:
-        """SHA-256 of model.safetensors: the stamp that ties an evaluation to the weights it scored."""
-        try:
-            with self.weights.open("rb") as f:
-                return hashlib.file_digest(f, "sha256").hexdigest()
-        except OSError:
-            return None
-
-    def eval_file(self, result: dict) -> Path:
-        """evals/<split>-k<k>[-<noise>].json: where one evaluation is kept."""
-        name = f"{result.get('split', 'test')}" + (f"-k{result['k']}" if "k" in result else "")
-        if result.get("noise"):
-            name += "-" + re.sub(r"[^A-Za-z0-9.]+", "-", str(result["noise"])).strip("-")
-        return self.path / EVALS / f"{name}.json"
-
-    def evaluations(self) -> list[dict]:
-        """Every kept evaluation, each with "stale" set: True when the weights changed since it was made."""
-        current, out = self.weights_sha256(), []
-        for p in sorted((self.path / EVALS).glob("*.json")):
-            ev = _read_json(p)
-            if isinstance(ev, dict):
-                stamp = ev.get("weights") if isinstance(ev.get("weights"), dict) else {}
-                out.append(ev | {"stale": current is None or stamp.get("sha256") != current})
-        return out
-
-    def read_eval(self) -> dict | None:
-        """eval.json, with "stale": True when the run was trained on after it was written."""
-        ev = _read_json(self.path / EVAL)
-        if not isinstance(ev, dict):
-            return None
-        stamp = ev.get("weights")
-        if isinstance(stamp, dict) and stamp.get("sha256") != self.weights_sha256():
-            ev["stale"] = True
-        return ev
-
-    def write_eval(self, result: dict) -> Path:
-        """Keep one evaluation (stamped with the weights) in evals/ and choose eval.json again; returns its file."""
-        self._keep_legacy_eval()
-        rows = self.read_metrics()
-        result = {k: v for k, v in result.items() if k != "stale"}
-        result["weights"] = {"sha256": self.weights_sha256(), "epochs_trained": rows[-1]["epoch"] if rows else 0}
-        path = self.eval_file(result)
-        path.parent.mkdir(exist_ok=True)
-        atomic_write(path, (json.dumps(result, indent=2) + "\n").encode())
-        self.refresh_eval()
-        return path
-
-    def refresh_eval(self) -> None:
-        """eval.json := the current weights' most accurate evaluation (test split first, then the largest k);
-        with none current, the old eval.json stays, marked "stale"."""
-        if not (self.path / EVALS).is_dir() and not self.eval_path.exists():
-            return  # never evaluated: nothing to choose or mark
-        current = [ev for ev in self.evaluations() if not ev["stale"]]
-        if current:
-            best = max(current, key=lambda ev: (ev.get("split") == "test", ev.get("k", 0),
-                                                ev.get("split") == "val", ev.get("noise") is not None))
-            best = {k: v for k, v in best.items() if k != "stale"}
-            if _read_json(self.path / EVAL) != best:
-                self.write_json(EVAL, best)
-            return
-        ev = _read_json(self.path / EVAL)
-        if isinstance(ev, dict) and not ev.get("stale"):
-            self.write_json(EVAL, ev | {"stale": True})
-
-    def _keep_legacy_eval(self) -> None:
-        """An eval.json from before evals/ existed is kept there (unstamped, so never current) before it is replaced."""
-        ev = _read_json(self.path / EVAL)
-        if isinstance(ev, dict) and "weights" not in ev and not self.eval_file(ev).exists():
-            self.eval_file(ev).parent.mkdir(exist_ok=True)
-            atomic_write(self.eval_file(ev), (json.dumps(ev, indent=2) + "\n").encode())
-
+    # the other JSON files
     def read_json(self, name: str) -> Any:
         return _read_json(self.path / name)
 

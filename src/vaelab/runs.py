@@ -24,7 +24,10 @@ EVAL_BINARIZE_SEED = 20141220
 
 def load_data(c: cfg.Config) -> ImageData | CorpusData:
     """The dataset named by the config (a corpus of word counts for corpus:PATH and 20newsgroups)."""
-    counts, multinomial = is_corpus_spec(c.data), models.likelihood_for(c) == "multinomial"
+    counts = is_corpus_spec(c.data)
+    if counts and models.spec(c.model).images:
+        raise ConfigError(f"--model {c.model} models images; {c.data} holds word counts (use --model nvdm)")
+    multinomial = models.likelihood_for(c) == "multinomial"
     if counts and not multinomial:
         raise ConfigError(f"{c.data} holds word counts; model them with model nvdm (or likelihood multinomial)")
     if multinomial and not counts:

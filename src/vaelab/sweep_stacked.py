@@ -34,8 +34,8 @@ def check_stackable(c: cfg.Config) -> None:
         # the warmed IWAE surrogate of one model cannot be read back from a stacked Bound
         raise ConfigError("IWAE with KL warm-up cannot be trained stacked (its per-model training objective is "
                           "not recoverable); use sequential or kl_warmup = 0")
-    if models.spec(c.model).init is not None or c.weight_decay or is_corpus_spec(c.data):
-        # stacking knows plain MLPs, no data-dependent start (NVDM's unigram bias), no weight decay
+    if models.spec(c.model).init is not None or c.weight_decay or is_corpus_spec(c.data) or models.spec(c.model).images:
+        # stacking knows plain MLPs (not the PixelCNNs), no data-dependent start (NVDM's unigram bias), no weight decay
         # and no sparse word counts; each model trained alone gets all of them right
         raise ConfigError(f"{c.model} on {c.data}{' with weight_decay' if c.weight_decay else ''} cannot be "
                           "trained stacked; use sequential")

@@ -21,7 +21,7 @@ from .distributions import mean_image
 from .config import PLOT_KINDS
 from .errors import VaelabError, unknown
 from .logs import info
-from .models.contract import is_latent_variable
+from .models.contract import is_exact, is_latent_variable
 from .resolve import device as resolve_device
 from .run_folder import RunFolder, epoch_weights
 
@@ -108,7 +108,7 @@ class RunView:
         return self.hw
 
     def _need_prior(self, kind: str) -> None:
-        if not is_latent_variable(self.model):
+        if not (is_latent_variable(self.model) or is_exact(self.model)):
             raise VaelabError(f"plot kind {kind} needs a prior p(z); a plain autoencoder has none")
 
     @torch.no_grad()
@@ -138,8 +138,9 @@ class RunView:
         hw = self._need_images("samples")
         self._need_prior("samples")
         g = torch.Generator().manual_seed(PLOT_SEED)
-        x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior
-        return plots.samples(_pictures(x, hw), self._path("samples"))
+        x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior; or x pixel by pixel
+        title = "samples, drawn pixel by pixel" if is_exact(self.model) else "samples from the prior"
+        return plots.samples(_pictures(x, hw), self._path("samples"), title=title)
 
     def labels(self) -> np.ndarray | None:
         """The test labels, as class names where the data has them (the legend shows 'sport', not 3)."""
@@ -258,6 +259,8 @@ class RunView:
         kept = bool(RunFolder(self.run).kept_epochs()) and self.epoch is None
         if is_corpus(self.data):
             return tuple(k for k in KINDS if k in ("curves", "latent", "topics") or (k == "latent-epochs" and kept))
+        if is_exact(self.model):  # no latent: no codes, reconstructions, manifold or interpolation
+            return ("curves", "samples")
         return tuple(k for k in KINDS if k != "topics" and (k != "latent-epochs" or kept))
 
     def make(self, kind: str, **kw) -> Path:

@@ -112,6 +112,29 @@ def reconstruct(model: nn.Module, x) -> torch.Tensor:
     return model.decode(model.embed(flat)).mean.reshape(x.shape)
 
 
+class ExactLikelihoodModel(nn.Module):
+    """Base of a model with no latent whose log p(x) is computed exactly (an autoregressive model).
+
+    log_prob(x) -> log p(x) per example, (B,); sample(n, g) -> n draws of x, (n, D). No bound and no k:
+    the estimators, evaluation and compare report its exact NLL (objectives.exact, evaluate.summarize).
+    """
+
+    data_dim: int
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """log p(x), (B,)."""
+        raise NotImplementedError
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """n draws x ~ p(x), (n, D)."""
+        raise NotImplementedError
+
+
+def is_exact(model: object) -> bool:
+    """True for a model whose log p(x) is exact (no posterior, no prior, no k)."""
+    return isinstance(model, ExactLikelihoodModel)
+
+
 def is_latent_variable(model: object) -> bool:
     """True for a model with a posterior and a prior (bounds, samples); False for reconstruction-only autoencoders."""
     return isinstance(model, LatentVariableModel)

@@ -20,6 +20,8 @@ from .documents import NVDM, unigram_bias
 from .flow_vae import FlowVAE
 from .hvae import HVAE
 from .topics import ETM, ProdLDA, load_embeddings, unigram_shift
+from .pixel_vae import build_pixel_vae
+from .pixelcnn import PixelCNN, image_hw, output_kind
 from .vae import VAE
 
 
@@ -36,6 +38,7 @@ class ModelSpec:
     likelihood: str | None = None
     init: Callable[[nn.Module, object], None] | None = None
     prior: str | None = None  # the model's own prior (as likelihood), e.g. prodlda's dirichlet-laplace
+    images: bool = False  # models only (1, H, W) images (the autoregressive models): corpora are refused
 
 
 def _one_layer(c: Config) -> int:
@@ -129,6 +132,30 @@ def _etm(c: Config, shape: tuple[int, ...]) -> nn.Module:
     return model
 
 
+def _pixelcnn(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    hw = image_hw(shape, c.model)
+    kind = output_kind(c.likelihood, c.binarize, c.model)
+    return PixelCNN(hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel, likelihood=kind)
+
+
+COND_CHANNELS = 16  # channels of the PixelVAE's conditioning map m(z)
+
+
+def _pixel_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    hw = image_hw(shape, c.model)
+    kind = output_kind(c.likelihood, c.binarize, c.model)
+    d, cond_shape = math.prod(shape), (COND_CHANNELS, *hw)
+    if hw[0] % 4 == 0 and hw[1] % 4 == 0:  # seed 002's conv encoder, and its decoder as z -> m(z)
+        enc, to_map = ConvEncoder(shape, 2 * c.latent_dim), ConvDecoder(c.latent_dim, cond_shape)
+    else:
+        enc, to_map = MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, c.hidden, math.prod(cond_shape))
+    model = build_pixel_vae(enc, to_map, hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel,
+                            cond_channels=COND_CHANNELS, likelihood=kind, latent_dim=c.latent_dim,
+                            posterior_scale=c.posterior_scale, posterior=c.posterior, prior=c.prior)
+    model.free_bits = c.free_bits  # read by objectives.sgvb_b's loss; the reported ELBO stays the bound
+    return model
+
+
 MODELS: dict[str, ModelSpec] = {
     "vae": ModelSpec(_mlp_vae, doc="MLP encoder/decoder, Gaussian posterior (seed 001)"),
     "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (seed 002)"),
@@ -145,6 +172,9 @@ MODELS: dict[str, ModelSpec] = {
                          doc="ProdLDA: logistic-normal theta, Dirichlet-Laplace prior, softmax(BN(beta theta))"),
     "etm": ModelSpec(_etm, likelihood="multinomial", init=load_embeddings,
                      doc="embedded topic model: theta^T softmax(rho alpha_k), word embeddings learned or loaded"),
+    "pixelcnn": ModelSpec(_pixelcnn, estimator="exact", images=True,
+                          doc="Gated PixelCNN: exact log p(x) = sum_i log p(x_i | x_<i), no latent (seed 003)"),
+    "pixel-vae": ModelSpec(_pixel_vae, images=True, doc="VAE whose decoder is a Gated PixelCNN conditioned on z"),
 }
 
 
@@ -181,7 +211,11 @@ def kl_note(c: Config) -> str | None:
 
 def likelihood_for(c: Config) -> str:
     """The likelihood a run uses: the model's own if it has one, else the config's."""
-    forced = spec(c.model).likelihood
+    s = spec(c.model)
+    forced = s.likelihood
+    if c.likelihood == "categorical" and not s.images:
+        raise ConfigError(f"the categorical likelihood (256 grey levels) needs an autoregressive model "
+                          f"(pixelcnn, pixel-vae), not {c.model!r}")
     if forced is not None and c.likelihood not in (forced, Config.likelihood):
         raise ConfigError(f"model {c.model!r} always uses the {forced} likelihood, not {c.likelihood!r}")
     return forced or c.likelihood
@@ -200,4 +234,6 @@ def estimator_for(c: Config) -> str:
     forced = spec(c.model).estimator
     if forced is None and c.estimator in ("ae", "dae"):
         raise ConfigError(f"estimator {c.estimator!r} needs a deterministic model (ae, dae), not {c.model!r}")
+    if forced is None and c.estimator == "exact":
+        raise ConfigError(f"estimator 'exact' needs a model with an exact likelihood (pixelcnn), not {c.model!r}")
     return forced or c.estimator
