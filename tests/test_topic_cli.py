@@ -72,7 +72,7 @@ def test_bad_docs_file_is_one_error_line_and_nothing_written(prodlda_run, tmp_pa
     out = tmp_path / "never.csv"
     assert cli(["topics", str(prodlda_run), "--docs", str(docs), "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith("vaelab: error: --docs")
+    assert len(err) == 1 and err[0].startswith("vaelab: error: docs")
     assert not out.exists()
 
 

@@ -54,16 +54,16 @@ def read_texts(path: str | Path) -> list[str]:
     try:
         raw = path.read_bytes()
     except OSError as e:
-        raise VaelabError(f"--docs {path}: cannot read ({e.strerror or e})") from None
+        raise VaelabError(f"docs {path}: cannot read ({e.strerror or e})") from None
     if b"\0" in raw:
-        raise VaelabError(f"--docs {path}: a binary file, not text (one document per line)")
+        raise VaelabError(f"docs {path}: a binary file, not text (one document per line)")
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        raise VaelabError(f"--docs {path}: not UTF-8 text (bad byte 0x{raw[e.start]:02x})") from None
+        raise VaelabError(f"docs {path}: not UTF-8 text (bad byte 0x{raw[e.start]:02x})") from None
     texts = [line for line in text.splitlines() if line.strip()]
     if not texts:
-        raise VaelabError(f"--docs {path}: no documents (the file is empty; write one document per line)")
+        raise VaelabError(f"docs {path}: no documents (the file is empty; write one document per line)")
     return texts
 
 
@@ -134,7 +134,7 @@ def run_docs(run: str | Path, docs: str | Path, out: str | Path | None = None, d
         raise VaelabError(f"{run} is not a vaelab run folder (no config.toml)")
     out = Path(out) if out is not None else folder.path / DOC_TOPICS
     if out.is_dir():
-        raise VaelabError(f"--out {out} is a folder; name a .csv file")
+        raise VaelabError(f"out {out} is a folder; name a .csv file")
     e = encode(run, texts, device)
     what = "topic proportions" if e.kind == "proportions" else "latent codes E_q[z] (an NVDM: signed dimensions)"
     log(f"{len(texts)} documents, {what}; {int(e.unseen.sum())} unseen words ignored (not in the run's "

@@ -96,7 +96,7 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
     if decoder not in ("auto", "grid"):
         raise VaelabError(f"decoder must be auto or grid, not {decoder!r}")
     if points < 2:
-        raise VaelabError(f"--points must be at least 2, got {points}")
+        raise VaelabError(f"points must be at least 2, got {points}")
     c = runs.load_config(run)
     data = data if data is not None else runs.load_data(c)
     shape = _shape(data)

@@ -26,7 +26,7 @@ def load_data(c: cfg.Config) -> ImageData | CorpusData:
     """The dataset named by the config (a corpus of word counts for corpus:PATH and 20newsgroups)."""
     counts = is_corpus_spec(c.data)
     if counts and models.spec(c.model).images:
-        raise ConfigError(f"--model {c.model} models images; {c.data} holds word counts (use --model nvdm)")
+        raise ConfigError(f"model {c.model} models images; {c.data} holds word counts (use model nvdm)")
     multinomial = models.likelihood_for(c) == "multinomial"
     if counts and not multinomial:
         raise ConfigError(f"{c.data} holds word counts; model them with model nvdm (or likelihood multinomial)")

@@ -121,7 +121,7 @@ class RunView:
         if not rows:
             raise VaelabError(f"{self.run}: no epochs in metrics.jsonl yet")
         if self.epoch is not None:
-            raise VaelabError("--kind curves draws every epoch's metrics; --epoch does not apply to it")
+            raise VaelabError("plot kind curves draws every epoch's metrics; epoch does not apply to it")
         return plots.curves(rows, self.out / "curves.png")
 
     @torch.no_grad()
@@ -174,8 +174,8 @@ class RunView:
         folder = RunFolder(self.run)
         epochs = animation.frames(folder.kept_epochs())
         if not epochs:
-            raise VaelabError(f"--kind latent-epochs needs weights kept during training; {self.run} has none "
-                              f"(train with --save-every N)")
+            raise VaelabError(f"plot kind latent-epochs needs weights kept during training; {self.run} has none "
+                              f"(train with save_every = N)")
         codes = []
         for e in epochs:
             _, model = runs.load_model(self.run, self.data.shape, self.device, epoch_weights(e))

@@ -23,7 +23,7 @@ from .pixel_sampling import KINDS, image_log_prob, sample_images
 def image_hw(shape: tuple[int, ...], model: str = "pixelcnn") -> tuple[int, int]:
     """(H, W) of one-channel images (1, H, W); a ConfigError for anything else (corpora, colour, flat vectors)."""
     if len(shape) != 3 or shape[0] != 1:
-        raise ConfigError(f"--model {model} models one-channel images of shape (1, H, W); this data has examples "
+        raise ConfigError(f"model {model} models one-channel images of shape (1, H, W); this data has examples "
                           f"of shape {tuple(shape)}")
     return shape[1], shape[2]
 
@@ -31,10 +31,10 @@ def image_hw(shape: tuple[int, ...], model: str = "pixelcnn") -> tuple[int, int]
 def output_kind(likelihood: str, binarize: bool, model: str = "pixelcnn") -> str:
     """The output distribution for a likelihood: bernoulli (binarized data only) or categorical (256 levels)."""
     if likelihood not in KINDS:
-        raise ConfigError(f"--model {model} outputs a Bernoulli per pixel (likelihood = bernoulli, binarized data) "
+        raise ConfigError(f"model {model} outputs a Bernoulli per pixel (likelihood = bernoulli, binarized data) "
                           f"or a categorical over 256 levels (likelihood = categorical), not {likelihood!r}")
     if likelihood == "bernoulli" and not binarize:
-        raise ConfigError(f"--model {model} with a Bernoulli output needs binarize = true: the Bernoulli "
+        raise ConfigError(f"model {model} with a Bernoulli output needs binarize = true: the Bernoulli "
                           "likelihood of grey values is not normalised (use likelihood = categorical for grey data)")
     return likelihood
 

@@ -71,10 +71,10 @@ def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
 def _hvae(c: Config, shape: tuple[int, ...], conv: bool = False) -> nn.Module:
     sizes, d = latent_sizes(c), math.prod(shape)
     if len(sizes) < 2:
-        raise ConfigError(f"--model {c.model} needs two or more layer sizes, bottom first (e.g. --latent-dim 40,20), "
+        raise ConfigError(f"model {c.model} needs two or more layer sizes, bottom first (e.g. latent_dim = 40,20), "
                           f"not {c.latent_dim}")
     if c.posterior != "gaussian":
-        raise ConfigError(f"--model {c.model} has Gaussian posteriors at every layer, not {c.posterior!r}")
+        raise ConfigError(f"model {c.model} has Gaussian posteriors at every layer, not {c.posterior!r}")
     kw = dict(likelihood=c.likelihood, posterior_scale=c.posterior_scale, prior=_prior(c, sizes[-1], d))
     if not conv:
         return HVAE.mlp(shape, sizes, c.hidden, **kw)
@@ -189,7 +189,7 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
     """Build the configured model for examples of the given shape (initialised from data when given)."""
     s = spec(c.model)
     if c.flow != "none" and s.build is not _mlp_vae:
-        raise ConfigError(f"--flow {c.flow} is a posterior of the MLP VAE (--model vae or iwae), not of {c.model!r}")
+        raise ConfigError(f"flow {c.flow} is a posterior of the MLP VAE (model vae or iwae), not of {c.model!r}")
     model = s.build(c, tuple(shape))
     if data is not None and s.init is not None:
         s.init(model, data)
