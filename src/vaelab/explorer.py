@@ -102,6 +102,8 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
     shape = _shape(data)
     kind = "image" if shape is not None else "document"
     _, model = runs.load_model(run, data.shape, resolve_device(device))
+    if not hasattr(model, "embed"):  # an exact-likelihood model (pixelcnn) has no latent space to explore
+        raise VaelabError(f"the explorer needs a model with a latent code; {c.model} has none")
     x = rows(data.test, None, data.scale).to(next(model.parameters()).device)  # grey images or counts
     if len(x) < 2:
         raise VaelabError(f"the explorer needs 2 test examples, found {len(x)}")
