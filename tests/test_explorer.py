@@ -126,7 +126,7 @@ def test_explore_command_writes_a_page_that_loads_nothing(run, capsys):
 
 def test_explore_refuses_bad_input(tmp_path, run, capsys):
     assert "not a vaelab run folder" in expect_error(["explore", str(tmp_path)], capsys)
-    assert "--points must be at least 2" in expect_error(["explore", str(run), "--points", "1"], capsys)
+    assert "points must be at least 2" in expect_error(["explore", str(run), "--points", "1"], capsys)
     assert not (tmp_path / "explorer.html").exists()
 
 
