@@ -5,6 +5,9 @@ The prior is the model's own encoder evaluated at pseudo-inputs that are trained
     log p(z) = logsumexp_k log q(z | u_k) - log K            (torch's MixtureSameFamily)
 There is no closed-form KL(q(z|x) || p(z)), so SGVB-B falls back to the Monte-Carlo KL (SGVB-A).
 Sampling draws a component k uniformly, then z ~ q(z | u_k).
+The density of diagonal-Gaussian components is computed as one matrix product (EqualGaussianMixture):
+    -2 log N(z; m_k, s_k) = z^2 . (1/s_k^2) - 2 z . (m_k/s_k^2) + sum m_k^2/s_k^2 + 2 sum log s_k + D log 2 pi
+in float64, rather than torch's broadcast over (samples, points, K, D), which is ~30x slower at K = 500.
 
 The module asks `model.encode`, so it serves any model with an encoder: for the VAE it is the prior
 of its one layer; for the HVAE (hvae.py) encode is q(z_top | x), so it is the prior of the top layer;
@@ -14,13 +17,37 @@ planar or IAF flow's density at an arbitrary z would need the flow's inverse.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
-from torch.distributions import Categorical, Distribution, MixtureSameFamily
+from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
 from ..data.images import rows
 
 INIT_NOISE = 0.01  # spread of the pseudo-inputs around the examples they start from
+
+
+class EqualGaussianMixture(MixtureSameFamily):
+    """(1/K) sum_k N(m_k, diag s_k^2): MixtureSameFamily with the log-density as a float64 matrix product."""
+
+    def __init__(self, components: Distribution):
+        k = components.batch_shape[0]
+        weights = Categorical(logits=torch.zeros(k, device=components.mean.device), validate_args=False)
+        super().__init__(weights, components, validate_args=False)
+        base = components.base_dist if isinstance(components, Independent) else None
+        self._diagonal = isinstance(base, Normal) and components.reinterpreted_batch_ndims == 1
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        if not self._diagonal:
+            return super().log_prob(z)
+        base = self.component_distribution.base_dist
+        loc, scale = base.loc.double(), base.scale.double()  # (K, D)
+        precision = scale.pow(-2)
+        zz = z.double()  # (..., D)
+        quad = zz.pow(2) @ precision.T - 2 * (zz @ (loc * precision).T) + (loc.pow(2) * precision).sum(-1)  # (..., K)
+        log_norm = scale.log().sum(-1) + 0.5 * loc.shape[-1] * math.log(2 * math.pi)  # (K,)
+        return (torch.logsumexp(-0.5 * quad - log_norm, -1) - math.log(loc.shape[0])).to(z.dtype)
 
 
 class VampPrior(nn.Module):
@@ -44,7 +71,4 @@ class VampPrior(nn.Module):
         self.pseudo.copy_(x.to(self.pseudo) + INIT_NOISE * torch.randn_like(self.pseudo))
 
     def forward(self, model: nn.Module) -> Distribution:
-        q = model.encode(self.pseudo)  # batch shape (K,), event (Dz,)
-        weights = Categorical(logits=torch.zeros(self.pseudo.shape[0], device=self.pseudo.device),
-                              validate_args=False)
-        return MixtureSameFamily(weights, q, validate_args=False)
+        return EqualGaussianMixture(model.encode(self.pseudo))  # components: batch shape (K,), event (Dz,)
