@@ -1,6 +1,17 @@
-"""Shared test helper: a command that must fail the way bad input fails."""
+"""Shared test helpers: a command that must fail the way bad input fails, tests kept off the network."""
 
 from vaelab.cli import run as cli
+from vaelab.data import idx
+
+
+def no_downloads(monkeypatch, tmp_path) -> None:
+    """No download (urlopen raises), a private cache under tmp_path, and no $VAELAB_DATA."""
+    def no_network(*args, **kwargs):
+        raise AssertionError("tests must never download")
+
+    monkeypatch.setattr(idx.urllib.request, "urlopen", no_network)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv("VAELAB_DATA", raising=False)
 
 
 def expect_error(args: list[str], capsys) -> str:

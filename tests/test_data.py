@@ -16,6 +16,7 @@ import torch
 from vaelab.data import DATASETS, binarize, load_images
 from vaelab.data import idx
 from vaelab.errors import DataError
+from clitools import no_downloads
 
 FMNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 
@@ -23,12 +24,7 @@ FMNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 @pytest.fixture(autouse=True)
 def offline(monkeypatch, tmp_path):
     """No test may touch the network, the real cache, $VAELAB_DATA or the system dataset."""
-    def no_network(*args, **kwargs):
-        raise AssertionError("tests must never download")
-
-    monkeypatch.setattr(idx.urllib.request, "urlopen", no_network)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("VAELAB_DATA", raising=False)
+    no_downloads(monkeypatch, tmp_path)
     monkeypatch.setattr(idx, "SYSTEM_DIRS", {})
 
 

@@ -14,7 +14,7 @@ from vaelab.cli import run as cli
 from vaelab.data import load_corpus, named
 from vaelab.data import idx
 from vaelab.errors import DataError
-from clitools import expect_error
+from clitools import expect_error, no_downloads
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbc_news"
 WORDS = ["market", "bank", "film", "music", "vote", "party", "match", "goal", "phone", "web", "price", "star"]
@@ -25,12 +25,7 @@ TINY = ["--epochs", "1", "--no-report", "--hidden", "8", "--latent-dim", "2", "-
 @pytest.fixture(autouse=True)
 def elsewhere(monkeypatch, tmp_path):
     """A working directory with no data near it, no network, a private cache and no $VAELAB_DATA."""
-    def no_network(*args, **kwargs):
-        raise AssertionError("tests must never download")
-
-    monkeypatch.setattr(idx.urllib.request, "urlopen", no_network)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    monkeypatch.delenv("VAELAB_DATA", raising=False)
+    no_downloads(monkeypatch, tmp_path)
     (tmp_path / "cwd").mkdir()
     monkeypatch.chdir(tmp_path / "cwd")
 
