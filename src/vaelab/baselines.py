@@ -10,6 +10,8 @@ The family follows the likelihood:
                 mixture = a mixture of K such products, fitted by EM (bernoulli_mixture_em)
     gaussian* : single = one Gaussian, full or diagonal covariance (maximum likelihood)
                 mixture = scikit-learn's GaussianMixture, fitted by EM
+    categorical (256 grey levels, the PixelCNN's): single = one categorical per pixel,
+                mixture = a mixture of K such products by EM (baselines_categorical.py)
 
 Adding a baseline is one function `fit(config, data, options) -> dict` and one line in BASELINES.
 """
@@ -23,11 +25,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
 import torch
 from torch.distributions import MultivariateNormal, Normal
 
-from . import lda, runs
+from . import baselines_categorical as cat, lda, runs
 from .atomic import atomic_write
 from .config import BASELINES as DOCS, COVARIANCES, Config
 from .data import ImageData, is_corpus
@@ -190,6 +191,8 @@ def _gaussian_mixture(xs: dict[str, torch.Tensor], o: Options) -> tuple[dict, di
 
 def _check_family(c: Config, data: ImageData) -> None:
     """Refuse data on which these densities would give a meaningless number."""
+    if c.likelihood == "categorical":
+        return  # 256 levels of any grey or binary data: a discrete density, always bounded
     if not _is_bernoulli(c) and data.scale != 1.0 and not c.dequantize:
         raise VaelabError("a Gaussian density on quantised pixels is unbounded; pass dequantize = true (and train the "
                           "VAE with dequantize = true) so both score the same dequantized test points")
@@ -200,6 +203,9 @@ def _check_family(c: Config, data: ImageData) -> None:
 def _single(c: Config, data: ImageData, o: Options) -> dict[str, Any]:
     _check_family(c, data)
     xs = _splits(c, data)
+    if c.likelihood == "categorical":
+        m, info = cat.fit(xs["train"], None)
+        return _scores(m.log_prob, xs) | info
     scores, info = _bernoulli_single(xs) if _is_bernoulli(c) else _gaussian_single(xs, o)
     return scores | info
 
@@ -209,6 +215,9 @@ def _mixture(c: Config, data: ImageData, o: Options) -> dict[str, Any]:
         raise VaelabError(f"components = {o.components} is more than the {len(data.train)} training examples")
     _check_family(c, data)
     xs = _splits(c, data)
+    if c.likelihood == "categorical":
+        m, info = cat.fit(xs["train"], o.components, max_iter=o.max_iter, seed=o.seed)
+        return _scores(m.log_prob, xs) | info
     scores, info = _bernoulli_mixture(xs, o) if _is_bernoulli(c) else _gaussian_mixture(xs, o)
     return scores | info
 
@@ -253,6 +262,8 @@ def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: b
         raise VaelabError(f"{out} is a file, not a folder")
     if name in BASELINES and BASELINES[name].likelihood:
         c = c.replace(likelihood=BASELINES[name].likelihood)
+    if c.likelihood == "categorical":  # resolved as a PixelCNN's data would be: the model is not used
+        c = c.replace(model="pixelcnn")
     data = runs.load_data(c)
     c = resolve(c, data.scale, torch.device("cpu")).config  # the treatment of the data, as a VAE's run saves it
     check(name, c, data, options)

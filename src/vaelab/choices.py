@@ -24,8 +24,8 @@ IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH",
 CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")
 DATASETS = IMAGE_DATASETS + CORPORA
 BASELINES = {
-    "single": "one independent Bernoulli per dimension, or one full/diagonal Gaussian",
-    "mixture": "a mixture by EM: of Bernoulli products, or scikit-learn's GaussianMixture",
+    "single": "one independent Bernoulli per dimension, one full/diagonal Gaussian, or one categorical (256 levels) per pixel",
+    "mixture": "a mixture by EM: of Bernoulli products, of per-pixel categoricals, or scikit-learn's GaussianMixture",
     "lda": "scikit-learn's latent Dirichlet allocation on a corpus: perplexity and NPMI",
 }
 COVARIANCES = ("full", "diag")
