@@ -31,7 +31,11 @@ CAPTIONS = {
     "topics": "For each latent dimension, the words at its + end and at its − end (largest and most negative "
               "weights in its column of R).",
 }
-
+# the samples of the autoregressive models are drawn, not decoder means
+SAMPLE_CAPTIONS = {
+    "pixelcnn": "64 images drawn pixel by pixel from p(x) = prod_i p(x_i | x_<i), seeded.",
+    "pixel-vae": "64 draws z ~ p(z), each image then drawn pixel by pixel from the PixelCNN decoder p(x | z), seeded.",
+}
 
 SECTIONS = {COMPARISON: comparison_section, GAP: gap_section}
 
@@ -72,13 +76,14 @@ def write_report(run_dir: str | Path) -> Path:
     config = folder.read_config_table()
     pictures = _plots(folder)
     hero = [s for s in HERO if s in pictures] or [s for s in ("topics", "latent") if s in pictures]
+    captions = CAPTIONS | {"samples": SAMPLE_CAPTIONS.get((config or {}).get("model"), CAPTIONS["samples"])}
     parts = [f"<h1>{escape(run.resolve().name)}</h1>", f'<p class="note">run folder: {escape(str(run))}</p>',
              _links(folder)]
     if folder.explorer.is_file():
         parts.append(f'<p><a href="{EXPLORER}">Open the latent explorer</a> (decodes the latent space as the pointer '
                      "moves; works offline).</p>")
     if hero:
-        parts.append('<div class="hero">' + "".join(figure(pictures.pop(s), CAPTIONS[s]) for s in hero) + "</div>")
+        parts.append('<div class="hero">' + "".join(figure(pictures.pop(s), captions[s]) for s in hero) + "</div>")
     ev = folder.read_eval()
     if ev is not None:
         parts.append(eval_section(ev))
@@ -93,7 +98,7 @@ def write_report(run_dir: str | Path) -> Path:
         parts.append(section(data) if section and isinstance(data, dict) else
                      f"<h2>{escape(extra.stem)}</h2>{block(data)}")
     if pictures:
-        parts.append("<h2>Plots</h2>" + "".join(figure(p, CAPTIONS.get(s, p.name)) for s, p in pictures.items()))
+        parts.append("<h2>Plots</h2>" + "".join(figure(p, captions.get(s, p.name)) for s, p in pictures.items()))
     sessions = folder.read_provenance()
     if sessions:
         parts.append(provenance_section(sessions))
