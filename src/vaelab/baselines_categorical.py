@@ -26,25 +26,26 @@ def levels(x: torch.Tensor) -> torch.Tensor:
     return (x.double() * (LEVELS - 1)).round().clamp(0, LEVELS - 1).long()
 
 
-def level_log_prob(v: torch.Tensor, log_theta: torch.Tensor) -> torch.Tensor:
-    """sum_d log theta_kd[v_d] for levels v (N, D) and tables log_theta (K, D, 256) -> (N, K)."""
-    k, d, _ = log_theta.shape
-    flat = log_theta.reshape(k, d * LEVELS)  # (K, D*256)
-    index = (torch.arange(d) * LEVELS + v)  # (N, D): column of (pixel d, level v_d)
-    return torch.cat([flat[:, index[i:i + CHUNK]].sum(-1).T for i in range(0, len(v), CHUNK)])  # (N, K)
+def columns(x: torch.Tensor) -> torch.Tensor:
+    """Grey x (N, D) -> for each pixel d, the column d * 256 + v_d of its level in a flattened (D * 256) table."""
+    v = levels(x)
+    return torch.arange(v.shape[1]) * LEVELS + v  # (N, D)
 
 
-def level_counts(v: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    """sum_n w_nk [v_nd = l] for levels v (N, D) and weights (N, K) -> (K, D, 256)."""
-    n, d = v.shape
-    k = weights.shape[1]
-    counts = torch.zeros(k, d * LEVELS, dtype=weights.dtype)
-    index = (torch.arange(d) * LEVELS + v)  # (N, D)
+def level_log_prob(cols: torch.Tensor, log_theta: torch.Tensor) -> torch.Tensor:
+    """sum_d log theta_kd[v_d] for columns (N, D) and tables log_theta (K, D, 256) -> (N, K)."""
+    flat = log_theta.reshape(log_theta.shape[0], -1)  # (K, D*256)
+    return torch.cat([flat[:, cols[i:i + CHUNK]].sum(-1).T for i in range(0, len(cols), CHUNK)])  # (N, K)
+
+
+def level_counts(cols: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """sum_n w_nk [v_nd = l] for columns (N, D) and weights (N, K) -> (K, D, 256)."""
+    n, d = cols.shape
+    counts = torch.zeros(weights.shape[1], d * LEVELS, dtype=weights.dtype)
     for i in range(0, n, CHUNK):
-        idx = index[i:i + CHUNK].reshape(-1)  # (n_chunk * D,)
         w = weights[i:i + CHUNK].repeat_interleave(d, 0).T  # (K, n_chunk * D): row n's weight for each of its pixels
-        counts.index_add_(1, idx, w)
-    return counts.reshape(k, d, LEVELS)
+        counts.index_add_(1, cols[i:i + CHUNK].reshape(-1), w)
+    return counts.reshape(-1, d, LEVELS)
 
 
 def normalise(counts: torch.Tensor, smoothing: float = SMOOTHING) -> torch.Tensor:
@@ -64,13 +65,13 @@ class CategoricalMixture:
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """log p(x) per row of grey x (N, D) -> (N,)."""
-        return torch.logsumexp(level_log_prob(levels(x), self.log_theta) + self.weights.log(), -1)
+        return torch.logsumexp(level_log_prob(columns(x), self.log_theta) + self.weights.log(), -1)
 
 
 def categorical_single(x: torch.Tensor, smoothing: float = SMOOTHING) -> CategoricalMixture:
     """One categorical per pixel: the MAP table of the training levels (a one-component mixture)."""
-    v = levels(x)
-    log_theta = normalise(level_counts(v, torch.ones(len(v), 1, dtype=torch.float64)), smoothing)
+    cols = columns(x)
+    log_theta = normalise(level_counts(cols, torch.ones(len(cols), 1, dtype=torch.float64)), smoothing)
     return CategoricalMixture(torch.ones(1, dtype=torch.float64), log_theta, [], True)
 
 
@@ -83,24 +84,24 @@ def categorical_mixture_em(x: torch.Tensor, k: int, *, max_iter: int = 100, seed
     Starts from responsibilities of K distinct training rows, each row its own component, blurred with
     the whole set (the Bernoulli EM's start: data points shrunk halfway to the mean).
     """
-    v = levels(x)
-    n = len(v)
+    cols = columns(x)  # once: every E- and M-step reads the same columns
+    n = len(cols)
     g = torch.Generator().manual_seed(seed)
     start = torch.randperm(n, generator=g)[:k]
     r = torch.full((n, k), 0.5 / k, dtype=torch.float64)
     r[start, torch.arange(len(start))] += 0.5 * n / k  # each start row weighs as much as half the data
     weights = torch.full((k,), 1.0 / k, dtype=torch.float64)
-    log_theta = normalise(level_counts(v, r), smoothing)
+    log_theta = normalise(level_counts(cols, r), smoothing)
     trace: list[float] = []
     converged = False
     for _ in range(max_iter):
-        joint = level_log_prob(v, log_theta) + weights.log()  # (N, K)
+        joint = level_log_prob(cols, log_theta) + weights.log()  # (N, K)
         log_px = torch.logsumexp(joint, -1)  # (N,)
         prior = smoothing * float(log_theta.sum())
         trace.append(float(log_px.mean()) + prior / n)
         r = torch.exp(joint - log_px[:, None])
         weights = (r.sum(0) / n).clamp_min(1e-12)
-        log_theta = normalise(level_counts(v, r), smoothing)
+        log_theta = normalise(level_counts(cols, r), smoothing)
         if len(trace) > 1 and trace[-1] - trace[-2] < tol * abs(trace[-1]):
             converged = True
             break
