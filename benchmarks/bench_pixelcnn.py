@@ -5,6 +5,7 @@ The training step is the trainer's own (objectives.exact, fused Adam, a fresh bi
 images of an epoch (val_fraction 0.1). Then 64 samples of 28x28 are drawn, seeded, and timed.
 
     PYTHONPATH=src python3 benchmarks/bench_pixelcnn.py [--steps 20] [--channels 32 --layers 5 --kernel 5]
+                                                        [--context 256]
 """
 
 import argparse
@@ -24,13 +25,14 @@ if __name__ == "__main__":
     ap.add_argument("--channels", type=int, default=cfg.Config.pixel_channels)
     ap.add_argument("--layers", type=int, default=cfg.Config.pixel_layers)
     ap.add_argument("--kernel", type=int, default=cfg.Config.pixel_kernel)
+    ap.add_argument("--context", type=int, default=cfg.Config.pixel_context, help="the row context's hidden units")
     ap.add_argument("--model", default="pixelcnn")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
     c = cfg.Config(data="fashion-mnist", model=a.model, pixel_channels=a.channels, pixel_layers=a.layers,
-                   pixel_kernel=a.kernel, batch_size=a.batch_size)
+                   pixel_kernel=a.kernel, pixel_context=a.context, batch_size=a.batch_size)
     data = runs.load_data(c)
     torch.manual_seed(0)
     model = models.build(c, data.shape)
@@ -54,7 +56,8 @@ if __name__ == "__main__":
         value = step()
     per_step = (time.perf_counter() - start) / a.steps
     steps = math.ceil(n_train / a.batch_size)
-    print(f"{a.model}: {a.layers} gated layers x {a.channels} channels, kernel {a.kernel}: {params:,} parameters; "
+    print(f"{a.model}: {a.layers} gated layers x {a.channels} channels, kernel {a.kernel}, row context {a.context}: "
+          f"{params:,} parameters; "
           f"torch threads {torch.get_num_threads()}")
     print(f"train: {per_step:.3f} s/step (batch {a.batch_size}, {a.steps} steps timed) -> "
           f"{per_step * steps:.0f} s/epoch extrapolated to {steps} steps ({n_train} images); last bound {value:.1f}")

@@ -22,11 +22,11 @@ def _all_binary() -> torch.Tensor:
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=4)))  # (16, 4), raster order
 
 
-def tiny_pixel_vae(seed: int = 0, latent_dim: int = 1):
+def tiny_pixel_vae(seed: int = 0, latent_dim: int = 1, context: int = 0):
     """A 2x2 PixelVAE whose p(x|z) depends strongly on z (large conditioning weights), so q is far from p(z|x)."""
     torch.manual_seed(seed)
     model = models.build(cfg.Config(model="pixel-vae", latent_dim=latent_dim, pixel_channels=6, pixel_layers=2,
-                                    pixel_kernel=3, hidden=(16,)), (1, 2, 2))
+                                    pixel_kernel=3, pixel_context=context, hidden=(16,)), (1, 2, 2))
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in model.decoder.parameters():
@@ -34,8 +34,9 @@ def tiny_pixel_vae(seed: int = 0, latent_dim: int = 1):
     return model.eval()
 
 
-def test_decoder_is_normalised_at_fixed_z_and_depends_on_z():
-    model = tiny_pixel_vae()
+@pytest.mark.parametrize("context", [0, 5])
+def test_decoder_is_normalised_at_fixed_z_and_depends_on_z(context):
+    model = tiny_pixel_vae(context=context)
     z = torch.tensor([[-2.0], [0.0], [1.5]])  # (3, 1)
     with torch.no_grad():
         p = model.decode(z).log_prob(_all_binary()[:, None]).double().exp()  # (16, 3)
@@ -115,6 +116,7 @@ def test_pixelcnn_run_reports_its_exact_nll(tmp_path):
     ["--model", "pixelcnn", "--set", "pixel_kernel=0"],
     ["--model", "pixelcnn", "--set", "pixel_kernel=4"],
     ["--model", "pixel-vae", "--set", "pixel_kernel=2"],
+    ["--model", "pixelcnn", "--set", "pixel_context=-1"],
     ["--model", "pixelcnn", "--set", "binarize=false"],
     ["--model", "pixel-vae", "--set", "binarize=false"],
     ["--model", "pixelcnn", "--likelihood", "gaussian"],

@@ -7,6 +7,7 @@ import torch
 from scipy.stats import chisquare
 
 from vaelab import config as cfg, models
+from vaelab.models.pixel_context import RowContext
 from vaelab.models.pixel_layers import GatedPixelCNN, HorizontalConv
 from vaelab.models.pixel_sampling import sample_images
 from vaelab.models.pixelcnn import PixelCNN
@@ -24,10 +25,11 @@ def _randomise(module: torch.nn.Module, std: float = 0.5, seed: int = 0) -> None
 
 def _hidden_states(net: GatedPixelCNN, x: torch.Tensor) -> list[torch.Tensor]:
     """Every layer's horizontal output, every vertical message, and the logits, each (B, C, H, W)."""
-    messages = net.vertical(x)
+    c = net.condition(x, None)  # the row context's map, or None
+    messages = net.vertical(x, c)
     states, h = list(messages), x
     for layer, m in zip(net.layers, messages):
-        h = layer.horizontal(h, m, None)
+        h = layer.horizontal(h, m, c)
         states.append(h)
     return states + [net(x)]
 
@@ -39,14 +41,27 @@ def _dependence(out: torch.Tensor, x: torch.Tensor, i: int, width: int) -> torch
     return g[0, 0].abs().flatten()
 
 
-@pytest.mark.parametrize("kernel", [3, 5])
-def test_every_layer_is_causal_in_raster_order(kernel):
+def _net(kernel: int, context: int, hw: tuple[int, int], cond: int = 0, **kw) -> GatedPixelCNN:
+    """A small Gated PixelCNN, with a row context of `context` hidden units when it is not 0."""
+    cond = cond or (3 if context else 0)
+    return GatedPixelCNN(kernel=kernel, cond_channels=cond,
+                         context=RowContext(hw, context, cond) if context else None, **kw)
+
+
+@pytest.mark.parametrize("kernel,context", [(3, 0), (5, 0), (3, 32)])
+def test_every_layer_is_causal_in_raster_order(kernel, context):
     torch.manual_seed(0)
     h, w = 5, 6
-    net = GatedPixelCNN(channels=4, layers=3, kernel=kernel, n_out=2)
+    net = _net(kernel, context, (h, w), channels=4, layers=3, n_out=2)
     _randomise(net)
     x = torch.rand(1, 1, h, w, requires_grad=True)
     states = _hidden_states(net, x)
+    if context:  # the map itself: row r hears rows < r only, and (32 units, 4 cuts) every one of them
+        m = net.condition(x, None)
+        for i in range(h * w):
+            dep = _dependence(m, x, i, w)
+            row_start = (i // w) * w
+            assert torch.count_nonzero(dep[row_start:]) == 0 and torch.count_nonzero(dep[:row_start]) == row_start
     n_msg = len(net.layers)
     for s, state in enumerate(states):
         for i in range(h * w):
@@ -88,9 +103,9 @@ def _all_binary(d: int) -> torch.Tensor:
     return torch.tensor(list(itertools.product([0.0, 1.0], repeat=d)))
 
 
-@pytest.mark.parametrize("kernel,layers", [(3, 1), (3, 3), (5, 2)])
-def test_log_prob_sums_to_one_over_all_binary_2x2_images(kernel, layers):
-    model = PixelCNN((2, 2), channels=6, layers=layers, kernel=kernel)
+@pytest.mark.parametrize("kernel,layers,context", [(3, 1, 0), (3, 3, 0), (5, 2, 0), (3, 2, 5)])
+def test_log_prob_sums_to_one_over_all_binary_2x2_images(kernel, layers, context):
+    model = PixelCNN((2, 2), channels=6, layers=layers, kernel=kernel, context=context)
     _randomise(model, seed=kernel + layers)
     with torch.no_grad():
         p = model.log_prob(_all_binary(4)).double().exp()  # (16,)
@@ -117,8 +132,9 @@ def _chi_square(draws: torch.Tensor, probs: torch.Tensor) -> float:
     return float(chisquare(counts.numpy(), expected.numpy()).pvalue)
 
 
-def test_samples_match_the_model_on_2x2_images():
-    model = PixelCNN((2, 2), channels=6, layers=2, kernel=3)
+@pytest.mark.parametrize("context", [0, 5])
+def test_samples_match_the_model_on_2x2_images(context):
+    model = PixelCNN((2, 2), channels=6, layers=2, kernel=3, context=context)
     _randomise(model, seed=3)
     with torch.no_grad():
         probs = model.log_prob(_all_binary(4)).double().exp()
@@ -138,10 +154,10 @@ def test_sampling_is_seeded():
     assert torch.equal(a, b) and not torch.equal(a, model.sample(8, torch.Generator().manual_seed(2)))
 
 
-@pytest.mark.parametrize("kind,n_out", [("bernoulli", 1), ("categorical", 256)])
-def test_cached_sampling_computes_the_full_networks_logits(kind, n_out):
+@pytest.mark.parametrize("kind,n_out,context", [("bernoulli", 1, 0), ("categorical", 256, 0), ("bernoulli", 1, 10)])
+def test_cached_sampling_computes_the_full_networks_logits(kind, n_out, context):
     # each step's logits, from the partial image, equal one full pass over the finished image
-    net = GatedPixelCNN(channels=6, layers=3, kernel=5, n_out=n_out, cond_channels=3)
+    net = _net(5, context, (7, 9), cond=3, channels=6, layers=3, n_out=n_out)
     _randomise(net, std=0.3)
     cond = torch.randn(4, 3, 7, 9)
     logits = torch.zeros(4, n_out, 7, 9)
@@ -157,4 +173,10 @@ def test_registry_builds_the_configured_sizes():
     assert models.is_exact(model) and not models.is_latent_variable(model)
     assert len(model.net.layers) == 4 and model.net.layers[1].h_out.out_channels == 7
     assert model.net.layers[0].v.kernel_size == (3, 5) and model.net.reach == 1 + 4 * 2
-    assert models.estimator_for(c) == "exact"
+    assert models.estimator_for(c) == "exact" and model.net.context is None
+    # the row context: a map of as many channels as the stacks (PixelCNN) or as m(z) (the PixelVAE's decoder)
+    c = cfg.Config(model="pixelcnn", pixel_channels=7, pixel_layers=2, pixel_kernel=3, pixel_context=12)
+    net = models.build(c, (1, 28, 28)).net
+    assert net.context.inp.out_features == 12 and net.context.channels == net.layers[0].cond_v.in_channels == 7
+    vae = models.build(cfg.Config(model="pixel-vae", pixel_context=12), (1, 28, 28))
+    assert vae.decoder.pixel.context.channels == vae.decoder.cond_channels

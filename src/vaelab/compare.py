@@ -42,6 +42,7 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     sizes = "-".join(map(str, dims)) if c.model != "conv-vae" else f"conv, z={z}"
     if models.spec(c.model).images:  # the autoregressive models: the PixelCNN's sizes
         sizes = f"{c.pixel_layers} gated layers x {c.pixel_channels}, kernel {c.pixel_kernel}"
+        sizes += f", row context {c.pixel_context}" if c.pixel_context else ""
         sizes += f", z={c.latent_dim}" if c.model != "pixelcnn" else ""
     parts = [f"{c.model} {sizes}", c.likelihood]
     if est == "exact":

@@ -65,6 +65,7 @@ class Config:
     pixel_channels: int = 32
     pixel_layers: int = 5
     pixel_kernel: int = 5
+    pixel_context: int = 0  # hidden units of the row context (pixel_context.py: every row above); 0 turns it off
     # objective
     estimator: str = "sgvb-b"
     k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
@@ -143,6 +144,7 @@ def _check(c: Config) -> None:
     need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
          f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
     need(c.pixel_channels >= 1 and c.pixel_layers >= 1, "pixel_channels and pixel_layers must be at least 1")
+    need(c.pixel_context >= 0, f"pixel_context (the row context's hidden units) must be >= 0, not {c.pixel_context}")
     need(c.free_bits >= 0 and (c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b")),
          "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b (a closed-form KL per dimension)")
     need(c.save_every >= 0, "save_every must be >= 0")

@@ -7,6 +7,7 @@
     topics.py        ProdLDA and the ETM: theta = softmax(z), product-of-experts or embedded-topic decoders
     dirichlet.py     the Laplace approximation of a Dirichlet prior (prodlda's prior)
     pixel_layers.py  the Gated PixelCNN network (vertical and horizontal stacks, masks of type A and B)
+    pixel_context.py the row context: a row-ordered MADE whose map lets every pixel hear all rows above
     pixel_sampling.py exact log p(x) in one pass (Bernoulli or 256-level categorical); sampling pixel by pixel
     pixel_cache.py   the sampler's caches: one new row of the vertical stack per row, one column per pixel
     pixelcnn.py      PixelCNN (an ExactLikelihoodModel) and PixelImage, p(x | c) as a Distribution

@@ -7,6 +7,8 @@ evaluates the same network as matrix products on channels-last caches (Ramachand
     vertical stack   once per finished row: every layer's row i-1 from the k//2+1 rows above it
                      (cached), giving the messages every pixel of row i needs
     horizontal stack once per pixel: every layer's column j from the k//2+1 cached columns to its left
+    conditioning     the map's row i (the given c, plus the row context of the rows drawn so far) once
+                     per row
 The weights are the network's own (the type-A mask applied); tests check that the logits of every
 step equal the full forward pass on the finished images.
 """
@@ -46,15 +48,28 @@ class CachedPixelCNN:
         self.messages = [torch.zeros(n, self.width, 2 * c, device=dev) for c in channels[1:]]  # row 0: none
         self.w = [(_dense(layer.v), _dense(layer.h, layer.h.weight * layer.h.mask), _dense(layer.v_to_h),
                    _dense(layer.h_out)) for layer in net.layers]
-        # each layer's conditioning terms for every pixel, (n, H, W, 2C), computed once
-        cl = None if cond is None else cond.permute(0, 2, 3, 1)
-        self.cond = [None if cl is None else (cl @ _dense(layer.cond_v), cl @ _dense(layer.cond_h))
-                     for layer in net.layers]
+        # the conditioning map, channels last (n, H, W, Cc): the given c now, the row context's rows as they come
+        self.map = None
+        if cond is not None or net.context is not None:
+            cc = net.layers[0].cond_v.in_channels
+            self.map = (torch.zeros(n, self.height, self.width, cc, device=dev) if cond is None
+                        else cond.permute(0, 2, 3, 1).clone())
+        self.wc = [None if layer.cond_v is None else (_dense(layer.cond_v), _dense(layer.cond_h))
+                   for layer in net.layers]
+        self.cond_h: list[torch.Tensor | None] = [None] * len(net.layers)  # the current row's terms, (n, W, 2C)
+
+    def _x(self) -> torch.Tensor:
+        """The images drawn so far, flat (n, H*W) (zeros where not yet drawn)."""
+        return self.vin[0][:, self.p:, self.p:self.p + self.width, 0].reshape(self.n, -1)
 
     def start_row(self, i: int) -> None:
         """Messages for row i from the finished row i-1 (every layer's vertical stack at row i-1)."""
         for h in self.hin:
             h.zero_()
+        if self.net.context is not None:  # row i of the map: rows < i are drawn
+            self.map[:, i] += self.net.context.row(self._x(), i)
+        if self.map is not None:
+            self.cond_h = [None if w is None else self.map[:, i] @ w[1] for w in self.wc]
         if i == 0:
             return
         for l, layer in enumerate(self.net.layers):
@@ -63,8 +78,8 @@ class CachedPixelCNN:
             patches = rows.unfold(2, 2 * self.p + 1, 1)  # (n, kh, W, C, k)
             patches = patches.permute(0, 2, 1, 4, 3).reshape(self.n, self.width, -1)  # (n, W, kh*k*C)
             pre = torch.addmm(layer.v.bias, patches.reshape(-1, patches.shape[-1]), wv).reshape(self.n, self.width, -1)
-            if self.cond[l] is not None:
-                pre = pre + self.cond[l][0][:, i - 1]
+            if self.wc[l] is not None:
+                pre = pre + self.map[:, i - 1] @ self.wc[l][0]
             if l + 1 < len(self.vin):
                 self.vin[l + 1][:, self.p + i - 1, self.p:self.p + self.width] = _gate(pre)
             self.messages[l] = (pre @ wvh + layer.v_to_h.bias)  # (n, W, 2C)
@@ -76,8 +91,8 @@ class CachedPixelCNN:
             _, wh, _, wo = self.w[l]
             patch = self.hin[l][:, j:j + self.kh].reshape(self.n, -1)  # columns j-p .. j, (n, kh*C)
             pre = torch.addmm(layer.h.bias, patch, wh) + self.messages[l][:, j]
-            if self.cond[l] is not None:
-                pre = pre + self.cond[l][1][:, i, j]
+            if self.cond_h[l] is not None:
+                pre = pre + self.cond_h[l][:, j]
             out = torch.addmm(layer.h_out.bias, _gate(pre), wo)
             h = out if layer.first else self.hin[l][:, self.p + j] + out
             if l + 1 < len(self.hin):

@@ -16,7 +16,8 @@ spot (the plain masked 3x3 stack of PixelCNN misses a growing wedge to the upper
     output           logits = O_2 relu(O_1 relu(h_L)), 1x1 convolutions: 1 channel (Bernoulli) or 256
                      (a categorical over the grey levels)
 c is an optional conditioning map (B, Cc, H, W) projected by 1x1 convolutions (C_l, D_l) into every
-gated layer (the paper's conditional PixelCNN with a spatial h = m(z)).
+gated layer (the paper's conditional PixelCNN with a spatial h = m(z)). An optional row context
+(pixel_context.py) adds to c a map whose row i reads every row < i, so the reach above is the whole image.
 
 Reach: the output at row i depends on input rows >= i - reach, reach = 1 + L * (k//2), and on row i
 only through columns < j, at most L * (k//2) to the left; sampling (pixel_cache.py) computes one new
@@ -28,6 +29,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from .pixel_context import RowContext
 
 
 def gate(pre: torch.Tensor) -> torch.Tensor:
@@ -98,8 +101,11 @@ class GatedPixelCNN(nn.Module):
     One input channel: colour images would need masks across channels too, so they are refused upstream.
     """
 
-    def __init__(self, channels: int, layers: int, kernel: int, n_out: int, cond_channels: int = 0):
+    def __init__(self, channels: int, layers: int, kernel: int, n_out: int, cond_channels: int = 0,
+                 context: RowContext | None = None):
         super().__init__()
+        if context is not None and context.channels != cond_channels:
+            raise ValueError("the row context's map must have cond_channels channels")
         if kernel < 3 or kernel % 2 == 0:
             raise ValueError(f"the PixelCNN kernel size must be odd and >= 3, not {kernel}")
         if layers < 1 or channels < 1:
@@ -109,10 +115,20 @@ class GatedPixelCNN(nn.Module):
                                                cond_channels, i == 0) for i in range(layers))
         self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(),
                                  nn.Conv2d(channels, n_out, 1))
-        self.reach = 1 + layers * (kernel // 2)  # rows above the output row that it may depend on
+        self.context = context
+        self.reach = 1 + layers * (kernel // 2)  # rows above the output row the stacks reach (the context: all)
+
+    def condition(self, x: torch.Tensor, c: torch.Tensor | None) -> torch.Tensor | None:
+        """The map every gated layer reads: c, plus the row context of x when there is one, (B, Cc, H, W)."""
+        if self.context is None:
+            return c
+        g = self.context(x)
+        return g if c is None else c + g
 
     def vertical(self, x: torch.Tensor, c: torch.Tensor | None = None) -> list[torch.Tensor]:
-        """Each layer's shifted message to the horizontal stack: row i depends only on x rows < i."""
+        """Each layer's shifted message to the horizontal stack: row i depends only on x rows < i.
+
+        c is the map the layers read, condition(x, c) (forward does this)."""
         v, messages = x, []
         for layer in self.layers:
             v, m = layer.vertical(v, c)
@@ -128,4 +144,5 @@ class GatedPixelCNN(nn.Module):
         return self.out(h)
 
     def forward(self, x: torch.Tensor, c: torch.Tensor | None = None) -> torch.Tensor:
+        c = self.condition(x, c)
         return self.horizontal(x, self.vertical(x, c), c)

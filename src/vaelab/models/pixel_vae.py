@@ -19,6 +19,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
+from .pixel_context import RowContext
 from .pixel_layers import GatedPixelCNN
 from .pixel_sampling import KINDS
 from .pixelcnn import PixelImage
@@ -58,8 +59,11 @@ class PixelVAE(VAE):
 
 
 def build_pixel_vae(encoder: nn.Module, to_map: nn.Module, hw: tuple[int, int], *, channels: int, layers: int,
-                    kernel: int, cond_channels: int, likelihood: str, latent_dim: int, **kw) -> PixelVAE:
-    """A PixelVAE from an encoder, a z -> (Cc*H*W) network and the PixelCNN's sizes."""
-    pixel = GatedPixelCNN(channels, layers, kernel, KINDS[likelihood], cond_channels)
+                    kernel: int, cond_channels: int, likelihood: str, latent_dim: int, context: int = 0,
+                    **kw) -> PixelVAE:
+    """A PixelVAE from an encoder, a z -> (Cc*H*W) network and the PixelCNN's sizes (context: the row
+    context's hidden units, 0 for none; its map adds to m(z))."""
+    pixel = GatedPixelCNN(channels, layers, kernel, KINDS[likelihood], cond_channels,
+                          RowContext(hw, context, cond_channels) if context else None)
     return PixelVAE(encoder, PixelDecoder(to_map, pixel, cond_channels, hw), latent_dim=latent_dim,
                     likelihood=likelihood, **kw)

@@ -16,6 +16,7 @@ from torch.distributions import Distribution, constraints
 
 from ..errors import ConfigError, VaelabError
 from .contract import ExactLikelihoodModel
+from .pixel_context import RowContext
 from .pixel_layers import GatedPixelCNN
 from .pixel_sampling import KINDS, image_log_prob, sample_images
 
@@ -81,11 +82,14 @@ class PixelImage(Distribution):
 class PixelCNN(ExactLikelihoodModel):
     """An unconditional Gated PixelCNN over (1, H, W) images: log_prob is exact, sample draws pixel by pixel."""
 
-    def __init__(self, hw: tuple[int, int], *, channels: int, layers: int, kernel: int, likelihood: str = "bernoulli"):
+    def __init__(self, hw: tuple[int, int], *, channels: int, layers: int, kernel: int, likelihood: str = "bernoulli",
+                 context: int = 0):
         super().__init__()
         self.hw, self.likelihood = hw, likelihood
         self.data_dim = math.prod(hw)
-        self.net = GatedPixelCNN(channels, layers, kernel, KINDS[likelihood])
+        cond = channels if context else 0  # the row context's map has as many channels as the stacks
+        self.net = GatedPixelCNN(channels, layers, kernel, KINDS[likelihood], cond,
+                                 RowContext(hw, context, cond) if context else None)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
         """Exact log p(x) = sum_i log p(x_i | x_<i) per example, x (B, D) -> (B,)."""

@@ -135,7 +135,8 @@ def _etm(c: Config, shape: tuple[int, ...]) -> nn.Module:
 def _pixelcnn(c: Config, shape: tuple[int, ...]) -> nn.Module:
     hw = image_hw(shape, c.model)
     kind = output_kind(c.likelihood, c.binarize, c.model)
-    return PixelCNN(hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel, likelihood=kind)
+    return PixelCNN(hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel, likelihood=kind,
+                    context=c.pixel_context)
 
 
 COND_CHANNELS = 16  # channels of the PixelVAE's conditioning map m(z)
@@ -151,6 +152,7 @@ def _pixel_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
         enc, to_map = MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, c.hidden, math.prod(cond_shape))
     model = build_pixel_vae(enc, to_map, hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel,
                             cond_channels=COND_CHANNELS, likelihood=kind, latent_dim=c.latent_dim,
+                            context=c.pixel_context,
                             posterior_scale=c.posterior_scale, posterior=c.posterior, prior=c.prior)
     model.free_bits = c.free_bits  # read by objectives.sgvb_b's loss; the reported ELBO stays the bound
     return model
