@@ -143,8 +143,7 @@ def _check(c: Config) -> None:
          "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")
     need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
          f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
-    need(c.pixel_channels >= 1 and c.pixel_layers >= 1, "pixel_channels and pixel_layers must be at least 1")
-    need(c.pixel_context >= 0, f"pixel_context (the row context's hidden units) must be >= 0, not {c.pixel_context}")
+    need(min(c.pixel_channels, c.pixel_layers, c.pixel_context + 1) >= 1, "pixel_channels/layers >= 1, pixel_context >= 0")
     need(c.free_bits >= 0 and (c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b")),
          "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b (a closed-form KL per dimension)")
     need(c.save_every >= 0, "save_every must be >= 0")
