@@ -43,6 +43,7 @@ class RowContext(nn.Module):
     def row(self, x: torch.Tensor, i: int) -> torch.Tensor:
         """Row i of the map, channels last, from flat images whose rows < i are set: (n, H*W) -> (n, W, C)."""
         height, width = self.hw
-        w = (self.out.weight * self.mask_out).reshape(self.channels, height, width, -1)[:, i]  # (C, W, hidden)
+        rows = (self.channels, height, width, -1)  # only row i's weights are masked, not the whole map's
+        w = self.out.weight.reshape(rows)[:, i] * self.mask_out.reshape(rows)[:, i]  # (C, W, hidden)
         b = self.out.bias.reshape(self.channels, height, width)[:, i]  # (C, W)
         return torch.einsum("nu,cwu->nwc", self.units(x), w) + b.T
