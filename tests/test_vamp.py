@@ -103,3 +103,28 @@ def test_hvae_vamp_is_the_prior_of_the_top_layer():
         top = MixtureSameFamily(Categorical(logits=torch.zeros(5)), q).log_prob(z[..., 4:])
         expect = top + model.conditional(0, z[..., 4:]).log_prob(z[..., :4])
         assert torch.allclose(model.log_prior(z), expect, atol=1e-5)
+
+
+def test_evaluation_encodes_the_pseudo_inputs_once_and_gets_the_same_bounds(monkeypatch):
+    import importlib
+    from contextlib import nullcontext
+
+    evaluate = importlib.import_module("vaelab.evaluate")  # the module (vaelab.evaluate is also a function)
+    model = _vae(6)
+    x = torch.rand(9, 10).round()
+    calls = []
+    model.encoder.register_forward_hook(lambda m, inp, out: calls.append(inp[0].shape[0]))
+    monkeypatch.setattr(evaluate, "CHUNK_ELEMENTS", 12 * 9 * 4)  # 4 samples per chunk: 25 chunks for k=100
+    got = evaluate.point_bounds(model, x, 100, batch=9, seed=3)
+    assert calls.count(6) == 1 and calls.count(9) == 1  # the pseudo-inputs once, the points once
+    calls.clear()
+    monkeypatch.setattr(evaluate, "held", lambda m: nullcontext())
+    plain = evaluate.point_bounds(model, x, 100, batch=9, seed=3)
+    assert calls.count(6) == 26  # without holding: once per chunk (25) and once for the closed-form KL try
+    assert np.array_equal(got.iwae, plain.iwae) and np.array_equal(got.elbo, plain.elbo)
+    # the held mixture is dropped on leaving: new pseudo-inputs give a new prior
+    z = torch.randn(4, 3)
+    with torch.no_grad():
+        before = model.log_prior(z)
+        model.latent_prior.pseudo.add_(1.0)
+        assert not torch.allclose(model.log_prior(z), before)

@@ -22,6 +22,7 @@ from torch import nn
 from .corruption import Noise, fixed
 from .logs import progress_bar
 from .models.contract import is_exact, is_latent_variable
+from .models.vamp import held
 from .objectives import log_weights
 
 # Elements of the largest per-chunk tensor (K_chunk * B_chunk * width): 4 MB of float32. Larger
@@ -62,7 +63,7 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
     out = {name: np.empty(n) for name in ("elbo", "iwae", "recon", "kl")}
     means = []
     bar = progress_bar(progress, total=n * k, unit="sample", unit_scale=True, desc=f"IWAE-{k}", leave=False)
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
         torch.manual_seed(seed)
         for lo in range(0, n, batch):
             xb = x[lo:lo + batch]
@@ -105,7 +106,7 @@ def layer_bounds(model: nn.Module, x: torch.Tensor, k: int = LAYER_K, *, seed: i
     batch = max(1, CHUNK_ELEMENTS // (_width(model) * k))
     sums: dict[str, float] = {}
     codes = []
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []):
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
         torch.manual_seed(seed)
         for lo in range(0, n, batch):
             xb = x[lo:lo + batch]

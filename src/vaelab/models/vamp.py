@@ -18,6 +18,7 @@ planar or IAF flow's density at an arbitrary z would need the flow's inverse.
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 
 import torch
 from torch import nn
@@ -58,6 +59,8 @@ class VampPrior(nn.Module):
         self.latent_dim = latent_dim
         # without data: near-grey images, the middle of [0, 1]; init_from_data replaces them
         self.pseudo = nn.Parameter(0.5 + INIT_NOISE * torch.randn(pseudo_inputs, data_dim))
+        self.hold = False  # inside held(): compute the mixture once and keep it
+        self._held: Distribution | None = None
 
     @torch.no_grad()
     def init_from_data(self, data) -> None:
@@ -71,4 +74,26 @@ class VampPrior(nn.Module):
         self.pseudo.copy_(x.to(self.pseudo) + INIT_NOISE * torch.randn_like(self.pseudo))
 
     def forward(self, model: nn.Module) -> Distribution:
-        return EqualGaussianMixture(model.encode(self.pseudo))  # components: batch shape (K,), event (Dz,)
+        if self._held is not None:
+            return self._held
+        mixture = EqualGaussianMixture(model.encode(self.pseudo))  # components: batch shape (K,), event (Dz,)
+        if self.hold:
+            self._held = mixture
+        return mixture
+
+
+@contextmanager
+def held(model: nn.Module):
+    """Inside, each VampPrior of `model` encodes its pseudo-inputs once and returns that mixture again.
+
+    For evaluation, which asks for p(z) once per chunk of samples (NLL-5000: thousands of chunks, each
+    re-encoding K pseudo-inputs); the weights must not change inside. On leaving, the mixture is dropped.
+    """
+    vamps = [m for m in model.modules() if isinstance(m, VampPrior)]
+    for m in vamps:
+        m.hold = True
+    try:
+        yield
+    finally:
+        for m in vamps:
+            m.hold, m._held = False, None
