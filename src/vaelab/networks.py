@@ -25,7 +25,7 @@ class MLP(nn.Sequential):
         super().__init__(*layers)
 
 
-def _check_conv_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
+def check_conv_shape(shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(shape) != 3 or shape[1] % 4 or shape[2] % 4:
         raise ValueError(f"the conv networks need (C, H, W) images with H and W divisible by 4, got {shape}")
     return shape  # type: ignore[return-value]
@@ -36,7 +36,7 @@ class ConvEncoder(nn.Module):
 
     def __init__(self, shape: tuple[int, ...], d_out: int):
         super().__init__()
-        c, h, w = _check_conv_shape(shape)
+        c, h, w = check_conv_shape(shape)
         self.shape = (c, h, w)
         # padding=1 makes each stride-2 conv halve H and W exactly: H -> H/2 -> H/4
         self.body = nn.Sequential(
@@ -57,7 +57,7 @@ class ConvDecoder(nn.Module):
 
     def __init__(self, d_in: int, shape: tuple[int, ...]):
         super().__init__()
-        c, h, w = _check_conv_shape(shape)
+        c, h, w = check_conv_shape(shape)
         self.start = (32, h // 4, w // 4)
         self.dense = nn.Sequential(nn.Linear(d_in, math.prod(self.start)), nn.ReLU())
         self.body = nn.Sequential(

@@ -13,8 +13,8 @@ Why this rather than the IWAE paper's bottom-up q(z1|x) q(z2|z1), p(x|z1):
   - it is the model of the published HVAE and HVAE + VampPrior rows (Tomczak & Welling's Table 2).
 Each conditional is a diagonal Gaussian from an MLP with the run's hidden sizes (HVAE.mlp); q(z_l | x, z_l+1)
 reads x and z_l+1 through JointMLP, so x's first layer is computed once per example, not per sample.
-HVAE.conv (--model conv-hvae) reads x with seed 002's conv encoder in every posterior and decodes
-with its transposed convolutions (plain, not gated or residual, layers), for images whose sides divide by 4.
+HVAE.conv (--model conv-hvae) reads x with gated convolutions in every posterior and decodes with gated
+transposed convolutions (gated_conv.py, after Tomczak & Welling's convHVAE), for images whose sides divide by 4.
 z is packed bottom first, (..., D1 + ... + DL): decode reads all of it, so the plots (latent
 scatter, manifold, interpolation) work on the whole packed code; embed(x) gives the posterior means
 down the mean path (the top layer's exactly, each lower layer's at its parent's mean).
@@ -32,7 +32,8 @@ from torch.distributions import Distribution, constraints
 
 from .. import distributions as dist
 from .. import noise
-from ..networks import MLP, ConvDecoder, ConvEncoder, JointMLP
+from ..gated_conv import GatedConvDecoder, GatedConvEncoder
+from ..networks import MLP, JointMLP
 from . import priors
 from .contract import LatentVariableModel
 
@@ -56,11 +57,11 @@ class HierarchicalPrior(Distribution):
 
 
 class ConvJoint(nn.Module):
-    """q(z_i | x, z_i+1)'s network for images: conv features of x (ConvEncoder), joined with z_i+1 in a JointMLP."""
+    """q(z_i | x, z_i+1)'s network for images: gated conv features of x, joined with z_i+1 in a JointMLP."""
 
     def __init__(self, shape: tuple[int, ...], d_b: int, hidden: tuple[int, ...], d_out: int, features: int = 256):
         super().__init__()
-        self.x, self.joint = ConvEncoder(shape, features), JointMLP(features, d_b, hidden, d_out)
+        self.x, self.joint = GatedConvEncoder(shape, features), JointMLP(features, d_b, hidden, d_out)
 
     def forward(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
         return self.joint(torch.relu(self.x(x)), z)
@@ -94,11 +95,14 @@ class HVAE(LatentVariableModel):
 
     @classmethod
     def conv(cls, shape: tuple[int, ...], sizes: tuple[int, ...], hidden: tuple[int, ...], **kw) -> "HVAE":
-        """Seed 002's conv encoder for x in every posterior and its transposed-conv decoder; MLPs between layers."""
+        """Gated conv encoders for x in every posterior, a gated transposed-conv decoder; MLPs between layers."""
         d, below = math.prod(shape), range(len(sizes) - 1)
         q_nets = [ConvJoint(shape, sizes[i + 1], hidden, 2 * sizes[i]) for i in below]
-        return cls(ConvEncoder(shape, 2 * sizes[-1]), q_nets, [MLP(sizes[i + 1], hidden, 2 * sizes[i]) for i in below],
-                   ConvDecoder(sum(sizes), shape), data_dim=d, sizes=sizes, **kw)
+        model = cls(GatedConvEncoder(shape, 2 * sizes[-1]), q_nets,
+                    [MLP(sizes[i + 1], hidden, 2 * sizes[i]) for i in below],
+                    GatedConvDecoder(sum(sizes), shape), data_dim=d, sizes=sizes, **kw)
+        model.activation_width = 64 * d  # the full-size gated layers: 2 x 32 channels per pixel (evaluate's chunks)
+        return model
 
     def _gaussian(self, raw: torch.Tensor) -> Distribution:
         return dist.gaussian_posterior(raw.float(), self.posterior_scale)
