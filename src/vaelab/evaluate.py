@@ -5,7 +5,8 @@ For each point x and K samples z_k ~ q(z|x), with log w_k = log p(x, z_k) - log 
     IWAE-K = log (1/K) sum_k w_k                 (a tighter lower bound; ELBO <= IWAE-K <= log p(x))
     NLL-K  = -IWAE-K                             (the importance-sampled estimate of -log p(x))
 All values are nats per example, summed over data dimensions. Samples are processed in chunks
-that fit memory, and combined with a running logsumexp, so any K works.
+that fit memory, and combined with a running logsumexp, so any K works. A learned prior made of
+the model's own networks (the VampPrior) is computed once per evaluation, not once per chunk (vamp.held).
 """
 
 from __future__ import annotations
