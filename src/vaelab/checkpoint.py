@@ -20,6 +20,7 @@ from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
+from . import averaging
 from .atomic import atomic_write
 from .checkpoint_check import check_groups, check_optim, check_rng, check_state, check_weights
 from .errors import CheckpointError
@@ -52,7 +53,8 @@ def load_weights(path: str | Path, model: nn.Module) -> None:
     """Load weights into model, checking every name and shape first."""
     path = Path(path)
     tensors, _ = _read(path)
-    _load_weights(model, {k.removeprefix("model."): v for k, v in tensors.items() if not k.startswith(("optim.", "rng."))}, path)
+    other = ("optim.", "rng.", averaging.PREFIX)  # a checkpoint's trained weights are its model.* tensors
+    _load_weights(model, {k.removeprefix("model."): v for k, v in tensors.items() if not k.startswith(other)}, path)
 
 
 def read_meta(path: str | Path) -> dict[str, str]:
@@ -97,9 +99,11 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
     random.setstate((version, tuple(internal), gauss))
 
 
-def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any]) -> None:
-    """Everything needed to continue training bit-exactly."""
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+                    average: nn.Module | None = None) -> None:
+    """Everything needed to continue training bit-exactly (average: the weights' moving average, averaging.py)."""
     tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
+    tensors.update(averaging.average_tensors(average))
     opt = optimizer.state_dict()
     opt_scalars: dict[str, dict[str, Any]] = {}
     for pid, st in opt["state"].items():
@@ -119,8 +123,9 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     atomic_write(path, st_save(tensors, metadata=meta))
 
 
-def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> dict[str, Any]:
-    """Restore model, optimizer and RNGs from save_checkpoint(); return the saved training state."""
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    average: nn.Module | None = None) -> dict[str, Any]:
+    """Restore model, optimizer, RNGs (and the weights' average) from save_checkpoint(); return the training state."""
     path = Path(path)
     tensors, meta = _read(path)
     try:
@@ -131,16 +136,18 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
     # check everything before anything is loaded: a wrong-shaped Adam moment corrupts memory in the fused step
-    unknown = sorted(k for k in tensors if not k.startswith(("model.", "optim.", "rng.")))
+    parts = ("model.", "optim.", "rng.", averaging.PREFIX)
+    unknown = sorted(k for k in tensors if not k.startswith(parts))
     if unknown:
         raise CheckpointError(f"{path}: unexpected tensor {unknown[0]}")
-    part = {p: {k: v for k, v in tensors.items() if k.startswith(p)} for p in ("model.", "optim.", "rng.")}
+    part = {p: {k: v for k, v in tensors.items() if k.startswith(p)} for p in parts}
     weights = {k[6:]: v for k, v in part["model."].items()}
     check_weights(path, model, weights)
     check_groups(path, groups, optimizer)
     check_optim(path, part["optim."], scalars, optimizer)
     check_rng(path, part["rng."], rng_meta)
     check_state(path, state)
+    averaging.load_average(path, average, part[averaging.PREFIX])  # checks, then loads
     model.load_state_dict(weights)
     device = next(model.parameters()).device
     opt_state: dict[int, dict[str, Any]] = {}

@@ -76,6 +76,7 @@ class Config:
     batch_size: int = 32
     lr: float = 1e-3
     lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay^(e-1); 1 keeps it constant
+    ema: float = 0.0  # validate, save, evaluate a moving average of the weights with this decay (averaging.py); 0: off
     weight_decay: float = 0.0  # L2 penalty (Adam's, coupled) on weight matrices, never on biases
     patience: int = 0  # early stopping on the validation bound; 0 turns it off
     save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
@@ -126,7 +127,7 @@ def _check(c: Config) -> None:
     need(c.k >= 1 and c.eval_k >= 1, "k and eval_k must be at least 1")
     need(c.epochs >= 0, "epochs must be >= 0")
     need(c.batch_size >= 1, "batch_size must be >= 1")
-    need(c.lr > 0 and 0 < c.lr_decay <= 1, "lr must be positive, and lr_decay in (0, 1]")
+    need(c.lr > 0 and 0 < c.lr_decay <= 1 and 0 <= c.ema < 1, "lr must be positive, lr_decay in (0, 1], ema in [0, 1)")
     need(c.weight_decay >= 0, "weight_decay must be >= 0")
     need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
     need(c.kl_warmup >= 0 and c.patience >= 0, "kl_warmup and patience must be >= 0")
@@ -146,9 +147,8 @@ def _check(c: Config) -> None:
     need(min(c.pixel_channels, c.pixel_layers, c.pixel_context + 1) >= 1, "pixel_channels/layers >= 1, pixel_context >= 0")
     need(c.free_bits >= 0 and (c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b")),
          "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b (a closed-form KL per dimension)")
-    need(c.save_every >= 0, "save_every must be >= 0")
     need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
-    need(c.eval_batch >= 0, "eval_batch must be >= 0 (0 picks one from memory)")
+    need(c.eval_batch >= 0 and c.save_every >= 0, "eval_batch (0 picks one from memory) and save_every must be >= 0")
     need(c.image_size <= MAX_IMAGE_SIZE, f"image_size must be at most {MAX_IMAGE_SIZE}, not {c.image_size}")
     need(bool(c.data), "data must name a dataset")
     need(not (c.dequantize and c.likelihood == "bernoulli"),

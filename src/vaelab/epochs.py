@@ -24,7 +24,7 @@ from typing import Any, Protocol, Sequence
 import torch
 from torch import nn
 
-from . import objectives, provenance
+from . import averaging, objectives, provenance
 from .checkpoint import load_checkpoint, save_checkpoint, save_weights
 from .resolve import Resolved
 from .run_folder import RunFolder
@@ -71,8 +71,9 @@ class EpochWriter:
     """One run's end-of-epoch bookkeeping; `writes` is False in the processes that only train (torchrun)."""
 
     def __init__(self, run: RunFolder, r: Resolved, val_x: torch.Tensor | None, meta: dict[str, str], *,
-                 outputs: Sequence[EpochOutput] = (), writes: bool = True):
+                 outputs: Sequence[EpochOutput] = (), writes: bool = True, average: nn.Module | None = None):
         self.run, self.r, self.val_x, self.meta = run, r, val_x, meta
+        self.average = average  # the weights' moving average (averaging.py): what is scored and saved
         self.outputs, self.writes = list(outputs), writes
         self.key = score_key(r.estimator)
         self.state = fresh_state()
@@ -82,7 +83,7 @@ class EpochWriter:
     def start(self, model: nn.Module, optimizer: torch.optim.Optimizer, resume: bool = False) -> dict[str, Any]:
         """Save the resolved config and the metrics so far (on resume: up to the checkpoint's epoch)."""
         if resume:
-            self.state = load_checkpoint(self.run.checkpoint, model, optimizer)
+            self.state = load_checkpoint(self.run.checkpoint, model, optimizer, self.average)
         if self.writes:
             self.rows = self.run.read_metrics(self.state["epoch"]) if resume else []
             self.run.write_config(self.r.config)
@@ -100,6 +101,7 @@ class EpochWriter:
                   rng: torch.Tensor | None = None) -> dict:
         """Score, select, and write the epoch; returns its metrics row. rng: the CPU stream to checkpoint."""
         st, c = self.state, self.r.config
+        trained, model = model, averaging.shown(model, self.average)
         row = {"epoch": epoch, **train}
         improved = self.val_x is None
         if self.val_x is not None:
@@ -121,7 +123,7 @@ class EpochWriter:
             save_weights(self.run.epoch_path(epoch), model, self.meta)
         self.rows.append(row)
         self.run.write_metrics(self.rows)
-        self._checkpoint(model, optimizer, rng)
+        self._checkpoint(trained, optimizer, rng)
         for out in self.outputs:
             out.on_epoch(self.run, row, model)
         return row
@@ -130,7 +132,7 @@ class EpochWriter:
         """Zero epochs trained: keep the initial weights as the run's model, and a checkpoint, which marks a
         run as started (a folder without one is a failed start, run_folder.py)."""
         if self.writes and not self.run.weights.exists():
-            save_weights(self.run.weights, model, self.meta)
+            save_weights(self.run.weights, averaging.shown(model, self.average), self.meta)
         if self.writes and not self.run.checkpoint.exists():
             self._checkpoint(model, optimizer)
         if self.writes and self.sessions:
@@ -142,7 +144,7 @@ class EpochWriter:
         with torch.random.fork_rng(devices=[]):
             if rng is not None:
                 torch.set_rng_state(rng)
-            save_checkpoint(self.run.checkpoint, model, optimizer, self.state)
+            save_checkpoint(self.run.checkpoint, model, optimizer, self.state, self.average)
 
     @property
     def best(self) -> float | None:

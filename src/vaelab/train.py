@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import averaging
 from . import config as cfg
 from . import families, graphs, metrics, models, noise, objectives, parallel, precision, runs
 from .logs import info, progress_bar
@@ -166,7 +167,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     optimizer = make_optimizer(model, c.lr, c.weight_decay, capturable=use_graphs)
     val_x = runs.eval_inputs(r, data, "val", device) if len(data.val) else None  # replicated: it is small
     meta = {"shape": json.dumps(list(data.shape))}  # lets the weights be rebuilt without the data
-    writer = EpochWriter(run, r, val_x, meta, outputs=outputs, writes=writes)
+    average = averaging.averaged(model, c.ema)  # None without ema
+    writer = EpochWriter(run, r, val_x, meta, outputs=outputs, writes=writes, average=average)
     state = writer.start(model, optimizer, resume)
 
     source = _batches(c, data, world, device)
@@ -211,6 +213,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         with noise.split_batch(world.size, world.rank):
             for i, (storage, idx) in enumerate(source.epoch(epoch)):
                 loss = run_step(storage, idx, kl_weight(state["step"], warmup_steps))
+                if average is not None:
+                    average.update_parameters(model)
                 state["step"] += 1
                 if not bar.disable and i % 50 == 0:  # .item() waits for the device, so not every step
                     bar.set_postfix_str(f"epoch {epoch}/{c.epochs} loss {loss.item():.2f}", refresh=False)
@@ -234,4 +238,5 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
 
     writer.finish(model, optimizer)
     parallel.barrier(world)
-    return FitResult(run.path, model, state["epoch"], state["best_val"], state["stopped_early"])
+    return FitResult(run.path, averaging.shown(model, average), state["epoch"], state["best_val"],
+                     state["stopped_early"])
