@@ -84,3 +84,10 @@ def test_a_checkpoint_and_a_run_that_disagree_on_averaging_are_refused(tmp_path)
 def test_a_decay_outside_zero_to_one_is_a_config_error(decay):
     with pytest.raises(ConfigError, match="ema in"):
         Config(ema=decay)
+
+
+def test_a_comparison_names_averaged_weights():
+    from vaelab.compare import describe
+
+    assert "weights averaged (ema 0.998)" in describe(Config(ema=0.998))
+    assert "averaged" not in describe(Config())

@@ -65,6 +65,8 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
         parts.append(f"free bits {c.free_bits:g}")
     if c.model == "dae":
         parts.append(f"{c.noise} {c.noise_level:g}")
+    if c.ema:  # the scored weights are a moving average (averaging.py)
+        parts.append(f"weights averaged (ema {c.ema:g})")
     return ", ".join(parts)
 
 
