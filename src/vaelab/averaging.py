@@ -36,13 +36,6 @@ def shown(model: nn.Module, average: AveragedModel | None) -> nn.Module:
     return model if average is None else average.module
 
 
-def average_tensors(average: AveragedModel | None) -> dict[str, torch.Tensor]:
-    """The average's weights and step count for a checkpoint, each name under PREFIX (none without one)."""
-    if average is None:
-        return {}
-    return {PREFIX + k: v.detach().cpu().contiguous() for k, v in average.state_dict().items()}
-
-
 def load_average(path: Path, average: AveragedModel | None, tensors: dict[str, torch.Tensor]) -> None:
     """Restore the average from a checkpoint's PREFIX tensors, checking each name and shape first."""
     if average is None:

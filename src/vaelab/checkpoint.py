@@ -38,6 +38,11 @@ def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     return tensors, meta
 
 
+def _cpu_state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict as contiguous CPU tensors, each name under prefix."""
+    return {prefix + k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
 def _load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
     check_weights(path, model, tensors)
     model.load_state_dict(tensors)
@@ -45,8 +50,7 @@ def _load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path
 
 def save_weights(path: str | Path, model: nn.Module, meta: dict[str, str] | None = None) -> None:
     """Model weights alone (what `evaluate`, `plot` and the API load)."""
-    tensors = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    atomic_write(path, st_save(tensors, metadata=meta))
+    atomic_write(path, st_save(_cpu_state("", model), metadata=meta))
 
 
 def load_weights(path: str | Path, model: nn.Module) -> None:
@@ -102,8 +106,9 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
                     average: nn.Module | None = None) -> None:
     """Everything needed to continue training bit-exactly (average: the weights' moving average, averaging.py)."""
-    tensors = {f"model.{k}": v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
-    tensors.update(averaging.average_tensors(average))
+    tensors = _cpu_state("model.", model)
+    if average is not None:
+        tensors.update(_cpu_state(averaging.PREFIX, average))
     opt = optimizer.state_dict()
     opt_scalars: dict[str, dict[str, Any]] = {}
     for pid, st in opt["state"].items():
