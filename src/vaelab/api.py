@@ -124,13 +124,15 @@ def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> st
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
-             write: bool = True, precision: str = "auto", noise: Noise | None = None) -> dict[str, Any]:
+             write: bool = True, precision: str = "auto", noise: Noise | None = None,
+             points: int | None = None) -> dict[str, Any]:
     """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
 
     precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision; "auto" picks
     one where the hardware runs it natively and faster (precision.choose), else fp32.
     With `noise` (by default a denoising autoencoder's own), also the error of reconstructing the
     clean x from one seeded corruption of it (evaluate.noisy_reconstruction).
+    With `points`, only the split's first `points` examples are scored (the result says of how many).
     """
     folder = RunFolder(run)
     c = folder.read_config()
@@ -143,9 +145,13 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood}
     if len(x) == 0:
         raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
+    if points is not None and not 1 <= points <= len(x):
+        raise VaelabError(f"--points {points}: the {split} split of {c.data} has {len(x)} points; give 1 to {len(x)}")
+    if points is not None and points < len(x):
+        result["split_points"], x = len(x), x[:points]
     if precision != "fp32":
         result["precision"] = precision
-    labels = runs.split_tensor(data, split)[1] if is_corpus(data) else None
+    labels = runs.split_tensor(data, split)[1][:len(x)] if is_corpus(data) else None
     extra = documents.metrics(model, data, x, labels) if is_corpus(data) else None  # perplexity, NPMI, diversity
     with matmuls(precision, dev):
         result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,

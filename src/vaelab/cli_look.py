@@ -17,6 +17,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
     p.add_argument("--batch", type=int, default=None, help="points per chunk (default: sized to memory)")
+    p.add_argument("--points", type=int, default=None,
+                   help="score only the split's first N points (when NLL-k of all of them takes too long); "
+                        "kept apart from whole-split evaluations (default: all)")
     p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto",
                    help="matrix products: auto (bf16/tf32 only where native and faster), fp32, tf32 (CUDA), bf16; "
                         "the bounds' sums stay float64")
@@ -80,9 +83,10 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     noise = Noise(args.noise, args.noise_level, args.noise_mean) if args.noise else None
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
-                     progress=not args.quiet, precision=args.precision, noise=noise)
-    print(f"{r['model']} on {r['data']} ({r['split']} split, {r['n']} examples), nats per example")
-    shown = ("split", "model", "data", "likelihood", "n", "k", "words")  # said in the line above, or context
+                     progress=not args.quiet, precision=args.precision, noise=noise, points=args.points)
+    which = f"the first {r['n']} of {r['split_points']}" if "split_points" in r else r["n"]
+    print(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example")
+    shown = ("split", "model", "data", "likelihood", "n", "split_points", "k", "words")  # said in the line above, or context
     for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):
         if key in r:
             name = metrics.label(key, r.get("k", "exact"))  # no k: an exact likelihood (NLL-exact)

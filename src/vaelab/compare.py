@@ -23,15 +23,16 @@ from .report_html import CSS, page
 from .run_folder import COMPARISON, GAP, RunFolder
 from .table import NOTES, html_table, markdown
 
-def _points(c: cfg.Config, split: str, n: Any) -> str:
-    """data/treatment/split/n: rows with equal strings were scored on the same inputs."""
+def _points(c: cfg.Config, split: str, n: Any, of: Any = None) -> str:
+    """data/treatment/split/n (of: the split's size when only its first n were scored): rows with equal strings
+    were scored on the same inputs."""
     if c.likelihood == "bernoulli" and c.binarize:
         how = "binarized"
     elif c.likelihood != "bernoulli" and c.dequantize:
         how = "dequantized"
     else:
         how = "as stored"
-    return f"{c.data} {split} ({n}, {how})"
+    return f"{c.data} {split} ({f'first {n} of {of}' if of else n}, {how})"
 
 
 def describe(c: cfg.Config, data_dim: int | None = None) -> str:
@@ -98,7 +99,7 @@ def run_row(run: str | Path) -> dict[str, Any]:
         "gap": gap.get("gap"), "gap_epoch": gap.get("epoch"),
         "perplexity": ev.get("perplexity"), "npmi": ev.get("npmi"), "diversity": ev.get("diversity"),
         "purity": ev.get("purity"),
-        "test_points": _points(c, ev.get("split", "test"), ev.get("n")),
+        "test_points": _points(c, ev.get("split", "test"), ev.get("n"), ev.get("split_points")),
     }
     return row
 

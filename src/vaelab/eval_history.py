@@ -15,7 +15,7 @@ from .atomic import atomic_write
 
 
 class EvalHistory:
-    """evals/<split>-k<k>[-<noise>].json, one per evaluation; eval.json chosen from them."""
+    """evals/<split>-k<k>[-first<n>][-<noise>].json, one per evaluation; eval.json chosen from them."""
 
     path: Path
     evals: Path
@@ -42,8 +42,10 @@ class EvalHistory:
             return None
 
     def eval_file(self, result: dict) -> Path:
-        """evals/<split>-k<k>[-<noise>].json: where one evaluation is kept."""
+        """evals/<split>-k<k>[-first<n>][-<noise>].json: where one evaluation is kept."""
         name = f"{result.get('split', 'test')}" + (f"-k{result['k']}" if "k" in result else "")
+        if "split_points" in result:  # evaluate --points: the split's first n
+            name += f"-first{result.get('n')}"
         if result.get("noise"):
             name += "-" + re.sub(r"[^A-Za-z0-9.]+", "-", str(result["noise"])).strip("-")
         return self.evals / f"{name}.json"
@@ -81,13 +83,14 @@ class EvalHistory:
         return path
 
     def refresh_eval(self) -> None:
-        """eval.json := the current weights' most accurate evaluation (test split first, then the largest k);
+        """eval.json := the current weights' most accurate evaluation (the whole split before a subset, the test
+        split first, then the largest k);
         with none current, the old eval.json stays, marked "stale"."""
         if not (self.evals).is_dir() and not self.eval_path.exists():
             return  # never evaluated: nothing to choose or mark
         current = [ev for ev in self.evaluations() if not ev["stale"]]
         if current:
-            best = max(current, key=lambda ev: (ev.get("split") == "test", ev.get("k", 0),
+            best = max(current, key=lambda ev: ("split_points" not in ev, ev.get("split") == "test", ev.get("k", 0),
                                                 ev.get("split") == "val", ev.get("noise") is not None))
             best = {k: v for k, v in best.items() if k != "stale"}
             if self._read(self.eval_path) != best:

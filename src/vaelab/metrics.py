@@ -47,6 +47,7 @@ METRICS: dict[str, Metric] = dict([
     _m("data", "data", "dataset", "s"),
     _m("likelihood", "likelihood", "likelihood p(x|z)", "s"),
     _m("n", "n", "examples evaluated", "d"),
+    _m("split_points", "of", "examples in the split, when only its first n were evaluated (evaluate --points)", "d"),
     _m("k", "k", "importance samples per example", "d"),
     _m("elbo", "ELBO", "ELBO: evidence lower bound on log p(x)", ".4f", "higher", "ELBO"),
     _m("iwae", "IWAE-{k}", "IWAE-{k}: importance-weighted lower bound on log p(x) with k={k} samples", ".4f",

@@ -167,7 +167,7 @@ MODELS: dict[str, ModelSpec] = {
     "hvae": ModelSpec(_hvae, doc="hierarchical VAE, top-down p(z2) p(z1|z2) p(x|z1,z2), q(z2|x) q(z1|x,z2) "
                                  "(Tomczak & Welling 2018); --latent-dim 40,20"),
     "conv-hvae": ModelSpec(lambda c, shape: _hvae(c, shape, conv=True),
-                           doc="hvae with seed 002's conv encoder in each posterior and its conv decoder"),
+                           doc="hvae with gated conv encoders for x in each posterior and a gated transposed-conv decoder"),
     "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=unigram_bias,
                       doc="neural variational document model: softmax decoder R z + b (seed 000 §2.14)"),
     "prodlda": ModelSpec(_prodlda, likelihood="multinomial", init=unigram_shift, prior="dirichlet-laplace",
