@@ -68,3 +68,17 @@ def test_points_outside_the_split_are_one_error_line(pixel_run, capsys, points):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and f"--points {points}" in err[0]
     assert sorted(p.name for p in (pixel_run / "evals").glob("*.json")) == before  # nothing written
+
+
+def test_a_corpus_subset_scores_its_first_documents(tmp_path):
+    from test_corpus import two_topic_lines, write_tsv
+
+    path = write_tsv(tmp_path / "two", two_topic_lines(80))
+    run = vaelab.train(data=f"corpus:{path}", model="nvdm", hidden=(16,), latent_dim=2, batch_size=8, epochs=1,
+                       device="cpu", out=tmp_path / "nvdm", log=lambda s: None, finish=False)
+    c, _ = runs.load_model(run)
+    counts = runs.eval_inputs(c, runs.load_data(c), "test", torch.device("cpu"))  # (N, |V|) word counts
+    sub = vaelab.evaluate(run, k=10, points=5)
+    assert (sub["n"], sub["split_points"]) == (5, len(counts))
+    assert sub["words"] == pytest.approx(float(counts[:5].sum()))  # the perplexity's words are those 5 documents'
+    assert sub["words"] != pytest.approx(float(counts.sum()))

@@ -151,7 +151,8 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
         result["split_points"], x = len(x), x[:points]
     if precision != "fp32":
         result["precision"] = precision
-    labels = runs.split_tensor(data, split)[1][:len(x)] if is_corpus(data) else None
+    labels = runs.split_tensor(data, split)[1] if is_corpus(data) else None
+    labels = labels[:len(x)] if labels is not None else None
     extra = documents.metrics(model, data, x, labels) if is_corpus(data) else None  # perplexity, NPMI, diversity
     with matmuls(precision, dev):
         result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
