@@ -10,7 +10,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
-SECTIONS = ("setup", "graphs", "precisions", "nll", "sweep", "nvdm", "later_models")
+RECIPES = ("fashion-hvae-vamp", "fashion-conv-hvae", "fashion-pixelcnn")
+SECTIONS = ("setup", "graphs", "precisions", "nll", "sweep", "nvdm") + tuple(f"recipe {r}" for r in RECIPES)
 
 
 def _load_script():
@@ -43,8 +44,11 @@ def test_quick_cpu_run_writes_every_section_with_sane_numbers(tmp_path):
     assert n["abs_diff_on_ref_points"] < 0.3  # the batched evaluator and the one-point loop agree
     assert s["sweep"]["one_s_per_epoch"] > 0 and s["sweep"]["ratio"] > 0
     assert "skipped" in s["nvdm"] or s["nvdm"]["s_per_epoch"] > 0
-    assert s["later_models"] == {"frontier": "not available", "pixelcnn": "not available", "seconds": 0.0} \
-        or all(k in s["later_models"] for k in ("frontier", "pixelcnn"))
+    epochs = {"fashion-hvae-vamp": 234, "fashion-conv-hvae": 11, "fashion-pixelcnn": 18}  # the recipes' own
+    for name in RECIPES:  # one epoch of each recipe, on digits in the quick mode, its schedule projected
+        t = s[f"recipe {name}"]
+        assert t["data"] == "digits" and t["recipe_epochs"] == epochs[name] and t["s_per_epoch"] > 0
+        assert t["projected_minutes"] == t["s_per_epoch"] * epochs[name] / 60 and math.isfinite(t["train_loss"])
 
 
 def test_graph_losses_that_differ_from_eager_fail_the_check(tmp_path, monkeypatch):
@@ -55,8 +59,8 @@ def test_graph_losses_that_differ_from_eager_fail_the_check(tmp_path, monkeypatc
         return None, [{"train_loss": 40.0 * drift, "train_seconds": 1.0}, {"train_loss": 30.0, "train_seconds": 1.0}]
 
     monkeypatch.setattr(gc.Check, "train", fake_train)
-    for name in ("precisions", "nll", "sweep", "nvdm", "later_models"):
-        monkeypatch.setattr(gc.Check, name, lambda self: {})
+    for name in ("precisions", "nll", "sweep", "nvdm", "recipe"):
+        monkeypatch.setattr(gc.Check, name, lambda self, *recipe: {})
     code = gc.main(["--device", "cpu", "--quick", "--out", str(tmp_path)])
     r = json.loads((tmp_path / "gpu_check.json").read_text())
     assert code == 1 and not r["sections"]["graphs"]["equal"]
@@ -67,8 +71,8 @@ def test_graph_losses_that_differ_from_eager_fail_the_check(tmp_path, monkeypatc
 def test_a_failing_section_is_recorded_and_the_rest_still_run(tmp_path, monkeypatch):
     gc = _load_script()
     monkeypatch.setattr(gc.Check, "graphs", lambda self: 1 / 0)
-    for name in ("precisions", "nll", "sweep", "nvdm"):
-        monkeypatch.setattr(gc.Check, name, lambda self: {"fine": True})
+    for name in ("precisions", "nll", "sweep", "nvdm", "recipe"):
+        monkeypatch.setattr(gc.Check, name, lambda self, *recipe: {"fine": True})
     assert gc.main(["--device", "cpu", "--quick", "--out", str(tmp_path)]) == 1
     s = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]
     assert not s["graphs"]["ok"] and "ZeroDivisionError" in s["graphs"]["error"]
