@@ -146,7 +146,7 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     if len(x) == 0:
         raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
     if points is not None and not 1 <= points <= len(x):
-        raise VaelabError(f"--points {points}: the {split} split of {c.data} has {len(x)} points; give 1 to {len(x)}")
+        raise VaelabError(f"points {points}: the {split} split of {c.data} has {len(x)} points; give 1 to {len(x)}")
     if points is not None and points < len(x):
         result["split_points"], x = len(x), x[:points]
     if precision != "fp32":
