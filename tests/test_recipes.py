@@ -10,7 +10,7 @@ from vaelab import config as cfg, models
 FASHION = (1, 28, 28)
 # the "params" column of docs/RESULTS.md's Fashion-MNIST leaderboard, per recipe
 LEADERBOARD_PARAMS = {
-    "fashion-vae": 688_464, "fashion-vae-iaf": 1_284_284, "fashion-vamp": 1_080_464,
+    "fashion-vae": 688_464, "fashion-vae-iaf": 1_284_284, "fashion-vae-planar": 1_022_574, "fashion-vamp": 1_080_464,
     "fashion-hvae": 1_189_024, "fashion-hvae-vamp": 1_581_024, "fashion-conv-hvae": 2_101_601,
     "fashion-pixelcnn": 6_859_489, "fashion-pixel-vae": 241_305,
 }
