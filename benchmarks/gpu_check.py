@@ -214,13 +214,14 @@ def _main(argv: list[str] | None) -> int:
                 {"machine": machine(resolve.device(a.device))})
         results["machine"] = results["sections"]["setup"].get("machine", "unknown")
         check = setup.get("check")
-        names = ("graphs", "precisions", "nll", "sweep", "nvdm") + tuple(f"recipe {r}" for r in RECIPES)
-        for name in names:
+        jobs = {name: lambda name=name: getattr(check, name)()
+                for name in ("graphs", "precisions", "nll", "sweep", "nvdm")}
+        jobs |= {f"recipe {r}": lambda r=r: check.recipe(r) for r in RECIPES}
+        for name, job in jobs.items():
             if check is None:
                 results["sections"][name] = {"ok": False, "error": "setup failed"}
                 continue
-            run = (lambda r=name.split()[1]: check.recipe(r)) if name.startswith("recipe ") else getattr(check, name)
-            section(results, name, a.budget, run)
+            section(results, name, a.budget, job)
     graphs = results["sections"]["graphs"]
     results["failed"] = [n for n, s in results["sections"].items() if not s["ok"]]
     if graphs.get("ok") and not graphs["equal"]:

@@ -86,7 +86,8 @@ def _evaluate(args: argparse.Namespace) -> None:
                      progress=not args.quiet, precision=args.precision, noise=noise, points=args.points)
     which = f"the first {r['n']} of {r['split_points']}" if "split_points" in r else r["n"]
     print(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example")
-    shown = ("split", "model", "data", "likelihood", "n", "split_points", "k", "words")  # said in the line above, or context
+    # said in the line above, or context
+    shown = ("split", "model", "data", "likelihood", "n", "split_points", "k", "words")
     for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):
         if key in r:
             name = metrics.label(key, r.get("k", "exact"))  # no k: an exact likelihood (NLL-exact)
