@@ -16,12 +16,12 @@ FLAG_KEYS = {
     "image_size": "image_size", "kl_warmup": "kl_warmup", "patience": "patience", "eval_k": "eval_k",
     "posterior_scale": "posterior_scale", "precision": "precision", "posterior": "posterior", "prior": "prior",
     "noise": "noise", "noise_level": "noise_level", "noise_mean": "noise_mean", "save_every": "save_every",
-    "pseudo_inputs": "pseudo_inputs", "flow": "flow", "flow_steps": "flow_steps",
+    "pseudo_inputs": "pseudo_inputs", "flow": "flow", "flow_steps": "flow_steps", "max_minutes": "max_minutes",
 }
 # --log NAME -> "module:class" of a per-epoch output (epochs.EpochOutput), imported only when asked for
 LOGGERS = {"tensorboard": "tensorboard_log:TensorBoardLog"}
 # what may change when a run is resumed: nothing that alters the model or the data it sees
-RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision", "save_every"}
+RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision", "save_every", "max_minutes"}
 
 
 def _train_parser(sub) -> argparse.ArgumentParser:
@@ -51,6 +51,8 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--save-every", type=int, help="also keep every N-th epoch's weights in RUN/epochs/")
     p.add_argument("--kl-warmup", type=int, help="epochs of linear KL warm-up")
     p.add_argument("--patience", type=int, help="early stopping patience in epochs (0: off)")
+    p.add_argument("--max-minutes", type=float,
+                   help="training-time budget: stop before an epoch that could take the run past it (0: off)")
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--image-size", type=int, help="side length for folder:PATH images")
     p.add_argument("--eval-k", type=int, help="importance samples for the final evaluation")

@@ -79,6 +79,7 @@ class Config:
     ema: float = 0.0  # validate, save, evaluate a moving average of the weights with this decay (averaging.py); 0: off
     weight_decay: float = 0.0  # L2 penalty (Adam's, coupled) on weight matrices, never on biases
     patience: int = 0  # early stopping on the validation bound; 0 turns it off
+    max_minutes: float = 0.0  # training-time budget: no epoch starts that could pass it (train.py); 0: off
     save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
     seed: int = 0
     device: str = "auto"
@@ -130,8 +131,8 @@ def _check(c: Config) -> None:
     need(c.lr > 0 and 0 < c.lr_decay <= 1 and 0 <= c.ema < 1, "lr must be positive, lr_decay in (0, 1], ema in [0, 1)")
     need(c.weight_decay >= 0, "weight_decay must be >= 0")
     need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
-    need(c.kl_warmup >= 0 and c.patience >= 0, "kl_warmup and patience must be >= 0")
-    need(c.image_size >= 4, "image_size must be >= 4")
+    need(min(c.kl_warmup, c.patience, c.max_minutes) >= 0, "kl_warmup, patience and max_minutes must be >= 0")
+    need(4 <= c.image_size <= MAX_IMAGE_SIZE, f"image_size must be in [4, {MAX_IMAGE_SIZE}], not {c.image_size}")
     need(c.vocab_size >= 0, "vocab_size must be >= 0 (0 keeps every word)")
     need(c.stop_words in ("english", "none"), f"stop_words must be 'english' or 'none', not {c.stop_words!r}")
     need(c.min_df > 0 and c.max_df > 0, "min_df and max_df must be positive")
@@ -149,7 +150,6 @@ def _check(c: Config) -> None:
          "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b (a closed-form KL per dimension)")
     need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
     need(c.eval_batch >= 0 and c.save_every >= 0, "eval_batch (0 picks one from memory) and save_every must be >= 0")
-    need(c.image_size <= MAX_IMAGE_SIZE, f"image_size must be at most {MAX_IMAGE_SIZE}, not {c.image_size}")
     need(bool(c.data), "data must name a dataset")
     need(not (c.dequantize and c.likelihood == "bernoulli"),
          "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")

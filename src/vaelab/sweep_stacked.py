@@ -45,9 +45,9 @@ def check_stackable(c: cfg.Config) -> None:
         # a flow's steps and a hierarchy's extra networks are read outside them
         what = "a hierarchical VAE" if hierarchy else "the VampPrior" if c.prior == "vamp" else "a flow posterior"
         raise ConfigError(f"{what} cannot be trained stacked; use sequential")
-    if c.lr_decay != 1.0 or c.ema:
-        raise ConfigError("a learning-rate decay (lr_decay) or a weight average (ema) is trained solo only; "
-                          "use sequential")
+    if c.lr_decay != 1.0 or c.ema or c.max_minutes:
+        raise ConfigError("a learning-rate decay (lr_decay), a weight average (ema) or a time budget (max_minutes) "
+                          "is trained solo only; use sequential")
     if c.precision in ("bf16", "tf32"):
         raise ConfigError(f"stacked models train in fp32; precision = {c.precision!r} needs sequential")
 

@@ -50,6 +50,12 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def another_epoch_fits(seconds: Sequence[float], max_minutes: float) -> bool:
+    """Whether one more epoch, taken to last as long as the slowest so far, keeps the summed training time
+    (train_seconds: validation excluded) within max_minutes; 0 is no budget, and the first epoch always runs."""
+    return not max_minutes or not seconds or sum(seconds) + max(seconds) <= 60 * max_minutes
+
+
 def seed_everything(seed: int) -> None:
     """Seed every RNG a run may touch (torch on all devices, NumPy, Python)."""
     torch.manual_seed(seed)
@@ -200,9 +206,15 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     first = state["epoch"] + 1
     bar = progress_bar(progress and not state["stopped_early"], total=(c.epochs - state["epoch"]) * source.steps,
                        desc="train", unit="step")
+    spent = [float(row.get("train_seconds", 0.0)) for row in writer.rows]  # (epochs so far,) s, earlier sessions' too
     model.train()
     for epoch in range(first, c.epochs + 1):
         if state["stopped_early"]:
+            break
+        if not parallel.agree(another_epoch_fits(spent, c.max_minutes), world, device):
+            if writes:
+                _write(bar, log, f"time budget: stopped after epoch {epoch - 1}: {sum(spent):.1f} s of training, and "
+                                 f"one more epoch (up to {max(spent):.1f} s) could pass max_minutes = {c.max_minutes:g}")
             break
         for group in optimizer.param_groups:  # from the epoch alone, so a resumed run continues the schedule
             group["lr"] = c.lr * c.lr_decay ** (epoch - 1)
@@ -221,6 +233,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
                 bar.update(1)
         _sync(device)
         train_seconds = time.perf_counter() - start
+        spent.append(train_seconds)
         n = source.rows_per_epoch()
         train = train_row(parallel.total(loss_sum, world), parallel.total(bound_sum, world), n, c.kl_warmup > 0)
         if not all(map(math.isfinite, train.values())):
