@@ -24,7 +24,7 @@ from torch import nn
 
 from . import averaging
 from . import config as cfg
-from . import families, graphs, metrics, models, noise, objectives, parallel, precision, runs
+from . import graphs, metrics, models, noise, objectives, parallel, precision, runs
 from .logs import info, progress_bar
 from .batches import ResidentBatches, StreamedBatches, check_shards
 from .data import ImageData, binarize, dequantize, is_corpus, rows
