@@ -11,7 +11,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 RECIPES = ("fashion-hvae-vamp", "fashion-conv-hvae", "fashion-pixelcnn")
-SECTIONS = ("setup", "graphs", "precisions", "nll", "sweep", "nvdm") + tuple(f"recipe {r}" for r in RECIPES)
+SECTIONS = ("setup", "graphs", "precisions", "nll", "sweep", "nvdm") + tuple(f"recipe {r}" for r in RECIPES) + \
+    ("frontier",)
 
 
 def _load_script():
@@ -23,7 +24,8 @@ def _load_script():
 
 def test_quick_cpu_run_writes_every_section_with_sane_numbers(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
-    out = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--out", str(tmp_path)],
+    out = subprocess.run([sys.executable, str(SCRIPT), "--device", "cpu", "--quick", "--out", str(tmp_path),
+                          "--frontier", "0.15"],
                          capture_output=True, text=True, env=env, timeout=600)
     assert out.returncode == 0, out.stdout + out.stderr
     r = json.loads((tmp_path / "gpu_check.json").read_text())
@@ -49,6 +51,12 @@ def test_quick_cpu_run_writes_every_section_with_sane_numbers(tmp_path):
         t = s[f"recipe {name}"]
         assert t["data"] == "digits" and t["recipe_epochs"] == epochs[name] and t["s_per_epoch"] > 0
         assert t["projected_minutes"] == t["s_per_epoch"] * epochs[name] / 60 and math.isfinite(t["train_loss"])
+    f = s["frontier"]  # the GPU row: epochs fitted to 9 s from the recipe section's s/epoch, then NLL-k of all test
+    planned = max(1, int(0.15 * 60 / s["recipe fashion-conv-hvae"]["s_per_epoch"]))
+    assert f["recipe"] == "fashion-conv-hvae" and f["data"] == "digits" and f["planned_epochs"] == planned
+    assert f["lr_decay"] == (0.35 ** (1 / (planned - 1)) if planned > 1 else 1.0)
+    assert 1 <= f["epochs"] <= planned and (f["epochs"] == 1 or f["train_seconds"] <= 9.0)
+    assert f["test_points"] == n["points"] and f["k"] == 100 and 0 < f["nll"] < 64 * math.log(2)
 
 
 def test_graph_losses_that_differ_from_eager_fail_the_check(tmp_path, monkeypatch):
