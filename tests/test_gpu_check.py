@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "benchmarks" / "gpu_check.py"
 RECIPES = ("fashion-hvae-vamp", "fashion-conv-hvae", "fashion-pixelcnn")
@@ -85,3 +87,17 @@ def test_a_failing_section_is_recorded_and_the_rest_still_run(tmp_path, monkeypa
     s = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]
     assert not s["graphs"]["ok"] and "ZeroDivisionError" in s["graphs"]["error"]
     assert s["nll"] == {"ok": True, "fine": True, "warnings": [], "seconds": s["nll"]["seconds"]}
+
+
+def test_only_runs_the_named_sections_and_the_frontier_reads_the_recipe_section(tmp_path, monkeypatch):
+    gc = _load_script()
+    seen = {}
+    monkeypatch.setattr(gc.Check, "recipe", lambda self, name: {"s_per_epoch": 2.5})
+    monkeypatch.setattr(gc.Check, "frontier", lambda self, s_per_epoch: seen.setdefault("s", s_per_epoch) and {})
+    args = ["--device", "cpu", "--quick", "--out", str(tmp_path), "--frontier", "1"]
+    assert gc.main(args + ["--only", "recipe fashion-conv-hvae,frontier"]) == 0
+    s = json.loads((tmp_path / "gpu_check.json").read_text())["sections"]
+    assert list(s) == ["setup", "recipe fashion-conv-hvae", "frontier"] and seen["s"] == 2.5
+    with pytest.raises(SystemExit) as e:  # no frontier section without --frontier MINUTES: exit 2, nothing written
+        gc.main(["--device", "cpu", "--quick", "--out", str(tmp_path / "no"), "--only", "frontier"])
+    assert e.value.code == 2 and not (tmp_path / "no").exists()
