@@ -43,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"w1_s_per_epoch": 0.08, "nll_seconds": 0.5, "sweep_ratio": 2.0}
 # the leaderboard recipes that want a GPU (docs/RESULTS.md, issues 10 and 13): one epoch each, on this device
 RECIPES = ("fashion-hvae-vamp", "fashion-conv-hvae", "fashion-pixelcnn")
+CHECKS = ("graphs", "precisions", "nll", "sweep", "nvdm")  # Check's methods, each a section of the same name
 FRONTIER = "fashion-conv-hvae"  # the GPU row's recipe; its CPU schedule ends at ~0.35 of the starting lr (0.9^10)
 FRONTIER_LR_END = 0.35
 
@@ -165,15 +166,17 @@ class Check:
         row = RunFolder(run).read_metrics()[0]
         return {"s_per_epoch": row["train_seconds"], "train_loss": row["train_loss"]}
 
+    def recipe_data(self) -> dict:
+        """The data overrides of a shipped Fashion-MNIST recipe: digits with --quick, else --data-dir if given."""
+        return {"data": "digits"} if self.a.quick else {"data_dir": self.a.data_dir} if self.a.data_dir else {}
+
     def recipe(self, name: str) -> dict:
         """One epoch of a shipped recipe (--quick: on digits): s/epoch and its whole schedule's projected minutes."""
-        data = {"data": "digits"} if self.a.quick else {"data_dir": self.a.data_dir} if self.a.data_dir else {}
         run = vaelab.train(name, finish=False, out=self.tmp / name, epochs=1, device=self.a.device,
-                           log=lambda s: None, **data)
+                           log=lambda s: None, **self.recipe_data())
         row, epochs = RunFolder(run).read_metrics()[0], cfg.load(name).epochs
         return {"data": runs.load_config(run).data, "s_per_epoch": row["train_seconds"], "recipe_epochs": epochs,
                 "projected_minutes": row["train_seconds"] * epochs / 60, "train_loss": row["train_loss"]}
-
 
     def frontier(self, s_per_epoch: float | None) -> dict:
         """FRONTIER for --frontier minutes: as many epochs as the recipe section's s/epoch fits in the budget, the lr
@@ -182,9 +185,8 @@ class Check:
             raise RuntimeError(f"needs the s/epoch of the section 'recipe {FRONTIER}', which did not finish")
         planned = max(1, int(self.a.frontier * 60 / s_per_epoch))
         decay = FRONTIER_LR_END ** (1 / (planned - 1)) if planned > 1 else 1.0
-        data = {"data": "digits"} if self.a.quick else {"data_dir": self.a.data_dir} if self.a.data_dir else {}
         run = vaelab.train(FRONTIER, finish=False, out=self.tmp / "frontier", epochs=planned, lr_decay=decay,
-                           max_minutes=self.a.frontier, device=self.a.device, log=lambda s: None, **data)
+                           max_minutes=self.a.frontier, device=self.a.device, log=lambda s: None, **self.recipe_data())
         rows = RunFolder(run).read_metrics()
         ev = vaelab.evaluate(run, k=100 if self.a.quick else 5000, device=self.a.device)
         return {"recipe": FRONTIER, "data": runs.load_config(run).data, "max_minutes": self.a.frontier,
@@ -229,8 +231,7 @@ def _main(argv: list[str] | None) -> int:
     ap.add_argument("--frontier", type=float, default=0.0,
                     help=f"minutes of {FRONTIER} training for the GPU row, then its test NLL-5000 (0: off)")
     a = ap.parse_args(argv)
-    known = ["graphs", "precisions", "nll", "sweep", "nvdm", *(f"recipe {r}" for r in RECIPES)] + \
-        (["frontier"] if a.frontier else [])
+    known = [*CHECKS, *(f"recipe {r}" for r in RECIPES)] + (["frontier"] if a.frontier else [])
     names = [n.strip() for n in a.only.split(",")] if a.only else known
     if set(names) - set(known):
         ap.error(f"--only: no section {', '.join(sorted(set(names) - set(known)))}; choose from {', '.join(known)}")
@@ -246,8 +247,7 @@ def _main(argv: list[str] | None) -> int:
                 {"machine": machine(resolve.device(a.device))})
         results["machine"] = results["sections"]["setup"].get("machine", "unknown")
         check = setup.get("check")
-        jobs = {name: lambda name=name: getattr(check, name)()
-                for name in ("graphs", "precisions", "nll", "sweep", "nvdm")}
+        jobs = {name: lambda name=name: getattr(check, name)() for name in CHECKS}
         jobs |= {f"recipe {r}": lambda r=r: check.recipe(r) for r in RECIPES}
         recipe_time = lambda: results["sections"].get(f"recipe {FRONTIER}", {}).get("s_per_epoch")  # noqa: E731
         jobs["frontier"] = lambda: check.frontier(recipe_time())  # once the recipe's section has run

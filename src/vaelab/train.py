@@ -211,7 +211,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
     for epoch in range(first, c.epochs + 1):
         if state["stopped_early"]:
             break
-        if not parallel.agree(another_epoch_fits(spent, c.max_minutes), world, device):
+        if c.max_minutes and not parallel.agree(another_epoch_fits(spent, c.max_minutes), world, device):
             if writes:
                 _write(bar, log, f"time budget: stopped after epoch {epoch - 1}: {sum(spent):.1f} s of training, and "
                                  f"one more epoch (up to {max(spent):.1f} s) could pass max_minutes = {c.max_minutes:g}")
