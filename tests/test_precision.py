@@ -71,3 +71,17 @@ def test_a_run_records_the_concrete_precision(tmp_path, monkeypatch):
                        out=tmp_path / "r", epochs=1, hidden=(8,), latent_dim=2, device="cpu", log=lambda s: None)
     assert asked == ["auto"]  # the default, resolved once
     assert 'precision = "bf16"' in (run / "config.toml").read_text()
+
+
+@pytest.mark.parametrize("kind", ["fp32", "tf32"])
+def test_on_cuda_fp32_switches_cudnn_tf32_off_and_tf32_switches_both_on(kind):
+    # cuDNN runs convolutions in tf32 unless told not to, so "fp32" must say so; the flags come back after
+    cuda = torch.device("cuda")  # only the flags are touched: no GPU is needed
+    flags = torch.backends.cuda.matmul, torch.backends.cudnn
+    before = [f.allow_tf32 for f in flags]
+    seen = []
+    with precision.matmuls(kind, cuda):
+        seen = [f.allow_tf32 for f in flags]
+    assert seen == [kind == "tf32"] * 2 and [f.allow_tf32 for f in flags] == before
+    inside = precision.tf32_step(kind, cuda, lambda: [f.allow_tf32 for f in flags])()  # the training step too
+    assert inside == [kind == "tf32"] * 2

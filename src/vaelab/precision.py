@@ -118,13 +118,13 @@ def matmuls(kind: str, device: torch.device) -> Iterator[None]:
     """Run the block with the networks' matrix products in concrete precision `kind` on `device`."""
     if kind not in CONCRETE:
         raise VaelabError(f"precision must be one of {', '.join(CONCRETE)} here, not {kind!r} (see choose())")
-    if kind == "fp32":
+    if kind == "tf32" and device.type != "cuda":
+        raise VaelabError("tf32 is a CUDA precision; use fp32 or bf16 on the CPU")
+    if kind == "fp32" and device.type != "cuda":
         yield
-    elif kind == "tf32":
-        if device.type != "cuda":
-            raise VaelabError("tf32 is a CUDA precision; use fp32 or bf16 on the CPU")
+    elif kind in ("fp32", "tf32"):  # on CUDA both flags are set: cuDNN's convolutions default to tf32
         before = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+        torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = kind == "tf32"
         try:
             yield
         finally:
@@ -135,9 +135,10 @@ def matmuls(kind: str, device: torch.device) -> Iterator[None]:
 
 
 def tf32_step(kind: str, device: torch.device, step: Callable) -> Callable:
-    """step itself, or for tf32 step run with tf32 matrix products (forward, backward; captured graphs too)."""
-    if kind != "tf32":
-        return step  # bf16 is autocast inside the forward pass (train.ObjectiveStep); fp32 needs nothing
+    """step itself, or on CUDA step run with its tf32 setting (forward, backward; captured graphs too): fp32 there
+    switches cuDNN's default tf32 convolutions off, tf32 switches tf32 matrix products on."""
+    if device.type != "cuda" or kind == "bf16":
+        return step  # bf16 is autocast inside the forward pass (train.ObjectiveStep); fp32 on a CPU needs nothing
 
     def wrapped(*args):
         with matmuls(kind, device):
