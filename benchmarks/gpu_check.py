@@ -13,7 +13,14 @@ NLL-5000 over the 10,000 test images <= 0.5 s, eight swept models <= 2x the time
 time one epoch of each GPU-sized leaderboard recipe (RECIPES) and project its whole schedule in minutes
 (the deep-models issue asks for its best recipe in <= 10 minutes of training on one H100/H200).
 With --frontier MINUTES, a last section trains fashion-conv-hvae for that budget and scores the whole test split
-with NLL-5000: the deep-models issue's GPU row in the same call.
+with NLL-5000 in fp32: the deep-models issue's GPU row in the same call. With --deadline SECONDS the whole
+invocation plans to end within that wall time (one device call): the frontier times its evaluation first and
+trains only as long as leaves room for it, and a section that cannot start with --budget seconds left is
+skipped (and says so). The results are rewritten after every section, so a killed call still leaves them; the
+frontier's weights, config and metrics are copied beside them.
+
+    python benchmarks/gpu_check.py --out OUT --only "recipe fashion-conv-hvae,frontier,graphs,nll" \
+        --frontier 10 --deadline 540 --keep 60 --data-dir DIR       # the GPU row first, in one 10-minute call
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 import signal
 import sys
 import tempfile
@@ -46,6 +54,12 @@ RECIPES = ("fashion-hvae-vamp", "fashion-conv-hvae", "fashion-pixelcnn")
 CHECKS = ("graphs", "precisions", "nll", "sweep", "nvdm")  # Check's methods, each a section of the same name
 FRONTIER = "fashion-conv-hvae"  # the GPU row's recipe; its CPU schedule ends at ~0.35 of the starting lr (0.9^10)
 FRONTIER_LR_END = 0.35
+PROBE_POINTS = 200  # test points whose NLL-k is timed before the frontier trains (and the subset table's 200)
+EVAL_MARGIN = 1.1  # the whole split's evaluation is planned at this multiple of the probe's pace
+EPOCH_MARGIN = 1.1  # an epoch's wall time (validation, checkpoint) at this multiple of its training time
+MIN_TRAIN = 30.0  # seconds of training the frontier keeps even when the deadline then cuts its evaluation short
+SHORTEST = 15.0  # seconds: a section is not started with less left before the deadline
+FRONTIER_FILES = ("config.toml", "metrics.jsonl", "model.safetensors")  # copied into --out as frontier-NAME
 
 
 class Budget(Exception):
@@ -59,6 +73,10 @@ def _alarm(signum, frame):
 def section(results: dict, name: str, budget: float, fn: Callable[[], dict]) -> None:
     """Run fn under a time budget; record its dict, or its error, under results['sections'][name]."""
     start = time.perf_counter()
+    if budget <= 0:
+        results["sections"][name] = {"ok": True, "skipped": "the deadline leaves no time for it", "seconds": 0.0}
+        print(f"[{name}] skipped: the deadline leaves no time for it", flush=True)
+        return
     signal.signal(signal.SIGALRM, _alarm)
     signal.alarm(max(1, math.ceil(budget)))
     try:
@@ -75,11 +93,16 @@ def section(results: dict, name: str, budget: float, fn: Callable[[], dict]) -> 
     print(f"[{name}] {'ok' if out['ok'] else 'FAILED: ' + out['error']} ({out['seconds']:.1f} s)", flush=True)
 
 
+def graphs_possible(device: torch.device) -> bool:
+    """Whether the training step can be captured as a CUDA graph on `device` (graphs.usable's device test)."""
+    return device.type == "cuda"
+
+
 class Check:
     """The sections, sharing the data and the W1 settings of one invocation."""
 
-    def __init__(self, a: argparse.Namespace, tmp: Path):
-        self.a, self.tmp, self.dev = a, tmp, resolve.device(a.device)
+    def __init__(self, a: argparse.Namespace, tmp: Path, left: Callable[[], float]):
+        self.a, self.tmp, self.dev, self.left = a, tmp, resolve.device(a.device), left  # left(): seconds to deadline
         data = "digits" if a.quick else "fashion-mnist"
         self.w1 = dict(data=data, model="vae", hidden=(400,), latent_dim=20, likelihood="bernoulli", batch_size=128,
                        lr=1e-3, val_fraction=0.0, seed=0, device=a.device, log=lambda s: None)
@@ -100,11 +123,14 @@ class Check:
         return t[len(t) // 2]
 
     def graphs(self) -> dict:
+        """W1 eager and as a CUDA graph, same seed: the per-epoch losses must agree (to --rtol), the graph faster."""
+        if not graphs_possible(self.dev):
+            return {"skipped": f"CUDA graphs need a CUDA device; on {self.dev.type} both runs would be eager"}
         _, eager = self.train("eager", cuda_graphs=False, precision="fp32")
         _, graph = self.train("graph", cuda_graphs=True, precision="fp32")
         a, b = [r["train_loss"] for r in eager], [r["train_loss"] for r in graph]
         rel = max(abs(x - y) / abs(x) for x, y in zip(a, b))
-        return {"graphs_used": self.dev.type == "cuda", "eager_losses": a, "graph_losses": b, "max_rel_diff": rel,
+        return {"eager_losses": a, "graph_losses": b, "max_rel_diff": rel,
                 "rtol": self.a.rtol, "equal": rel <= self.a.rtol, "eager_s_per_epoch": self.steady(eager),
                 "graph_s_per_epoch": self.steady(graph)}
 
@@ -171,29 +197,79 @@ class Check:
         return {"data": "digits"} if self.a.quick else {"data_dir": self.a.data_dir} if self.a.data_dir else {}
 
     def recipe(self, name: str) -> dict:
-        """One epoch of a shipped recipe (--quick: on digits): s/epoch and its whole schedule's projected minutes."""
+        """One epoch of a shipped recipe (--quick: on digits): s/epoch and its whole schedule's projected minutes;
+        wall_seconds is the whole call's (building the model, the epoch, its validation and checkpoint)."""
+        start = time.perf_counter()
         run = vaelab.train(name, finish=False, out=self.tmp / name, epochs=1, device=self.a.device,
                            log=lambda s: None, **self.recipe_data())
+        wall = time.perf_counter() - start
         row, epochs = RunFolder(run).read_metrics()[0], cfg.load(name).epochs
         return {"data": runs.load_config(run).data, "s_per_epoch": row["train_seconds"], "recipe_epochs": epochs,
-                "projected_minutes": row["train_seconds"] * epochs / 60, "train_loss": row["train_loss"]}
+                "projected_minutes": row["train_seconds"] * epochs / 60, "train_loss": row["train_loss"],
+                "wall_seconds": wall}
 
-    def frontier(self, s_per_epoch: float | None) -> dict:
-        """FRONTIER for --frontier minutes: as many epochs as the recipe section's s/epoch fits in the budget, the lr
-        decaying to FRONTIER_LR_END of its start over them, max_minutes as the guard; then NLL-k of the test split."""
-        if not s_per_epoch:
-            raise RuntimeError(f"needs the s/epoch of the section 'recipe {FRONTIER}', which did not finish")
-        planned = max(1, int(self.a.frontier * 60 / s_per_epoch))
+    def frontier(self, timed: dict) -> dict:
+        """FRONTIER for up to --frontier minutes, then NLL-k (fp32) of the test split, planned to end by the deadline.
+
+        From the recipe section's one-epoch run of FRONTIER (`timed`): its wall seconds per epoch, and the pace of
+        NLL-k, timed here on its first PROBE_POINTS test points (warm). Training gets as many epochs as fit in
+        the minutes, and in the deadline after the whole split's evaluation, the lr decaying to FRONTIER_LR_END of
+        its start over them, max_minutes as the guard. If the deadline then leaves too little for every test
+        point, the first ones that fit are scored and the result says how many."""
+        if not timed.get("wall_seconds"):
+            raise RuntimeError(f"needs the timings of the section 'recipe {FRONTIER}', which did not finish")
+        k, dev, first = (100 if self.a.quick else 5000), self.a.device, self.tmp / FRONTIER
+        data = runs.load_data(runs.load_config(first))
+        n = len(runs.split_tensor(data, "test")[0])
+        probe = min(PROBE_POINTS, n)
+
+        def score(run: Path, points: int) -> dict:
+            return vaelab.evaluate(run, k=k, device=dev, data=data, precision="fp32", points=points, write=False)
+        score(first, max(1, probe // 4))  # warm-up: kernels, allocator
+        start = time.perf_counter()
+        score(first, probe)
+        per_point = (time.perf_counter() - start) / probe
+        budget = min(self.a.frontier * 60, max(MIN_TRAIN, self.left() - self.a.keep - per_point * n * EVAL_MARGIN))
+        planned = max(1, int(budget / (timed["s_per_epoch"] * EPOCH_MARGIN)))  # its first epoch: the slowest
         decay = FRONTIER_LR_END ** (1 / (planned - 1)) if planned > 1 else 1.0
         run = vaelab.train(FRONTIER, finish=False, out=self.tmp / "frontier", epochs=planned, lr_decay=decay,
-                           max_minutes=self.a.frontier, device=self.a.device, log=lambda s: None, **self.recipe_data())
+                           max_minutes=budget / 60, device=dev, log=lambda s: None, **self.recipe_data())
         rows = RunFolder(run).read_metrics()
-        ev = vaelab.evaluate(run, k=100 if self.a.quick else 5000, device=self.a.device)
+        for name in FRONTIER_FILES:  # the weights travel back even if the evaluation is cut short
+            shutil.copyfile(run / name, Path(self.a.out) / f"frontier-{name}")
+        fits = (self.left() - self.a.keep) / (per_point * EVAL_MARGIN)  # inf without a deadline
+        points = max(1, int(min(n, fits)))
+        ev = score(run, points)
+        subset = score(run, probe) if points > probe else ev
         return {"recipe": FRONTIER, "data": runs.load_config(run).data, "max_minutes": self.a.frontier,
+                "probe_points": probe, "probe_s_per_point": per_point, "planned_train_seconds": budget,
                 "planned_epochs": planned, "lr_decay": decay, "epochs": len(rows),
                 "train_seconds": sum(r["train_seconds"] for r in rows), "s_per_epoch": self.steady(rows),
-                "test_points": ev["n"], "k": ev["k"], "elbo": ev["elbo"], "nll": ev["nll"],
-                "eval_seconds": ev["seconds"]}
+                "precision": runs.load_config(run).precision, "eval_precision": "fp32",
+                "test_points": ev["n"], "split_points": n, "k": ev["k"], "elbo": ev["elbo"], "nll": ev["nll"],
+                "eval_seconds": ev["seconds"], f"nll_first_{subset['n']}": subset["nll"],
+                f"elbo_first_{subset['n']}": subset["elbo"]}
+
+
+def time_for(name: str, a: argparse.Namespace, left: float) -> float:
+    """A section's time budget in seconds, cut to what the deadline leaves; 0 (skip it) when that is too little.
+    The frontier plans its own length inside the deadline."""
+    if name == "frontier":
+        return min(a.budget + a.frontier * 60 * 1.5 + 900, left) if left >= a.budget + MIN_TRAIN else 0.0
+    return min(a.budget, left) if left >= SHORTEST else 0.0
+
+
+def write(results: dict, out: Path) -> None:
+    """gpu_check.json and gpu_check.md as the results stand (after every section, so a killed call keeps them)."""
+    graphs = results["sections"].get("graphs", {})
+    results["failed"] = [n for n, s in results["sections"].items() if not s["ok"]]
+    if graphs.get("ok") and "equal" in graphs and not graphs["equal"]:
+        results["failed"].append("graphs (CUDA-graph losses differ from eager)")
+    for name, text in (("gpu_check.json", json.dumps(results, indent=2, default=str) + "\n"),
+                       ("gpu_check.md", markdown(results))):
+        tmp = out / f".{name}.tmp"
+        tmp.write_text(text)
+        tmp.replace(out / name)
 
 
 def markdown(r: dict) -> str:
@@ -230,39 +306,44 @@ def _main(argv: list[str] | None) -> int:
                     f"'recipe {FRONTIER},frontier' for the GPU row alone in one device call")
     ap.add_argument("--frontier", type=float, default=0.0,
                     help=f"minutes of {FRONTIER} training for the GPU row, then its test NLL-5000 (0: off)")
+    ap.add_argument("--deadline", type=float, default=0.0,
+                    help="wall seconds for the whole invocation (0: none); sections plan and skip to end inside it")
+    ap.add_argument("--keep", type=float, default=0.0,
+                    help="seconds of the deadline the frontier leaves to the sections after it")
     a = ap.parse_args(argv)
+    if a.deadline < 0 or a.keep < 0 or a.frontier < 0:
+        ap.error("--deadline, --keep and --frontier must be >= 0")
     known = [*CHECKS, *(f"recipe {r}" for r in RECIPES)] + (["frontier"] if a.frontier else [])
     names = [n.strip() for n in a.only.split(",")] if a.only else known
     if set(names) - set(known):
         ap.error(f"--only: no section {', '.join(sorted(set(names) - set(known)))}; choose from {', '.join(known)}")
     if a.threads or a.quick:  # one thread: a CI runner's other jobs slow two threads several-fold
         torch.set_num_threads(a.threads or 1)
+    started = time.perf_counter()
+    left = (lambda: a.deadline - (time.perf_counter() - started)) if a.deadline else (lambda: math.inf)
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     results = {"machine": "unknown", "device": a.device, "quick": a.quick, "torch": torch.__version__,
-               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "targets": TARGETS, "sections": {}}
+               "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "argv": sys.argv[1:] if argv is None else argv,
+               "targets": TARGETS, "sections": {}}
     with tempfile.TemporaryDirectory() as tmp:
         setup = {}
-        section(results, "setup", a.budget, lambda: setup.setdefault("check", Check(a, Path(tmp))) and
+        section(results, "setup", a.budget, lambda: setup.setdefault("check", Check(a, Path(tmp), left)) and
                 {"machine": machine(resolve.device(a.device))})
         results["machine"] = results["sections"]["setup"].get("machine", "unknown")
+        write(results, out)
         check = setup.get("check")
-        jobs = {name: lambda name=name: getattr(check, name)() for name in CHECKS}
-        jobs |= {f"recipe {r}": lambda r=r: check.recipe(r) for r in RECIPES}
-        recipe_time = lambda: results["sections"].get(f"recipe {FRONTIER}", {}).get("s_per_epoch")  # noqa: E731
-        jobs["frontier"] = lambda: check.frontier(recipe_time())  # once the recipe's section has run
+        jobs = {f"recipe {FRONTIER}": lambda: check.recipe(FRONTIER),  # the GPU row first
+                "frontier": lambda: check.frontier(results["sections"].get(f"recipe {FRONTIER}", {}))}
+        jobs |= {name: lambda name=name: getattr(check, name)() for name in CHECKS}
+        jobs |= {f"recipe {r}": lambda r=r: check.recipe(r) for r in RECIPES if r != FRONTIER}
         jobs = {n: job for n, job in jobs.items() if n in names}
         for name, job in jobs.items():
             if check is None:
                 results["sections"][name] = {"ok": False, "error": "setup failed"}
                 continue
-            section(results, name, a.budget + (a.frontier * 60 * 1.5 + 900 if name == "frontier" else 0), job)
-    graphs = results["sections"].get("graphs", {})
-    results["failed"] = [n for n, s in results["sections"].items() if not s["ok"]]
-    if graphs.get("ok") and not graphs["equal"]:
-        results["failed"].append("graphs (CUDA-graph losses differ from eager)")
-    (out / "gpu_check.json").write_text(json.dumps(results, indent=2, default=str) + "\n")
-    (out / "gpu_check.md").write_text(markdown(results))
+            section(results, name, time_for(name, a, left()), job)
+            write(results, out)
     print(f"wrote {out / 'gpu_check.json'} and {out / 'gpu_check.md'}")
     if results["failed"]:
         print(f"gpu_check FAILED: {', '.join(results['failed'])}", file=sys.stderr)
