@@ -13,7 +13,7 @@ the same thing.
 
 import argparse
 
-from vaelab.bench import eval_nll
+from vaelab.bench.timings import eval_nll
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

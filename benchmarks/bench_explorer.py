@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-from vaelab import explorer, explorer_decoder as xd  # noqa: E402
+from vaelab.explorer import decoder as xd
+from vaelab.explorer import page as explorer  # noqa: E402
 
 
 def isolated(pg, count: int) -> list[int]:

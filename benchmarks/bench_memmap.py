@@ -26,7 +26,7 @@ TRAIN = ["-q", "train", "--epochs", "1", "--hidden", "64", "--latent-dim", "8", 
 
 CHILD = """
 import sys
-from vaelab.cli import run
+from vaelab.cli.main import run
 code = run(sys.argv[1:])
 # VmHWM is this process's own peak; getrusage's ru_maxrss would also count the parent it was forked from
 peak = next(line for line in open("/proc/self/status") if line.startswith("VmHWM"))

@@ -14,9 +14,12 @@ import time
 
 import torch
 
-from vaelab import config as cfg, models, objectives, runs
+from vaelab import models
+from vaelab.config import schema as cfg
 from vaelab.data import binarize, rows
-from vaelab.train import make_optimizer
+from vaelab.estimators import objectives
+from vaelab.runs import inputs
+from vaelab.training.loop import make_optimizer
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -33,7 +36,7 @@ if __name__ == "__main__":
         torch.set_num_threads(a.threads)
     c = cfg.Config(data="fashion-mnist", model=a.model, pixel_channels=a.channels, pixel_layers=a.layers,
                    pixel_kernel=a.kernel, pixel_context=a.context, batch_size=a.batch_size)
-    data = runs.load_data(c)
+    data = inputs.load_data(c)
     torch.manual_seed(0)
     model = models.build(c, data.shape)
     params = sum(p.numel() for p in model.parameters())

@@ -34,18 +34,21 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vaelab import config as cfg, models, objectives, runs
-from vaelab.data import ImageData, binarize, load_images, rows
+from vaelab import models
+from vaelab.config import schema as cfg
+from vaelab.data import ImageData, binarize, rows
 from vaelab.errors import DataError
-from vaelab.stack import StackedAdam, stack_parameters, stacked_model
-from vaelab.sweep_stacked import fit_group
-from vaelab.train import fit, make_optimizer
+from vaelab.estimators import objectives
+from vaelab.runs import inputs
+from vaelab.sweeps.stack import StackedAdam, stack_parameters, stacked_model
+from vaelab.sweeps.stacked import fit_group
+from vaelab.training.loop import fit, make_optimizer
 
 
 def load(c: cfg.Config, n: int) -> tuple[ImageData, str]:
     """The first n training images (and 1,000 validation images) of the config's data, or synthetic ones."""
     try:
-        data, name = runs.load_data(c), c.data
+        data, name = inputs.load_data(c), c.data
     except DataError:
         g = np.random.default_rng(c.seed)
         x = (g.random((n + 1000, 784)) < 0.3).astype(np.uint8)

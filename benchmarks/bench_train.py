@@ -13,7 +13,7 @@ lives in vaelab.bench and vaelab.reference; `vaelab bench --what train` runs the
 
 import argparse
 
-from vaelab.bench import train_w1
+from vaelab.bench.timings import train_w1
 
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -13,7 +13,6 @@ VampPrior held for the evaluation (vamp.held, what `vaelab evaluate` does) and r
 
 import argparse
 import contextlib
-import importlib
 import sys
 import time
 from pathlib import Path
@@ -23,9 +22,8 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 from vaelab import Config, models  # noqa: E402
+from vaelab.estimators import evaluation as evaluate  # noqa: E402
 from vaelab.models.vamp import EqualGaussianMixture  # noqa: E402
-
-evaluate = importlib.import_module("vaelab.evaluate")  # the module (vaelab.evaluate is also a function)
 
 
 def best_of(fn, rounds: int = 3) -> float:

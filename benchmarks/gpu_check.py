@@ -41,11 +41,12 @@ from typing import Callable
 import torch
 
 import vaelab
-from vaelab import config as cfg, resolve, runs
-from vaelab.run_folder import RunFolder
-from vaelab.bench import machine
-from vaelab.evaluate import point_bounds
-from vaelab.reference import nll_one_point_at_a_time, sync
+from vaelab.bench.reference import nll_one_point_at_a_time, sync
+from vaelab.bench.timings import machine
+from vaelab.config import schema as cfg
+from vaelab.estimators.evaluation import point_bounds
+from vaelab.runs import inputs, loading, resolve
+from vaelab.runs.folder import RunFolder
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGETS = {"w1_s_per_epoch": 0.08, "nll_seconds": 0.5, "sweep_ratio": 2.0}
@@ -108,7 +109,7 @@ class Check:
                        lr=1e-3, val_fraction=0.0, seed=0, device=a.device, log=lambda s: None)
         if a.data_dir and not a.quick:
             self.w1["data_dir"] = a.data_dir
-        self.data = runs.load_data(vaelab.make_config(**{k: v for k, v in self.w1.items() if k != "log"}))
+        self.data = inputs.load_data(vaelab.make_config(**{k: v for k, v in self.w1.items() if k != "log"}))
         self.epochs = 2 if a.quick else 3
 
     def train(self, name: str, **kw) -> tuple[Path, list[dict]]:
@@ -142,7 +143,7 @@ class Check:
                 continue
             run, rows = self.train(f"w1-{p}", precision=p)
             s = self.steady(rows)
-            out[p] = {"precision": runs.load_config(run).precision, "s_per_epoch": s,
+            out[p] = {"precision": loading.load_config(run).precision, "s_per_epoch": s,
                       "images_per_s": len(self.data.train) / s, "final_train_loss": rows[-1]["train_loss"],
                       "target_s_per_epoch": TARGETS["w1_s_per_epoch"], "meets_target": s <= TARGETS["w1_s_per_epoch"]}
         return out
@@ -152,8 +153,8 @@ class Check:
         run = self.tmp / "w1-fp32"
         if not run.exists():
             run, _ = self.train("w1-fp32", precision="fp32")
-        _, model = runs.load_model(run, self.data.shape, self.dev)
-        x = runs.eval_inputs(runs.load_config(run), self.data, "test", self.dev)
+        _, model = loading.load_model(run, self.data.shape, self.dev)
+        x = inputs.eval_inputs(loading.load_config(run), self.data, "test", self.dev)
         point_bounds(model, x[:256], k)  # warm-up: kernels, allocator
         sync(self.dev)
         start = time.perf_counter()
@@ -204,7 +205,7 @@ class Check:
                            log=lambda s: None, **self.recipe_data())
         wall = time.perf_counter() - start
         row, epochs = RunFolder(run).read_metrics()[0], cfg.load(name).epochs
-        return {"data": runs.load_config(run).data, "s_per_epoch": row["train_seconds"], "recipe_epochs": epochs,
+        return {"data": loading.load_config(run).data, "s_per_epoch": row["train_seconds"], "recipe_epochs": epochs,
                 "projected_minutes": row["train_seconds"] * epochs / 60, "train_loss": row["train_loss"],
                 "wall_seconds": wall}
 
@@ -219,8 +220,8 @@ class Check:
         if not timed.get("wall_seconds"):
             raise RuntimeError(f"needs the timings of the section 'recipe {FRONTIER}', which did not finish")
         k, dev, first = (100 if self.a.quick else 5000), self.a.device, self.tmp / FRONTIER
-        data = runs.load_data(runs.load_config(first))
-        n = len(runs.split_tensor(data, "test")[0])
+        data = inputs.load_data(loading.load_config(first))
+        n = len(inputs.split_tensor(data, "test")[0])
         probe = min(PROBE_POINTS, n)
 
         def score(run: Path, points: int) -> dict:
@@ -241,11 +242,11 @@ class Check:
         points = max(1, int(min(n, fits)))
         ev = score(run, points)
         subset = score(run, probe) if points > probe else ev
-        return {"recipe": FRONTIER, "data": runs.load_config(run).data, "max_minutes": self.a.frontier,
+        return {"recipe": FRONTIER, "data": loading.load_config(run).data, "max_minutes": self.a.frontier,
                 "probe_points": probe, "probe_s_per_point": per_point, "planned_train_seconds": budget,
                 "planned_epochs": planned, "lr_decay": decay, "epochs": len(rows),
                 "train_seconds": sum(r["train_seconds"] for r in rows), "s_per_epoch": self.steady(rows),
-                "precision": runs.load_config(run).precision, "eval_precision": "fp32",
+                "precision": loading.load_config(run).precision, "eval_precision": "fp32",
                 "test_points": ev["n"], "split_points": n, "k": ev["k"], "elbo": ev["elbo"], "nll": ev["nll"],
                 "eval_seconds": ev["seconds"], f"nll_first_{subset['n']}": subset["nll"],
                 f"elbo_first_{subset['n']}": subset["elbo"]}

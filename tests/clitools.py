@@ -1,6 +1,6 @@
 """Shared test helpers: a command that must fail the way bad input fails, tests kept off the network."""
 
-from vaelab.cli import run as cli
+from vaelab.cli.main import run as cli
 from vaelab.data import idx
 
 

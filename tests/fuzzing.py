@@ -2,9 +2,8 @@
 
 from pathlib import Path
 
-from vaelab.errors import VaelabError
-
 from fuzzcount import count
+from vaelab.errors import VaelabError
 
 
 def outcome(call, *args, **kw):

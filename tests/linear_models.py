@@ -9,7 +9,7 @@ from torch import nn
 from torch.distributions import Independent, MultivariateNormal, Normal
 
 from vaelab.models import VAE, LatentVariableModel
-from vaelab.networks import MLP
+from vaelab.models.networks import MLP
 
 
 def _diag(mean: torch.Tensor, std: torch.Tensor):

@@ -8,10 +8,10 @@ import torch
 from torch.distributions import MultivariateNormal
 
 import vaelab
-from vaelab import amortize
-from vaelab.cli import run as cli
+from vaelab.cli.main import run as cli
+from vaelab.estimators import amortization_gap as amortize
 from vaelab.models import VAE
-from vaelab.networks import MLP
+from vaelab.models.networks import MLP
 
 D = 5
 

@@ -14,7 +14,7 @@ from torch.distributions import Independent, Normal
 
 import vaelab
 from vaelab.errors import ConfigError, VaelabError
-from vaelab.run_folder import RunFolder
+from vaelab.runs.folder import RunFolder
 
 TINY = dict(hidden=(16,), latent_dim=2, batch_size=64, device="cpu", log=lambda s: None)
 SRC = Path(__file__).resolve().parents[1] / "src" / "vaelab"
@@ -131,10 +131,9 @@ def _messages(path: Path):
 
 
 def test_no_library_error_names_a_command_line_flag():
-    cli_only = {"cli.py", "cli_train.py", "cli_look.py", "cli_help.py", "commands.py"}
     found = []
     for path in sorted(SRC.rglob("*.py")):
-        if path.name in cli_only:
+        if path.parent.name == "cli":  # the command line may name its own flags
             continue
         for line, text in _messages(path):
             # where to put data files names data_dir and its flag together; `--set` is parsed for the CLI alone

@@ -8,12 +8,12 @@ import torch
 from safetensors.torch import load_file
 
 import vaelab
-from vaelab import runs
-from vaelab.checkpoint import load_checkpoint
-from vaelab.config import Config
+from vaelab.config.schema import Config
 from vaelab.errors import CheckpointError, ConfigError
-from vaelab.run_folder import epoch_weights
-from vaelab.train import validation_score
+from vaelab.runs import inputs, loading
+from vaelab.runs.checkpoint import load_checkpoint
+from vaelab.runs.folder import epoch_weights
+from vaelab.training.loop import validation_score
 
 # batch_size above digits' ~1,600 training images: one optimiser step per epoch, so epoch snapshots are steps
 ONE_STEP = dict(data="digits", hidden=(32,), latent_dim=3, batch_size=4096, lr=3e-2, device="cpu", val_fraction=0.0,
@@ -48,9 +48,9 @@ def test_saved_weights_are_the_closed_form_average_of_the_trained_steps(tmp_path
 def test_validation_scores_the_average_not_the_trained_weights(tmp_path):
     run = vaelab.train(finish=False, out=tmp_path / "r", epochs=3, ema=0.9, save_every=1, **SMALL)
     last = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
-    c = runs.load_config(run)
-    val = runs.eval_inputs(c, runs.load_data(c), "val", torch.device("cpu"))
-    _, model = runs.load_model(run)
+    c = loading.load_config(run)
+    val = inputs.eval_inputs(c, inputs.load_data(c), "val", torch.device("cpu"))
+    _, model = loading.load_model(run)
     model.load_state_dict(load_file(str(run / epoch_weights(3))))
     assert validation_score(model, val, "sgvb-b") == pytest.approx(last["val_elbo"], abs=1e-4)
     model.load_state_dict(_prefixed(run / "checkpoint.safetensors", "model."))
@@ -70,9 +70,9 @@ def test_resume_with_an_average_is_bit_exact(tmp_path):
 def test_a_checkpoint_and_a_run_that_disagree_on_averaging_are_refused(tmp_path):
     plain = vaelab.train(finish=False, out=tmp_path / "plain", epochs=1, **SMALL)
     averaged = vaelab.train(finish=False, out=tmp_path / "avg", epochs=1, ema=0.9, **SMALL)
-    _, model = runs.load_model(plain)
+    _, model = loading.load_model(plain)
     optimizer = torch.optim.Adam(model.parameters())
-    from vaelab.averaging import averaged as make_average
+    from vaelab.training.averaging import averaged as make_average
 
     with pytest.raises(CheckpointError, match="holds no weight average"):
         load_checkpoint(plain / "checkpoint.safetensors", model, optimizer, make_average(model, 0.9))
@@ -87,7 +87,7 @@ def test_a_decay_outside_zero_to_one_is_a_config_error(decay):
 
 
 def test_a_comparison_names_averaged_weights():
-    from vaelab.compare import describe
+    from vaelab.reports.compare import describe
 
     assert "weights averaged (ema 0.998)" in describe(Config(ema=0.998))
     assert "averaged" not in describe(Config())

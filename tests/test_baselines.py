@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab import baselines as B
-from vaelab import config as cfg
-from vaelab import runs
-from vaelab.cli import run as cli
-from vaelab.data import dequantize
 from clitools import expect_error as _bad
+from vaelab.baselines import mixtures as B
+from vaelab.cli.main import run as cli
+from vaelab.config import schema as cfg
+from vaelab.data import dequantize
+from vaelab.runs import inputs
 
 
 def _mixture_data(n, seed=0):
@@ -62,7 +62,7 @@ def test_dequantize_stays_in_its_bin():
 @pytest.fixture(scope="module")
 def digits_gauss():
     c = cfg.Config(likelihood="gaussian-learned", dequantize=True)
-    return c, runs.load_data(c)
+    return c, inputs.load_data(c)
 
 
 def test_gaussian_single_full_equals_a_one_component_sklearn_mixture(digits_gauss):
@@ -77,8 +77,8 @@ def test_gaussian_single_diag_is_a_sum_of_one_dimensional_densities(digits_gauss
     c, data = digits_gauss
     r = B.BASELINES["single"].fit(c, data, B.Options(covariance="diag"))
     dev = torch.device("cpu")
-    tr = runs.eval_inputs(c, data, "train", dev).double().numpy()
-    te = runs.eval_inputs(c, data, "test", dev).double().numpy()
+    tr = inputs.eval_inputs(c, data, "train", dev).double().numpy()
+    te = inputs.eval_inputs(c, data, "test", dev).double().numpy()
     m, v = tr.mean(0), tr.var(0) + B.REG_COVAR
     nll = (0.5 * np.log(2 * np.pi * v) + 0.5 * (te - m) ** 2 / v).sum(1).mean()
     assert r["nll"] == pytest.approx(nll, rel=1e-9)

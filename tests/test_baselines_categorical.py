@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab import baselines_categorical as cat
-from vaelab.cli import run as cli
+from vaelab.baselines import categorical as cat
+from vaelab.cli.main import run as cli
 
 
 def _grey(levels: np.ndarray) -> torch.Tensor:

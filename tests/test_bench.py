@@ -4,11 +4,10 @@ import pytest
 import torch
 from torch.distributions import Bernoulli, Independent, Normal, kl_divergence
 
-from vaelab.cli import run as cli
-from vaelab.evaluate import point_bounds
-from vaelab.reference import ExampleVAE, PerSample, nll_one_point_at_a_time
-
 from test_objectives import linear_gaussian
+from vaelab.bench.reference import ExampleVAE, PerSample, nll_one_point_at_a_time
+from vaelab.cli.main import run as cli
+from vaelab.estimators.evaluation import point_bounds
 
 
 def test_one_point_loop_matches_the_batched_evaluator_and_the_exact_likelihood():

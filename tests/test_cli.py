@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from vaelab.cli import run as cli
 from clitools import expect_error as _bad
+from vaelab.cli.main import run as cli
 
 FAST = ["--hidden", "32", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu", "--eval-k", "20"]
 

@@ -7,9 +7,10 @@ import re
 import pytest
 
 import vaelab
-from vaelab import config as cfg
-from vaelab.cli import build_parser, run as cli
 from clitools import expect_error
+from vaelab.cli.main import build_parser
+from vaelab.cli.main import run as cli
+from vaelab.config import schema as cfg
 
 FAST = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "256", "--device", "cpu", "--no-report"]
 

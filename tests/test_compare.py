@@ -8,10 +8,10 @@ import subprocess
 import pytest
 
 import vaelab
-from vaelab import baselines as B
-from vaelab import compare
-from vaelab.cli import run as cli
-from vaelab.config import Config
+from vaelab.baselines import mixtures as B
+from vaelab.cli.main import run as cli
+from vaelab.config.schema import Config
+from vaelab.reports import compare
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=4, batch_size=64, device="cpu", eval_k=30, log=lambda s: None)
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from vaelab import config as cfg
+from vaelab.config import schema as cfg
 from vaelab.errors import ConfigError
 
 

@@ -10,13 +10,13 @@ import torch
 from scipy import stats
 
 import vaelab
-from vaelab import api, models, visualize
-from vaelab.config import PRIORS
-from vaelab.errors import VaelabError
-from vaelab.evaluate import point_bounds, summarize
-from vaelab.objectives import iwae, sgvb_a, sgvb_b
-
 from linear_models import TwoLayer, analytic_elbo, one_layer
+from vaelab import api, models
+from vaelab.config.schema import PRIORS
+from vaelab.errors import VaelabError
+from vaelab.estimators.evaluation import point_bounds, summarize
+from vaelab.estimators.objectives import iwae, sgvb_a, sgvb_b
+from vaelab.reports import views
 
 
 def _two_layer(n: int = 800):
@@ -145,7 +145,7 @@ def test_laplace_prior_latents_follow_the_laplace():
 
 def _view(model, tmp_path, x=None):
     """A RunView around a model, without a run folder."""
-    view = object.__new__(visualize.RunView)
+    view = object.__new__(views.RunView)
     view.model, view.device, view.out, view.hw = model, torch.device("cpu"), tmp_path, (4, 4)
     view.x = x if x is not None else torch.rand(50, 16)
     return view
@@ -176,7 +176,7 @@ def test_manifold_grid_falls_back_to_aggregate_posterior_quantiles(tmp_path):
     x = model.marginal().sample((200,))
     assert model.latent_quantiles(torch.tensor([0.5])) is None
     codes = _view(model, tmp_path, x).codes()
-    q, how = visualize.grid_quantiles(model, 9, lambda: codes)
+    q, how = views.grid_quantiles(model, 9, lambda: codes)
     assert "aggregate posterior" in how
     assert np.allclose(q, np.quantile(codes, (np.arange(9) + 0.5) / 9, axis=0))
 

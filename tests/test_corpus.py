@@ -9,10 +9,9 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.cli import run as cli
+from clitools import expect_error as _bad
 from vaelab.data import corpus, load_corpus, rows
 from vaelab.errors import DataError
-from clitools import expect_error as _bad
 
 BBC = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbc_news"
 QUIET = dict(log=lambda s: None)

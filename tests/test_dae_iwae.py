@@ -7,12 +7,12 @@ import pytest
 import torch
 
 import vaelab
-from vaelab.evaluate import noisy_reconstruction
+from vaelab.cli.main import run as cli
+from vaelab.distributions.corruption import Noise, fixed
+from vaelab.estimators.evaluation import noisy_reconstruction
+from vaelab.estimators.objectives import ae, dae, iwae, sgvb_a
 from vaelab.models import AE, DAE
-from vaelab.networks import MLP
-from vaelab.cli import run as cli
-from vaelab.corruption import Noise, fixed
-from vaelab.objectives import ae, dae, iwae, sgvb_a
+from vaelab.models.networks import MLP
 
 SMALL = dict(data="digits", batch_size=64, lr=1e-3, device="cpu", eval_k=50, log=lambda s: None)
 

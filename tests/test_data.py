@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab.data import DATASETS, binarize, load_images
-from vaelab.data import idx
-from vaelab.errors import DataError
 from clitools import no_downloads
+from vaelab.data import DATASETS, binarize, idx, load_images
+from vaelab.errors import DataError
 
 FMNIST_SYSTEM = Path("/usr/share/datasets/fashion-mnist")
 

@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
+from clitools import no_downloads
 from vaelab.data import idx, load_images
 from vaelab.errors import DataError
-from clitools import no_downloads
 
 
 @pytest.fixture(autouse=True)

@@ -8,11 +8,12 @@ import numpy as np
 import pytest
 
 import vaelab
-from vaelab import amortize, api, runs
-from vaelab.cli import run as cli
-from vaelab.run_folder import RunFolder
-
 from clitools import expect_error
+from vaelab import api
+from vaelab.cli.main import run as cli
+from vaelab.estimators import amortization_gap
+from vaelab.runs import loading
+from vaelab.runs.folder import RunFolder
 
 TINY = dict(data="digits", hidden=(32,), batch_size=128, lr=3e-3, eval_k=20)
 NEW = {
@@ -71,7 +72,7 @@ def test_hvae_config_round_trips_and_evaluate_reports_each_layer(tmp_path, capsy
                 "--eval-k", "20", "--no-report", "--out", str(out)]) == 0
     saved = tomllib.loads((out / "config.toml").read_text())
     assert saved["latent_dim"] == [8, 4] and saved["model"] == "hvae"
-    c = runs.load_config(out)
+    c = loading.load_config(out)
     assert c.latent_dim == (8, 4) and vaelab.config.from_dict(saved) == c
     assert cli(["-q", "train", "--resume", str(out), "--epochs", "2", "--no-report"]) == 0
     capsys.readouterr()
@@ -86,6 +87,6 @@ def test_hvae_config_round_trips_and_evaluate_reports_each_layer(tmp_path, capsy
 
 def test_amortization_gap_optimises_a_flow_posterior_per_point(tmp_path):
     run = api.train(out=tmp_path / "run", epochs=3, log=lambda s: None, **TINY, **NEW["iaf"])
-    r = amortize.run_gap(run, points=20, steps=60, k=200, log=lambda s: None)
+    r = amortization_gap.run_gap(run, points=20, steps=60, k=200, log=lambda s: None)
     assert r["optimized_elbo"] > r["amortized_elbo"] + 0.05  # per-point base and context beat the encoder's
     assert "flow's context" in r["estimators"]["optimized_elbo"]

@@ -11,15 +11,16 @@ import torch
 from torch.distributions import Multinomial
 
 import vaelab
-from vaelab import documents, lda, models, runs
-from vaelab.cli import run as cli
-from vaelab.config import Config
-from vaelab.data import corpus, load_corpus, rows
-from vaelab.distributions import BagOfWords
-from vaelab.evaluate import point_bounds
-from vaelab.train import make_optimizer
-
 from test_corpus import two_topic_lines, write_tsv
+from vaelab import models
+from vaelab.cli.main import run as cli
+from vaelab.config.schema import Config
+from vaelab.data import corpus, load_corpus, rows
+from vaelab.distributions.densities import BagOfWords
+from vaelab.estimators.evaluation import point_bounds
+from vaelab.runs import claims, inputs, loading
+from vaelab.topics import lda, scores
+from vaelab.training.loop import make_optimizer
 
 QUIET = dict(log=lambda s: None)
 
@@ -75,7 +76,7 @@ def test_npmi_by_hand():
     # documents {a,b}, {a,b}, {c}, {a}: P(a)=3/4, P(b)=1/2, P(a,b)=1/2, c never meets a or b
     docs = _csr([[1., 2, 0], [1, 1, 0], [0, 0, 4], [3, 0, 0]])
     ab = math.log((1 / 2) / (3 / 4 * 1 / 2)) / -math.log(1 / 2)
-    got = documents.npmi([[0, 1], [0, 2], [0, 1, 2]], docs)
+    got = scores.npmi([[0, 1], [0, 2], [0, 1, 2]], docs)
     assert got[0] == pytest.approx(ab) and got[1] == -1.0
     assert got[2] == pytest.approx((ab - 1 - 1) / 3)
 
@@ -83,29 +84,29 @@ def test_npmi_by_hand():
 def test_perplexity_formulas_and_unigram():
     log_p = np.array([-10.0, -30.0])
     n = np.array([5, 10])
-    assert documents.perplexity(log_p, n) == pytest.approx(math.exp(40 / 15))
-    assert documents.perplexity_per_doc(log_p, n) == pytest.approx(math.exp((2 + 3) / 2))
+    assert scores.perplexity(log_p, n) == pytest.approx(math.exp(40 / 15))
+    assert scores.perplexity_per_doc(log_p, n) == pytest.approx(math.exp((2 + 3) / 2))
     counts = _csr([[3., 0, 1], [1, 0, 0]])
-    lp = documents.unigram_log_probs(counts)
+    lp = scores.unigram_log_probs(counts)
     assert torch.allclose(lp.exp(), torch.tensor([5 / 8, 1 / 8, 2 / 8]))  # add-one: (4+1, 0+1, 1+1) / (5+3)
 
 
 def test_topic_ends():
     w = np.array([[3.0, -1], [1, 2], [-2, 0], [0, -5]])  # (|V|=4, K=2)
-    plus, minus = documents.ends(w, 2)
+    plus, minus = scores.ends(w, 2)
     assert plus.tolist() == [[0, 1], [1, 2]] and minus.tolist() == [[2, 3], [3, 0]]
 
 
 def test_label_purity():
     z = np.array([[3.0, 0], [2, 1], [1, 2], [0, 3]])
     y = np.array([0, 0, 1, 1])
-    assert documents.label_purity(z, y, 2).tolist() == [1.0, 1.0]
-    assert documents.label_purity(z, y, 4).tolist() == [0.5, 0.5]
+    assert scores.label_purity(z, y, 2).tolist() == [1.0, 1.0]
+    assert scores.label_purity(z, y, 4).tolist() == [0.5, 0.5]
 
 
 def test_nvdm_decoder_is_the_seed_softmax_with_unigram_bias(two_topics):
     c = Config(data=f"corpus:{two_topics}", **TINY)
-    data = runs.load_data(c)
+    data = inputs.load_data(c)
     model = models.build(c, data.shape, data)
     assert model.topic_weights.shape == (data.dim, 2)  # R is |V| x K
     # b is the add-one unigram of the training split
@@ -123,7 +124,7 @@ def test_nvdm_decoder_is_the_seed_softmax_with_unigram_bias(two_topics):
 
 def test_nvdm_kl_is_analytic(two_topics):
     c = Config(data=f"corpus:{two_topics}", **TINY)
-    data = runs.load_data(c)
+    data = inputs.load_data(c)
     torch.manual_seed(0)
     model = models.build(c, data.shape, data)
     x = rows(data.test, None, 1.0)
@@ -156,7 +157,7 @@ def test_weight_decay_only_touches_weight_matrices(two_topics):
 def test_train_evaluate_topics_plot_report(nvdm_run, capsys):
     ev = json.loads((nvdm_run / "eval.json").read_text())
     assert ev["likelihood"] == "multinomial" and ev["k"] == 50
-    assert runs.load_config(nvdm_run).likelihood == "multinomial"  # the saved config names the likelihood used
+    assert loading.load_config(nvdm_run).likelihood == "multinomial"  # the saved config names the likelihood used
     n_words = ev["words"]
     assert ev["perplexity"] == pytest.approx(math.exp(-ev["elbo"] * ev["n"] / n_words))
     assert ev["perplexity_is"] == pytest.approx(math.exp(-ev["iwae"] * ev["n"] / n_words))
@@ -239,8 +240,8 @@ def test_lda_baseline_on_two_topics(two_topics, nvdm_run, tmp_path, capsys):
 
 def test_default_run_folder_names_the_corpus(tmp_path):
     c = Config(data="corpus:some/where/bbc_news/", model="nvdm")
-    assert runs.default_out(c, tmp_path).name == "nvdm-bbc_news-001"
-    assert runs.default_out(Config(), tmp_path).name == "vae-digits-001"
+    assert claims.default_out(c, tmp_path).name == "nvdm-bbc_news-001"
+    assert claims.default_out(Config(), tmp_path).name == "vae-digits-001"
 
 
 def test_stacked_sweep_of_nvdm_is_refused(two_topics, tmp_path, capsys):

@@ -3,8 +3,8 @@
 import pytest
 
 import vaelab
-from vaelab import metrics
-from vaelab.run_folder import RunFolder
+from vaelab.runs import metrics
+from vaelab.runs.folder import RunFolder
 
 QUIET = dict(log=lambda s: None)
 SMALL = dict(data="digits", hidden=(64,), latent_dim=4, batch_size=64, lr=1e-3, device="cpu", eval_k=50)

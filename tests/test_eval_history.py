@@ -7,9 +7,9 @@ import json
 import pytest
 
 import vaelab
-from vaelab import compare
-from vaelab.cli import run as cli
-from vaelab.run_folder import RunFolder
+from vaelab.cli.main import run as cli
+from vaelab.reports import compare
+from vaelab.runs.folder import RunFolder
 
 SMALL = dict(data="digits", hidden=(16,), latent_dim=2, batch_size=64, device="cpu", lr=3e-3, log=lambda s: None)
 

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 import vaelab
-from vaelab import compare, runs
-from vaelab.evaluate import exact_log_prob
-from vaelab.cli import run as cli
+from vaelab.cli.main import run as cli
+from vaelab.estimators.evaluation import exact_log_prob
+from vaelab.reports import compare
+from vaelab.runs import inputs, loading
 
 TINY = dict(pixel_channels=4, pixel_layers=2, pixel_kernel=3, hidden=(16,))
 
@@ -24,8 +25,8 @@ def pixel_run(tmp_path_factory):
 
 def _per_point(run) -> np.ndarray:
     """log p(x) of every test point under the split's seeded binarization, (N,)."""
-    c, model = runs.load_model(run)
-    x = runs.eval_inputs(c, runs.load_data(c), "test", torch.device("cpu"))
+    c, model = loading.load_model(run)
+    x = inputs.eval_inputs(c, inputs.load_data(c), "test", torch.device("cpu"))
     return exact_log_prob(model, x)
 
 
@@ -76,8 +77,8 @@ def test_a_corpus_subset_scores_its_first_documents(tmp_path):
     path = write_tsv(tmp_path / "two", two_topic_lines(80))
     run = vaelab.train(data=f"corpus:{path}", model="nvdm", hidden=(16,), latent_dim=2, batch_size=8, epochs=1,
                        device="cpu", out=tmp_path / "nvdm", log=lambda s: None, finish=False)
-    c, _ = runs.load_model(run)
-    counts = runs.eval_inputs(c, runs.load_data(c), "test", torch.device("cpu"))  # (N, |V|) word counts
+    c, _ = loading.load_model(run)
+    counts = inputs.eval_inputs(c, inputs.load_data(c), "test", torch.device("cpu"))  # (N, |V|) word counts
     sub = vaelab.evaluate(run, k=10, points=5)
     assert (sub["n"], sub["split_points"]) == (5, len(counts))
     assert sub["words"] == pytest.approx(float(counts[:5].sum()))  # the perplexity's words are those 5 documents'

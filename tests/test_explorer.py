@@ -11,11 +11,13 @@ import pytest
 import torch
 
 import vaelab
-from vaelab import explorer, explorer_decoder as xd, models
-from vaelab.cli import run as cli
-from vaelab.config import Config
-from vaelab.data.labels import FASHION_MNIST, label_names
 from clitools import expect_error
+from vaelab import models
+from vaelab.cli.main import run as cli
+from vaelab.config.schema import Config
+from vaelab.data.labels import FASHION_MNIST, label_names
+from vaelab.explorer import decoder as xd
+from vaelab.explorer import page as explorer
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=2, batch_size=64, lr=3e-3, device="cpu", epochs=2,
              log=lambda s: None, finish=False)

@@ -14,7 +14,9 @@ import pytest
 import torch
 
 import vaelab
-from vaelab import explorer, explorer_decoder as xd, runs
+from vaelab.explorer import decoder as xd
+from vaelab.explorer import page as explorer
+from vaelab.runs import inputs, loading
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
 CHROMIUM = os.environ.get("VAELAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
@@ -104,7 +106,7 @@ def test_hovering_a_point_shows_that_example_and_its_label(page, run):
     i = _isolated(xy / [(x1 - x0), (y1 - y0)], 1 / 600)[0]
     page.mouse.move(*page.evaluate(f"explorer.pointClient({i})"))
     assert page.evaluate("explorer.state.hover") == i
-    data = runs.load_data(runs.load_config(run))
+    data = inputs.load_data(loading.load_config(run))
     row = p["index"][i]
     image = np.round(data.test[row].numpy() / 16 * 255)  # the grey test image, from the data, not the page
     assert np.array_equal(_pixels(page, "#hoverImage"), image)
@@ -179,7 +181,7 @@ def test_a_document_model_shows_its_words(browser, tmp_path):
             probs = model.decode(torch.tensor([z], dtype=torch.float32)).probs[0].numpy()
         shown = [li.split()[0] for li in pg.locator("#decoded ol").first.locator("li").all_inner_texts()]
         assert shown == [vocab[k] for k in np.argsort(-probs, kind="stable")[:12]]
-    data = runs.load_data(runs.load_config(run))
+    data = inputs.load_data(loading.load_config(run))
     pg.evaluate("explorer.showHover(0)")  # the same handler the pointer calls
     row = p["index"][0]
     counts = data.test.to_dense()[row].numpy()

@@ -6,8 +6,8 @@ import time
 import pytest
 import torch
 
-from vaelab.cli import run as cli
 from clitools import expect_error, safetensors_content
+from vaelab.cli.main import run as cli
 
 FAST = ["--data", "digits", "--hidden", "32", "--latent-dim", "4", "--device", "cpu", "--eval-k", "10"]
 
@@ -93,7 +93,7 @@ def test_a_kill_at_the_first_write_leaves_a_folder_the_original_command_claims(t
 
 
 def test_a_live_run_in_its_first_epoch_is_never_taken_for_a_failed_start(tmp_path, capsys):
-    from vaelab.run_folder import RunFolder
+    from vaelab.runs.folder import RunFolder
 
     out = tmp_path / "run"
     cmd = ["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]

@@ -8,10 +8,10 @@ import torch
 from scipy import stats
 from torch.distributions import kl_divergence
 
-from vaelab import families
+from vaelab.distributions import families
+from vaelab.estimators.objectives import sgvb_a, sgvb_b
 from vaelab.models import VAE
-from vaelab.networks import MLP
-from vaelab.objectives import sgvb_a, sgvb_b
+from vaelab.models.networks import MLP
 
 LOC, SCALE = 0.3, 1.7
 SCIPY = {

@@ -7,12 +7,11 @@ import torch
 from torch.autograd.functional import jacobian
 
 import vaelab
-from vaelab import models
-from vaelab.evaluate import summarize
-from vaelab.models.flows import Flow, Planar
-from vaelab.objectives import iwae, sgvb_a, sgvb_b
-
 from linear_models import one_layer
+from vaelab import models
+from vaelab.estimators.evaluation import summarize
+from vaelab.estimators.objectives import iwae, sgvb_a, sgvb_b
+from vaelab.models.flows import Flow, Planar
 
 
 def _random_flow(kind: str, steps: int, dz: int, context: int, seed: int) -> Flow:

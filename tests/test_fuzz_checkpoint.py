@@ -6,7 +6,6 @@ model stay as they were when it fails.
 """
 
 import json
-import math
 import random
 
 import numpy as np
@@ -18,12 +17,11 @@ from safetensors import safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from vaelab.checkpoint import load_checkpoint, save_checkpoint
-from vaelab.report_sections import training_section
-from vaelab.run_folder import RunFolder
-from vaelab.train import make_optimizer
-
 from fuzzing import outcome
+from vaelab.reports.sections import training_section
+from vaelab.runs.checkpoint import load_checkpoint, save_checkpoint
+from vaelab.runs.folder import RunFolder
+from vaelab.training.loop import make_optimizer
 
 DTYPES = [torch.float32, torch.float64, torch.int64, torch.uint8, torch.float16, torch.bool]
 json_values = st.recursive(

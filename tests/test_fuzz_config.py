@@ -11,9 +11,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from vaelab import config as cfg
-
 from fuzzing import outcome
+from vaelab.config import schema as cfg
 
 KEYS = sorted(f.name for f in dataclasses.fields(cfg.Config))
 scalars = st.one_of(st.booleans(), st.integers(-2**40, 2**40), st.floats(allow_nan=True, allow_infinity=True),

@@ -15,9 +15,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from fuzzing import listing, outcome
 from vaelab.data import idx, load_corpus, load_images
 
-from fuzzing import listing, outcome
 
 def fuzz(n: int) -> settings:
     """n generated cases, no deadline (the machine is shared), no example database written into the checkout."""

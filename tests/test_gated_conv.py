@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from vaelab.gated_conv import GatedConvDecoder, GatedConvEncoder, gated
+from vaelab.models.gated_conv import GatedConvDecoder, GatedConvEncoder, gated
 
 SHAPE = (1, 12, 8)  # sides divide by 4, and differ, so a swapped H and W would fail
 

@@ -7,7 +7,7 @@ from contextlib import nullcontext
 import pytest
 import torch
 
-from vaelab import graphs
+from vaelab.training import cuda_graphs
 
 
 def _trainer():
@@ -51,10 +51,10 @@ def test_graphed_steps_train_exactly_like_eager_steps():
     eager = [float(step_a(data, idx, beta)) for idx, beta in _schedule()]
     model_b, data, step_b = _trainer()
     captures = []
-    run = graphs.GraphedStep(step_b, lambda: None, side_stream=nullcontext, capture=_fake_capture(captures))
+    run = cuda_graphs.GraphedStep(step_b, lambda: None, side_stream=nullcontext, capture=_fake_capture(captures))
     graphed = [float(run(data, idx, beta)) for idx, beta in _schedule()]
     assert captures == [1]  # captured once, after the warm-up steps
-    assert run.warm == graphs.WARMUP_STEPS and run.replay is not None
+    assert run.warm == cuda_graphs.WARMUP_STEPS and run.replay is not None
     assert graphed == pytest.approx(eager, rel=0, abs=0)
     assert torch.equal(model_a.weight, model_b.weight) and torch.equal(model_a.bias, model_b.bias)
 
@@ -69,7 +69,7 @@ def test_a_failed_capture_warns_once_and_stays_eager():
         tries.append(1)
         raise RuntimeError("operation not permitted when stream is capturing")
 
-    run = graphs.GraphedStep(step_b, lambda: None, side_stream=nullcontext, capture=broken)
+    run = cuda_graphs.GraphedStep(step_b, lambda: None, side_stream=nullcontext, capture=broken)
     with pytest.warns(UserWarning, match="training eagerly"):
         got = [float(run(data, idx, beta)) for idx, beta in _schedule()]
     assert tries == [1] and run.failed
@@ -77,7 +77,7 @@ def test_a_failed_capture_warns_once_and_stays_eager():
 
 
 def test_graphs_only_on_cuda_and_not_under_ddp():
-    assert not graphs.usable(torch.device("cpu"), True, False)
-    assert graphs.usable(torch.device("cuda"), True, False)
-    assert not graphs.usable(torch.device("cuda"), False, False)
-    assert not graphs.usable(torch.device("cuda"), True, True)
+    assert not cuda_graphs.usable(torch.device("cpu"), True, False)
+    assert cuda_graphs.usable(torch.device("cuda"), True, False)
+    assert not cuda_graphs.usable(torch.device("cuda"), False, False)
+    assert not cuda_graphs.usable(torch.device("cuda"), True, True)

@@ -9,10 +9,10 @@ import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
 import vaelab
-from vaelab import distributions as dist
 from vaelab import models
-from vaelab.evaluate import layer_bounds, point_bounds, summarize
-from vaelab.objectives import iwae, sgvb_a, sgvb_b
+from vaelab.distributions import densities as dist
+from vaelab.estimators.evaluation import layer_bounds, point_bounds, summarize
+from vaelab.estimators.objectives import iwae, sgvb_a, sgvb_b
 
 D, D1, D2 = 6, 3, 2
 

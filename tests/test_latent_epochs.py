@@ -12,9 +12,10 @@ from PIL import Image
 
 import vaelab
 from clitools import expect_error
-from vaelab import animation, runs, visualize
-from vaelab.cli import run as cli
+from vaelab.cli.main import run as cli
 from vaelab.data import rows
+from vaelab.reports import animation, views
+from vaelab.runs import loading
 
 
 @pytest.fixture(scope="module")
@@ -25,12 +26,12 @@ def kept(tmp_path_factory):
 
 
 def test_plot_epoch_n_uses_epoch_ns_weights(kept, capsys):
-    view = visualize.RunView(kept, epoch=1)
-    _, model = runs.load_model(kept, weights="epochs/epoch-001.safetensors")
+    view = views.RunView(kept, epoch=1)
+    _, model = loading.load_model(kept, weights="epochs/epoch-001.safetensors")
     with torch.no_grad():
         expected = model.embed(view.x).numpy()  # epoch 1's encoder on the same test inputs
     assert np.array_equal(view.codes(), expected)
-    final = visualize.RunView(kept).codes()
+    final = views.RunView(kept).codes()
     assert np.abs(view.codes() - final).max() > 1e-3  # not the final weights' codes
     assert cli(["plot", str(kept), "--kind", "latent", "--epoch", "1"]) == 0
     assert (kept / "plots" / "latent-epoch-001.png").is_file()
@@ -62,7 +63,7 @@ def test_frames_keep_the_first_and_last_epoch_and_pca_signs_agree():
 
 
 def test_the_reconstruction_row_shows_the_grey_image(kept):
-    view = visualize.RunView(kept)
+    view = views.RunView(kept)
     grey = rows(view.data.test[:16], None, view.data.scale).numpy()
     assert 0 < ((grey > 0) & (grey < 1)).mean()  # digits have grey levels; a binarization has none
     assert not np.array_equal(grey, view.x[:16].numpy())  # and the model's scored input is that binarization

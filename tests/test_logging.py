@@ -95,7 +95,8 @@ def _events(folder: Path):
 def test_tensorboard_logs_each_models_metrics_images_and_hyper_parameters(tmp_path):
     pytest.importorskip("tensorboard")
     from tensorboard.plugins.hparams import plugin_data_pb2
-    from vaelab.tensorboard_log import TensorBoardLog
+
+    from vaelab.training.tensorboard_log import TensorBoardLog
 
     out = TensorBoardLog()
     root = vaelab.sweep(seeds=2, data="digits", epochs=2, lr=3e-3, out=tmp_path / "sweep", outputs=[out], **TINY)

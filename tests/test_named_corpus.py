@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from vaelab.checkpoint import read_shape
-from vaelab.cli import run as cli
-from vaelab.data import load_corpus, named
-from vaelab.data import idx
-from vaelab.errors import DataError
 from clitools import expect_error, no_downloads
+from vaelab.cli.main import run as cli
+from vaelab.data import idx, load_corpus, named
+from vaelab.errors import DataError
+from vaelab.runs.checkpoint import read_shape
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbc_news"
 WORDS = ["market", "bank", "film", "music", "vote", "party", "match", "goal", "phone", "web", "price", "star"]

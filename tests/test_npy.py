@@ -5,10 +5,10 @@ import pytest
 import torch
 
 import vaelab
-from vaelab.batches import StreamedBatches
-from vaelab.cli import run as cli
+from vaelab.cli.main import run as cli
 from vaelab.data import load_images
 from vaelab.errors import DataError
+from vaelab.training.batches import StreamedBatches
 
 
 def _write(root, n=250, d=16, test=40):

@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 import vaelab
-from vaelab import documents, runs
+from vaelab.runs import inputs, loading
+from vaelab.topics import scores
 
 BBC = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "bbc_news"
 pytestmark = pytest.mark.skipif(not (BBC / "corpus.tsv").is_file(), reason="../shared/data/bbc_news is not present")
@@ -23,9 +24,9 @@ def bbc_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("bbc") / "nvdm"
     run = vaelab.train("nvdm-bbc", finish=False,
                        data=f"corpus:{BBC}", epochs=EPOCHS, device="cpu", out=out, log=lambda s: None)
-    c = runs.load_config(run)
-    data = runs.load_data(c)
-    _, model = runs.load_model(run, data.shape)
+    c = loading.load_config(run)
+    data = inputs.load_data(c)
+    _, model = loading.load_model(run, data.shape)
     return run, data, model
 
 
@@ -40,8 +41,8 @@ def test_perplexity_well_below_the_unigram(bbc_run):
 
 def test_latent_dimensions_follow_the_labels(bbc_run):
     _, data, model = bbc_run
-    z = documents.codes(model, data.test)  # (335, 15) posterior means of the test documents
-    purity = documents.label_purity(z, data.y_test.numpy(), top=30)
+    z = scores.codes(model, data.test)  # (335, 15) posterior means of the test documents
+    purity = scores.label_purity(z, data.y_test.numpy(), top=30)
     # the 30 test documents scoring highest on a dimension: > 60% one label for at least 3 dimensions
     # (chance is ~23%: the largest class holds 23% of the test split)
     assert (purity > 0.6).sum() >= 3, np.round(purity, 2)
@@ -49,7 +50,7 @@ def test_latent_dimensions_follow_the_labels(bbc_run):
 
 def test_topic_table_is_sorted_by_spread(bbc_run):
     _, data, model = bbc_run
-    table = documents.topic_table(model, data, top=10)
+    table = scores.topic_table(model, data, top=10)
     assert len(table) == 15 and all(len(r["plus"]) == len(r["minus"]) == 10 for r in table)
     sds = [r["sd"] for r in table]
     assert sds == sorted(sds, reverse=True) and sds[0] > 0.5

@@ -6,11 +6,11 @@ import pytest
 import torch
 from torch.distributions import MultivariateNormal, kl_divergence
 
-from vaelab import distributions as dist
-from vaelab.evaluate import summarize
+from vaelab.distributions import densities as dist
+from vaelab.estimators.evaluation import summarize
+from vaelab.estimators.objectives import ae, iwae, sgvb_a, sgvb_b
 from vaelab.models import VAE
-from vaelab.networks import MLP
-from vaelab.objectives import ae, iwae, sgvb_a, sgvb_b
+from vaelab.models.networks import MLP
 
 D, DZ = 6, 2
 

@@ -10,9 +10,9 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from vaelab import noise
-from vaelab.batches import ResidentBatches
-from vaelab.distributions import diagonal_normal
+from vaelab.distributions.densities import diagonal_normal
+from vaelab.runtime import split_noise
+from vaelab.training.batches import ResidentBatches
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -20,17 +20,17 @@ SRC = str(Path(__file__).resolve().parents[1] / "src")
 def test_split_noise_is_a_slice_of_the_whole_batch_draw():
     loc, scale = torch.randn(6, 5), torch.rand(6, 5) + 0.1
     torch.manual_seed(0)
-    z = noise.rsample(diagonal_normal(loc, scale), 3)  # (3, 6, 5)
+    z = split_noise.rsample(diagonal_normal(loc, scale), 3)  # (3, 6, 5)
     torch.manual_seed(0)
-    u = noise.uniform((6, 7), device=torch.device("cpu"), dtype=torch.float32)
+    u = split_noise.uniform((6, 7), device=torch.device("cpu"), dtype=torch.float32)
     for part in range(2):
         rows = slice(3 * part, 3 * part + 3)
         torch.manual_seed(0)
-        with noise.split_batch(2, part):
-            assert torch.equal(noise.rsample(diagonal_normal(loc[rows], scale[rows]), 3), z[:, rows])
+        with split_noise.split_batch(2, part):
+            assert torch.equal(split_noise.rsample(diagonal_normal(loc[rows], scale[rows]), 3), z[:, rows])
         torch.manual_seed(0)
-        with noise.split_batch(2, part):
-            assert torch.equal(noise.uniform((3, 7), device=torch.device("cpu"), dtype=torch.float32), u[rows])
+        with split_noise.split_batch(2, part):
+            assert torch.equal(split_noise.uniform((3, 7), device=torch.device("cpu"), dtype=torch.float32), u[rows])
 
 
 def test_shards_held_apart_give_the_batches_of_shards_held_together():

@@ -10,9 +10,13 @@ import torch
 from scipy.stats import chisquare
 
 import vaelab
-from vaelab import api, compare, config as cfg, models, objectives, runs
-from vaelab.run_folder import RunFolder
 from clitools import expect_error
+from vaelab import api, models
+from vaelab.config import schema as cfg
+from vaelab.estimators import objectives
+from vaelab.reports import compare
+from vaelab.runs import inputs, loading
+from vaelab.runs.folder import RunFolder
 
 P_MIN = 1e-3
 TINY = dict(pixel_channels=4, pixel_layers=2, pixel_kernel=3, hidden=(16,))
@@ -95,8 +99,8 @@ def test_pixelcnn_run_reports_its_exact_nll(tmp_path):
     run = vaelab.train(data="digits", model="pixelcnn", epochs=1, batch_size=64, out=tmp_path / "p",
                        log=lambda s: None, **TINY)
     result = api.evaluate(run)
-    c, model = runs.load_model(run)
-    x = runs.eval_inputs(c, runs.load_data(c), "test", torch.device("cpu"))  # the seeded binarization
+    c, model = loading.load_model(run)
+    x = inputs.eval_inputs(c, inputs.load_data(c), "test", torch.device("cpu"))  # the seeded binarization
     assert set(x.unique().tolist()) == {0.0, 1.0}
     with torch.no_grad():
         nll = -float(model.log_prob(x).double().mean())

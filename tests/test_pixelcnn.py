@@ -6,11 +6,12 @@ import pytest
 import torch
 from scipy.stats import chisquare
 
-from vaelab import config as cfg, models
-from vaelab.models.pixel_context import RowContext
-from vaelab.models.pixel_layers import GatedPixelCNN, HorizontalConv
-from vaelab.models.pixel_sampling import sample_images
-from vaelab.models.pixelcnn import PixelCNN
+from vaelab import models
+from vaelab.config import schema as cfg
+from vaelab.models.pixel.context import RowContext
+from vaelab.models.pixel.layers import GatedPixelCNN, HorizontalConv
+from vaelab.models.pixel.pixelcnn import PixelCNN
+from vaelab.models.pixel.sampling import sample_images
 
 P_MIN = 1e-3  # chi-square tests: a correct sampler fails one run in a thousand (fixed seeds: never, in practice)
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaelab import plots
-from vaelab.report import write_report
+from vaelab.reports import plots
+from vaelab.reports.report import write_report
 
 RNG = np.random.default_rng(0)
 
@@ -145,7 +145,8 @@ def test_report_links_shows_provenance_and_only_the_settings_that_matter(tmp_pat
     import platform
 
     import torch
-    from vaelab.config import Config, to_toml
+
+    from vaelab.config.schema import Config, to_toml
 
     run = _run_folder(tmp_path)
     (run / "config.toml").write_text(to_toml(Config(data="digits", hidden=(200,), save_every=5)))
@@ -170,8 +171,8 @@ def test_report_links_shows_provenance_and_only_the_settings_that_matter(tmp_pat
 
 
 def test_the_settings_of_a_document_run_have_no_image_keys() -> None:
-    from vaelab.config import Config
-    from vaelab.report_sections import key_settings
+    from vaelab.config.schema import Config
+    from vaelab.reports.sections import key_settings
 
     shown = key_settings(Config(data="corpus:x", model="nvdm", likelihood="multinomial", vocab_size=500).to_dict())
     assert shown["vocab_size"] == 500 and "stop_words" in shown

@@ -6,8 +6,8 @@ import pytest
 import torch
 
 import vaelab
-from vaelab import precision
 from vaelab.errors import VaelabError
+from vaelab.runtime import precision
 
 CPU = torch.device("cpu")
 

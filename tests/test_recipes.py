@@ -5,7 +5,8 @@ import math
 
 import pytest
 
-from vaelab import config as cfg, models
+from vaelab import models
+from vaelab.config import schema as cfg
 
 FASHION = (1, 28, 28)
 # the "params" column of docs/RESULTS.md's Fashion-MNIST leaderboard, per recipe

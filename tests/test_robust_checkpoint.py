@@ -9,11 +9,10 @@ from safetensors import safe_open
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
-from vaelab.checkpoint import load_checkpoint, save_checkpoint
-from vaelab.errors import CheckpointError
-from vaelab.train import make_optimizer
-
 from clitools import expect_error
+from vaelab.errors import CheckpointError
+from vaelab.runs.checkpoint import load_checkpoint, save_checkpoint
+from vaelab.training.loop import make_optimizer
 
 
 def _setup(weight_decay=0.0):
@@ -120,7 +119,7 @@ def test_nothing_is_loaded_when_a_late_entry_is_bad(saved):
 
 def test_resume_with_a_wrong_shaped_moment_is_one_line(tmp_path, capsys):
     run = tmp_path / "run"
-    from vaelab.cli import run as cli
+    from vaelab.cli.main import run as cli
     assert cli(["-q", "train", "--epochs", "2", "--hidden", "16", "--latent-dim", "2", "--out", str(run),
                 "--no-report"]) == 0
     capsys.readouterr()
@@ -133,7 +132,7 @@ def test_resume_with_a_wrong_shaped_moment_is_one_line(tmp_path, capsys):
 
 @pytest.mark.parametrize("shape", ['"x"', "[0, 8]", "[2147483648, 2]", "{bad", '[1.5]', "[]"])
 def test_a_bad_recorded_data_shape_is_one_error(tmp_path, shape):
-    from vaelab.checkpoint import read_shape, save_weights
+    from vaelab.runs.checkpoint import read_shape, save_weights
 
     path = tmp_path / "model.safetensors"
     save_weights(path, torch.nn.Linear(2, 2), {"shape": shape})

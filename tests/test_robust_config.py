@@ -2,10 +2,9 @@
 
 import pytest
 
-from vaelab import config as cfg
-from vaelab.errors import ConfigError
-
 from clitools import expect_error
+from vaelab.config import schema as cfg
+from vaelab.errors import ConfigError
 
 
 @pytest.mark.parametrize("flags", [

@@ -1,7 +1,6 @@
 """Malformed files and unwritable places are one error line, never a traceback (issue 11, items 5, 6, 7)."""
 
 import gc
-import json
 import os
 import struct
 import subprocess
@@ -15,11 +14,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vaelab.cli import run as cli
+from clitools import expect_error
+from vaelab.cli.main import run as cli
 from vaelab.data import load_images
 from vaelab.errors import DataError
-
-from clitools import expect_error
 
 SRC = str(Path(__file__).resolve().parents[1] / "src")
 
@@ -118,7 +116,7 @@ def test_out_on_or_under_a_file_is_one_error(tmp_path, capsys):
 
 
 def test_a_full_disk_is_one_error(tmp_path, capsys, monkeypatch):
-    from vaelab import checkpoint
+    from vaelab.runs import checkpoint
 
     def full(path, data):
         raise OSError(28, "No space left on device", str(path))
@@ -146,7 +144,7 @@ def test_a_closed_pipe_ends_quietly():
     """`vaelab configs | head -0`: the reader is gone before the first line; no BrokenPipeError traceback."""
     env = dict(os.environ, PYTHONPATH=SRC)
     p = subprocess.Popen([sys.executable, "-c", "import sys, time; sys.stdout.flush(); time.sleep(0.5);"
-                          "from vaelab.cli import main; main()", "configs"],
+                          "from vaelab.cli.main import main; main()", "configs"],
                          stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     p.stdout.close()  # like `head` exiting at once
     err = p.stderr.read().decode()

@@ -5,9 +5,8 @@ import json
 import numpy as np
 import pytest
 
-from vaelab.cli import run as cli
-
 from clitools import expect_error
+from vaelab.cli.main import run as cli
 
 
 def _npz(tmp_path, n_train, n_test, dim=16, seed=0):

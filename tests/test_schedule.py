@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 import vaelab
-from vaelab.run_folder import epoch_weights
+from vaelab.runs.folder import epoch_weights
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=4, batch_size=128, lr=1e-3, device="cpu", eval_k=20)
 

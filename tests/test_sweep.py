@@ -9,12 +9,14 @@ import torch
 from safetensors.torch import load_file
 
 import vaelab
-from vaelab import config as cfg, models, runs
-from vaelab.cli import run as cli
-from vaelab.stack import StackedAdam, stack_parameters, stacked_model
-from vaelab.sweep import groups, parse_grid, plan
-from vaelab.train import make_optimizer, seed_everything
 from clitools import expect_error as _bad
+from vaelab import models
+from vaelab.cli.main import run as cli
+from vaelab.config import schema as cfg
+from vaelab.runs import loading
+from vaelab.sweeps.stack import StackedAdam, stack_parameters, stacked_model
+from vaelab.sweeps.sweep import groups, parse_grid, plan
+from vaelab.training.loop import make_optimizer, seed_everything
 
 SMALL = dict(data="digits", hidden=(64,), latent_dim=4, batch_size=64, lr=1e-3, device="cpu", eval_k=20)
 FAST = ["--hidden", "32", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu", "--eval-k", "20"]
@@ -91,8 +93,8 @@ def test_stacked_adam_is_torch_adam_per_model_with_its_own_lr_and_mask():
     ("vae", "sgvb-b", 1.0), ("vae", "sgvb-b", 0.3), ("vae", "sgvb-a", 0.3), ("vae", "iwae", 1.0), ("ae", "ae", 1.0)])
 def test_per_model_losses_add_up_to_the_objectives_loss(model, estimator, beta):
     # what each swept model logs as train_loss is its own share of the loss that is differentiated
-    from vaelab.objectives import get
-    from vaelab.sweep_stacked import model_objectives as _model_losses
+    from vaelab.estimators.objectives import get
+    from vaelab.sweeps.stacked import model_objectives as _model_losses
 
     c = cfg.Config(model=model, hidden=(16,), latent_dim=3)
     net = stacked_model(_built(c, [0])[0], stack_parameters(_built(c, [0, 1, 2])))
@@ -168,7 +170,7 @@ def test_cli_sweep_writes_complete_runs_that_evaluate_accepts(tmp_path, capsys):
         for f in ("config.toml", "metrics.jsonl", "model.safetensors", "checkpoint.safetensors", "eval.json",
                   "report.html", "plots/manifold.png"):
             assert (run / f).is_file(), f
-        c = runs.load_config(run)
+        c = loading.load_config(run)
         assert c.seed == seed and c.out == str(run) and c.hidden == (32,) and c.latent_dim == 2
         rows = _rows(run)
         assert [r["epoch"] for r in rows] == [1, 2]
@@ -188,7 +190,7 @@ def test_grid_makes_every_config_and_groups_by_shape(tmp_path):
     names = ["lr0.001-latent_dim2", "lr0.001-latent_dim3", "lr0.003-latent_dim2", "lr0.003-latent_dim3"]
     assert [r["name"] for r in summary] == names
     for r in summary:
-        c = runs.load_config(root / r["name"])
+        c = loading.load_config(root / r["name"])
         assert (c.lr, c.latent_dim) == (r["values"]["lr"], r["values"]["latent_dim"])
         assert vaelab.load(root / r["name"]).latent_dim == c.latent_dim
     # two stacked groups, one per latent size, each holding both learning rates

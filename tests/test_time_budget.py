@@ -5,7 +5,6 @@ The epochs' durations come from a fake clock, so the epoch the run stops after i
 
 from __future__ import annotations
 
-import importlib
 import json
 import types
 
@@ -14,17 +13,17 @@ import torch
 from safetensors.torch import load_file
 
 import vaelab
-from vaelab.errors import ConfigError
-from vaelab.sweep_stacked import check_stackable
-from vaelab.train import another_epoch_fits
 from clitools import expect_error
+from vaelab.errors import ConfigError
+from vaelab.sweeps.stacked import check_stackable
+from vaelab.training import loop as train_module
+from vaelab.training.loop import another_epoch_fits
 
-train_module = importlib.import_module("vaelab.train")  # the module; vaelab.train is the function
 SMALL = dict(data="digits", hidden=(32,), latent_dim=4, batch_size=128, lr=1e-3, device="cpu", eval_k=20)
 
 
 class EpochClock:
-    """train.py reads time.perf_counter twice an epoch, at its start and its end: epoch i lasts durations[i] s."""
+    """training/loop.py reads time.perf_counter twice an epoch, at its start and its end: epoch i lasts durations[i] s."""
 
     def __init__(self, durations: list[float]):
         self.now, self.durations, self.calls = 0.0, list(durations), 0

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 import vaelab
-from vaelab import documents, runs
-from vaelab.cli import run as cli
-
 from test_corpus import two_topic_lines, write_tsv
+from vaelab.cli.main import run as cli
+from vaelab.runs import inputs, loading
+from vaelab.topics import scores
 
 TINY = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "16", "--lr", "2e-2", "--eval-k", "5", "--device", "cpu"]
 A_DOC = " ".join(f"a{i % 10}" for i in range(25)) + " zebra"  # 25 known words, 1 unseen
@@ -40,8 +40,8 @@ def test_prodlda_run_reports_topic_quality(prodlda_run, capsys):
     assert 'prior = "dirichlet-laplace"' in (prodlda_run / "config.toml").read_text()  # saved as used
     # the vocabulary has 20 words, so each top-25 list is the whole vocabulary: 20 unique of 40
     assert ev["diversity"] == pytest.approx(0.5)
-    top10 = documents.topic_lists(vaelab.load(prodlda_run), 10)  # (2, 10): one family of words each
-    assert documents.diversity(top10) == 1.0
+    top10 = scores.topic_lists(vaelab.load(prodlda_run), 10)  # (2, 10): one family of words each
+    assert scores.diversity(top10) == 1.0
     assert ev["purity"] == 1.0  # every one of a topic's top test documents has one label
     assert "whole document" in ev["estimators"]["npmi"]
     assert cli(["topics", str(prodlda_run), "--top", "10"]) == 0
@@ -115,7 +115,7 @@ def test_etm_loads_word_embeddings(corpus, tmp_path):
     assert cli(["-q", "train", "--data", f"corpus:{corpus}", "--model", "etm", *TINY, "--epochs", "2",
                 "--set", f"embeddings={emb}", "--set", "embedding_dim=4", "--no-report", "--out", str(run)]) == 0
     model = vaelab.load(run)
-    vocab = runs.load_data(runs.load_config(run)).vocabulary
+    vocab = inputs.load_data(loading.load_config(run)).vocabulary
     table = {ln.split()[0]: [float(v) for v in ln.split()[1:]] for ln in emb.read_text().splitlines()}
     rho = model.decoder[1].rho.numpy()  # fixed (a buffer): still the file's rows after training
     assert np.allclose(rho, np.array([table[w] for w in vocab]), atol=1e-6)
@@ -139,8 +139,8 @@ def test_prodlda_refuses_another_prior(corpus, tmp_path, capsys):
 
 
 def test_lda_baseline_reports_diversity_and_purity(corpus):
-    from vaelab import lda
     from vaelab.data import load_corpus
+    from vaelab.topics import lda
 
     data = load_corpus(f"corpus:{corpus}", log=lambda s: None)
     r = lda.fit_lda(data, 2, max_iter=20)

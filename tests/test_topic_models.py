@@ -8,12 +8,13 @@ import numpy as np
 import pytest
 import torch
 
-from vaelab import documents, models
-from vaelab.config import Config
-from vaelab.distributions import BagOfWords
-from vaelab.evaluate import point_bounds
+from vaelab import models
+from vaelab.config.schema import Config
+from vaelab.distributions.densities import BagOfWords
+from vaelab.estimators.evaluation import point_bounds
+from vaelab.estimators.objectives import sgvb_b
 from vaelab.models.dirichlet import laplace_moments
-from vaelab.objectives import sgvb_b
+from vaelab.topics import scores
 
 
 def _model(name: str = "prodlda", vocab: int = 12, **kw) -> torch.nn.Module:
@@ -139,21 +140,21 @@ def test_perplexity_by_hand_when_q_is_the_prior_and_topics_do_not_matter():
     log_p = [3 * math.log(0.3) + math.log(0.2) + 2 * math.log(0.03), 6 * math.log(0.1) + math.log(0.05)]
     assert pb.kl == pytest.approx([0, 0], abs=1e-5)
     assert pb.elbo == pytest.approx(log_p, abs=1e-4) and pb.iwae == pytest.approx(log_p, abs=1e-4)
-    ppl = documents.perplexity(pb.elbo, np.array([6, 7]))
+    ppl = scores.perplexity(pb.elbo, np.array([6, 7]))
     assert ppl == pytest.approx(math.exp(-sum(log_p) / 13), rel=1e-5)
     assert ppl == pytest.approx(9.3398, abs=1e-3)
 
 
 def test_diversity_by_hand_and_topic_lists():
-    assert documents.diversity(np.array([[0, 1, 2], [2, 3, 4]])) == pytest.approx(5 / 6)
-    assert documents.diversity(np.array([[0, 1], [1, 0]])) == pytest.approx(0.5)
+    assert scores.diversity(np.array([[0, 1, 2], [2, 3, 4]])) == pytest.approx(5 / 6)
+    assert scores.diversity(np.array([[0, 1], [1, 0]])) == pytest.approx(0.5)
     model = _model(latent_dim=3)
     with torch.no_grad():
         model.decoder[1].beta.weight.copy_(torch.eye(12)[:, :3] * 5.0)  # topic k puts word k first
-    lists = documents.topic_lists(model, 1)
-    assert lists.ravel().tolist() == [0, 1, 2] and documents.diversity(lists) == 1.0
+    lists = scores.topic_lists(model, 1)
+    assert lists.ravel().tolist() == [0, 1, 2] and scores.diversity(lists) == 1.0
     nvdm = _model("nvdm", latent_dim=3)
-    assert documents.topic_lists(nvdm, 4).shape == (6, 4)  # both ends of R's columns
+    assert scores.topic_lists(nvdm, 4).shape == (6, 4)  # both ends of R's columns
 
 
 def test_etm_topics_are_distributions_over_the_embedded_words():

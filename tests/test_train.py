@@ -9,8 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 import vaelab
-from vaelab import runs
-from vaelab.config import Config
+from vaelab.runs import inputs, loading
 
 SMALL = dict(data="digits", hidden=(64,), latent_dim=4, batch_size=64, lr=1e-3, device="cpu", eval_k=50)
 
@@ -60,12 +59,12 @@ def test_early_stopping_stops_and_keeps_best(tmp_path):
     # it stopped exactly `patience` epochs after the best one
     assert len(vals) - 1 - vals.index(best) == 3
     # the kept weights are the best epoch's: re-scoring them reproduces the best validation ELBO
-    from vaelab.train import validation_score
+    from vaelab.training.loop import validation_score
 
-    c = runs.load_config(run)
-    data = runs.load_data(c)
-    _, model = runs.load_model(run)
-    score = validation_score(model, runs.eval_inputs(c, data, "val", torch.device("cpu")), "sgvb-b")
+    c = loading.load_config(run)
+    data = inputs.load_data(c)
+    _, model = loading.load_model(run)
+    score = validation_score(model, inputs.eval_inputs(c, data, "val", torch.device("cpu")), "sgvb-b")
     assert score == pytest.approx(best, abs=1e-4)
 
 
@@ -74,10 +73,10 @@ def test_default_model_beats_independent_pixels_on_digits(tmp_path):
     # Bernoulli fitted to the training set's mean intensities, on the same binarized test set.
     run = vaelab.train(finish=False, out=tmp_path / "r", log=lambda s: None, device="cpu")
     result = vaelab.evaluate(run, k=1000)
-    c = runs.load_config(run)
-    data = runs.load_data(c)
+    c = loading.load_config(run)
+    data = inputs.load_data(c)
     p = (data.train.float() * data.scale).mean(0).clamp(1e-3, 1 - 1e-3)
-    x = runs.eval_inputs(c, data, "test", torch.device("cpu"))
+    x = inputs.eval_inputs(c, data, "test", torch.device("cpu"))
     indep = -float((x * p.log() + (1 - x) * (1 - p).log()).sum(1).mean())
     assert result["nll"] < 0.88 * indep
 
@@ -111,10 +110,10 @@ def test_evaluation_is_reproducible_and_uses_one_fixed_binarization(tmp_path):
     a = vaelab.evaluate(run, k=30, write=False)
     b = vaelab.evaluate(run, k=30, write=False)
     assert a["elbo"] == b["elbo"] and a["nll"] == b["nll"]
-    c = runs.load_config(run)
-    data = runs.load_data(c)
-    x1 = runs.eval_inputs(c, data, "test", torch.device("cpu"))
-    x2 = runs.eval_inputs(c, data, "test", torch.device("cpu"))
+    c = loading.load_config(run)
+    data = inputs.load_data(c)
+    x1 = inputs.eval_inputs(c, data, "test", torch.device("cpu"))
+    x2 = inputs.eval_inputs(c, data, "test", torch.device("cpu"))
     assert torch.equal(x1, x2) and set(x1.unique().tolist()) == {0.0, 1.0}
     # the draw is a Bernoulli with the grey values as probabilities
     p = data.test.float() * data.scale

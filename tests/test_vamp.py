@@ -12,9 +12,10 @@ from scipy.special import logsumexp
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
 import vaelab
-from vaelab import models, runs
+from vaelab import models
+from vaelab.estimators.objectives import sgvb_b
 from vaelab.models.vamp import INIT_NOISE, VampPrior
-from vaelab.objectives import sgvb_b
+from vaelab.runs import inputs
 
 
 def _vae(k: int, seed: int = 0, **kw):
@@ -79,7 +80,7 @@ def test_vamp_samples_follow_the_pseudo_input_mixture():
 
 def test_vamp_pseudo_inputs_are_trained_and_start_at_training_examples():
     c = vaelab.Config(prior="vamp", pseudo_inputs=20, hidden=(16,), latent_dim=4)
-    data = runs.load_data(c)
+    data = inputs.load_data(c)
     torch.manual_seed(0)
     model = models.build(c, data.shape, data)
     u = model.latent_prior.pseudo.detach()
@@ -106,10 +107,9 @@ def test_hvae_vamp_is_the_prior_of_the_top_layer():
 
 
 def test_evaluation_encodes_the_pseudo_inputs_once_and_gets_the_same_bounds(monkeypatch):
-    import importlib
     from contextlib import nullcontext
 
-    evaluate = importlib.import_module("vaelab.evaluate")  # the module (vaelab.evaluate is also a function)
+    from vaelab.estimators import evaluation as evaluate
     model = _vae(6)
     x = torch.rand(9, 10).round()
     calls = []

@@ -15,18 +15,24 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from . import config as cfg
-from . import evaluate as ev
-from . import documents, models, parallel, report as report_mod, runs, user_data, visualize
-from .errors import ConfigError, VaelabError
+from . import models
+from .config import schema as cfg
 from .data import ImageData, is_corpus
-from .corruption import Noise
+from .distributions.corruption import Noise
+from .errors import ConfigError, VaelabError
+from .estimators import evaluation as ev
 from .logs import info
-from .precision import matmuls
-from .resolve import device as resolve_device
-from .resolve import resolve
-from .run_folder import LIVE_WRITE_SECONDS, RunFolder
-from .train import check_start, fit
+from .reports import report as report_mod
+from .reports import views
+from .runs import claims, inputs, loading
+from .runs import user_arrays as user_data
+from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
+from .runs.resolve import device as resolve_device
+from .runs.resolve import resolve
+from .runtime import parallel
+from .runtime.precision import matmuls
+from .topics import scores
+from .training.loop import check_start, fit
 
 
 def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any) -> cfg.Config:
@@ -54,7 +60,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
     report.html and explorer.html (explorer=False skips the explorer); finish=False stops after training.
 
     data: a dataset name (config.DATASETS) or a NumPy array / torch tensor of images, (N, H, W) or (N, D)
-    in [0, 1], with optional `labels` (N,); the run keeps the arrays (user_data.py).
+    in [0, 1], with optional `labels` (N,); the run keeps the arrays (runs/user_arrays.py).
     overwrite=True replaces the run at `out`; resume=RUN (or resume=True with out=RUN) continues it.
     outputs: per-epoch outputs (epochs.EpochOutput), called after each epoch's files are written.
 
@@ -67,8 +73,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         out, resume = resume, True
     if resume:
         run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
-        c = cfg.from_dict(overrides, runs.load_config(run))
-        data = runs.load_data(c)
+        c = cfg.from_dict(overrides, loading.load_config(run))
+        data = inputs.load_data(c)
         folder = RunFolder(run)
         if world.writes and folder.in_use():
             raise VaelabError(f"{run} is being trained by another process; wait for it, or stop it first")
@@ -82,19 +88,19 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
     else:
         arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
         c = make_config(config, **overrides)
-        data = user_data.load(arrays, c) if arrays else runs.load_data(c)  # fail on bad data before any write
+        data = user_data.load(arrays, c) if arrays else inputs.load_data(c)  # fail on bad data before any write
         models.build(c, data.shape, data)  # and on a model that cannot take this data (or its embedding file)
         check_start(c, data, world)  # and on the device, precision and batches
         if world.distributed and not (out or c.out):
             raise VaelabError("under torchrun, name the run folder (out)")
-        run = Path(out or c.out or runs.default_out(c))
+        run = Path(out or c.out or claims.default_out(c))
         if _claim(run, overwrite, world, c.device) == "retry":
             log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
-        c = c.replace(out=str(run))  # fit saves it resolved (resolve.py): the likelihood used, the data's treatment
+        c = c.replace(out=str(run))  # fit saves it resolved (runs/resolve.py): the likelihood used, the data's treatment
         if arrays:
             c, data = user_data.keep(arrays, run, c)
     try:
-        with RunFolder(run).training() if world.writes else nullcontext():  # see runs.check_claim
+        with RunFolder(run).training() if world.writes else nullcontext():  # see claims.check_claim
             fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
     finally:
         parallel.leave()
@@ -106,14 +112,14 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
 
 
 def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> str:
-    """Process 0 claims the run folder (runs.claim's answer); under torchrun the others learn whether it could."""
+    """Process 0 claims the run folder (claims.claim's answer); under torchrun the others learn whether it could."""
     if not world.distributed:
-        return runs.claim(run, overwrite=overwrite)
+        return claims.claim(run, overwrite=overwrite)
     dev = parallel.join(world, resolve_device(device))
     error, how = None, ""
     if world.writes:
         try:
-            how = runs.claim(run, overwrite=overwrite)
+            how = claims.claim(run, overwrite=overwrite)
         except VaelabError as e:
             error = e
     if not parallel.agree(error is None, world, dev):
@@ -136,12 +142,12 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     """
     folder = RunFolder(run)
     c = folder.read_config()
-    data = data if data is not None else runs.load_data(c)
+    data = data if data is not None else inputs.load_data(c)
     # evaluation resolves its own precision request (auto: the fastest native one), not the training one
     r = resolve(c.replace(precision=precision), data.scale, resolve_device(device or c.device))
     dev, precision = r.device, r.precision
-    _, model = runs.load_model(run, data.shape, dev)
-    x = runs.eval_inputs(r, data, split, dev)
+    _, model = loading.load_model(run, data.shape, dev)
+    x = inputs.eval_inputs(r, data, split, dev)
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood}
     if len(x) == 0:
         raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
@@ -151,9 +157,9 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
         result["split_points"], x = len(x), x[:points]
     if precision != "fp32":
         result["precision"] = precision
-    labels = runs.split_tensor(data, split)[1] if is_corpus(data) else None
+    labels = inputs.split_tensor(data, split)[1] if is_corpus(data) else None
     labels = labels[:len(x)] if labels is not None else None
-    extra = documents.metrics(model, data, x, labels) if is_corpus(data) else None  # perplexity, NPMI, diversity
+    extra = scores.metrics(model, data, x, labels) if is_corpus(data) else None  # perplexity, NPMI, diversity
     with matmuls(precision, dev):
         result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
                                progress=progress, extra=extra)
@@ -170,12 +176,12 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
 
 def plot(run: str | Path, kind: str, *, device: str = "cpu", **kw: Any) -> Path:
     """One plot into RUN/plots/<kind>.png."""
-    return visualize.RunView(run, device).make(kind, **kw)
+    return views.RunView(run, device).make(kind, **kw)
 
 
 def report(run: str | Path) -> Path:
     """RUN/report.html with the metrics and every plot embedded."""
-    if not runs.is_run(Path(run)):
+    if not claims.is_run(Path(run)):
         raise VaelabError(f"{run} is not a vaelab run folder (no config.toml); no report written")
     RunFolder(run).remove_temporaries(LIVE_WRITE_SECONDS)
     return report_mod.write_report(run)
@@ -190,9 +196,9 @@ def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool
     elif "nll" in result:
         log(f"test ELBO {result['elbo']:.3f}  IWAE-{result['k']} {result['iwae']:.3f}  "
             f"NLL-{result['k']} {result['nll']:.3f} nats/example")
-    visualize.all_plots(run, data=data, log=log)
+    views.all_plots(run, data=data, log=log)
     if explorer:
-        from .explorer import write_explorer
+        from .explorer.page import write_explorer
 
         try:
             log(f"explorer: {write_explorer(run, data=data)}")
@@ -205,7 +211,7 @@ def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool
 
 def load(run: str | Path, device: str = "cpu") -> nn.Module:
     """The trained model of a run folder."""
-    return runs.load_model(run, device=device)[1]
+    return loading.load_model(run, device=device)[1]
 
 
 @torch.no_grad()

@@ -17,10 +17,10 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..config import CORPORA
+from ..config.schema import CORPORA
 from ..errors import DataError, unknown
-from . import named
 from ..logs import info
+from . import named
 from .images import TEST_FRACTION, TEST_SEED, _hold_out
 
 SPLITS = ("train", "val", "test")

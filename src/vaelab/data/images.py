@@ -8,15 +8,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .. import noise
-from ..config import DATASETS as ALL_DATASETS, IMAGE_DATASETS
+from ..config.schema import DATASETS as ALL_DATASETS
+from ..config.schema import IMAGE_DATASETS
 from ..errors import DataError, unknown
+from ..runtime import split_noise
 from . import idx
 from .arrays import ImageData, _check_values, _labels, check_sizes
 from .npfiles import memory_bytes, read_npz
 from .npy_data import load_npy
 
-DATASETS = IMAGE_DATASETS  # the list lives in config.py, where `--help` reads it too
+DATASETS = IMAGE_DATASETS  # the list lives in config/schema.py, where `--help` reads it too
 IMAGE_EXTS = {".png", ".jpg", ".jpeg", ".bmp", ".gif"}
 TEST_FRACTION = 0.2
 TEST_SEED = 0  # fixed, so test numbers are comparable across runs with different split seeds
@@ -31,7 +32,7 @@ def binarize(x: torch.Tensor, generator: torch.Generator | None = None) -> torch
     """
     if not x.is_floating_point():
         raise TypeError(f"binarize needs probabilities as a float tensor, got {x.dtype}")
-    u = noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    u = split_noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (u < x).to(x.dtype)
 
 
@@ -42,7 +43,7 @@ def dequantize(x: torch.Tensor, scale: float, generator: torch.Generator | None 
     on x~ is a proper density and -log p(x~) + D log L bounds -log P(v) from above in expectation
     (Theis et al., 2016). Written as (x + scale * u) / (1 + scale) to work on the scaled values.
     """
-    u = noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    u = split_noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
     return (x + scale * u) / (1.0 + scale)
 
 

@@ -12,7 +12,6 @@ import math
 from pathlib import Path
 
 import numpy as np
-import torch
 
 from ..errors import DataError
 from .npfiles import read_header

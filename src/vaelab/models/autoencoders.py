@@ -10,8 +10,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from .. import corruption
-from .. import distributions as dist
+from ..distributions import corruption
+from ..distributions import densities as dist
 from .contract import reconstruct
 
 

@@ -24,8 +24,8 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, kl_divergence
 
-from .. import noise
 from ..errors import VaelabError
+from ..runtime import split_noise
 from . import priors
 
 
@@ -51,7 +51,7 @@ class LatentVariableModel(nn.Module):
                          ) -> tuple[torch.Tensor, torch.Tensor]:
         """k reparameterised draws z ~ q(z|x) and their log q, (K, B, Dz) and (K, B); pass q to reuse encode(x)."""
         q = self.encode(x) if q is None else q
-        z = noise.rsample(q, k)  # (K, B, Dz)
+        z = split_noise.rsample(q, k)  # (K, B, Dz)
         return z, q.log_prob(z)
 
     def log_likelihood(self, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from .. import noise
+from ..runtime import split_noise
 from .flows import Flow
 from .vae import VAE
 
@@ -39,7 +39,7 @@ class FlowVAE(VAE):
         h = getattr(q, "context", None)
         if h is None:
             raise ValueError("a flow posterior needs the context its encoder emits; pass q = model.encode(x)")
-        z0 = noise.rsample(q, k)  # (K, B, Dz)
+        z0 = split_noise.rsample(q, k)  # (K, B, Dz)
         z, log_det = self.flow(z0, h)
         return z, q.log_prob(z0) - log_det
 

@@ -14,7 +14,7 @@ Why this rather than the IWAE paper's bottom-up q(z1|x) q(z2|z1), p(x|z1):
 Each conditional is a diagonal Gaussian from an MLP with the run's hidden sizes (HVAE.mlp); q(z_l | x, z_l+1)
 reads x and z_l+1 through JointMLP, so x's first layer is computed once per example, not per sample.
 HVAE.conv (--model conv-hvae) reads x with gated convolutions in every posterior and decodes with gated
-transposed convolutions (gated_conv.py, after Tomczak & Welling's convHVAE), for images whose sides divide by 4.
+transposed convolutions (models/gated_conv.py, after Tomczak & Welling's convHVAE), for images whose sides divide by 4.
 z is packed bottom first, (..., D1 + ... + DL): decode reads all of it, so the plots (latent
 scatter, manifold, interpolation) work on the whole packed code; embed(x) gives the posterior means
 down the mean path (the top layer's exactly, each lower layer's at its parent's mean).
@@ -30,12 +30,12 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, constraints
 
-from .. import distributions as dist
-from .. import noise
-from ..gated_conv import GatedConvDecoder, GatedConvEncoder
-from ..networks import MLP, JointMLP
+from ..distributions import densities as dist
+from ..runtime import split_noise
 from . import priors
 from .contract import LatentVariableModel
+from .gated_conv import GatedConvDecoder, GatedConvEncoder
+from .networks import MLP, JointMLP
 
 
 class HierarchicalPrior(Distribution):
@@ -128,7 +128,7 @@ class HVAE(LatentVariableModel):
         """z ~ q(zL|x) prod q(z_i | x, z_i+1), packed (K, B, D1+...+DL), and log q (K, B)."""
         q = self.encode(x) if q is None else q
         z = [None] * len(self.sizes)
-        z[-1] = noise.rsample(q, k)  # (K, B, DL)
+        z[-1] = split_noise.rsample(q, k)  # (K, B, DL)
         log_q = q.log_prob(z[-1])
         for i in reversed(range(len(self.sizes) - 1)):
             qi = self._gaussian(self.q_nets[i](x, z[i + 1]))  # batch (K, B)

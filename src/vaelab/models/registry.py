@@ -8,20 +8,28 @@ from typing import Callable
 
 from torch import nn
 
-from .. import corruption, families
-from ..config import Config, latent_sizes
+from ..config.schema import Config, latent_sizes
+from ..distributions import corruption, families
 from ..errors import ConfigError, unknown
-from ..networks import (MLP, BagEncoder, ConvDecoder, ConvEncoder, EmbeddedTopics, ProductOfExperts, Proportions,
-                        TopicEncoder)
 from . import priors
 from .autoencoders import AE, DAE
 from .dirichlet import DirichletLaplace
-from .documents import NVDM, unigram_bias
 from .flow_vae import FlowVAE
 from .hvae import HVAE
-from .topics import ETM, ProdLDA, load_embeddings, unigram_shift
-from .pixel_vae import build_pixel_vae
-from .pixelcnn import PixelCNN, image_hw, output_kind
+from .networks import (
+    MLP,
+    BagEncoder,
+    ConvDecoder,
+    ConvEncoder,
+    EmbeddedTopics,
+    ProductOfExperts,
+    Proportions,
+    TopicEncoder,
+)
+from .nvdm import NVDM, unigram_bias
+from .pixel.pixel_vae import build_pixel_vae
+from .pixel.pixelcnn import PixelCNN, image_hw, output_kind
+from .topic_models import ETM, ProdLDA, load_embeddings, unigram_shift
 from .vae import VAE
 
 

@@ -6,14 +6,14 @@ import torch
 from torch import nn
 from torch.distributions import Distribution
 
-from .. import distributions as dist
-from .. import families
+from ..distributions import densities as dist
+from ..distributions import families
 from . import priors
 from .contract import LatentVariableModel
 
 
 class VAE(LatentVariableModel):
-    """q(z|x) from the encoder (a Gaussian or another families.py family), p(x|z) from the decoder, p(z) a prior module.
+    """q(z|x) from the encoder (a Gaussian or another distributions/families.py family), p(x|z) from the decoder, p(z) a prior module.
 
     The flat (MLP) and convolutional VAEs differ only in the networks they are given.
     """
@@ -31,7 +31,7 @@ class VAE(LatentVariableModel):
         self.latent_prior = priors.build(prior, latent_dim, data_dim) if isinstance(prior, str) else prior
 
     def encode(self, x: torch.Tensor) -> Distribution:
-        """q(z|x): a diagonal Gaussian, or another location-scale family (families.py)."""
+        """q(z|x): a diagonal Gaussian, or another location-scale family (distributions/families.py)."""
         return self.posterior_from(self.encoder(x).float())  # float: see ObjectiveStep
 
     def posterior_from(self, raw: torch.Tensor) -> Distribution:

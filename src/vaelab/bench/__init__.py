@@ -1,0 +1,1 @@
+"""Timings against reference implementations (the benchmarks' library half)."""

@@ -1,0 +1,159 @@
+"""The commands that look at a trained run: evaluate, plot, report, topics; and bench, configs."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..config import schema as cfg  # torch-free: the library is imported in the command that runs
+from ..errors import VaelabError
+from ..runs import metrics
+from ..runs.folder import RunFolder
+
+
+def add_parsers(sub) -> None:
+    """Add evaluate, plot, report, topics, bench and configs."""
+    p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; keeps each in RUN/evals/, "
+                       "RUN/eval.json shows the most accurate")
+    p.add_argument("run")
+    p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
+    p.add_argument("--split", default="test", choices=("train", "val", "test"))
+    p.add_argument("--batch", type=int, default=None, help="points per chunk (default: sized to memory)")
+    p.add_argument("--points", type=int, default=None,
+                   help="score only the split's first N points (when NLL-k of all of them takes too long); "
+                        "kept apart from whole-split evaluations (default: all)")
+    p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto",
+                   help="matrix products: auto (bf16/tf32 only where native and faster), fp32, tf32 (CUDA), bf16; "
+                        "the bounds' sums stay float64")
+    p.add_argument("--device", choices=cfg.DEVICES, help="(default: the run's own device setting)")
+    p.add_argument("--noise", choices=cfg.NOISES,
+                   help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
+    p.add_argument("--noise-level", type=float, default=0.25, help="masking probability or gaussian std")
+    p.add_argument("--noise-mean", type=float, default=0.0, help="gaussian noise mean")
+
+    p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
+    p.add_argument("run")
+    p.add_argument("--kind", required=True, choices=cfg.PLOT_KINDS + ("all",))
+    p.add_argument("--range", help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
+    p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
+    p.add_argument("--epoch", type=int, help="draw with the weights kept for epoch N (--save-every) into "
+                                             "<kind>-epoch-NNN.png")
+
+    p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")
+    p.add_argument("run")
+
+    p = sub.add_parser("topics", help="print a document model's topics (top words per topic; NVDM: both ends of "
+                                      "each latent dimension), or with --docs the topic mixtures of new texts")
+    p.add_argument("run")
+    p.add_argument("--top", type=int, default=10, help="words per topic or end (default 10)")
+    p.add_argument("--docs", metavar="PATH", help="a text file, one document per line: print each one's topic "
+                   "mixture (NVDM: latent code) and top topics, and write them as CSV")
+    p.add_argument("--out", metavar="CSV", help="with --docs: the CSV to write (default RUN/doc_topics.csv)")
+    p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
+
+    p = sub.add_parser("bench", help="time vaelab against reference loops, side by side, on this machine",
+                       description="W1 training (pytorch/examples loop vs vaelab) and NLL-k evaluation "
+                                   "(one point at a time vs vaelab), on Fashion-MNIST.")
+    p.add_argument("--what", choices=("train", "eval", "all"), default="all")
+    p.add_argument("--epochs", type=int, default=3, help="train: epochs per run")
+    p.add_argument("--rounds", type=int, default=2, help="train: times each side runs, taking turns")
+    p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto", help="train: vaelab's matmul precision")
+    p.add_argument("--k", type=int, default=5000, help="eval: importance samples per point")
+    p.add_argument("--ref-points", type=int, default=200, help="eval: points the one-point loop is timed on")
+    p.add_argument("--run", help="eval: a trained run to evaluate (default: train a W1 model for one epoch)")
+    p.add_argument("--device", choices=cfg.DEVICES, default="auto")
+    p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
+
+    sub.add_parser("configs", help="list the shipped experiment configs")
+
+
+def _span(text: str | None) -> tuple[float, float, float, float] | None:
+    if text is None:
+        return None
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        vals = ()
+    if len(vals) != 4:
+        raise VaelabError(f"--range wants X0,X1,Y0,Y1, got {text!r}")
+    return vals  # type: ignore[return-value]
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    from .. import api
+    from ..distributions.corruption import Noise
+
+    noise = Noise(args.noise, args.noise_level, args.noise_mean) if args.noise else None
+    r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
+                     progress=not args.quiet, precision=args.precision, noise=noise, points=args.points)
+    which = f"the first {r['n']} of {r['split_points']}" if "split_points" in r else r["n"]
+    print(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example")
+    # said in the line above, or context
+    shown = ("split", "model", "data", "likelihood", "n", "split_points", "k", "words")
+    for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):
+        if key in r:
+            name = metrics.label(key, r.get("k", "exact"))  # no k: an exact likelihood (NLL-exact)
+            val = r[key]
+            if isinstance(val, dict):  # per layer: z1 ... zL
+                val = "  ".join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in val.items())
+            print(f"  {name:<18} {val:>12.4f}" if isinstance(val, float) else f"  {name:<18} {val:>12}")
+    if "noise" in r:
+        print(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
+              f"squared error {r['noisy_squared_error']:.4f}")
+    folder = RunFolder(args.run)
+    shown = folder.read_eval() or {}
+    print(f"wrote {folder.eval_file(r)}; {folder.eval_path} shows the {shown.get('split')} split"
+          + (f" at k={shown['k']}" if "k" in shown else "") + " (the most accurate for the current weights)")
+
+
+def _plot(args: argparse.Namespace) -> None:
+    from ..reports import views
+
+    span = _span(args.range)
+    view = views.RunView(args.run, args.device, epoch=args.epoch)
+    kinds = view.kinds() if args.kind == "all" else (args.kind,)
+    for kind in kinds:
+        try:
+            path = view.make(kind, span=span) if kind == "manifold" else view.make(kind)
+        except VaelabError as e:
+            if args.kind != "all":
+                raise
+            print(f"skipped {kind}: {e}")  # e.g. image plots of a document model
+            continue
+        print(f"wrote {path}")
+
+
+def _topics(args: argparse.Namespace) -> None:
+    if args.docs is not None:
+        from ..topics import encode as doc_topics
+
+        print(f"wrote {doc_topics.run_docs(args.run, args.docs, args.out, args.device)}")
+        return
+    from ..reports import views
+    from ..topics import scores
+
+    if args.top < 1:
+        raise VaelabError(f"--top must be at least 1, got {args.top}")
+    print(scores.format_table(views.RunView(args.run, args.device).topic_table(args.top)))
+
+
+def _bench(args: argparse.Namespace) -> None:
+    from ..bench import timings as bench
+
+    for name, value in (("--epochs", args.epochs), ("--rounds", args.rounds), ("--k", args.k),
+                        ("--ref-points", args.ref_points)):
+        if value < 1:
+            raise VaelabError(f"{name} must be at least 1")
+    if args.what in ("train", "all"):
+        bench.train_w1(args.epochs, args.rounds, args.device, args.data_dir, print, args.precision)
+    if args.what in ("eval", "all"):
+        bench.eval_nll(args.run, args.k, args.ref_points, args.device, args.data_dir, print)
+
+
+def _report(args: argparse.Namespace) -> None:
+    from .. import api
+
+    print(f"wrote {api.report(args.run)}")
+
+
+COMMANDS = {"evaluate": _evaluate, "plot": _plot, "report": _report, "topics": _topics, "bench": _bench,
+            "configs": lambda args: print("\n".join(cfg.named_configs()))}

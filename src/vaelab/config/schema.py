@@ -1,0 +1,300 @@
+"""Experiment configuration: one frozen dataclass, TOML in, resolved TOML out.
+
+Unknown keys raise, so a typo in a config file or a `--set` flag never passes silently.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError, did_you_mean
+from .choices import *  # noqa: F401,F403 (the value lists: config.LIKELIHOODS etc.)
+from .choices import DEVICES, ESTIMATORS, FLOWS, LIKELIHOODS, NOISES, POSTERIORS, PRECISIONS, PRIORS, SCALES
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that defines a run. Field names are the TOML keys.
+
+    The defaults are the embedded default run (configs/default.toml): seed 001's VAE, in-200-20
+    with ReLU and a Bernoulli likelihood, on scikit-learn's 8x8 digits. Digits has ~1,300
+    training images, so it gets more epochs and a larger step than seed 001's MNIST recipe.
+    """
+
+    # data
+    data: str = "digits"
+    data_dir: str | None = None
+    val_fraction: float = 0.1
+    image_size: int = 28
+    binarize: bool = True  # dynamic binarization whenever the likelihood is Bernoulli
+    # corpora: CountVectorizer settings (ignored when the corpus ships a vocabulary.txt)
+    vocab_size: int = 0  # keep the most frequent words; 0 keeps all
+    stop_words: str = "none"  # "english" (scikit-learn's list) or "none"
+    min_df: float = 1.0  # drop words in fewer documents: >= 1 is a count, < 1 a fraction
+    max_df: float = 1.0  # drop words in more documents: <= 1 is a fraction, > 1 a count
+    # model
+    model: str = "vae"
+    hidden: tuple[int, ...] = (200,)
+    latent_dim: int | tuple[int, ...] = 20  # a list gives one size per stochastic layer, bottom first (hvae)
+    likelihood: str = "bernoulli"
+    posterior_scale: str = "exp"  # sigma = exp(logvar/2) | softplus(h)+1e-8 | relu(h)+0.05
+    posterior: str = "gaussian"  # family of q(z|x), reparameterised (seed 002 section 1.2.4)
+    prior: str = "normal"  # p(z): standard normal, standard Laplace, the VampPrior (or a model's own)
+    pseudo_inputs: int = 500  # the VampPrior's learned pseudo-inputs K
+    flow: str = "none"  # q(z|x) = a Gaussian pushed through flow_steps planar or IAF steps
+    flow_steps: int = 2
+    # topic models (prodlda, etm): Dirichlet(alpha) prior (Laplace approximation), dropout on the encoder's
+    # hidden layer and on theta, batch norm; etm: word embeddings from a text file (word v1 ... vL) or learned
+    alpha: float = 1.0
+    dropout: float = 0.2
+    batch_norm: bool = True
+    embeddings: str | None = None
+    embedding_dim: int = 300
+    dequantize: bool = False  # Gaussian likelihoods: uniform noise within each pixel level (data.dequantize)
+    # denoising autoencoder (model "dae"): masking zeroes each input with probability noise_level;
+    # gaussian adds N(noise_mean, noise_level^2) to every input
+    noise: str = "masking"
+    noise_level: float = 0.25
+    noise_mean: float = 0.0
+    # PixelCNN (models "pixelcnn", "pixel-vae"'s decoder): gated layers of pixel_channels, pixel_kernel odd
+    pixel_channels: int = 32
+    pixel_layers: int = 5
+    pixel_kernel: int = 5
+    pixel_context: int = 0  # hidden units of the row context (models/pixel/context.py: every row above); 0 turns it off
+    # objective
+    estimator: str = "sgvb-b"
+    k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
+    kl_warmup: int = 0  # epochs over which the KL weight rises linearly from 0 to 1
+    free_bits: float = 0.0  # pixel-vae with sgvb-b: nats per latent dimension the loss charges at least (not the bound)
+    # optimisation
+    epochs: int = 200
+    batch_size: int = 32
+    lr: float = 1e-3
+    lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay^(e-1); 1 keeps it constant
+    ema: float = 0.0  # validate, save, evaluate a moving average of the weights with this decay (training/averaging.py); 0: off
+    weight_decay: float = 0.0  # L2 penalty (Adam's, coupled) on weight matrices, never on biases
+    patience: int = 0  # early stopping on the validation bound; 0 turns it off
+    max_minutes: float = 0.0  # training-time budget: no epoch starts that could pass it (training/loop.py); 0: off
+    save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"  # the networks' matrix products; auto: bf16/tf32 where native and faster (runtime/precision.py)
+    cuda_graphs: bool = True  # replay the training step as a CUDA graph on a GPU
+    shards: int = 0  # data shards a batch is drawn from; 0: one per process (see training/batches.py)
+    # evaluation done at the end of `vaelab train`
+    eval_k: int = 1000
+    eval_batch: int = 0  # data points per evaluation chunk; 0 picks one from memory
+    # where the run goes (None: runs/<model>-<data>-NNN)
+    out: str | None = None
+
+    def __post_init__(self) -> None:
+        _check(self)
+
+    def replace(self, **changes: Any) -> "Config":
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain dict; None values are dropped because TOML has no null."""
+        out = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if v is not None:
+                out[f.name] = list(v) if isinstance(v, tuple) else v
+        return out
+
+
+def _check(c: Config) -> None:
+    def need(ok: bool, msg: str) -> None:
+        if not ok:
+            raise ConfigError(msg)
+
+    need(c.likelihood in LIKELIHOODS, f"likelihood must be one of {', '.join(LIKELIHOODS)}, not {c.likelihood!r}")
+    need(c.estimator in ESTIMATORS, f"estimator must be one of {', '.join(ESTIMATORS)}, not {c.estimator!r}")
+    need(c.posterior_scale in SCALES, f"posterior_scale must be one of {', '.join(SCALES)}, not {c.posterior_scale!r}")
+    need(c.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, not {c.device!r}")
+    need(c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {c.precision!r}")
+    need(c.shards >= 0, "shards must be >= 0")
+    need(all(d >= 1 for d in latent_sizes(c)), "latent_dim must be at least 1 (every layer's size)")
+    need(c.pseudo_inputs >= 1, f"pseudo_inputs must be at least 1, not {c.pseudo_inputs}")
+    need(c.flow in FLOWS, f"flow must be one of {', '.join(FLOWS)}, not {c.flow!r}")
+    need(c.flow_steps >= 0, f"flow_steps must be >= 0, not {c.flow_steps}")
+    need(all(h >= 1 for h in c.hidden), "hidden sizes must be positive")
+    need(c.k >= 1 and c.eval_k >= 1, "k and eval_k must be at least 1")
+    need(c.epochs >= 0, "epochs must be >= 0")
+    need(c.batch_size >= 1, "batch_size must be >= 1")
+    need(c.lr > 0 and 0 < c.lr_decay <= 1 and 0 <= c.ema < 1, "lr must be positive, lr_decay in (0, 1], ema in [0, 1)")
+    need(c.weight_decay >= 0, "weight_decay must be >= 0")
+    need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
+    need(min(c.kl_warmup, c.patience, c.max_minutes) >= 0, "kl_warmup, patience and max_minutes must be >= 0")
+    need(4 <= c.image_size <= MAX_IMAGE_SIZE, f"image_size must be in [4, {MAX_IMAGE_SIZE}], not {c.image_size}")
+    need(c.vocab_size >= 0, "vocab_size must be >= 0 (0 keeps every word)")
+    need(c.stop_words in ("english", "none"), f"stop_words must be 'english' or 'none', not {c.stop_words!r}")
+    need(c.min_df > 0 and c.max_df > 0, "min_df and max_df must be positive")
+    need(c.posterior in POSTERIORS, f"posterior must be one of {', '.join(POSTERIORS)}, not {c.posterior!r}")
+    need(c.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, not {c.prior!r}")
+    need(c.alpha > 0, f"alpha (the Dirichlet prior's concentration) must be > 0, not {c.alpha}")
+    need(0 <= c.dropout < 1 and c.embedding_dim >= 1, "dropout must be in [0, 1) and embedding_dim >= 1")
+    need(c.noise in NOISES, f"noise must be one of {', '.join(NOISES)}, not {c.noise!r}")
+    need(c.noise_level >= 0 and (c.noise != "masking" or c.noise_level < 1),
+         "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")
+    need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
+         f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
+    need(min(c.pixel_channels, c.pixel_layers, c.pixel_context + 1) >= 1, "pixel_channels/layers >= 1, pixel_context >= 0")
+    need(c.free_bits >= 0 and (c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b")),
+         "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b (a closed-form KL per dimension)")
+    need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
+    need(c.eval_batch >= 0 and c.save_every >= 0, "eval_batch (0 picks one from memory) and save_every must be >= 0")
+    need(bool(c.data), "data must name a dataset")
+    need(not (c.dequantize and c.likelihood == "bernoulli"),
+         "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")
+
+
+def latent_sizes(c: Config) -> tuple[int, ...]:
+    """The latent layer sizes, bottom first: (latent_dim,) for a one-layer model."""
+    return c.latent_dim if isinstance(c.latent_dim, tuple) else (c.latent_dim,)
+
+
+_FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+SEED_LIMIT = 2**32  # NumPy's seeds are 32-bit
+MAX_IMAGE_SIZE = 4096  # folder images are resized to this side at most (16M pixels each)
+
+
+def _int(key: str, v: Any) -> int:
+    """An integer from an int, an integer-valued float or a decimal string; never a bool."""
+    if isinstance(v, str):
+        v = v.strip()
+        if not v.lstrip("+-").isdigit():
+            raise ValueError(v)
+        return int(v)
+    if isinstance(v, float) and math.isfinite(v) and v == int(v):
+        return int(v)
+    if isinstance(v, int) and not isinstance(v, bool):
+        return v
+    raise ValueError(v)
+
+
+def _coerce(key: str, value: Any) -> Any:
+    """Turn a TOML or command-line value into the field's type; booleans are not numbers, paths are strings."""
+    if key not in _FIELDS:
+        raise ConfigError(f"unknown config key {key!r}{did_you_mean(key, _FIELDS)} "
+                          f"(known: {', '.join(sorted(_FIELDS))})")
+    default = _FIELDS[key].default
+    try:
+        if key in ("hidden", "latent_dim"):
+            items = [v for v in value.replace(",", " ").split() if v] if isinstance(value, str) else value
+            if key == "latent_dim" and not isinstance(items, (list, tuple)):
+                return _int(key, items)
+            if not isinstance(items, (list, tuple)):
+                raise ValueError(value)
+            sizes = tuple(_int(key, v) for v in items)
+            if key == "latent_dim":  # one size stays an int, so one-layer configs read and save as before
+                if not sizes:
+                    raise ValueError(value)
+                return sizes[0] if len(sizes) == 1 else sizes
+            return sizes
+        if isinstance(default, bool):
+            if isinstance(value, str) and value.lower() in ("true", "false", "1", "0", "yes", "no"):
+                return value.lower() in ("true", "1", "yes")
+            if not isinstance(value, bool):
+                raise ValueError(value)
+            return value
+        if isinstance(default, int):
+            return _int(key, value)
+        if isinstance(default, float):
+            v = float(value) if isinstance(value, str) else value
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ValueError(value)
+            return float(v)
+        if default is None and value is None:  # data_dir, out: unset
+            return None
+        if not isinstance(value, str):  # every other key is a string (a name or a path)
+            raise ValueError(value)
+        return value
+    except (TypeError, ValueError, OverflowError):
+        kind = {"hidden": "a list of integers",
+                "latent_dim": "an integer, or a list of integers (one per stochastic layer)"}.get(key) or \
+            {bool: "true or false", int: "an integer", float: "a finite number"}.get(type(default), "a string")
+        raise ConfigError(f"bad value for {key}: {value!r} (must be {kind})") from None
+
+
+def from_dict(values: dict[str, Any], base: Config | None = None) -> Config:
+    """Build a Config from a dict of overrides on top of `base` (default: defaults)."""
+    base = base or Config()
+    if not isinstance(values, dict):
+        raise ConfigError(f"config values must be a table of keys, not {type(values).__name__}")
+    changes = {k: _coerce(k, v) for k, v in values.items()}
+    try:
+        return dataclasses.replace(base, **changes)
+    except TypeError as e:  # wrong type reaching a comparison in _check
+        raise ConfigError(str(e)) from None
+
+
+def config_dir() -> Path:
+    """Where the named experiment configs live (shipped with the package)."""
+    return Path(__file__).parent / "presets"
+
+
+def named_configs() -> list[str]:
+    """Names of the shipped configs, e.g. 'seed-mlp-vae'."""
+    return sorted(p.stem for p in config_dir().glob("*.toml"))
+
+
+def find(path_or_name: str | Path) -> Path:
+    """A TOML file, or the shipped config of that name."""
+    path = Path(path_or_name)
+    if not path.exists() and (config_dir() / f"{path_or_name}.toml").exists():
+        path = config_dir() / f"{path_or_name}.toml"
+    if not path.is_file():
+        raise ConfigError(f"config {str(path_or_name)!r} not found (shipped: {', '.join(named_configs())})")
+    return path
+
+
+def load(path_or_name: str | Path, base: Config | None = None) -> Config:
+    """Load a TOML file, or a shipped config by name."""
+    return from_dict(read_values(find(path_or_name)), base)
+
+
+def read_values(path: str | Path) -> dict[str, Any]:
+    """The keys a TOML config file sets, as written (so callers know which keys the user chose)."""
+    path = Path(path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: not valid TOML ({str(e).splitlines()[0]})") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read ({e.strerror or e})") from None
+
+
+def parse_set(items: list[str]) -> dict[str, Any]:
+    """Parse `--set key=value` items (values are TOML literals or bare strings)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set wants key=value, got {item!r}")
+        try:
+            out[key.strip()] = tomllib.loads(f"v = {raw}")["v"]
+        except tomllib.TOMLDecodeError:
+            out[key.strip()] = raw
+    return out
+
+
+def to_toml(c: Config) -> str:
+    """Resolved config as TOML text (flat keys; strings, numbers, booleans, lists)."""
+
+    def lit(v: Any) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        if isinstance(v, (list, tuple)):
+            return "[" + ", ".join(lit(x) for x in v) + "]"
+        return repr(v)
+
+    return "".join(f"{k} = {lit(v)}\n" for k, v in c.to_dict().items())

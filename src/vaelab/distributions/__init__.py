@@ -1,0 +1,1 @@
+"""Densities with no parameters: likelihoods and posteriors, posterior families, the DAE's corruption."""

@@ -1,0 +1,69 @@
+"""Corruption processes q_D(x~ | x) of the denoising autoencoder (seed 000 §2.3, eq. 17.4).
+
+    gaussian : x~ = x + eps,      eps ~ N(mu_D, Sigma_D), here Sigma_D = sigma^2 I
+    masking  : x~ = x * (1 - m),  m_d ~ Bernoulli(p), each input dimension zeroed with probability p
+
+The seed writes masking noise as x + eps with eps ~ Bernoulli(p). Adding a 0/1 draw would turn
+black pixels white and push white ones to 2, off the data's range; what the DAE papers (Vincent et
+al. 2008, 2010) call masking noise, and what we implement, forces a random fraction p of the inputs
+to 0. The loss always compares the reconstruction with the clean x, never with x~.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch.distributions import Normal
+
+from ..config.schema import NOISES
+from ..errors import ConfigError
+from ..runtime import split_noise as noise
+
+EVAL_NOISE_SEED = 17032008  # evaluation corrupts with its own fixed noise, so every model sees the same x~
+
+
+@dataclass(frozen=True)
+class Noise:
+    """One corruption process: kind in NOISES, level = p (masking) or sigma (gaussian), mean = mu_D."""
+
+    kind: str = "masking"
+    level: float = 0.25
+    mean: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.kind not in NOISES:
+            raise ConfigError(f"noise must be one of {', '.join(NOISES)}, not {self.kind!r}")
+        if self.level < 0 or (self.kind == "masking" and self.level >= 1):
+            raise ConfigError(f"noise level must be >= 0 (and below 1 for masking), not {self.level}")
+
+    def describe(self) -> str:
+        """Human-readable form, e.g. 'masking p=0.25'."""
+        if self.kind == "masking":
+            return f"masking p={self.level:g}"
+        return f"gaussian N({self.mean:g}, {self.level:g}^2)"
+
+    def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """x~ ~ q_D(x~ | x) for x of shape (B, D), drawn from the global RNG unless a generator is given.
+
+        Training draws go through runtime/split_noise.py, so a data-parallel run corrupts exactly like one process.
+        """
+        if self.kind == "masking":
+            u = noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+            return x * (u >= self.level)
+        if generator is not None:
+            eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        else:
+            eps = noise.rsample(Normal(torch.zeros_like(x), torch.ones_like(x), validate_args=False), 1)[0]
+        return x + self.mean + self.level * eps
+
+
+def from_config(c) -> Noise:
+    """The corruption process a config describes."""
+    return Noise(c.noise, c.noise_level, c.noise_mean)
+
+
+def fixed(noise: Noise, x: torch.Tensor, seed: int = EVAL_NOISE_SEED) -> torch.Tensor:
+    """One seeded corruption of x (drawn on the CPU so it is the same on every device)."""
+    g = torch.Generator().manual_seed(seed)
+    return noise(x.cpu(), g).to(x.device)

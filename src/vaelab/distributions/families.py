@@ -1,0 +1,136 @@
+"""Reparameterisable posterior families and priors (seed 002 §1.2.4), all torch.distributions objects.
+
+Each posterior is a location-scale family whose `rsample` is a differentiable function of
+(loc, scale) and parameter-free noise:
+    gaussian   z = loc + scale * eps,             eps ~ N(0, 1)
+    laplace    z = loc + scale * eps,             eps ~ Laplace(0, 1)
+    logistic   z = loc + scale * logit(u),        u ~ U(0, 1)   (the inverse-CDF route)
+    student-t  z = loc + scale * x / sqrt(c/nu),  x ~ N(0, 1), c ~ Chi2(nu)
+    gumbel     z = loc - scale * log(-log u),     u ~ U(0, 1)   (the inverse-CDF route)
+Every one is wrapped in `Independent`, so log_prob sums over the latent dimensions.
+
+Whether KL(q || p) has a closed form is left to `torch.distributions.kl_divergence`; the
+objectives fall back to the Monte-Carlo KL (SGVB-A) when it raises NotImplementedError.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.distributions import (
+    AffineTransform,
+    Distribution,
+    Gumbel,
+    Independent,
+    Laplace,
+    Normal,
+    SigmoidTransform,
+    StudentT,
+    TransformedDistribution,
+    Uniform,
+    constraints,
+)
+from torch.distributions.kl import kl_divergence
+
+from ..config.schema import POSTERIORS, PRIORS
+from .densities import SCALE_FNS
+
+STUDENT_DF = 5.0  # fixed degrees of freedom: heavier tails than a Gaussian, finite mean and variance
+
+_CHECK = dict(validate_args=False)  # no per-call argument checks in the training loop
+
+
+class Logistic(TransformedDistribution):
+    """Logistic(loc, scale): logit of a uniform draw, shifted and scaled. rsample is the inverse CDF.
+
+    torch has no Logistic class; this is torch's own building blocks (Uniform, SigmoidTransform,
+    AffineTransform). SigmoidTransform clamps u away from 0 and 1, so samples and densities stay finite.
+    """
+
+    arg_constraints = {"loc": constraints.real, "scale": constraints.positive}
+    support = constraints.real
+    has_rsample = True
+
+    def __init__(self, loc: torch.Tensor, scale: torch.Tensor, validate_args: bool | None = False):
+        self.loc, self.scale = torch.broadcast_tensors(loc, scale)
+        base = Uniform(torch.zeros_like(self.loc), torch.ones_like(self.loc), validate_args=False)
+        super().__init__(base, [SigmoidTransform().inv, AffineTransform(self.loc, self.scale)],
+                         validate_args=validate_args)
+
+    @property
+    def mean(self) -> torch.Tensor:
+        return self.loc
+
+    @property
+    def variance(self) -> torch.Tensor:
+        return self.scale.pow(2) * (math.pi ** 2 / 3)
+
+    def entropy(self) -> torch.Tensor:
+        return torch.log(self.scale) + 2.0
+
+
+def location_scale(kind: str, loc: torch.Tensor, scale: torch.Tensor) -> Distribution:
+    """One family over the last dimension (event), from location and positive scale tensors."""
+    if kind == "gaussian":
+        base = Normal(loc, scale, **_CHECK)
+    elif kind == "laplace":
+        base = Laplace(loc, scale, **_CHECK)
+    elif kind == "logistic":
+        base = Logistic(loc, scale)
+    elif kind == "student-t":
+        base = StudentT(torch.full_like(loc, STUDENT_DF), loc, scale, **_CHECK)
+    elif kind == "gumbel":
+        base = Gumbel(loc, scale, **_CHECK)
+    else:
+        raise ValueError(f"unknown posterior family {kind!r} (choose from {', '.join(POSTERIORS)})")
+    return Independent(base, 1, **_CHECK)
+
+
+def posterior(kind: str, raw: torch.Tensor, scale: str = "exp") -> Distribution:
+    """q(z|x) of a family from raw (..., 2*Dz) encoder output: [location, scale pre-activation]."""
+    loc, h = raw.chunk(2, dim=-1)
+    return location_scale(kind, loc, SCALE_FNS[scale](h))
+
+
+def loc_scale(q: Distribution) -> tuple[torch.Tensor, torch.Tensor]:
+    """The (location, scale) tensors a posterior built here was made from."""
+    base = q.base_dist if isinstance(q, Independent) else q
+    return base.loc, base.scale
+
+
+def family_of(q: Distribution) -> str:
+    """The family name of a posterior built by location_scale."""
+    base = q.base_dist if isinstance(q, Independent) else q
+    for kind, cls in (("gaussian", Normal), ("laplace", Laplace), ("logistic", Logistic),
+                      ("student-t", StudentT), ("gumbel", Gumbel)):
+        if isinstance(base, cls):
+            return kind
+    raise ValueError(f"not a vaelab posterior family: {type(base).__name__}")
+
+
+def prior(kind: str, loc: torch.Tensor, scale: torch.Tensor) -> Distribution:
+    """p(z): 'normal' is N(loc, scale^2), 'laplace' is Laplace(loc, scale); standard when loc=0, scale=1."""
+    if kind in ("normal", "dirichlet-laplace"):  # the latter: a Gaussian with the Laplace moments (models/dirichlet.py)
+        return Independent(Normal(loc, scale, **_CHECK), 1, **_CHECK)
+    if kind == "laplace":
+        return Independent(Laplace(loc, scale, **_CHECK), 1, **_CHECK)
+    raise ValueError(f"unknown prior {kind!r} (choose from {', '.join(PRIORS)})")
+
+
+def has_analytic_kl(posterior_kind: str, prior_kind: str) -> bool:
+    """True when torch.distributions knows KL(q || p) in closed form for this pair."""
+    one = torch.zeros(1)
+    try:
+        kl_divergence(location_scale(posterior_kind, one, one + 1), prior(prior_kind, one, one + 1))
+    except (NotImplementedError, ValueError):  # ValueError: a learned prior (vamp) families.prior does not build
+        return False
+    return True
+
+
+def kl_note(posterior_kind: str, prior_kind: str) -> str:
+    """One line saying how KL(q || p) is computed for this pair."""
+    if has_analytic_kl(posterior_kind, prior_kind):
+        return f"KL({posterior_kind} posterior || {prior_kind} prior) in closed form (torch.distributions)"
+    return (f"KL({posterior_kind} posterior || {prior_kind} prior) has no closed form in torch.distributions: "
+            "using the Monte-Carlo KL (SGVB-A)")

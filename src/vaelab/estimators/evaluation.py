@@ -1,0 +1,231 @@
+"""Dataset-level bounds and the importance-sampled log-likelihood, batched over points and samples.
+
+For each point x and K samples z_k ~ q(z|x), with log w_k = log p(x, z_k) - log q(z_k|x):
+    ELBO   ~ mean_k log w_k                      (Monte Carlo, K samples)
+    IWAE-K = log (1/K) sum_k w_k                 (a tighter lower bound; ELBO <= IWAE-K <= log p(x))
+    NLL-K  = -IWAE-K                             (the importance-sampled estimate of -log p(x))
+All values are nats per example, summed over data dimensions. Samples are processed in chunks
+that fit memory, and combined with a running logsumexp, so any K works. A learned prior made of
+the model's own networks (the VampPrior) is computed once per evaluation, not once per chunk (vamp.held).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..distributions.corruption import Noise, fixed
+from ..logs import progress_bar
+from ..models.contract import is_exact, is_latent_variable
+from ..models.vamp import held
+from .objectives import log_weights
+
+# Elements of the largest per-chunk tensor (K_chunk * B_chunk * width): 4 MB of float32. Larger
+# chunks are slower on the CPU: they fall out of cache, and allocations over glibc's mmap threshold
+# (32 MB at most) are returned to the kernel on every free and page-faulted in again.
+CHUNK_ELEMENTS = 1 << 20
+# On a GPU a chunk must be large enough that the arithmetic, not the launch of its few hundred kernels,
+# is what costs: 512 MB of float32 (a convolutional decoder's 50,176-wide activations: 2,600 samples a chunk).
+CUDA_CHUNK_ELEMENTS = 1 << 27
+
+
+def chunk_elements(device: torch.device) -> int:
+    """Elements of the largest per-chunk tensor on `device`."""
+    return CUDA_CHUNK_ELEMENTS if device.type == "cuda" else CHUNK_ELEMENTS
+
+
+@dataclass
+class PointBounds:
+    """Per-example results, each a (N,) float64 array, plus posterior means of the first layer (N, Dz)."""
+
+    elbo: np.ndarray
+    iwae: np.ndarray
+    recon: np.ndarray
+    kl: np.ndarray
+    means: np.ndarray
+
+
+def _width(model: nn.Module) -> int:
+    """Widest activation per sample: sets how many (point, sample) pairs fit in one chunk."""
+    widths = [model.data_dim, model.latent_dim]
+    widths += [m.out_features for m in model.modules() if isinstance(m, nn.Linear)]
+    widths += [m.out_channels * 64 for m in model.modules() if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d))]
+    widths.append(getattr(model, "activation_width", 0))  # a model whose convolutions keep the full image size
+    return max(widths)
+
+
+@torch.inference_mode()
+def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed: int = 0,
+                 progress: bool = False) -> PointBounds:
+    """ELBO, IWAE-k, reconstruction and KL for every row of x (on the model's device)."""
+    model.eval()
+    n = x.shape[0]
+    width, elements = _width(model), chunk_elements(x.device)
+    batch = batch or max(1, min(n, elements // (width * min(k, 64))))
+    k_chunk = max(1, min(k, elements // (width * batch)))
+    out = {name: np.empty(n) for name in ("elbo", "iwae", "recon", "kl")}
+    means = []
+    bar = progress_bar(progress, total=n * k, unit="sample", unit_scale=True, desc=f"IWAE-{k}", leave=False)
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
+        torch.manual_seed(seed)
+        for lo in range(0, n, batch):
+            xb = x[lo:lo + batch]
+            lse = torch.full((xb.shape[0],), -math.inf, device=x.device, dtype=torch.float64)
+            sum_w = torch.zeros_like(lse)
+            sum_rec = torch.zeros_like(lse)
+            q = model.encode(xb)
+            for done in range(0, k, k_chunk):
+                kk = min(k_chunk, k - done)
+                _, log_px_z, ratio = log_weights(model, xb, kk, q)
+                log_w = (log_px_z + ratio).double()  # (kk, B)
+                lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
+                sum_w += log_w.sum(0)
+                sum_rec += log_px_z.double().sum(0)
+                bar.update(kk * xb.shape[0])
+            kl = model.analytic_kl(q)
+            rec = sum_rec / k
+            sl = slice(lo, lo + xb.shape[0])
+            out["elbo"][sl] = (sum_w / k).cpu().numpy()
+            out["iwae"][sl] = (lse - math.log(k)).cpu().numpy()
+            out["recon"][sl] = rec.cpu().numpy()
+            out["kl"][sl] = (kl.double() if kl is not None else rec - sum_w / k).cpu().numpy()
+            means.append(q.mean.float().cpu().numpy())
+    bar.close()
+    return PointBounds(**out, means=np.concatenate(means))
+
+
+LAYER_K = 100  # samples per point for the per-layer KL split (a mean over all points: ample)
+
+
+@torch.inference_mode()
+def layer_bounds(model: nn.Module, x: torch.Tensor, k: int = LAYER_K, *, seed: int = 0) -> dict:
+    """Per stochastic layer of a model with `layer_terms` (hvae): its Monte-Carlo KL and active units.
+
+    KL_l = E_q[log q(z_l | .) - log p(z_l | .)] over k samples per point (the layers' KLs sum to the KL);
+    active units from the per-layer posterior means down the mean path (model.embed).
+    """
+    model.eval()
+    n = x.shape[0]
+    batch = max(1, chunk_elements(x.device) // (_width(model) * k))
+    sums: dict[str, float] = {}
+    codes = []
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
+        torch.manual_seed(seed)
+        for lo in range(0, n, batch):
+            xb = x[lo:lo + batch]
+            z, _ = model.posterior_sample(xb, k)  # (k, B, D1+...+DL)
+            for name, t in model.layer_terms(xb, z).items():
+                sums[name] = sums.get(name, 0.0) + float(t.double().mean(0).sum())
+            codes.append(model.embed(xb))
+    layers = model.split(torch.cat(codes))
+    return {"kl_layers": {name: v / n for name, v in sums.items()},
+            "active_units_layers": {f"z{i + 1}": active_units(c.float().cpu().numpy()) for i, c in enumerate(layers)},
+            "estimators": {"kl_layers": f"KL of each layer given its parents, Monte Carlo over k={k} samples per point",
+                           "active_units_layers": "active units of each layer's posterior means down the mean path",
+                           "active_units": "active units of encode's layer (the top one for hvae)"}}
+
+
+def active_units(means: np.ndarray, threshold: float = 0.01) -> int:
+    """Latent dimensions whose posterior mean varies across data: Cov_x(E_q[z]) > threshold."""
+    return int((means.var(axis=0) > threshold).sum()) if len(means) > 1 else 0
+
+
+@torch.inference_mode()
+def reconstruction_score(model: nn.Module, x: torch.Tensor, batch: int = 1024) -> np.ndarray:
+    """log p(x | z = embed(x)) per example, for models with no bound (plain autoencoders)."""
+    model.eval()
+    return np.concatenate([model.decode(model.embed(x[i:i + batch])).log_prob(x[i:i + batch]).double().cpu().numpy()
+                           for i in range(0, x.shape[0], batch)])
+
+
+@torch.inference_mode()
+def noisy_reconstruction(model: nn.Module, x: torch.Tensor, noise: Noise, batch: int = 1024) -> dict:
+    """Reconstruct the CLEAN x from one seeded corruption x~ (the same x~ for every model scored on x).
+
+    Returns means over the points: -log p(x | z = embed(x~)) in nats and the squared error
+    ||x - E[x | z]||^2 of the decoder mean, both summed over data dimensions.
+    """
+    model.eval()
+    x_noisy = fixed(noise, x)  # (N, D)
+    nll, sq = [], []
+    for i in range(0, x.shape[0], batch):
+        xb = x[i:i + batch]
+        p = model.decode(model.embed(x_noisy[i:i + batch]))
+        nll.append(-p.log_prob(xb).double().cpu())
+        sq.append((p.mean - xb).pow(2).sum(-1).double().cpu())
+    return {"noise": noise.describe(), "noisy_recon_error": float(torch.cat(nll).mean()),
+            "noisy_squared_error": float(torch.cat(sq).mean())}
+
+
+@torch.inference_mode()
+def exact_log_prob(model: nn.Module, x: torch.Tensor, batch: int = 256) -> np.ndarray:
+    """log p(x) per example of an exact-likelihood model, one forward pass per batch, (N,) float64."""
+    model.eval()
+    return np.concatenate([model.log_prob(x[i:i + batch]).double().cpu().numpy() for i in range(0, x.shape[0], batch)])
+
+
+def exact_summary(model: nn.Module, x: torch.Tensor, batch: int = 0) -> dict:
+    """The exact numbers of an autoregressive model: log p(x), NLL, bits per dimension; no k, no bound."""
+    start = time.perf_counter()
+    lp = exact_log_prob(model, x, batch or 256)
+    nll = -float(lp.mean())
+    how = "exact: sum_i log p(x_i | x_<i), one forward pass per batch"
+    return {"n": int(x.shape[0]), "logp": -nll, "nll": nll, "bits_per_dim": nll / (model.data_dim * math.log(2)),
+            "seconds": time.perf_counter() - start,
+            "estimators": {"logp": f"log p(x), {how}", "nll": f"-log p(x), {how}",
+                           "bits_per_dim": "the exact NLL in bits per data dimension"}}
+
+
+def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed: int = 0,
+              progress: bool = False, extra: Callable[[PointBounds], dict] | None = None) -> dict:
+    """The numbers `vaelab evaluate` reports: means over the points, nats per example.
+
+    extra(point_bounds), when given, adds more keys (and estimator notes) from the per-point results.
+    """
+    start = time.perf_counter()
+    d = model.data_dim
+    if is_exact(model):
+        return exact_summary(model, x, batch)
+    if not is_latent_variable(model):
+        rec = reconstruction_score(model, x)
+        return {"n": int(x.shape[0]), "recon": float(rec.mean()), "seconds": time.perf_counter() - start,
+                "estimators": {"recon": "log p(x | z=f(x)), a reconstruction score, not a likelihood"}}
+    pb = point_bounds(model, x, k, batch=batch, seed=seed, progress=progress)
+    nll = -float(pb.iwae.mean())
+    with torch.no_grad():  # point_bounds used the closed form when the model has one
+        closed = model.analytic_kl(model.encode(x[:1])) is not None
+    kl_how = "closed form" if closed else f"Monte Carlo over the k={k} samples (no closed form for this pair)"
+    out = {
+        "n": int(x.shape[0]),
+        "k": int(k),
+        "elbo": float(pb.elbo.mean()),
+        "iwae": float(pb.iwae.mean()),
+        "nll": nll,
+        "recon": float(pb.recon.mean()),
+        "kl": float(pb.kl.mean()),
+        "active_units": active_units(pb.means),
+        "bits_per_dim": nll / (d * math.log(2)),
+        "seconds": time.perf_counter() - start,
+        "estimators": {
+            "elbo": f"ELBO, Monte Carlo mean of log w over k={k} samples",
+            "iwae": f"IWAE-{k} lower bound on log p(x)",
+            "nll": f"NLL-{k} = -IWAE-{k}",
+            "recon": "E_q log p(x|z)", "kl": f"KL(q(z|x) || p(z)), {kl_how}",
+        },
+    }
+    if hasattr(model, "layer_terms"):
+        more = layer_bounds(model, x, min(k, LAYER_K), seed=seed)
+        out["estimators"] |= more.pop("estimators")
+        out |= more
+    if extra is not None:
+        more = dict(extra(pb))
+        out["estimators"] |= more.pop("estimators", {})
+        out |= more
+        out["seconds"] = time.perf_counter() - start
+    return out

@@ -1,0 +1,1 @@
+"""The offline explorer page: a latent plane decoded as the pointer moves."""

@@ -1,0 +1,181 @@
+"""`vaelab explore`: RUN/explorer.html, one self-contained page to move through a trained model's latent space.
+
+The page (templates/explorer.html + explorer.js) needs no server and makes no request (its
+Content-Security-Policy forbids any): everything it shows is in one JSON payload built here.
+    plane    the latent itself (2-D) or the plane of the test codes' two principal directions (explorer_decoder.plane)
+    points   test examples (a seeded subset): plane coordinates, full codes, labels, and the images or top words
+    decoder  "page": MLP weights the page runs itself (exact to float32), or "grid": means decoded here on
+             an n x n grid over the plane, which the page interpolates (images) or reads at the nearest node (words)
+"""
+
+from __future__ import annotations
+
+import json
+from html import escape
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .. import models
+from ..data import is_corpus, rows
+from ..data.labels import label_names
+from ..errors import VaelabError
+from ..runs import inputs, loading
+from ..runs.folder import RunFolder
+from ..runs.resolve import device as resolve_device
+from . import decoder as xd
+
+POINTS = 2000  # test examples in the scatter (all of them when there are fewer)
+GRID = 41  # nodes per side of a pre-decoded image grid (documents: GRID_WORDS)
+GRID_WORDS = 21
+TOP_WORDS = 12  # words per list in the page
+DOC_WORDS = 8  # a document's own most frequent words (its "title words")
+PROBES = 64  # codes on which the page's decoder must match model.decode
+SEED = 0
+ACT_NAMES = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "leaky_relu": "leaky ReLU", "softplus": "softplus"}
+
+
+def _shape(data) -> tuple[int, int, int] | None:
+    """(C, H, W) to draw examples as pictures (C 1 or 3), None for documents; VaelabError otherwise."""
+    if is_corpus(data):
+        return None
+    from ..reports.views import image_shape  # the report's rule for what is a picture
+
+    s = tuple(data.shape)
+    if len(s) == 3 and s[0] in (1, 3):
+        return s  # type: ignore[return-value]
+    hw = image_shape(s)
+    if hw is None:
+        raise VaelabError(f"the explorer draws images or documents; examples of shape {s} are neither")
+    return (1, *hw)
+
+
+@torch.no_grad()
+def _codes(model, x: torch.Tensor) -> np.ndarray:
+    """Posterior means (or AE codes) E_q[z], (N, Dz), through the contract's embed."""
+    return torch.cat([model.embed(x[i:i + 2048]) for i in range(0, len(x), 2048)]).double().cpu().numpy()
+
+
+def _data_name(spec: str) -> str:
+    """fashion-mnist as is; corpus:../shared/data/bbc_news as bbc_news."""
+    kind, _, path = spec.partition(":")
+    return Path(path.rstrip("/")).name or spec if kind in ("corpus", "npz", "folder", "npy") else spec
+
+
+def _extent(ab: np.ndarray) -> list[float]:
+    """x0, x1, y0, y1 around the plane coordinates, 10% padded (a flat axis gets +-1)."""
+    lo, hi = ab.min(0), ab.max(0)
+    pad = np.where(hi > lo, 0.1 * (hi - lo), 1.0)
+    return [float(lo[0] - pad[0]), float(hi[0] + pad[0]), float(lo[1] - pad[1]), float(hi[1] + pad[1])]
+
+
+def _top(p: np.ndarray, ref: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Word ids, (N, k) each: the most probable, and the most raised against ref (largest log p - log p_ref)."""
+    lift = np.log(np.maximum(p, 1e-300)) - np.log(np.maximum(ref, 1e-300))
+    return np.argsort(-p, 1)[:, :k], np.argsort(-lift, 1)[:, :k]
+
+
+def _describe(route: tuple[list[xd.Layer], str] | None, model, kind: str, n: int) -> str:
+    """One sentence for the page: how the decoded pictures or words are made."""
+    if route is None:
+        name = type(getattr(model, "decoder", model)).__name__
+        how = "bilinearly interpolated between nodes" if kind == "image" else "read at the nearest node"
+        return (f"The decoder ({name}) cannot run in this page: it was decoded in advance on a {n} x {n} grid over "
+                f"the plane, {how}; the sliders and off-plane codes are not decoded.")
+    layers, output = route
+    acts = sorted({ACT_NAMES[L.act] for L in layers if L.act != "identity"})
+    return (f"The decoder runs in this page from its embedded float32 weights: {len(layers)} linear layer"
+            f"{'s' if len(layers) > 1 else ''}{' with ' + ', '.join(acts) if acts else ''}, then {output} "
+            f"(the mean of p(x|z){', word probabilities' if output == 'softmax' else ''}).")
+
+
+def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", device: str = "cpu",
+            data=None) -> dict:
+    """Everything the page shows, as JSON-ready values (arrays as base64)."""
+    if decoder not in ("auto", "grid"):
+        raise VaelabError(f"decoder must be auto or grid, not {decoder!r}")
+    if points < 2:
+        raise VaelabError(f"points must be at least 2, got {points}")
+    c = loading.load_config(run)
+    data = data if data is not None else inputs.load_data(c)
+    shape = _shape(data)
+    kind = "image" if shape is not None else "document"
+    _, model = loading.load_model(run, data.shape, resolve_device(device))
+    if not hasattr(model, "embed"):  # an exact-likelihood model (pixelcnn) has no latent space to explore
+        raise VaelabError(f"the explorer needs a model with a latent code; {c.model} has none")
+    x = rows(data.test, None, data.scale).to(next(model.parameters()).device)  # grey images or counts
+    if len(x) < 2:
+        raise VaelabError(f"the explorer needs 2 test examples, found {len(x)}")
+    codes = _codes(model, x)  # (N, Dz)
+    pl = xd.plane(codes)
+    ab = pl.project(codes)
+    pick = np.sort(np.random.default_rng(SEED).permutation(len(x))[:points])
+    y = data.y_test.numpy()[pick] if data.y_test is not None else None
+    names = label_names(data)
+    docs = kind == "document"
+    probes = codes[np.random.default_rng(SEED).integers(0, len(codes), PROBES)] + \
+        np.random.default_rng(SEED + 1).normal(0, 1, (PROBES, codes.shape[1]))
+    route = None if decoder == "grid" else xd.page_decoder(model, probes, docs)
+    extent = _extent(ab)
+    xs = x[torch.as_tensor(pick, device=x.device)].cpu().numpy()
+    out: dict = {
+        "title": f"{c.model} on {_data_name(c.data)}", "run": str(Path(run).resolve().name), "kind": kind,
+        "latent_dim": int(codes.shape[1]), "likelihood": models.likelihood_for(c),
+        "plane": {"what": pl.what, "origin": pl.origin.tolist(), "axes": pl.axes.tolist(),
+                  "others": pl.others.tolist(), "sds": pl.sds.tolist()},
+        "extent": extent, "n": int(len(pick)), "n_test": int(len(x)),
+        "xy": xd.b64(ab[pick], "<f4"), "codes": xd.b64(codes[pick], "<f4"), "index": pick.tolist(),
+        "labels": None if y is None else xd.b64(y, "<i4"),
+        "label_names": list(names) if names is not None else None,
+        "note": _describe(route, model, kind, GRID if kind == "image" else GRID_WORDS),
+    }
+    if route is not None:
+        out["decoder"] = {"mode": "page", "output": route[1], "layers": xd.export_layers(route[0])}
+    if kind == "image":
+        out["image"] = {"channels": shape[0], "height": shape[1], "width": shape[2]}
+        out["examples"] = xd.b64(xd.to_levels(xs), "u1")
+        if route is None:
+            nodes = xd.grid_nodes(extent, GRID)
+            out["decoder"] = {"mode": "grid", "n": GRID, "nodes": xd.b64(xd.to_levels(xd.means(model, pl.code(nodes),
+                                                                                                False)), "u1")}
+            out["recon"] = xd.b64(xd.to_levels(xd.means(model, codes[pick], False)), "u1")
+    else:
+        out["vocabulary"] = list(data.vocabulary)
+        counts = xs  # (n, |V|)
+        top = np.argsort(-counts, 1, kind="stable")[:, :DOC_WORDS]
+        top_counts = np.take_along_axis(counts, top, 1)
+        out["doc_words"] = xd.b64(np.where(top_counts > 0, top, -1), "<i4")
+        out["doc_counts"] = xd.b64(np.round(top_counts), "<i4")
+        if route is None:
+            ref = xd.means(model, pl.origin[None], True)
+            nodes = xd.grid_nodes(extent, GRID_WORDS)
+            p = xd.means(model, pl.code(nodes), True)
+            likely, raised = _top(p, ref, TOP_WORDS)
+            out["decoder"] = {"mode": "grid", "n": GRID_WORDS, "likely": xd.b64(likely, "<i4"),
+                              "raised": xd.b64(raised, "<i4"),
+                              "likely_p": xd.b64(np.take_along_axis(p, likely, 1), "<f4")}
+            pr = xd.means(model, codes[pick], True)
+            likely, raised = _top(pr, ref, TOP_WORDS)
+            out["recon_likely"], out["recon_raised"] = xd.b64(likely, "<i4"), xd.b64(raised, "<i4")
+    return out
+
+
+def page(data: dict) -> str:
+    """The HTML page: the template with its script and the payload inlined."""
+    files = resources.files("vaelab.explorer") / "templates"
+    html = (files / "explorer.html").read_text(encoding="utf-8")
+    js = (files / "explorer.js").read_text(encoding="utf-8")
+    blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")  # no early </script>
+    return (html.replace("{{TITLE}}", escape(data["title"])).replace("{{PAYLOAD}}", blob)
+            .replace("{{SCRIPT}}", js))
+
+
+def write_explorer(run: str | Path, *, points: int = POINTS, decoder: str = "auto", device: str = "cpu",
+                   data=None) -> Path:
+    """Write RUN/explorer.html and return its path."""
+    folder = RunFolder(run)
+    if not folder.is_run():
+        raise VaelabError(f"{run} is not a vaelab run folder (no config.toml); no explorer written")
+    return folder.write_explorer(page(payload(run, points=points, decoder=decoder, device=device, data=data)))

@@ -1,0 +1,374 @@
+"use strict";
+// vaelab explorer: everything comes from the JSON payload above (explorer/page.py); no request is ever made.
+(function () {
+  const P = JSON.parse(document.getElementById("payload").textContent);
+  const $ = (id) => document.getElementById(id);
+
+  // --- payload arrays (base64 of little-endian typed arrays) ---------------------------------
+  function bytes(s) {
+    const bin = atob(s), out = new Uint8Array(bin.length);
+    for (let i = 0; i < bin.length; i++) out[i] = bin.charCodeAt(i);
+    return out.buffer;
+  }
+  const f32 = (s) => new Float32Array(bytes(s));
+  const i32 = (s) => new Int32Array(bytes(s));
+  const u8 = (s) => new Uint8Array(bytes(s));
+
+  const D = P.latent_dim, N = P.n, IMG = P.kind === "image";
+  const XY = f32(P.xy), CODES = f32(P.codes);
+  const LABELS = P.labels ? i32(P.labels) : null;
+  const NAMES = P.label_names;
+  const [X0, X1, Y0, Y1] = P.extent;
+  const PL = P.plane, M = PL.others.length;
+  const sliders = new Float64Array(M);
+  const DEC = P.decoder, PAGE = DEC.mode === "page";
+  const C = IMG ? P.image.channels : 0, H = IMG ? P.image.height : 0, W = IMG ? P.image.width : 0;
+  const EXAMPLES = IMG ? u8(P.examples) : null;
+  const RECON = IMG && P.recon ? u8(P.recon) : null;
+  const VOCAB = IMG ? null : P.vocabulary;
+  const DOC_WORDS = IMG ? null : i32(P.doc_words), DOC_COUNTS = IMG ? null : i32(P.doc_counts);
+  const TOP = 12;
+
+  // --- the plane: z = origin + a axes[0] + b axes[1] + sum_k s_k sds[k] others[k] ------------
+  function codeAt(a, b) {
+    const z = new Float64Array(D);
+    for (let d = 0; d < D; d++) {
+      let v = PL.origin[d] + a * PL.axes[0][d] + b * PL.axes[1][d];
+      for (let k = 0; k < M; k++) v += sliders[k] * PL.sds[k] * PL.others[k][d];
+      z[d] = v;
+    }
+    return z;
+  }
+  const pointCode = (i) => CODES.subarray(i * D, (i + 1) * D);
+
+  // --- decoder in the page: Linear layers (float32 weights, float64 sums) + activations ------
+  const ACTS = {
+    identity: (x) => x, relu: (x) => (x > 0 ? x : 0), tanh: Math.tanh,
+    sigmoid: (x) => 1 / (1 + Math.exp(-x)), softplus: (x) => (x > 20 ? x : Math.log1p(Math.exp(x))),
+  };
+  const LAYERS = PAGE ? DEC.layers.map((L) => ({
+    n_in: L.in, n_out: L.out, w: f32(L.w), b: f32(L.b),
+    act: L.act === "leaky_relu" ? ((x) => (x >= 0 ? x : L.slope * x)) : ACTS[L.act],
+  })) : [];
+  function forward(z) {  // the mean of p(x|z): sigmoid, identity or softmax of the last layer
+    let h = z;
+    for (const L of LAYERS) {
+      const o = new Float64Array(L.n_out);
+      for (let j = 0; j < L.n_out; j++) {
+        let s = L.b[j];
+        const off = j * L.n_in;
+        for (let i = 0; i < L.n_in; i++) s += L.w[off + i] * h[i];
+        o[j] = L.act(s);
+      }
+      h = o;
+    }
+    if (DEC.output === "sigmoid") for (let j = 0; j < h.length; j++) h[j] = 1 / (1 + Math.exp(-h[j]));
+    if (DEC.output === "softmax") {
+      let m = -Infinity, s = 0;
+      for (const v of h) m = Math.max(m, v);
+      for (let j = 0; j < h.length; j++) { h[j] = Math.exp(h[j] - m); s += h[j]; }
+      for (let j = 0; j < h.length; j++) h[j] /= s;
+    }
+    return h;
+  }
+
+  // --- decoder from the pre-decoded grid: node (i, j) at a = linspace(X0, X1)[i], b = linspace(Y0, Y1)[j]
+  const G = PAGE ? 0 : DEC.n;
+  const NODES = !PAGE && IMG ? u8(DEC.nodes) : null;
+  function gridPos(a, b) {
+    const fx = Math.min(Math.max((a - X0) / (X1 - X0) * (G - 1), 0), G - 1);
+    const fy = Math.min(Math.max((b - Y0) / (Y1 - Y0) * (G - 1), 0), G - 1);
+    return [fx, fy];
+  }
+  function gridImage(a, b) {  // bilinear between the four nearest nodes, values in [0, 1]
+    const [fx, fy] = gridPos(a, b), D2 = C * H * W;
+    const i0 = Math.floor(fx), j0 = Math.floor(fy), i1 = Math.min(i0 + 1, G - 1), j1 = Math.min(j0 + 1, G - 1);
+    const tx = fx - i0, ty = fy - j0, out = new Float64Array(D2);
+    const n00 = (j0 * G + i0) * D2, n10 = (j0 * G + i1) * D2, n01 = (j1 * G + i0) * D2, n11 = (j1 * G + i1) * D2;
+    for (let k = 0; k < D2; k++) {
+      out[k] = ((1 - ty) * ((1 - tx) * NODES[n00 + k] + tx * NODES[n10 + k])
+        + ty * ((1 - tx) * NODES[n01 + k] + tx * NODES[n11 + k])) / 255;
+    }
+    return out;
+  }
+
+  // --- words: the most probable, and the most raised against the plane's centre ------------
+  function topk(v, k) {
+    const idx = [];
+    for (let j = 0; j < v.length; j++) {
+      if (idx.length < k || v[j] > v[idx[idx.length - 1]]) {
+        let p = idx.length < k ? idx.length : k - 1;
+        while (p > 0 && v[idx[p - 1]] < v[j]) p--;
+        idx.splice(p, 0, j);
+        if (idx.length > k) idx.pop();
+      }
+    }
+    return idx;
+  }
+  const P0 = !IMG && PAGE ? forward(Float64Array.from(PL.origin)) : null;
+  function pageWords(z) {
+    const p = forward(z), lift = new Float64Array(p.length);
+    for (let j = 0; j < p.length; j++) lift[j] = Math.log(p[j]) - Math.log(P0[j]);
+    const likely = topk(p, TOP);
+    return { likely, p: likely.map((j) => p[j]), raised: topk(lift, TOP) };
+  }
+  const GL = !IMG && !PAGE ? i32(DEC.likely) : null, GR = !IMG && !PAGE ? i32(DEC.raised) : null;
+  const GP = !IMG && !PAGE ? f32(DEC.likely_p) : null;
+  function gridWords(a, b) {  // the nearest node's lists
+    const [fx, fy] = gridPos(a, b), n = Math.round(fy) * G + Math.round(fx);
+    const sl = (A) => Array.from(A.subarray(n * TOP, (n + 1) * TOP));
+    return { likely: sl(GL), p: Array.from(GP.subarray(n * TOP, (n + 1) * TOP)), raised: sl(GR) };
+  }
+
+  // --- drawing -------------------------------------------------------------------------------
+  function pixelCanvas(cls) {
+    const c = document.createElement("canvas");
+    c.width = W; c.height = H; c.className = cls || "px";
+    return c;
+  }
+  function drawLevels(canvas, get) {  // get(k) -> 0..255 of value k (channel-first C x H x W)
+    const ctx = canvas.getContext("2d"), im = ctx.createImageData(W, H), HW = H * W;
+    for (let i = 0; i < HW; i++) {
+      const r = get(i), g = C === 3 ? get(HW + i) : r, b = C === 3 ? get(2 * HW + i) : r;
+      im.data[4 * i] = r; im.data[4 * i + 1] = g; im.data[4 * i + 2] = b; im.data[4 * i + 3] = 255;
+    }
+    ctx.putImageData(im, 0, 0);
+  }
+  const level = (v) => Math.round(255 * Math.min(Math.max(v, 0), 1));
+  const drawMean = (canvas, mean) => drawLevels(canvas, (k) => level(mean[k]));
+  const drawExample = (canvas, i) => drawLevels(canvas, (k) => EXAMPLES[i * C * H * W + k]);
+  function wordList(ids, probs) {
+    const ol = document.createElement("ol");
+    ol.className = "words";
+    ids.forEach((j, r) => {
+      if (j < 0) return;
+      const li = document.createElement("li");
+      li.textContent = VOCAB[j] + " ";
+      if (probs) { const s = document.createElement("span"); s.textContent = probs[r]; li.appendChild(s); }
+      ol.appendChild(li);
+    });
+    return ol;
+  }
+  function wordsBlock(w) {
+    const div = document.createElement("div");
+    div.className = "cols";
+    const a = document.createElement("div"), b = document.createElement("div");
+    a.innerHTML = "<b>most probable</b>";
+    a.appendChild(wordList(w.likely, w.p.map((v) => (100 * v).toFixed(2) + "%")));
+    b.innerHTML = "<b>most raised vs the centre</b>";
+    b.appendChild(wordList(w.raised));
+    div.append(a, b);
+    return div;
+  }
+  const labelOf = (i) => (LABELS ? (NAMES ? NAMES[LABELS[i]] : String(LABELS[i])) : "no label");
+
+  const TAB10 = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
+    "#bcbd22", "#17becf"];
+  const colour = (l) => (l < 10 ? TAB10[l] : `hsl(${(l * 137.5) % 360},65%,45%)`);
+
+  const plane = $("plane"), PW = plane.width, PH = plane.height;
+  const toPx = (a, b) => [(a - X0) / (X1 - X0) * PW, (Y1 - b) / (Y1 - Y0) * PH];
+  const fromPx = (x, y) => [X0 + x / PW * (X1 - X0), Y1 - y / PH * (Y1 - Y0)];
+  const PX = new Float64Array(2 * N);
+  for (let i = 0; i < N; i++) [PX[2 * i], PX[2 * i + 1]] = toPx(XY[2 * i], XY[2 * i + 1]);
+  const back = document.createElement("canvas");
+  back.width = PW; back.height = PH;
+  (function drawBack() {
+    const ctx = back.getContext("2d");
+    ctx.fillStyle = "#fff"; ctx.fillRect(0, 0, PW, PH);
+    ctx.strokeStyle = "#ddd";
+    const [zx, zy] = toPx(0, 0);
+    ctx.beginPath(); ctx.moveTo(zx, 0); ctx.lineTo(zx, PH); ctx.moveTo(0, zy); ctx.lineTo(PW, zy); ctx.stroke();
+    ctx.globalAlpha = 0.7;
+    for (let i = 0; i < N; i++) {
+      ctx.fillStyle = LABELS ? colour(LABELS[i]) : "#1f77b4";
+      ctx.beginPath(); ctx.arc(PX[2 * i], PX[2 * i + 1], 2.3, 0, 2 * Math.PI); ctx.fill();
+    }
+    ctx.globalAlpha = 1; ctx.fillStyle = "#555"; ctx.font = "11px sans-serif";
+    const names = PL.what === "pca" ? ["PC1", "PC2"] : ["z1", "z2"];
+    ctx.fillText(`${names[0]} ${X0.toFixed(2)} … ${X1.toFixed(2)} →`, 6, PH - 6);
+    ctx.save(); ctx.translate(12, PH - 60); ctx.rotate(-Math.PI / 2);
+    ctx.fillText(`${names[1]} ${Y0.toFixed(2)} … ${Y1.toFixed(2)} →`, 0, 0); ctx.restore();
+  })();
+
+  // --- state and redraw ----------------------------------------------------------------------
+  const state = { a: null, b: null, z: null, ms: null, hover: null, selected: [], times: [] };
+  const decodedBox = $("decoded");
+  const outCanvas = IMG ? pixelCanvas("px") : null;
+  if (IMG) { outCanvas.id = "out"; decodedBox.appendChild(outCanvas); }
+
+  function drawPlane() {
+    const ctx = plane.getContext("2d");
+    ctx.drawImage(back, 0, 0);
+    const sel = state.selected.map((i) => [PX[2 * i], PX[2 * i + 1]]);
+    if (sel.length === 2) {
+      ctx.strokeStyle = "#000"; ctx.lineWidth = 1.5;
+      ctx.beginPath(); ctx.moveTo(...sel[0]); ctx.lineTo(...sel[1]); ctx.stroke();
+    }
+    ctx.lineWidth = 2;
+    for (const [x, y] of sel) { ctx.strokeStyle = "#000"; ctx.beginPath(); ctx.arc(x, y, 6, 0, 2 * Math.PI); ctx.stroke(); }
+    if (state.hover !== null) {
+      ctx.strokeStyle = "#d00";
+      ctx.beginPath(); ctx.arc(PX[2 * state.hover], PX[2 * state.hover + 1], 5, 0, 2 * Math.PI); ctx.stroke();
+    }
+    if (state.a !== null) {
+      const [x, y] = toPx(state.a, state.b);
+      ctx.strokeStyle = "rgba(0,0,0,.45)"; ctx.lineWidth = 1;
+      ctx.beginPath(); ctx.moveTo(x - 9, y); ctx.lineTo(x + 9, y); ctx.moveTo(x, y - 9); ctx.lineTo(x, y + 9); ctx.stroke();
+    }
+  }
+
+  function decodeAt(a, b) {  // decode the plane point (a, b) (and the sliders) into the "decoded" box
+    const t0 = performance.now();
+    const z = codeAt(a, b);
+    if (IMG) drawMean(outCanvas, PAGE ? forward(z) : gridImage(a, b));
+    else decodedBox.replaceChildren(wordsBlock(PAGE ? pageWords(z) : gridWords(a, b)));
+    Object.assign(state, { a, b, z: Array.from(z) });
+    drawPlane();
+    state.ms = performance.now() - t0;
+    state.times.push(state.ms);
+    $("coords").textContent = `${PL.what === "pca" ? "PC" : "z"} = (${a.toFixed(3)}, ${b.toFixed(3)})` +
+      (D > 2 ? `; z = [${state.z.map((v) => v.toFixed(2)).join(", ")}]` : "");
+    $("footer").textContent = `Last redraw (decode and draw): ${state.ms.toFixed(2)} ms. ` +
+      `Scatter: ${N} of the ${P.n_test} test examples. Run: ${P.run}.`;
+  }
+
+  function nearest(x, y, radius) {
+    let best = null, bd = radius * radius;
+    for (let i = 0; i < N; i++) {
+      const d = (PX[2 * i] - x) ** 2 + (PX[2 * i + 1] - y) ** 2;
+      if (d <= bd) { bd = d; best = i; }
+    }
+    return best;
+  }
+
+  function showHover(i) {
+    const box = $("hover");
+    box.replaceChildren();
+    box.className = "";
+    const lab = document.createElement("div");
+    lab.id = "hoverLabel";
+    lab.innerHTML = `<b>${labelOf(i)}</b> <span class="note">(test example ${P.index[i]})</span>`;
+    if (IMG) {
+      const pair = document.createElement("div"), f1 = document.createElement("figure"), f2 = document.createElement("figure");
+      pair.className = "pair";
+      const cx = pixelCanvas(), cr = pixelCanvas();
+      cx.id = "hoverImage"; cr.id = "hoverRecon";
+      drawExample(cx, i);
+      if (PAGE) drawMean(cr, forward(pointCode(i)));
+      else drawLevels(cr, (k) => RECON[i * C * H * W + k]);
+      const cap = (t) => { const c = document.createElement("figcaption"); c.textContent = t; return c; };
+      f1.append(cx, cap("image")); f2.append(cr, cap("reconstruction: decoder mean at its code"));
+      pair.append(f1, f2);
+      box.append(lab, pair);
+    } else {
+      const K = DOC_WORDS.length / N;
+      const ids = Array.from(DOC_WORDS.subarray(i * K, (i + 1) * K));
+      const counts = Array.from(DOC_COUNTS.subarray(i * K, (i + 1) * K));
+      const t = document.createElement("div");
+      t.innerHTML = "<b>its most frequent words</b>";
+      t.appendChild(wordList(ids, counts.map((n) => "×" + n)));
+      const r = document.createElement("div");
+      r.innerHTML = "<b>words its code raises most (decoded)</b>";
+      const raised = PAGE ? pageWords(Float64Array.from(pointCode(i))).raised
+        : Array.from(i32(P.recon_raised).subarray(i * TOP, (i + 1) * TOP));
+      r.appendChild(wordList(raised));
+      box.append(lab, t, r);
+    }
+  }
+
+  function interpolate(i, j, steps) {
+    const box = $("interp");
+    box.replaceChildren();
+    box.className = "";
+    const head = document.createElement("p");
+    head.className = "note";
+    head.textContent = `${labelOf(i)} (example ${P.index[i]}) → ${labelOf(j)} (example ${P.index[j]}): ` +
+      (PAGE ? "the straight line between their full codes, decoded in the page."
+        : "the straight line between their points on the plane, read from the grid.") +
+      (IMG ? "" : " Each row: the words that step's code raises most against the centre.");
+    box.appendChild(head);
+    const zi = pointCode(i), zj = pointCode(j);
+    const at = (t) => {
+      const z = new Float64Array(D);
+      for (let d = 0; d < D; d++) z[d] = (1 - t) * zi[d] + t * zj[d];
+      const a = (1 - t) * XY[2 * i] + t * XY[2 * j], b = (1 - t) * XY[2 * i + 1] + t * XY[2 * j + 1];
+      return [z, a, b];
+    };
+    if (IMG) {
+      const strip = document.createElement("div");
+      strip.className = "strip";
+      const first = pixelCanvas(); drawExample(first, i); strip.appendChild(first);
+      for (let s = 0; s < steps; s++) {
+        const [z, a, b] = at(s / (steps - 1)), c = pixelCanvas();
+        drawMean(c, PAGE ? forward(z) : gridImage(a, b));
+        strip.appendChild(c);
+      }
+      const last = pixelCanvas(); drawExample(last, j); strip.appendChild(last);
+      box.appendChild(strip);
+    } else {
+      const table = document.createElement("table");
+      for (let s = 0; s < 5; s++) {
+        const t = s / 4, [z, a, b] = at(t), w = PAGE ? pageWords(z) : gridWords(a, b), tr = document.createElement("tr");
+        tr.innerHTML = `<th>t = ${t.toFixed(2)}</th><td>${w.raised.slice(0, 8).map((k) => VOCAB[k]).join(", ")}</td>`;
+        table.appendChild(tr);
+      }
+      box.appendChild(table);
+    }
+  }
+
+  // --- events --------------------------------------------------------------------------------
+  plane.addEventListener("pointermove", (e) => {
+    const [a, b] = fromPx(e.offsetX, e.offsetY);
+    const i = nearest(e.offsetX, e.offsetY, 7);
+    if (i !== state.hover) { state.hover = i; if (i !== null) showHover(i); }
+    decodeAt(a, b);
+  });
+  plane.addEventListener("click", () => {
+    if (state.hover === null) return;
+    state.selected = state.selected.length >= 2 ? [state.hover] : state.selected.concat([state.hover]);
+    if (state.selected.length === 2) interpolate(state.selected[0], state.selected[1], 10);
+    drawPlane();
+  });
+
+  // --- page furniture ------------------------------------------------------------------------
+  $("title").textContent = `${P.title} · ${P.run}`;
+  $("what").textContent = (PL.what === "pca"
+    ? `Plane through the mean of the test posterior means along their two principal directions (PC1 across, PC2 up; ` +
+      `latent units); the other ${M} directions are set by the sliders.`
+    : `The ${D}-D latent itself (z1 across${D > 1 ? ", z2 up" : ""}).`) +
+    ` Points: posterior means of ${IMG ? "the grey test images" : "the test documents"}, coloured by label. ` + P.note;
+  const sl = $("sliders");
+  if (M === 0) $("sliderBox").style.display = "none";
+  for (let k = 0; k < M; k++) {
+    const lab = document.createElement("label"), r = document.createElement("input"), v = document.createElement("span");
+    r.type = "range"; r.min = -3; r.max = 3; r.step = 0.05; r.value = 0; r.disabled = !PAGE;
+    v.textContent = "0.00";
+    r.addEventListener("input", () => {
+      sliders[k] = Number(r.value); v.textContent = sliders[k].toFixed(2);
+      decodeAt(state.a ?? (X0 + X1) / 2, state.b ?? (Y0 + Y1) / 2);
+    });
+    lab.append(`PC${k + 3}`, r, v);
+    sl.appendChild(lab);
+  }
+  if (!PAGE && M) sl.insertAdjacentText("afterbegin", "(the grid lies on the plane: sliders are off) ");
+  const legend = $("legend"), seen = new Map();
+  if (LABELS) for (const l of LABELS) seen.set(l, (seen.get(l) || 0) + 1);
+  for (const l of [...seen.keys()].sort((p, q) => p - q)) {
+    const s = document.createElement("span");
+    s.innerHTML = `<i style="background:${colour(l)}"></i>`;
+    s.append(`${NAMES ? NAMES[l] : l} (${seen.get(l)})`);
+    legend.appendChild(s);
+  }
+
+  // for tests and screenshots: where a plane point is on screen, and what was last decoded
+  window.explorer = {
+    state, payload: P, decodeAt, showHover, interpolate,
+    toClient(a, b) {
+      const r = plane.getBoundingClientRect(), [x, y] = toPx(a, b);
+      return [r.left + plane.clientLeft + x * (plane.clientWidth / PW), r.top + plane.clientTop + y * (plane.clientHeight / PH)];
+    },
+    pointClient(i) { return this.toClient(XY[2 * i], XY[2 * i + 1]); },
+  };
+  decodeAt((X0 + X1) / 2, (Y0 + Y1) / 2);
+})();

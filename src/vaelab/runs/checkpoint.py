@@ -1,0 +1,166 @@
+"""Checkpoints as safetensors files: weights, optimizer state and every RNG state, never pickle.
+
+One file holds all tensors; the non-tensor state (epoch, optimizer hyper-parameters, Python and
+NumPy RNG scalars, the config) rides along as JSON in the safetensors metadata. Files are written
+to a temporary name and renamed into place, so a crash never leaves a half-written checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import load as st_load
+from safetensors.torch import save as st_save
+from torch import nn
+
+from ..atomic import atomic_write
+from ..errors import CheckpointError
+from ..training import averaging
+from .checkpoint_check import check_groups, check_optim, check_rng, check_state, check_weights
+
+
+def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint not found")
+    try:
+        tensors = st_load(path.read_bytes())
+        with safe_open(str(path), framework="pt") as f:
+            meta = f.metadata() or {}
+    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
+        raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
+    return tensors, meta
+
+
+def _cpu_state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
+    """A module's state dict as contiguous CPU tensors, each name under prefix."""
+    return {prefix + k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+
+
+def _load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
+    check_weights(path, model, tensors)
+    model.load_state_dict(tensors)
+
+
+def save_weights(path: str | Path, model: nn.Module, meta: dict[str, str] | None = None) -> None:
+    """Model weights alone (what `evaluate`, `plot` and the API load)."""
+    atomic_write(path, st_save(_cpu_state("", model), metadata=meta))
+
+
+def load_weights(path: str | Path, model: nn.Module) -> None:
+    """Load weights into model, checking every name and shape first."""
+    path = Path(path)
+    tensors, _ = _read(path)
+    other = ("optim.", "rng.", averaging.PREFIX)  # a checkpoint's trained weights are its model.* tensors
+    _load_weights(model, {k.removeprefix("model."): v for k, v in tensors.items() if not k.startswith(other)}, path)
+
+
+def read_meta(path: str | Path) -> dict[str, str]:
+    """The string metadata stored beside the tensors."""
+    return _read(Path(path))[1]
+
+
+def read_shape(path: str | Path) -> tuple[int, ...]:
+    """The per-example data shape recorded beside the weights (so a model can be rebuilt without its data)."""
+    try:
+        shape = json.loads(read_meta(path)["shape"])
+    except (KeyError, json.JSONDecodeError):
+        shape = None
+    if not (isinstance(shape, list) and 1 <= len(shape) <= 3
+            and all(type(v) is int and v >= 1 for v in shape) and math.prod(shape) <= 2**31):
+        raise CheckpointError(f"{path}: does not record a valid data shape (a list of 1 to 3 positive sizes)")
+    return tuple(shape)
+
+
+def rng_state() -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """Every RNG the training loop may touch: torch CPU and CUDA, NumPy, Python."""
+    tensors = {"rng.torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"rng.cuda.{i}"] = s
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(keys.astype(np.int64))
+    version, internal, gauss = random.getstate()
+    meta = {"numpy": [name, pos, has_gauss, cached], "python": [version, list(internal), gauss]}
+    return tensors, meta
+
+
+def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> None:
+    """Inverse of rng_state()."""
+    torch.set_rng_state(tensors["rng.torch"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("rng.cuda."))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    name, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+
+
+def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
+                    average: nn.Module | None = None) -> None:
+    """Everything needed to continue training bit-exactly (average: the weights' moving average, training/averaging.py)."""
+    tensors = _cpu_state("model.", model)
+    if average is not None:
+        tensors.update(_cpu_state(averaging.PREFIX, average))
+    opt = optimizer.state_dict()
+    opt_scalars: dict[str, dict[str, Any]] = {}
+    for pid, st in opt["state"].items():
+        for key, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"optim.{pid}.{key}"] = v.detach().cpu().contiguous()
+            else:
+                opt_scalars.setdefault(str(pid), {})[key] = v
+    rng_t, rng_m = rng_state()
+    tensors.update({k: v.cpu().contiguous() for k, v in rng_t.items()})
+    meta = {
+        "state": json.dumps(state),
+        "param_groups": json.dumps(opt["param_groups"]),
+        "optim_scalars": json.dumps(opt_scalars),
+        "rng": json.dumps(rng_m),
+    }
+    atomic_write(path, st_save(tensors, metadata=meta))
+
+
+def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                    average: nn.Module | None = None) -> dict[str, Any]:
+    """Restore model, optimizer, RNGs (and the weights' average) from save_checkpoint(); return the training state."""
+    path = Path(path)
+    tensors, meta = _read(path)
+    try:
+        state, groups, scalars, rng_meta = (json.loads(meta[k]) for k in ("state", "param_groups", "optim_scalars",
+                                                                           "rng"))
+    except KeyError as e:
+        raise CheckpointError(f"{path}: not a vaelab training checkpoint (metadata {e} missing)") from None
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
+    # check everything before anything is loaded: a wrong-shaped Adam moment corrupts memory in the fused step
+    parts = ("model.", "optim.", "rng.", averaging.PREFIX)
+    unknown = sorted(k for k in tensors if not k.startswith(parts))
+    if unknown:
+        raise CheckpointError(f"{path}: unexpected tensor {unknown[0]}")
+    part = {p: {k: v for k, v in tensors.items() if k.startswith(p)} for p in parts}
+    weights = {k[6:]: v for k, v in part["model."].items()}
+    check_weights(path, model, weights)
+    check_groups(path, groups, optimizer)
+    check_optim(path, part["optim."], scalars, optimizer)
+    check_rng(path, part["rng."], rng_meta)
+    check_state(path, state)
+    averaging.load_average(path, average, part[averaging.PREFIX])  # checks, then loads
+    model.load_state_dict(weights)
+    device = next(model.parameters()).device
+    opt_state: dict[int, dict[str, Any]] = {}
+    for k, v in part["optim."].items():
+        _, pid, key = k.split(".", 2)
+        opt_state.setdefault(int(pid), {})[key] = v.to(device) if key != "step" else v
+    for pid, st in scalars.items():
+        opt_state.setdefault(int(pid), {}).update(st)
+    optimizer.load_state_dict({"state": opt_state, "param_groups": groups})
+    set_rng_state(part["rng."], rng_meta)
+    return state

@@ -1,0 +1,254 @@
+"""A run folder: the one owner of its file names, and of reading and writing them.
+
+    config.toml                    the resolved config (runs/resolve.py)
+    metrics.jsonl                  one line per epoch (metric names: runs/metrics.py)
+    model.safetensors              the weights to use (best validation bound)
+    checkpoint.safetensors         the full training state of the last finished epoch (for --resume)
+    epochs/epoch-NNN.safetensors   every save_every-th epoch's weights
+    provenance.json                command line, versions, machine and wall times of each training session
+    evals/<split>-k<k>.json        every evaluation kept, one file per split and k, each stamped with the
+                                   SHA-256 of the weights it scored
+    eval.json                      the most accurate evaluation of the current weights: the test split's
+                                   largest k (another split's when test has none); "stale": true once the
+                                   run has been trained on since (`--resume`) and no evaluation is current
+    data.npz                       the arrays of vaelab.train(data=x), when the data was given as arrays
+    plots/, report.html, explorer.html, other *.json (comparison.json, amortization_gap.json)
+    tensorboard/                   TensorBoard event files (--log tensorboard)
+
+Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
+a temporary, removed when the run is next opened). The checkpoint commits an epoch: a folder with
+a config.toml and no checkpoint is a failed start (an error or a kill before the first epoch was
+saved), which the original command claims again and `--resume` trains from epoch 0.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import tomllib
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..atomic import atomic_write, remove_temporaries, temporaries
+from ..config import schema as cfg
+from ..errors import VaelabError
+from .evals import EvalHistory
+
+CONFIG = "config.toml"
+METRICS = "metrics.jsonl"
+WEIGHTS = "model.safetensors"
+CHECKPOINT = "checkpoint.safetensors"
+EVAL = "eval.json"
+EVALS = "evals"
+DATA_ARRAYS = "data.npz"  # arrays given to vaelab.train(data=x), kept with the run (runs/user_arrays.py)
+REPORT = "report.html"
+EXPLORER = "explorer.html"  # explorer/page.py
+PLOTS = "plots"
+EPOCHS = "epochs"
+TENSORBOARD = "tensorboard"  # event files of --log tensorboard (training/tensorboard_log.py)
+GAP = "amortization_gap.json"  # estimators/amortization_gap.py
+COMPARISON = "comparison.json"  # reports/compare.py
+PROVENANCE = "provenance.json"  # runs/provenance.py: how each training session was run
+DOC_TOPICS = "doc_topics.csv"  # `vaelab topics RUN --docs PATH` (topics/encode.py)
+LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
+# keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
+SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")
+
+
+def epoch_weights(epoch: int) -> str:
+    """The weights file (relative to the run) kept for one epoch by save_every."""
+    return f"{EPOCHS}/epoch-{epoch:03d}.safetensors"
+
+
+def epoch_of(weights: str) -> int | None:
+    """The epoch in an epoch_weights() name; None for any other file."""
+    prefix = f"{EPOCHS}/epoch-"
+    return int(weights.removeprefix(prefix).removesuffix(".safetensors")) if weights.startswith(prefix) else None
+
+
+def _read_json(path: Path) -> Any:
+    """Parsed JSON, or None when the file is missing or unreadable."""
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+class RunFolder(EvalHistory):
+    """One run's folder; paths are properties, files are read and written through methods."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+
+    def __truediv__(self, name: str) -> Path:
+        return self.path / name
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def weights(self) -> Path:
+        return self.path / WEIGHTS
+
+    @property
+    def checkpoint(self) -> Path:
+        return self.path / CHECKPOINT
+
+    @property
+    def plots(self) -> Path:
+        return self.path / PLOTS
+
+    @property
+    def tensorboard(self) -> Path:
+        return self.path / TENSORBOARD
+
+    @property
+    def report(self) -> Path:
+        return self.path / REPORT
+
+    @property
+    def explorer(self) -> Path:
+        return self.path / EXPLORER
+
+    @property
+    def data_arrays(self) -> Path:
+        return self.path / DATA_ARRAYS
+
+    @property
+    def evals(self) -> Path:
+        return self.path / EVALS
+
+    @property
+    def eval_path(self) -> Path:
+        return self.path / EVAL
+
+    def is_run(self) -> bool:
+        return (self.path / CONFIG).is_file()
+
+    def is_failed_start(self) -> bool:
+        """A run stopped (error or kill) before its first checkpoint: nothing in it is worth keeping."""
+        return self.is_run() and not self.checkpoint.exists()
+
+    def in_use(self) -> bool:
+        """Whether another process trains in this folder now (it holds training()'s lock)."""
+        try:
+            with self.training():
+                return False
+        except BlockingIOError:
+            return True
+
+    @contextmanager
+    def training(self) -> Iterator[None]:
+        """Hold an exclusive lock on the folder while training in it; the kernel drops it when the process dies."""
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise
+            except OSError:  # a file system without locks: train unguarded
+                pass
+            yield
+        finally:
+            os.close(fd)
+
+    def remove_temporaries(self, older_than: float = 0.0) -> int:
+        """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files."""
+        return sum(remove_temporaries(self.path / sub, older_than=older_than) for sub in ("", PLOTS, EPOCHS, EVALS))
+
+    # config.toml
+    def read_config(self) -> cfg.Config:
+        """The resolved config saved in the folder."""
+        if not self.is_run():
+            if temporaries(self.path, CONFIG):
+                raise VaelabError(f"{self.path} holds only a half-written {CONFIG} (its run was stopped at its "
+                                  f"first write); run its original command again")
+            raise VaelabError(f"{self.path} is not a vaelab run folder (no {CONFIG})")
+        values = cfg.read_values(self.path / CONFIG)
+        missing = [k for k in SAVED_KEYS if k not in values]
+        if missing:
+            raise VaelabError(f"{self.path / CONFIG} is {'empty' if not values else 'damaged'} (no "
+                              f"{', '.join(missing)}); its settings are lost, so it cannot be used. Train it again "
+                              f"with its original command and overwrite")
+        return cfg.from_dict(values)
+
+    def read_config_table(self) -> dict | None:
+        """config.toml as a plain table (for display), or None when unreadable."""
+        try:
+            return tomllib.loads((self.path / CONFIG).read_text())
+        except (OSError, tomllib.TOMLDecodeError):
+            return None
+
+    def write_config(self, c: cfg.Config) -> None:
+        atomic_write(self.path / CONFIG, cfg.to_toml(c).encode())
+
+    # metrics.jsonl
+    def read_metrics(self, upto_epoch: int | None = None) -> list[dict]:
+        """Per-epoch dicts (an integer epoch each), skipping blank, half-written or damaged lines."""
+        try:
+            lines = (self.path / METRICS).read_bytes().decode("utf-8", errors="replace").splitlines()
+        except OSError:
+            return []
+        rows = []
+        for line in lines:
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            epoch = row.get("epoch") if isinstance(row, dict) else None
+            if type(epoch) is int and (upto_epoch is None or epoch <= upto_epoch):
+                rows.append(row)
+        return rows
+
+    def write_metrics(self, rows: list[dict]) -> None:
+        """The whole metrics log, replaced atomically (the writer keeps the rows; they are small)."""
+        atomic_write(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in rows).encode())
+
+    # the other JSON files
+    def read_json(self, name: str) -> Any:
+        return _read_json(self.path / name)
+
+    def write_json(self, name: str, data: Any) -> None:
+        atomic_write(self.path / name, (json.dumps(data, indent=2) + "\n").encode())
+
+    def json_files(self) -> list[Path]:
+        """Every *.json in the folder but eval.json and provenance.json, sorted by name."""
+        return sorted(p for p in self.path.glob("*.json") if p.name not in (EVAL, PROVENANCE))
+
+    def read_provenance(self) -> list[dict]:
+        """The training sessions recorded in provenance.json, oldest first ([] when none)."""
+        data = _read_json(self.path / PROVENANCE)
+        sessions = data.get("sessions") if isinstance(data, dict) else None
+        return [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
+
+    def write_provenance(self, sessions: list[dict]) -> None:
+        self.write_json(PROVENANCE, {"sessions": sessions})
+
+    def write_report(self, page: str) -> Path:
+        atomic_write(self.report, page.encode("utf-8"))
+        return self.report
+
+    def write_explorer(self, page: str) -> Path:
+        atomic_write(self.explorer, page.encode("utf-8"))
+        return self.explorer
+
+    # weights kept per epoch
+    def epoch_path(self, epoch: int) -> Path:
+        return self.path / epoch_weights(epoch)
+
+    def weights_for(self, epoch: int | None) -> str:
+        """The weights file (relative to the run) of an epoch kept by save_every, or model.safetensors for None."""
+        if epoch is None:
+            return WEIGHTS
+        name = epoch_weights(epoch)
+        if not (self.path / name).is_file():
+            kept = self.kept_epochs()
+            hint = f"kept epochs: {', '.join(map(str, kept))}" if kept else "train with --save-every N to keep them"
+            raise VaelabError(f"{self.path} has no weights for epoch {epoch} ({hint})")
+        return name
+
+    def kept_epochs(self) -> list[int]:
+        return sorted(int(p.stem.removeprefix("epoch-")) for p in (self.path / EPOCHS).glob("epoch-*.safetensors"))

@@ -1,0 +1,29 @@
+"""Loading a trained run: its saved config, and its model rebuilt with the weights loaded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from .. import models
+from ..config import schema as cfg
+from .checkpoint import load_weights, read_shape
+from .folder import WEIGHTS, RunFolder
+
+
+def load_config(run: str | Path) -> cfg.Config:
+    """The resolved config saved in a run folder."""
+    return RunFolder(run).read_config()
+
+
+def load_model(run: str | Path, data_shape: tuple[int, ...] | None = None, device: torch.device | str = "cpu",
+               weights: str = WEIGHTS) -> tuple[cfg.Config, nn.Module]:
+    """Rebuild a run's model (for examples of data_shape, by default the one it was trained on) and load its weights."""
+    c = load_config(run)
+    if data_shape is None:
+        data_shape = read_shape(Path(run) / weights)
+    model = models.build(c, data_shape)
+    load_weights(Path(run) / weights, model)
+    return c, model.to(device).eval()

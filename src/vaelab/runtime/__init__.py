@@ -1,0 +1,1 @@
+"""Where the arithmetic runs: precision, torchrun processes, noise that ignores how a batch is split."""

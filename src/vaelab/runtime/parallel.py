@@ -1,0 +1,97 @@
+"""Data-parallel training on torch.distributed: `torchrun --nproc_per_node N -m vaelab train ...`.
+
+torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; with them present the trainer joins a process group
+(gloo on the CPU, nccl on CUDA), wraps the model in DistributedDataParallel, gives each process
+its shard of the training data and lets process 0 alone write the run folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as torch_dist
+from torch import nn
+
+from ..errors import VaelabError
+
+
+@dataclass(frozen=True)
+class World:
+    """Where this process stands: its rank among `size` processes (size 1: not distributed)."""
+
+    rank: int = 0
+    size: int = 1
+    local_rank: int = 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.size > 1
+
+    @property
+    def writes(self) -> bool:
+        """Only process 0 writes files and logs."""
+        return self.rank == 0
+
+
+def world_from_env() -> World:
+    """The world torchrun describes in the environment, or a single process."""
+    try:
+        size = int(os.environ.get("WORLD_SIZE", "1"))
+        rank = int(os.environ.get("RANK", "0"))
+        local = int(os.environ.get("LOCAL_RANK", str(rank)))
+    except ValueError:
+        raise VaelabError("RANK, WORLD_SIZE and LOCAL_RANK must be integers") from None
+    return World(rank, size, local)
+
+
+def join(world: World, device: torch.device) -> torch.device:
+    """Join the process group (once) and return the device this process trains on."""
+    if not world.distributed:
+        return device
+    if device.type == "cuda":
+        device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
+        torch.cuda.set_device(device)
+    if not torch_dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        torch_dist.init_process_group(backend, timeout=dt.timedelta(minutes=10))
+    return device
+
+
+def leave() -> None:
+    """Leave the process group if this process joined one."""
+    if torch_dist.is_initialized():
+        torch_dist.destroy_process_group()
+
+
+def wrap(module: nn.Module, world: World, device: torch.device) -> nn.Module:
+    """DistributedDataParallel around module when distributed; the module itself otherwise."""
+    if not world.distributed:
+        return module
+    ids = [device.index] if device.type == "cuda" else None
+    return nn.parallel.DistributedDataParallel(module, device_ids=ids)
+
+
+def total(value: torch.Tensor, world: World) -> torch.Tensor:
+    """The sum of value over all processes (value itself when not distributed)."""
+    if not world.distributed:
+        return value
+    value = value.clone()
+    torch_dist.all_reduce(value)
+    return value
+
+
+def barrier(world: World) -> None:
+    if world.distributed:
+        torch_dist.barrier()
+
+
+def agree(ok: bool, world: World, device: torch.device) -> bool:
+    """True on every process only if `ok` is true on every process."""
+    if not world.distributed:
+        return ok
+    flag = torch.tensor([0 if ok else 1], device=device)
+    torch_dist.all_reduce(flag)
+    return int(flag) == 0

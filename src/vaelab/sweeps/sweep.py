@@ -1,0 +1,242 @@
+"""`vaelab sweep`: many small independent models trained at once on one device.
+
+    vaelab.sweep(seeds=8, data="digits", epochs=50)                  # 8 seeds of one config
+    vaelab.sweep(grid={"lr": [1e-3, 3e-4], "latent_dim": [2, 20]})    # 4 configs, 2 stacked groups
+
+plan() expands seeds and grid values into one config per model. Models whose configs differ only
+in FREE_KEYS have parameters of the same shapes and the same schedule; each such group trains as
+one stacked model (sweeps/stack.py): one batched forward/backward and one Adam call per step for all of
+its models. A group of one is trained by the ordinary trainer (train.fit). Every model gets its
+own run folder under the sweep folder, with the files a solo run writes; see docs/SWEEPS.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import json
+import math
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from .. import models
+from ..api import finish_run, make_config
+from ..atomic import atomic_write
+from ..config import schema as cfg
+from ..data import ImageData
+from ..errors import ConfigError, VaelabError
+from ..logs import info
+from ..runs import claims, inputs
+from ..runs.folder import RunFolder
+from ..runs.resolve import device as resolve_device
+from ..training.loop import fit
+from .stacked import check_stackable, fit_group
+
+# Keys that may differ between the models of one stacked group: they change neither a parameter
+# shape nor the step schedule. Everything else (hidden, latent_dim, model, batch_size, epochs,
+# data, ...) splits the sweep into groups.
+FREE_KEYS = ("seed", "lr", "patience", "eval_k", "eval_batch", "out")
+
+
+@dataclasses.dataclass(frozen=True)
+class Member:
+    """One model of a sweep: its folder name and resolved config (config.out is its run folder)."""
+
+    name: str
+    values: dict[str, Any]  # the swept keys and this model's values
+    config: cfg.Config
+
+
+def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
+    """`KEY=V1,V2,...` items -> {key: [values]} (values coerced later, against the config)."""
+    grid: dict[str, list[str]] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise ConfigError(f"grid wants KEY=V1,V2,..., got {item!r}")
+        if key in grid:
+            raise ConfigError(f"grid names {key!r} twice")
+        grid[key] = [v.strip() for v in raw.split(",")]
+    return grid
+
+
+def _label(v: Any) -> str:
+    """A value as it appears in a run folder's name."""
+    if isinstance(v, float):
+        v = f"{v:g}"
+    elif isinstance(v, tuple):
+        v = "x".join(str(h) for h in v)
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", str(v).lower() if isinstance(v, bool) else str(v))
+
+
+def plan(base: cfg.Config, *, seeds: int | None = None, grid: dict[str, Sequence[Any]] | None = None) -> list[Member]:
+    """Every model of the sweep: the grid's product, times seeds base.seed, base.seed+1, ... (seed last)."""
+    grid = dict(grid or {})
+    if seeds is None and not grid:
+        raise ConfigError("a sweep needs seeds N and/or grid KEY=V1,V2,...")
+    if seeds is not None and seeds < 1:
+        raise ConfigError(f"seeds must be at least 1, got {seeds}")
+    if seeds is not None and "seed" in grid:
+        raise ConfigError("give the seeds with seeds or with grid seed=..., not both")
+    if "out" in grid:
+        raise ConfigError("out cannot be swept: the sweep names each run's folder")
+    axes: dict[str, list[Any]] = {}
+    for key, raw in grid.items():
+        if len(raw) == 0 or any(isinstance(v, str) and not v for v in raw):
+            raise ConfigError(f"grid {key}: every value must be non-empty, got {','.join(map(str, raw))!r}")
+        try:
+            values = [getattr(cfg.from_dict({key: v}, base), key) for v in raw]
+        except ConfigError as e:
+            raise ConfigError(f"grid {key}: {e}") from None
+        dupes = sorted({_label(v) for v in values if values.count(v) > 1})
+        if dupes:
+            raise ConfigError(f"grid {key}: {', '.join(dupes)} given more than once")
+        axes[key] = values
+    if seeds is not None:
+        axes["seed"] = [base.seed + i for i in range(seeds)]
+
+    members, names = [], set()
+    for combo in itertools.product(*axes.values()):
+        values = dict(zip(axes, combo))
+        name = "-".join(f"{k}{_label(v)}" for k, v in values.items())
+        if name in names:
+            name = f"{name}-{len(members)}"
+        names.add(name)
+        members.append(Member(name, values, cfg.from_dict(values, base)))
+    return members
+
+
+def group_key(c: cfg.Config) -> tuple:
+    """Configs with equal keys can train as one stacked model."""
+    return tuple((f.name, getattr(c, f.name)) for f in dataclasses.fields(c) if f.name not in FREE_KEYS)
+
+
+def groups(members: Sequence[Member], sequential: bool = False) -> list[list[int]]:
+    """Indices of members that train together, in order of first appearance."""
+    if sequential:
+        return [[i] for i in range(len(members))]
+    out: dict[tuple, list[int]] = {}
+    for i, m in enumerate(members):
+        out.setdefault(group_key(m.config), []).append(i)
+    return list(out.values())
+
+
+def _claim_root(root: Path, overwrite: bool) -> None:
+    """Make the sweep folder; an existing sweep is replaced only with overwrite, anything else never."""
+    if root.exists() and (not root.is_dir() or any(root.iterdir())):
+        if not (root / "sweep.json").is_file():
+            raise VaelabError(f"{root} exists and is not a vaelab sweep folder; refusing to write into it")
+        if not overwrite:
+            raise VaelabError(f"{root} already holds a sweep; pass overwrite to replace it")
+        shutil.rmtree(root)
+    root.mkdir(parents=True, exist_ok=True)
+
+
+def default_root(c: cfg.Config, root: str | Path = "runs") -> Path:
+    """runs/sweep-<model>-<data>-NNN, the first number not taken."""
+    return claims.first_free(Path(root), f"sweep-{c.model}-{c.data.split(':')[0]}")
+
+
+def _write_summary(root: Path, members: Sequence[Member], results: list[dict], group_of: list[dict]) -> None:
+    runs_out = [{"name": m.name, "values": {k: list(v) if isinstance(v, tuple) else v for k, v in m.values.items()},
+                 **g, **r} for m, r, g in zip(members, results, group_of)]
+    atomic_write(root / "sweep.json", (json.dumps({"runs": runs_out}, indent=2) + "\n").encode())
+
+
+def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = None,
+          grid: dict[str, Sequence[Any]] | Sequence[str] | None = None, out: str | Path | None = None,
+          overwrite: bool = False, sequential: bool = False, finish: bool = False, progress: bool = False,
+          log: Callable[[str], None] = info, outputs: Sequence = (), explorer: bool = True,
+          **overrides: Any) -> Path:
+    """Train every model of a sweep; returns the sweep folder (one run folder per model inside)."""
+    base = make_config(config, **overrides)
+    if base.out is not None and out is None:
+        out = base.out
+    grid = parse_grid(grid) if isinstance(grid, (list, tuple)) else grid
+    members = plan(base.replace(out=None), seeds=seeds, grid=grid)
+    parts = groups(members, sequential)
+
+    # check everything that can fail before anything is written: devices, data, models
+    cache: dict[tuple, ImageData] = {}
+    datas = []
+    for m in members:
+        c = m.config
+        resolve_device(c.device)
+        key = (c.data, c.data_dir, c.val_fraction, c.image_size, c.seed)
+        if key not in cache:
+            cache[key] = inputs.load_data(c)
+        datas.append(cache[key])
+        models.build(c, datas[-1].shape)
+        models.estimator_for(c)
+    for part in parts:
+        if len(part) > 1:
+            check_stackable(members[part[0]].config)
+
+    root = Path(out) if out is not None else default_root(base)
+    _claim_root(root, overwrite)
+    members = [dataclasses.replace(m, config=m.config.replace(out=str(root / m.name))) for m in members]
+    group_of = [{"group": gi, "group_size": len(part)} for i in range(len(members))
+                for gi, part in enumerate(parts) if i in part]
+    results: list[dict] = [{} for _ in members]
+    _write_summary(root, members, results, group_of)  # marks the folder as a sweep from the start
+    for m in members:
+        claims.claim(Path(m.config.out), overwrite=False)
+
+    for gi, part in enumerate(parts):
+        names = ", ".join(members[i].name for i in part)
+        log(f"group {gi + 1}/{len(parts)}: {len(part)} model{'s' * (len(part) > 1)} ({names})")
+        start = time.perf_counter()
+        if len(part) == 1:
+            i = part[0]
+            try:
+                r = fit(members[i].config, members[i].config.out, data=datas[i], progress=progress, log=log,
+                        outputs=outputs)
+                best = r.best_val if math.isfinite(r.best_val) else None
+                results[i] = {"epochs": r.epochs_done, "best_val": best, "stopped_early": r.stopped_early,
+                              "diverged_at": None}
+            except VaelabError as e:  # one failed model does not stop the others
+                log(f"{members[i].name}: {e}")
+                results[i] = {"error": str(e)}
+        else:
+            for i, r in zip(part, fit_group([members[i].config for i in part], [datas[i] for i in part],
+                                            progress=progress, log=log, outputs=outputs)):
+                results[i] = r
+        for i in part:
+            results[i]["group_seconds"] = time.perf_counter() - start
+        _write_summary(root, members, results, group_of)
+
+    failed = [m.name for m, r in zip(members, results) if r.get("error") or r.get("diverged_at")]
+    for m, r, data in zip(members, results, datas):
+        if finish and m.name not in failed:
+            log(f"evaluating {m.name} on the test split, plots and report")
+            finish_run(m.config.out, data=data, progress=progress, log=lambda s: None, explorer=explorer)
+            ev = RunFolder(m.config.out).read_eval() or {}
+            r["test"] = {k: ev[k] for k in ("elbo", "iwae", "nll", "k", "recon") if k in ev}
+    _write_summary(root, members, results, group_of)
+    _log_table(members, results, log)
+    if failed:
+        raise VaelabError(f"{len(failed)} of {len(members)} models failed ({', '.join(failed)}); "
+                          f"the others are complete in {root} (see sweep.json)")
+    return root
+
+
+def _log_table(members: Sequence[Member], results: list[dict], log: Callable[[str], None]) -> None:
+    width = max(len(m.name) for m in members)
+    has_test = any("test" in r for r in results)
+    head = f"{'run':<{width}}  {'epochs':>6}  {'best val':>10}" + (f"  {'test ELBO':>10}  {'NLL-k':>10}" if has_test else "")
+    log(head)
+    for m, r in zip(members, results):
+        if "error" in r:
+            log(f"{m.name:<{width}}  error: {r['error']}")
+            continue
+        best = f"{r['best_val']:>10.3f}" if r.get("best_val") is not None else f"{'-':>10}"
+        line = f"{m.name:<{width}}  {r['epochs']:>6}  {best}"
+        if "test" in r:
+            t = r["test"]
+            line += "".join(f"  {t[k]:>10.3f}" if k in t else f"  {'-':>10}" for k in ("elbo", "nll"))
+        log(line + ("  (stopped early)" if r.get("stopped_early") else "")
+            + (f"  (diverged at epoch {r['diverged_at']})" if r.get("diverged_at") else ""))

@@ -1,0 +1,151 @@
+"""Topics of new documents: `vaelab topics RUN --docs PATH` and `vaelab.encode(run, texts)`.
+
+A new text is tokenised as scikit-learn's CountVectorizer does (lower case, words of 2+ letters) and
+counted over the run's vocabulary; words outside it are ignored and counted. A topic model
+(prodlda, etm) gives each document its topic proportions softmax(E_q[z]); an NVDM gives its latent
+code E_q[z] (a direction per dimension, so its "top topics" are the dimensions of largest |z_k|, signed).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from ..atomic import atomic_write
+from ..errors import VaelabError
+from ..runs import inputs, loading
+from ..runs.folder import DOC_TOPICS, RunFolder
+from . import scores
+
+TOP_TOPICS = 3  # topics listed per document
+LABEL_WORDS = 4  # words naming a topic in the listing
+
+
+@dataclass
+class Encoded:
+    """New documents' topic mixtures (or latent codes) and what was ignored."""
+
+    values: np.ndarray  # (N, K): topic proportions, or latent codes for an NVDM
+    kind: str  # "proportions" or "code"
+    names: list[str]  # (K,) column names: topic_1... or z1...
+    labels: list[str]  # (K,) each column's top words
+    words: np.ndarray  # (N,) tokens counted (in the vocabulary)
+    unseen: np.ndarray  # (N,) tokens ignored (not in the vocabulary)
+    seconds: float  # time to count and encode, after loading
+
+    def top(self, i: int, n: int = TOP_TOPICS) -> list[tuple[str, float]]:
+        """Document i's n largest topics (signed latent dimensions for a code), as (name, value)."""
+        v = self.values[i]
+        if self.kind == "proportions":
+            return [(self.names[k], float(v[k])) for k in np.argsort(-v, kind="stable")[:n]]
+        return [(self.names[k] + ("+" if v[k] >= 0 else "-"), float(v[k]))
+                for k in np.argsort(-np.abs(v), kind="stable")[:n]]
+
+
+def read_texts(path: str | Path) -> list[str]:
+    """One document per non-blank line of a UTF-8 text file; an empty, binary or unreadable file is a VaelabError."""
+    path = Path(path)
+    try:
+        raw = path.read_bytes()
+    except OSError as e:
+        raise VaelabError(f"docs {path}: cannot read ({e.strerror or e})") from None
+    if b"\0" in raw:
+        raise VaelabError(f"docs {path}: a binary file, not text (one document per line)")
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise VaelabError(f"docs {path}: not UTF-8 text (bad byte 0x{raw[e.start]:02x})") from None
+    texts = [line for line in text.splitlines() if line.strip()]
+    if not texts:
+        raise VaelabError(f"docs {path}: no documents (the file is empty; write one document per line)")
+    return texts
+
+
+def count(texts: Sequence[str], vocabulary: Sequence[str]) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
+    """Word counts (N, |V|) over the vocabulary, tokens counted (N,) and tokens ignored as unseen (N,)."""
+    from sklearn.feature_extraction.text import CountVectorizer  # lazy: slow import
+
+    index = {w: i for i, w in enumerate(vocabulary)}
+    tokenize = CountVectorizer().build_analyzer()
+    counts = torch.zeros(len(texts), len(vocabulary))
+    unseen = np.zeros(len(texts), dtype=np.int64)
+    for d, text in enumerate(texts):
+        for token in tokenize(text):
+            j = index.get(token)
+            if j is None:
+                unseen[d] += 1
+            else:
+                counts[d, j] += 1
+    return counts, counts.sum(1).long().numpy(), unseen
+
+
+def encode(run: str | Path, texts: Sequence[str], device: str = "cpu") -> Encoded:
+    """The topic mixtures (or NVDM latent codes) of new texts under a trained document model."""
+    c, model = loading.load_model(run, device=device)
+    data = inputs.load_data(c)
+    if not hasattr(model, "topic_weights") or not hasattr(data, "vocabulary"):
+        raise VaelabError(f"{run} is not a document model (nvdm, prodlda, etm) trained on a corpus")
+    return encode_with(model, data.vocabulary, texts, device)
+
+
+@torch.no_grad()
+def encode_with(model: torch.nn.Module, vocabulary: Sequence[str], texts: Sequence[str],
+                device: str = "cpu") -> Encoded:
+    """encode() for a loaded model and its vocabulary (timed from here)."""
+    if isinstance(texts, str):
+        raise VaelabError("texts must be a list of documents, not one string")
+    start = time.perf_counter()
+    counts, words, unseen = count(texts, vocabulary)
+    model.eval()
+    x = counts.to(device)
+    signed = scores.signed(model)
+    values = (model.embed(x) if signed else model.mixture(x)).cpu().numpy()
+    top = scores.ends(model.topic_weights.detach().cpu().numpy(), LABEL_WORDS)[0]  # (K, n)
+    vocab = np.asarray(vocabulary)
+    k = values.shape[1]
+    names = [f"z{i + 1}" for i in range(k)] if signed else [f"topic_{i + 1}" for i in range(k)]
+    return Encoded(values, "code" if signed else "proportions", names, [" ".join(vocab[t]) for t in top],
+                   words, unseen, time.perf_counter() - start)
+
+
+def to_csv(e: Encoded) -> str:
+    """One row per document: doc, words, unseen, top (names), then one column per topic or latent dimension."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["doc", "words", "unseen", "top", *e.names])
+    for i in range(len(e.values)):
+        top = " ".join(name for name, _ in e.top(i))
+        w.writerow([i + 1, int(e.words[i]), int(e.unseen[i]), top, *(f"{v:.6g}" for v in e.values[i])])
+    return buf.getvalue()
+
+
+def run_docs(run: str | Path, docs: str | Path, out: str | Path | None = None, device: str = "cpu",
+             log=print) -> Path:
+    """`vaelab topics RUN --docs PATH`: print each document's mixture and top topics, write them as CSV."""
+    texts = read_texts(docs)  # refuse bad input before loading anything
+    folder = RunFolder(run)
+    if not folder.is_run():
+        raise VaelabError(f"{run} is not a vaelab run folder (no config.toml)")
+    out = Path(out) if out is not None else folder.path / DOC_TOPICS
+    if out.is_dir():
+        raise VaelabError(f"out {out} is a folder; name a .csv file")
+    e = encode(run, texts, device)
+    what = "topic proportions" if e.kind == "proportions" else "latent codes E_q[z] (an NVDM: signed dimensions)"
+    log(f"{len(texts)} documents, {what}; {int(e.unseen.sum())} unseen words ignored (not in the run's "
+        f"vocabulary), encoded in {e.seconds:.3f} s after loading")
+    for i, text in enumerate(texts):
+        tops = ", ".join(f"{name} {100 * v:.0f}%" if e.kind == "proportions" else f"{name} {v:+.2f}"
+                         for name, v in e.top(i))
+        note = "  (no known word: the mixture of an empty document)" if e.words[i] == 0 else ""
+        log(f"doc {i + 1:<3d} {int(e.words[i]):4d} words, {int(e.unseen[i])} unseen  {tops}{note}")
+        log(f"        {text[:70]}{'...' if len(text) > 70 else ''}")
+    log("topics: " + "; ".join(f"{n} = {lab}" for n, lab in zip(e.names, e.labels)))
+    atomic_write(out, to_csv(e).encode())
+    return out
