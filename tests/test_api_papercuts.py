@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from paths import ROOT
 from sklearn.datasets import load_digits
 from torch.distributions import Independent, Normal
 
@@ -17,7 +18,7 @@ from vaelab.errors import ConfigError, VaelabError
 from vaelab.runs.folder import RunFolder
 
 TINY = dict(hidden=(16,), latent_dim=2, batch_size=64, device="cpu", log=lambda s: None)
-SRC = Path(__file__).resolve().parents[1] / "src" / "vaelab"
+SRC = ROOT / "src" / "vaelab"
 
 
 @pytest.fixture(scope="module")

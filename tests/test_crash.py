@@ -22,13 +22,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from safetensors import safe_open
-
 from clitools import safetensors_content
+from paths import ROOT
+from safetensors import safe_open
 
 STRACE = shutil.which("strace")
 pytestmark = pytest.mark.skipif(STRACE is None, reason="strace is not installed")
-SRC = Path(__file__).resolve().parents[1] / "src"
+SRC = ROOT / "src"
 ARGS = ["--data", "digits", "--epochs", "2", "--hidden", "32", "--latent-dim", "4", "--set", "eval_k=10"]
 RESUME_WRITES = ["config.toml", "metrics.jsonl", "provenance.json"]  # what every start writes first, in order
 FSYNC = re.compile(r"fsync\(\d+<(.*)/\.(.+)\.[^./]+\.tmp>")  # fsync(3</run/plots/.curves.png.x1y2.tmp>)

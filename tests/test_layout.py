@@ -5,7 +5,9 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "vaelab"
+from paths import ROOT
+
+SRC = ROOT / "src" / "vaelab"
 
 
 def _module(path: Path, src: Path) -> str:

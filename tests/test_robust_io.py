@@ -8,18 +8,18 @@ import sys
 import warnings
 import zipfile
 import zlib
-from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import expect_error
+from paths import ROOT
 from PIL import Image
 
-from clitools import expect_error
 from vaelab.cli.main import run as cli
 from vaelab.data import load_images
 from vaelab.errors import DataError
 
-SRC = str(Path(__file__).resolve().parents[1] / "src")
+SRC = str(ROOT / "src")
 
 
 def _npy_header(shape, dtype="<u1"):

@@ -1,0 +1,134 @@
+"""Command line: the happy path end to end, and bad input -> one line, exit 2, nothing written."""
+
+import gzip
+import json
+import math
+import struct
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from clitools import expect_error as _bad
+
+from vaelab.cli.main import run as cli
+
+FAST = ["--hidden", "32", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu", "--eval-k", "20"]
+
+
+def _snapshot(path):
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    assert cli(["-q", "train", "--epochs", "2", "--out", str(out), *FAST]) == 0
+    return out
+
+
+def test_train_writes_a_complete_run(trained):
+    for name in ("config.toml", "metrics.jsonl", "model.safetensors", "checkpoint.safetensors", "eval.json",
+                 "report.html"):
+        assert (trained / name).is_file(), name
+    for kind in ("curves", "recon", "samples", "latent", "manifold", "interp"):
+        assert (trained / "plots" / f"{kind}.png").is_file(), kind
+    ev = json.loads((trained / "eval.json").read_text())
+    assert math.isfinite(ev["nll"]) and ev["nll"] > 0 and ev["estimators"]["nll"] == "NLL-20 = -IWAE-20"
+    assert 0 <= ev["active_units"] <= 2 and ev["k"] == 20
+    html = (trained / "report.html").read_text()
+    assert html.count("data:image/png;base64,") >= 6
+
+
+def test_evaluate_and_plot_commands(trained, capsys):
+    assert cli(["-q", "evaluate", str(trained), "--k", "30", "--split", "val"]) == 0
+    out = capsys.readouterr().out
+    assert "NLL-30" in out and "IWAE-30" in out
+    ev = json.loads((trained / "evals" / "val-k30.json").read_text())  # kept beside the test split's
+    assert ev["k"] == 30 and ev["split"] == "val"
+    assert json.loads((trained / "eval.json").read_text())["split"] == "test"  # eval.json: the test split's
+    assert cli(["plot", str(trained), "--kind", "manifold", "--range", "-3,3,-2,2"]) == 0
+    assert cli(["report", str(trained)]) == 0
+
+
+def test_python_module_entry_point():
+    r = subprocess.run([sys.executable, "-m", "vaelab", "configs"], capture_output=True, text=True)
+    assert r.returncode == 0 and "seed-mlp-vae" in r.stdout
+
+
+def test_unknown_dataset(tmp_path, capsys):
+    err = _bad(["-q", "train", "--data", "cifar-99", "--out", str(tmp_path / "r")], capsys)
+    assert "unknown dataset" in err and not (tmp_path / "r").exists()
+
+
+def test_existing_run_is_not_overwritten(trained, capsys):
+    before = _snapshot(trained)
+    err = _bad(["-q", "train", "--epochs", "1", "--out", str(trained), *FAST], capsys)
+    assert "resume it to continue" in err and _snapshot(trained) == before
+
+
+def test_overwrite_replaces_a_run(tmp_path):
+    out = tmp_path / "r"
+    assert cli(["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]) == 0
+    assert cli(["-q", "train", "--epochs", "2", "--out", str(out), "--no-report", "--overwrite", *FAST]) == 0
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_bad_idx_files(tmp_path, capsys):
+    d = tmp_path / "fm"
+    d.mkdir()
+    with gzip.open(d / "train-images-idx3-ubyte.gz", "wb") as f:
+        f.write(struct.pack(">IIII", 2049, 10, 28, 28) + bytes(10 * 784))  # wrong magic
+    for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        with gzip.open(d / name, "wb") as f:
+            f.write(b"\x00")
+    _bad(["-q", "train", "--data", "mnist", "--data-dir", str(d), "--out", str(tmp_path / "r")], capsys)
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.parametrize("bad", ["nan", "range"])
+def test_bad_values(tmp_path, capsys, bad):
+    x = np.random.default_rng(0).random((50, 16)).astype(np.float32)
+    x[3, 3] = np.nan if bad == "nan" else 1.7
+    np.savez(tmp_path / "x.npz", x=x)
+    _bad(["-q", "train", "--data", f"npz:{tmp_path / 'x.npz'}", "--out", str(tmp_path / "r")], capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_corrupt_checkpoint(trained, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained, run)
+    (run / "model.safetensors").write_bytes(b"not a safetensors file")
+    before = _snapshot(run)
+    err = _bad(["-q", "evaluate", str(run)], capsys)
+    assert "corrupt" in err and _snapshot(run) == before
+    (run / "checkpoint.safetensors").write_bytes((run / "checkpoint.safetensors").read_bytes()[:100])
+    _bad(["-q", "train", "--resume", str(run), "--epochs", "3"], capsys)
+
+
+def test_checkpoint_with_wrong_shapes(trained, tmp_path, capsys):
+    import shutil
+
+    run = tmp_path / "copy"
+    shutil.copytree(trained, run)
+    text = (run / "config.toml").read_text().replace("latent_dim = 2", "latent_dim = 3")
+    (run / "config.toml").write_text(text)
+    before = _snapshot(run)
+    err = _bad(["-q", "evaluate", str(run)], capsys)
+    assert "shape" in err and _snapshot(run) == before
+
+
+def test_bad_config_key_and_value(tmp_path, capsys):
+    _bad(["-q", "train", "--set", "latnet_dim=3", "--out", str(tmp_path / "r")], capsys)
+    _bad(["-q", "train", "--set", "epochs=many", "--out", str(tmp_path / "r")], capsys)
+    bad = tmp_path / "bad.toml"
+    bad.write_text("epochs = [")
+    _bad(["-q", "train", "--config", str(bad), "--out", str(tmp_path / "r")], capsys)
+    assert not (tmp_path / "r").exists()
+
+
+def test_resume_may_not_change_the_model(trained, capsys):
+    err = _bad(["-q", "train", "--resume", str(trained), "--latent-dim", "5"], capsys)
+    assert "latent_dim" in err

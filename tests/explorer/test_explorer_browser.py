@@ -1,0 +1,209 @@
+"""The explorer in a real browser: headless Chromium (Debian's package) driven by Playwright.
+
+The drawn pixels are compared with the PyTorch decoder at the latent point the pointer is on;
+skips where Playwright or a Chromium executable is missing (.ci/run installs both when it can).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+import vaelab
+from vaelab.explorer import decoder as xd
+from vaelab.explorer import page as explorer
+from vaelab.runs import inputs, loading
+
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
+CHROMIUM = os.environ.get("VAELAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None:
+    pytest.skip("no chromium executable (apt-get install chromium)", allow_module_level=True)
+
+SMALL = dict(data="digits", hidden=(32,), latent_dim=2, batch_size=64, lr=3e-3, device="cpu", epochs=3,
+             log=lambda s: None, finish=False)
+STATS: dict[str, float] = {"max_pixel_error": 0.0, "max_redraw_ms": 0.0}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_api.sync_playwright() as p:
+        try:
+            b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        except Exception as e:  # a chromium that cannot start here (no sandbox support, missing libraries)
+            pytest.skip(f"chromium does not start: {str(e).splitlines()[0]}")
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    run = vaelab.train(out=tmp_path_factory.mktemp("x") / "run", **SMALL)
+    explorer.write_explorer(run)
+    return run
+
+
+@pytest.fixture()
+def page(browser, run):
+    """The explorer page, every request it makes recorded (and any but the page itself aborted)."""
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    requests, errors = [], []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.route("**/*", lambda route: route.abort() if not route.request.url.startswith("file:") else route.continue_())
+    pg.goto((run / "explorer.html").as_uri())
+    yield pg
+    assert errors == []
+    assert requests == [(run / "explorer.html").as_uri()]  # the page itself and nothing else
+    pg.close()
+
+
+def _pixels(pg, selector: str) -> np.ndarray:
+    """The R channel of a canvas at its own resolution (grey images: R = G = B), (H, W)."""
+    data = pg.evaluate(f"""(() => {{ const c = document.querySelector({selector!r});
+        return Array.from(c.getContext('2d').getImageData(0, 0, c.width, c.height).data); }})()""")
+    rgba = np.array(data, dtype=np.int64).reshape(-1, 4)
+    assert (rgba[:, 0] == rgba[:, 1]).all() and (rgba[:, 3] == 255).all()
+    return rgba[:, 0]
+
+
+def _torch_levels(run, z) -> np.ndarray:
+    with torch.no_grad():
+        mean = vaelab.load(run).decode(torch.tensor(np.atleast_2d(z), dtype=torch.float32)).mean.numpy()
+    return np.round(255 * np.clip(mean, 0, 1))  # (N, 64)
+
+
+def test_moving_the_pointer_draws_the_torch_decoder_output(page, run):
+    x0, x1, y0, y1 = page.evaluate("explorer.payload.extent")
+    span = max((x1 - x0), (y1 - y0)) / 600  # latent units per canvas pixel
+    for fa, fb in ((0.5, 0.5), (0.13, 0.81), (0.77, 0.21), (0.02, 0.98), (0.64, 0.47)):
+        a, b = x0 + fa * (x1 - x0), y0 + fb * (y1 - y0)
+        page.mouse.move(*page.evaluate(f"explorer.toClient({a}, {b})"))
+        state = page.evaluate("explorer.state")
+        assert abs(state["a"] - a) <= span and abs(state["b"] - b) <= span  # the pointer is where we asked
+        assert np.allclose(state["z"], [state["a"], state["b"]])  # a 2-D latent is its own plane
+        err = np.abs(_pixels(page, "#out") - _torch_levels(run, state["z"])[0]).max()
+        assert err <= 1  # within 1/255 of PyTorch's decoder mean
+        STATS["max_pixel_error"] = max(STATS["max_pixel_error"], err / 255)
+        STATS["max_redraw_ms"] = max(STATS["max_redraw_ms"], state["ms"])
+    print(f"\nexplorer: max pixel error {STATS['max_pixel_error']:.5f}, max redraw {STATS['max_redraw_ms']:.2f} ms")
+
+
+def _isolated(xy: np.ndarray, px: float, k: int = 2) -> list[int]:
+    """Points with no other point within 10 canvas pixels (so the pointer on one hovers that one)."""
+    d = np.sqrt(((xy[:, None] - xy[None]) ** 2).sum(-1)) / px
+    np.fill_diagonal(d, np.inf)
+    return list(np.flatnonzero(d.min(1) > 10)[:k])
+
+
+def test_hovering_a_point_shows_that_example_and_its_label(page, run):
+    p = page.evaluate("explorer.payload")
+    xy = xd.unb64(p["xy"], "<f4").reshape(-1, 2)
+    x0, x1, y0, y1 = p["extent"]
+    i = _isolated(xy / [(x1 - x0), (y1 - y0)], 1 / 600)[0]
+    page.mouse.move(*page.evaluate(f"explorer.pointClient({i})"))
+    assert page.evaluate("explorer.state.hover") == i
+    data = inputs.load_data(loading.load_config(run))
+    row = p["index"][i]
+    image = np.round(data.test[row].numpy() / 16 * 255)  # the grey test image, from the data, not the page
+    assert np.array_equal(_pixels(page, "#hoverImage"), image)
+    code = vaelab.load(run).embed(data.test[row:row + 1].float() / 16).detach().numpy()
+    assert np.abs(_pixels(page, "#hoverRecon") - _torch_levels(run, code)[0]).max() <= 1
+    assert page.inner_text("#hoverLabel").split()[0] == str(int(data.y_test[row]))
+
+
+def test_clicking_two_points_decodes_the_line_between_their_codes(page, run):
+    p = page.evaluate("explorer.payload")
+    xy = xd.unb64(p["xy"], "<f4").reshape(-1, 2)
+    x0, x1, y0, y1 = p["extent"]
+    i, j = _isolated(xy / [(x1 - x0), (y1 - y0)], 1 / 600)
+    for k in (i, j):
+        page.mouse.click(*page.evaluate(f"explorer.pointClient({k})"))
+    strip = page.evaluate("document.querySelectorAll('#interp canvas').length")
+    assert strip == 12  # data, 10 decoded steps, data
+    codes = xd.unb64(p["codes"], "<f4").reshape(-1, 2).astype(np.float64)
+    t = np.linspace(0, 1, 10)[:, None]
+    want = _torch_levels(run, (1 - t) * codes[i] + t * codes[j])
+    for s in range(10):
+        got = _pixels(page, f"#interp canvas:nth-child({s + 2})")
+        assert np.abs(got - want[s]).max() <= 1
+
+
+def test_the_grid_fallback_interpolates_the_decoded_nodes(browser, run, tmp_path):
+    path = tmp_path / "grid.html"
+    path.write_text(explorer.page(explorer.payload(run, decoder="grid")))
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    pg.goto(path.as_uri())
+    p = pg.evaluate("explorer.payload")
+    n, (x0, x1, y0, y1) = p["decoder"]["n"], p["extent"]
+    nodes = xd.unb64(p["decoder"]["nodes"], "u1").reshape(n, n, 64).astype(np.float64)
+    for fa, fb in ((0.31, 0.62), (0.5, 0.5), (0.9, 0.15)):
+        pg.mouse.move(*pg.evaluate(f"explorer.toClient({x0 + fa * (x1 - x0)}, {y0 + fb * (y1 - y0)})"))
+        s = pg.evaluate("explorer.state")
+        fx, fy = (s["a"] - x0) / (x1 - x0) * (n - 1), (s["b"] - y0) / (y1 - y0) * (n - 1)
+        i, j, tx, ty = int(fx), int(fy), fx % 1, fy % 1
+        want = ((1 - ty) * ((1 - tx) * nodes[j, i] + tx * nodes[j, i + 1])
+                + ty * ((1 - tx) * nodes[j + 1, i] + tx * nodes[j + 1, i + 1]))
+        assert np.abs(_pixels(pg, "#out") - np.round(want)).max() <= 1
+        # and the grid is close to the decoder itself: within a few levels between nodes 1/40 of the plane apart
+        assert np.abs(_pixels(pg, "#out") - _torch_levels(run, s["z"])[0]).mean() < 8
+    assert "grid" in pg.inner_text("#what")
+    pg.close()
+
+
+def test_the_page_loads_with_no_network_request(page):
+    page.wait_for_load_state("networkidle")
+    assert page.evaluate("explorer.state.ms") is not None  # it drew; the fixture checks the requests
+
+
+def test_a_document_model_shows_its_words(browser, tmp_path):
+    from corpora import two_topic_lines, write_tsv
+
+    root = write_tsv(tmp_path / "corpus", two_topic_lines(60))
+    run = vaelab.train(out=tmp_path / "nvdm", data=f"corpus:{root}", model="nvdm", likelihood="multinomial",
+                       hidden=(16,), latent_dim=3, epochs=3, batch_size=8, lr=3e-3, device="cpu", log=lambda s: None,
+                       finish=False)
+    explorer.write_explorer(run)
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    pg.goto((run / "explorer.html").as_uri())
+    p = pg.evaluate("explorer.payload")
+    assert p["decoder"]["mode"] == "page" and p["decoder"]["output"] == "softmax"
+    vocab = p["vocabulary"]
+    x0, x1, y0, y1 = p["extent"]
+    model = vaelab.load(run)
+    for fa, fb in ((0.2, 0.3), (0.8, 0.7)):  # the top words shift along the plane, as torch's softmax says
+        pg.mouse.move(*pg.evaluate(f"explorer.toClient({x0 + fa * (x1 - x0)}, {y0 + fb * (y1 - y0)})"))
+        z = pg.evaluate("explorer.state.z")
+        with torch.no_grad():
+            probs = model.decode(torch.tensor([z], dtype=torch.float32)).probs[0].numpy()
+        shown = [li.split()[0] for li in pg.locator("#decoded ol").first.locator("li").all_inner_texts()]
+        assert shown == [vocab[k] for k in np.argsort(-probs, kind="stable")[:12]]
+    data = inputs.load_data(loading.load_config(run))
+    pg.evaluate("explorer.showHover(0)")  # the same handler the pointer calls
+    row = p["index"][0]
+    counts = data.test.to_dense()[row].numpy()
+    words = [li.split()[0] for li in pg.locator("#hover ol").first.locator("li").all_inner_texts()]
+    assert [int(counts[vocab.index(w)]) for w in words] == sorted(counts[counts > 0], reverse=True)[:8]
+    assert pg.inner_text("#hoverLabel").split()[0] == data.label_names[int(data.y_test[row])]
+    pg.close()
+
+
+def test_a_wider_latent_is_decoded_on_its_pca_plane_with_the_sliders(browser, tmp_path):
+    run = vaelab.train(out=tmp_path / "run3", **(SMALL | dict(latent_dim=4, epochs=1)))
+    explorer.write_explorer(run)
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    pg.goto((run / "explorer.html").as_uri())
+    pl = pg.evaluate("explorer.payload.plane")
+    assert pl["what"] == "pca" and len(pl["others"]) == 2
+    pg.locator("#sliders input").nth(1).fill("-1.5")  # the fourth principal direction at -1.5 sd
+    x0, x1, y0, y1 = pg.evaluate("explorer.payload.extent")
+    pg.mouse.move(*pg.evaluate(f"explorer.toClient({0.4 * x0 + 0.6 * x1}, {0.7 * y0 + 0.3 * y1})"))
+    s = pg.evaluate("explorer.state")
+    plane = xd.Plane(*(np.array(pl[k]) for k in ("origin", "axes", "others", "sds")), pl["what"])
+    want_z = plane.code(np.array([[s["a"], s["b"]]]), np.array([0.0, -1.5]))[0]
+    assert np.abs(np.array(s["z"]) - want_z).max() < 1e-9
+    assert np.abs(_pixels(pg, "#out") - _torch_levels(run, want_z)[0]).max() <= 1
+    pg.close()
