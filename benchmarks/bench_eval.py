@@ -2,7 +2,7 @@
 
     (a) pythae's way: each point alone, its k importance samples in mini-batches of 100, timed on
         --ref-points points and extrapolated to the whole test set;
-    (b) vaelab.evaluate.point_bounds: points and samples batched together in memory-sized chunks.
+    (b) vaelab.estimators.evaluation.point_bounds: points and samples batched together in memory-sized chunks.
 
 Both estimate the same NLL-k of the same model; the mean over the shared points is printed for
 each. Without --run, a W1 model is trained for one epoch first. `vaelab bench --what eval` runs

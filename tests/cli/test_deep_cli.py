@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 from clitools import expect_error
 
-import vaelab
 from vaelab import api
 from vaelab.cli.main import run as cli
+from vaelab.config.schema import from_dict
 from vaelab.estimators import amortization_gap
 from vaelab.runs import loading
 from vaelab.runs.folder import RunFolder
@@ -73,7 +73,7 @@ def test_hvae_config_round_trips_and_evaluate_reports_each_layer(tmp_path, capsy
     saved = tomllib.loads((out / "config.toml").read_text())
     assert saved["latent_dim"] == [8, 4] and saved["model"] == "hvae"
     c = loading.load_config(out)
-    assert c.latent_dim == (8, 4) and vaelab.config.from_dict(saved) == c
+    assert c.latent_dim == (8, 4) and from_dict(saved) == c
     assert cli(["-q", "train", "--resume", str(out), "--epochs", "2", "--no-report"]) == 0
     capsys.readouterr()
     assert cli(["-q", "evaluate", str(out), "--k", "20"]) == 0

@@ -18,6 +18,7 @@ from vaelab.config.schema import Config
 from vaelab.data.labels import FASHION_MNIST, label_names
 from vaelab.explorer import decoder as xd
 from vaelab.explorer import page as explorer
+from vaelab.runs import inputs, loading
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=2, batch_size=64, lr=3e-3, device="cpu", epochs=2,
              log=lambda s: None, finish=False)
@@ -86,7 +87,7 @@ def test_a_two_dimensional_latent_is_its_own_plane():
 
 
 def test_the_grid_holds_the_decoder_means_at_its_nodes_row_by_row(run):
-    data = vaelab.runs.load_data(vaelab.runs.load_config(run))
+    data = inputs.load_data(loading.load_config(run))
     p = explorer.payload(run, decoder="grid", data=data)
     assert p["decoder"]["mode"] == "grid" and "grid" in p["note"]
     n, (x0, x1, y0, y1) = p["decoder"]["n"], p["extent"]
@@ -100,7 +101,7 @@ def test_the_grid_holds_the_decoder_means_at_its_nodes_row_by_row(run):
 
 
 def test_the_payload_holds_the_test_images_codes_and_class_names(run):
-    data = vaelab.runs.load_data(vaelab.runs.load_config(run))
+    data = inputs.load_data(loading.load_config(run))
     p = explorer.payload(run, points=50, data=data)
     assert p["decoder"]["mode"] == "page" and p["n"] == 50 and p["label_names"] == [str(i) for i in range(10)]
     idx = np.array(p["index"])

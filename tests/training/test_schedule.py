@@ -6,6 +6,7 @@ import torch
 from safetensors.torch import load_file
 
 import vaelab
+from vaelab.config.schema import from_dict
 from vaelab.runs.folder import epoch_weights
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=4, batch_size=128, lr=1e-3, device="cpu", eval_k=20)
@@ -31,4 +32,4 @@ def test_resume_keeps_the_decayed_rate(tmp_path):
     part = vaelab.train(out=tmp_path / "part", epochs=2, lr_decay=0.5, log=lambda s: None, **SMALL)
     vaelab.train(out=part, resume=True, epochs=3, log=lambda s: None)
     assert torch.equal(_w(whole, "model.safetensors"), _w(part, "model.safetensors"))
-    assert vaelab.config.from_dict({"lr_decay": 0.5}).lr_decay == 0.5
+    assert from_dict({"lr_decay": 0.5}).lr_decay == 0.5

@@ -14,6 +14,7 @@ from clitools import expect_error
 from safetensors.torch import load_file
 
 import vaelab
+from vaelab.config.schema import from_dict
 from vaelab.errors import ConfigError
 from vaelab.sweeps.stacked import check_stackable
 from vaelab.training import loop as train_module
@@ -84,4 +85,4 @@ def test_bad_budgets_and_stacking(tmp_path, capsys):
     err = expect_error(["train", "--max-minutes", "-1", "--out", str(tmp_path / "r")], capsys)
     assert "max_minutes must be >= 0" in err and not (tmp_path / "r").exists()
     with pytest.raises(ConfigError, match="time budget"):
-        check_stackable(vaelab.config.from_dict({"max_minutes": 5}))
+        check_stackable(from_dict({"max_minutes": 5}))
