@@ -207,3 +207,90 @@ def test_a_wider_latent_is_decoded_on_its_pca_plane_with_the_sliders(browser, tm
     assert np.abs(np.array(s["z"]) - want_z).max() < 1e-9
     assert np.abs(_pixels(pg, "#out") - _torch_levels(run, want_z)[0]).max() <= 1
     pg.close()
+
+
+# --- hostile strings from the data: each payload would set window.__pwned (and the title) if it ran ---------
+PWN = "<img src=x onerror=\"window.__pwned=1;document.title='X'\">"
+
+
+def _load(browser, html: str, path) -> tuple:
+    """The page at path in a fresh tab, and the list its script errors land in."""
+    path.write_text(html, encoding="utf-8")
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(path.as_uri())
+    return pg, errors
+
+
+def _unpwned(pg, title: str) -> None:
+    pg.wait_for_timeout(300)  # an <img>'s error event fires after its (refused) load
+    assert pg.evaluate("window.__pwned") is None and pg.title() == title
+
+
+@pytest.fixture(scope="module")
+def doc_run(tmp_path_factory):
+    from test_corpus import two_topic_lines, write_tsv
+
+    root = write_tsv(tmp_path_factory.mktemp("corpus") / "c", two_topic_lines(60))
+    return vaelab.train(out=tmp_path_factory.mktemp("d") / "nvdm", data=f"corpus:{root}", model="nvdm",
+                        likelihood="multinomial", hidden=(16,), latent_dim=3, epochs=2, batch_size=8, lr=3e-3,
+                        device="cpu", log=lambda s: None, finish=False)
+
+
+def test_labels_are_shown_as_text_on_hover_in_the_legend_and_in_the_interpolation(browser, run, tmp_path):
+    p = explorer.payload(run)
+    p["label_names"] = [f"{PWN}{i}" for i in range(10)]
+    pg, errors = _load(browser, explorer.page(p), tmp_path / "labels.html")
+    title = pg.title()
+    xy = xd.unb64(p["xy"], "<f4").reshape(-1, 2)
+    x0, x1, y0, y1 = p["extent"]
+    i, j = _isolated(xy / [(x1 - x0), (y1 - y0)], 1 / 600)
+    for k in (i, j):  # hover (showHover) then click: two clicks draw the interpolation, whose heading names both
+        pg.mouse.click(*pg.evaluate(f"explorer.pointClient({k})"))
+    _unpwned(pg, title)
+    label = p["label_names"][xd.unb64(p["labels"], "<i4")[j]]
+    assert pg.inner_text("#hoverLabel b") == label  # the markup shows as the text it is
+    assert label in pg.inner_text("#interp") and f"{PWN}0" in pg.inner_text("#legend")
+    assert errors == []
+    pg.close()
+
+
+def test_vocabulary_words_are_shown_as_text_on_hover_and_in_the_interpolation(browser, doc_run, tmp_path):
+    p = explorer.payload(doc_run)
+    p["vocabulary"] = [f"{PWN}{w}" for w in p["vocabulary"]]  # whichever words are shown, each carries one
+    pg, errors = _load(browser, explorer.page(p), tmp_path / "words.html")
+    title = pg.title()
+    for i in range(4):
+        pg.evaluate(f"explorer.showHover({i})")  # the pointer's handler: the document's words and its raised ones
+    pg.evaluate("explorer.interpolate(0, 1, 10)")  # the clicks' handler: a table of words along the line
+    _unpwned(pg, title)
+    shown = pg.locator("#hover li").all_inner_texts() + pg.locator("#interp td").all_inner_texts()
+    assert len(shown) > 10 and all(PWN in s for s in shown)  # the markup shows as the text it is
+    assert errors == []
+    pg.close()
+
+
+def test_words_that_would_end_the_embedded_json_leave_the_page_whole(browser, doc_run, tmp_path):
+    p = explorer.payload(doc_run)
+    nasty = ["<!--<script>", "</script><script>window.__pwned=1</script>", "{{SCRIPT}}", "{{PAYLOAD}}",
+             "a\u2028b\u2029c", "&lt;b&gt;", "<![CDATA[x]]>"]
+    p["vocabulary"] = nasty + p["vocabulary"][len(nasty):]
+    pg, errors = _load(browser, explorer.page(p), tmp_path / "json.html")
+    assert errors == []
+    assert pg.evaluate("explorer.payload.vocabulary") == p["vocabulary"]  # every word arrives exactly as written
+    assert pg.evaluate("explorer.state.ms") is not None  # and the script ran to its first redraw
+    _unpwned(pg, f"{p['title']} · vaelab explorer")
+    pg.close()
+
+
+def test_the_page_policy_refuses_inline_handlers_even_if_markup_got_in(browser, run, tmp_path):
+    pg, errors = _load(browser, (run / "explorer.html").read_text(encoding="utf-8"), tmp_path / "csp.html")
+    csp = pg.get_attribute('meta[http-equiv="Content-Security-Policy"]', "content")
+    assert "unsafe-inline" not in csp and "script-src 'sha256-" in csp
+    pg.evaluate("""document.body.insertAdjacentHTML('beforeend',
+        '<img src=x onerror="window.__pwned=1"><a id=js href="javascript:window.__pwned=1">x</a>')""")
+    pg.click("#js")
+    _unpwned(pg, pg.title())
+    assert errors == [] and pg.evaluate("explorer.state.ms") is not None  # its own script runs
+    pg.close()

@@ -10,7 +10,10 @@ Content-Security-Policy forbids any): everything it shows is in one JSON payload
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
+import re
 from html import escape
 from importlib import resources
 from pathlib import Path
@@ -162,14 +165,31 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
     return out
 
 
+# JSON inside <script>: "<" would let a word such as "</script>" or "<!--<script>" end the element or switch the
+# HTML parser into a state that swallows the rest of the page; ">" and "&" for the same parser's sake; U+2028/9
+# end a line in older JavaScript. Each stays the same JSON string, written as a \u escape.
+SCRIPT_SAFE = {ord("<"): "\\u003c", ord(">"): "\\u003e", ord("&"): "\\u0026", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+# what the page may do: run its one script and apply its one style sheet (each named by its hash, so an injected
+# <script>, an inline event handler or a javascript: URL never runs), show data: images; nothing is fetched
+CSP = ("default-src 'none'; script-src '{script}'; style-src '{style}'; img-src data:; base-uri 'none'; "
+       "form-action 'none'")
+
+
+def _sha256(text: str) -> str:
+    """A CSP hash source: sha256-BASE64 of the element's exact text."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii")
+
+
 def page(data: dict) -> str:
-    """The HTML page: the template with its script and the payload inlined."""
+    """The HTML page: the template with its CSP, its script and the payload inlined."""
     files = resources.files("vaelab.explorer") / "templates"
     html = (files / "explorer.html").read_text(encoding="utf-8")
     js = (files / "explorer.js").read_text(encoding="utf-8")
-    blob = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")  # no early </script>
-    return (html.replace("{{TITLE}}", escape(data["title"])).replace("{{PAYLOAD}}", blob)
-            .replace("{{SCRIPT}}", js))
+    style = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    values = {"TITLE": escape(data["title"]), "CSP": CSP.format(script=_sha256(js), style=_sha256(style)),
+              "PAYLOAD": json.dumps(data, separators=(",", ":")).translate(SCRIPT_SAFE), "SCRIPT": js}
+    # one pass: a value that happens to contain "{{SCRIPT}}" (a vocabulary word) is never substituted again
+    return re.sub(r"\{\{(TITLE|CSP|PAYLOAD|SCRIPT)\}\}", lambda m: values[m.group(1)], html)
 
 
 def write_explorer(run: str | Path, *, points: int = POINTS, decoder: str = "auto", device: str = "cpu",

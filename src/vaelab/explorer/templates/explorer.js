@@ -137,6 +137,13 @@
   const level = (v) => Math.round(255 * Math.min(Math.max(v, 0), 1));
   const drawMean = (canvas, mean) => drawLevels(canvas, (k) => level(mean[k]));
   const drawExample = (canvas, i) => drawLevels(canvas, (k) => EXAMPLES[i * C * H * W + k]);
+  // every string from the data (labels, words, the run's name) enters the page as text, never as markup
+  function node(tag, text, cls) {
+    const e = document.createElement(tag);
+    if (text !== undefined) e.textContent = text;
+    if (cls) e.className = cls;
+    return e;
+  }
   function wordList(ids, probs) {
     const ol = document.createElement("ol");
     ol.className = "words";
@@ -153,9 +160,9 @@
     const div = document.createElement("div");
     div.className = "cols";
     const a = document.createElement("div"), b = document.createElement("div");
-    a.innerHTML = "<b>most probable</b>";
+    a.appendChild(node("b", "most probable"));
     a.appendChild(wordList(w.likely, w.p.map((v) => (100 * v).toFixed(2) + "%")));
-    b.innerHTML = "<b>most raised vs the centre</b>";
+    b.appendChild(node("b", "most raised vs the centre"));
     b.appendChild(wordList(w.raised));
     div.append(a, b);
     return div;
@@ -248,7 +255,7 @@
     box.className = "";
     const lab = document.createElement("div");
     lab.id = "hoverLabel";
-    lab.innerHTML = `<b>${labelOf(i)}</b> <span class="note">(test example ${P.index[i]})</span>`;
+    lab.append(node("b", labelOf(i)), " ", node("span", `(test example ${P.index[i]})`, "note"));
     if (IMG) {
       const pair = document.createElement("div"), f1 = document.createElement("figure"), f2 = document.createElement("figure");
       pair.className = "pair";
@@ -266,10 +273,10 @@
       const ids = Array.from(DOC_WORDS.subarray(i * K, (i + 1) * K));
       const counts = Array.from(DOC_COUNTS.subarray(i * K, (i + 1) * K));
       const t = document.createElement("div");
-      t.innerHTML = "<b>its most frequent words</b>";
+      t.appendChild(node("b", "its most frequent words"));
       t.appendChild(wordList(ids, counts.map((n) => "×" + n)));
       const r = document.createElement("div");
-      r.innerHTML = "<b>words its code raises most (decoded)</b>";
+      r.appendChild(node("b", "words its code raises most (decoded)"));
       const raised = PAGE ? pageWords(Float64Array.from(pointCode(i))).raised
         : Array.from(i32(P.recon_raised).subarray(i * TOP, (i + 1) * TOP));
       r.appendChild(wordList(raised));
@@ -310,7 +317,7 @@
       const table = document.createElement("table");
       for (let s = 0; s < 5; s++) {
         const t = s / 4, [z, a, b] = at(t), w = PAGE ? pageWords(z) : gridWords(a, b), tr = document.createElement("tr");
-        tr.innerHTML = `<th>t = ${t.toFixed(2)}</th><td>${w.raised.slice(0, 8).map((k) => VOCAB[k]).join(", ")}</td>`;
+        tr.append(node("th", `t = ${t.toFixed(2)}`), node("td", w.raised.slice(0, 8).map((k) => VOCAB[k]).join(", ")));
         table.appendChild(tr);
       }
       box.appendChild(table);
@@ -355,9 +362,9 @@
   const legend = $("legend"), seen = new Map();
   if (LABELS) for (const l of LABELS) seen.set(l, (seen.get(l) || 0) + 1);
   for (const l of [...seen.keys()].sort((p, q) => p - q)) {
-    const s = document.createElement("span");
-    s.innerHTML = `<i style="background:${colour(l)}"></i>`;
-    s.append(`${NAMES ? NAMES[l] : l} (${seen.get(l)})`);
+    const s = document.createElement("span"), dot = document.createElement("i");
+    dot.style.background = colour(l);  // CSSOM, which the page's CSP allows (a style attribute in markup it does not)
+    s.append(dot, `${NAMES ? NAMES[l] : l} (${seen.get(l)})`);
     legend.appendChild(s);
   }
 
