@@ -14,6 +14,8 @@ import logging
 import sys
 from typing import Any
 
+from .terminal import printable
+
 LOGGER = logging.getLogger("vaelab")
 LOGGER.addHandler(logging.NullHandler())  # a library stays quiet unless its user configures logging
 LEVELS = {-1: logging.WARNING, 0: logging.INFO, 1: logging.DEBUG}  # -q, default, -v
@@ -37,6 +39,10 @@ class _Stderr(logging.StreamHandler):
     @stream.setter
     def stream(self, value: Any) -> None:  # StreamHandler.__init__ assigns it; sys.stderr wins
         pass
+
+    def format(self, record: logging.LogRecord) -> str:
+        """The line as formatted, control characters from data (a run name, a path) escaped (terminal.py)."""
+        return printable(super().format(record), keep_lines=True)
 
 
 def configure_logging(verbosity: int = 0) -> None:

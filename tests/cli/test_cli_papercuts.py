@@ -130,3 +130,12 @@ def test_help_version_and_usage_errors_import_no_torch(argv):
             f"sys.argv = ['vaelab', *{argv!r}]\n"
             "try:\n    runpy.run_module('vaelab', run_name='__main__')\nexcept SystemExit:\n    pass\n")
     assert _imported_after(code) == []
+
+
+def test_a_usage_error_is_two_lines_not_the_whole_usage(capsys):
+    for argv, says in ((["train", "--epochs", "x"], "vaelab train: error: argument --epochs: invalid int value: 'x'"),
+                       (["sweep", "--seeds"], "vaelab sweep: error: argument --seeds: expected one argument"),
+                       (["trian"], "vaelab: error: argument COMMAND: invalid choice: 'trian' (did you mean 'train'?)")):
+        lines = _usage_error(argv, capsys).splitlines()
+        assert len(lines) == 2 and lines[0].startswith(says), lines  # the train usage alone is 20 lines
+        assert lines[1] == f"run `{says.split(':')[0]} --help` for the usage"

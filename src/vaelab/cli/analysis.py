@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from ..config import schema as cfg  # the rest is imported where used: building the parser must not import torch
+from ..terminal import say
 
 # data keys a baseline copies from --like RUN, so it scores exactly that run's test points
 DATA_KEYS = ("data", "data_dir", "likelihood", "binarize", "dequantize", "val_fraction", "seed", "image_size",
@@ -66,15 +67,15 @@ def _baseline(args: argparse.Namespace) -> None:
     options = baselines.Options(components=args.components, covariance=args.covariance, max_iter=args.max_iter,
                                 seed=args.seed)
     r = baselines.fit(args.model, c, options, args.out, overwrite=args.overwrite)
-    print(f"baseline {args.model}: {r.get('family', '')}")
-    print(f"  {r['test_inputs']}")
+    say(f"baseline {args.model}: {r.get('family', '')}")
+    say(f"  {r['test_inputs']}")
     for key in ("nll", "val_nll", "train_nll", "bits_per_dim", "perplexity", "unigram_perplexity", "npmi", "diversity",
                 "purity", "params",
                 "iterations", "seconds"):
         if key in r:
             v = r[key]
-            print(f"  {key:<18} {v:>12.4f}" if isinstance(v, float) else f"  {key:<18} {v:>12}")
-    print(f"wrote {Path(args.out) / 'baseline.json'}")
+            say(f"  {key:<18} {v:>12.4f}" if isinstance(v, float) else f"  {key:<18} {v:>12}")
+    say(f"wrote {Path(args.out) / 'baseline.json'}")
 
 
 def _gap(args: argparse.Namespace) -> None:
@@ -82,21 +83,21 @@ def _gap(args: argparse.Namespace) -> None:
 
     r = amortize.run_gap(args.run, epoch=args.epoch, points=args.points, steps=args.steps, lr=args.lr,
                          samples=args.samples, k=args.k, device=args.device)
-    print(f"{args.run} ({r['weights']}, epoch {r['epoch']}), {r['points']} test points, nats per point")
-    print(f"  amortized ELBO   {r['amortized_elbo']:12.4f}   ({r['seconds_per_point_amortized'] * 1e3:.3f} ms/point)")
-    print(f"  optimised ELBO   {r['optimized_elbo']:12.4f}   ({r['seconds_per_point_optimized'] * 1e3:.3f} ms/point,"
+    say(f"{args.run} ({r['weights']}, epoch {r['epoch']}), {r['points']} test points, nats per point")
+    say(f"  amortized ELBO   {r['amortized_elbo']:12.4f}   ({r['seconds_per_point_amortized'] * 1e3:.3f} ms/point)")
+    say(f"  optimised ELBO   {r['optimized_elbo']:12.4f}   ({r['seconds_per_point_optimized'] * 1e3:.3f} ms/point,"
           f" {r['steps']} steps)")
-    print(f"  gap              {r['gap']:12.4f}   ({r['points_with_negative_gap']} points below 0)")
-    print(f"  IWAE-{r['k']:<10} {r['iwae']:12.4f}   (approximation gap {r['approximation_gap']:.4f})")
-    print(f"wrote {Path(args.run) / 'amortization_gap.json'}")
+    say(f"  gap              {r['gap']:12.4f}   ({r['points_with_negative_gap']} points below 0)")
+    say(f"  IWAE-{r['k']:<10} {r['iwae']:12.4f}   (approximation gap {r['approximation_gap']:.4f})")
+    say(f"wrote {Path(args.run) / 'amortization_gap.json'}")
 
 
 def _compare(args: argparse.Namespace) -> None:
     from ..reports import compare
 
     rows, out = compare.compare(args.runs, args.baseline, args.out)
-    print(compare.markdown(rows), end="")
-    print(f"wrote {out / 'compare.md'} and {out / 'compare.html'}"
+    say(compare.markdown(rows), end="")
+    say(f"wrote {out / 'compare.md'} and {out / 'compare.html'}"
           + (f"; updated the report of {len(args.runs)} run(s)" if args.runs else ""))
 
 

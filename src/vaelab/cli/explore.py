@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..config import schema as cfg  # torch-free: the library is imported in the command that runs
+from ..terminal import say
 
 
 def add_parsers(sub) -> None:
@@ -22,7 +23,7 @@ def add_parsers(sub) -> None:
 def _explore(args: argparse.Namespace) -> None:
     from ..explorer import page as explorer
 
-    print(f"wrote {explorer.write_explorer(args.run, points=args.points, decoder=args.decoder, device=args.device)}")
+    say(f"wrote {explorer.write_explorer(args.run, points=args.points, decoder=args.decoder, device=args.device)}")
 
 
 COMMANDS = {"explore": _explore}

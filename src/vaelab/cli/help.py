@@ -7,10 +7,11 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any, Mapping
+from typing import Any, Mapping, NoReturn
 
 from ..config import schema as cfg
 from ..errors import did_you_mean
+from ..terminal import printable
 
 
 class Parser(argparse.ArgumentParser):
@@ -20,6 +21,11 @@ class Parser(argparse.ArgumentParser):
         kwargs.setdefault("allow_abbrev", False)  # `--epoch 3` is an error, not `--epochs 3`
         kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
         super().__init__(*args, **kwargs)
+
+    def error(self, message: str) -> NoReturn:
+        """Two lines and exit code 2: what was wrong, and where the flags are listed (argparse's own error
+        prints the usage first, which for train is 20 lines of flags above the one line that matters)."""
+        self.exit(2, f"{self.prog}: error: {printable(message)}\nrun `{self.prog} --help` for the usage\n")
 
     def _check_value(self, action: argparse.Action, value: Any) -> None:
         if action.choices is not None and value not in action.choices:

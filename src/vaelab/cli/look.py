@@ -8,6 +8,7 @@ from ..config import schema as cfg  # torch-free: the library is imported in the
 from ..errors import VaelabError
 from ..runs import metrics
 from ..runs.folder import RunFolder
+from ..terminal import say
 
 
 def add_parsers(sub) -> None:
@@ -86,7 +87,7 @@ def _evaluate(args: argparse.Namespace) -> None:
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
                      progress=not args.quiet, precision=args.precision, noise=noise, points=args.points)
     which = f"the first {r['n']} of {r['split_points']}" if "split_points" in r else r["n"]
-    print(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example")
+    say(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example")
     # said in the line above, or context
     shown = ("split", "model", "data", "likelihood", "n", "split_points", "k", "words")
     for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):
@@ -95,13 +96,13 @@ def _evaluate(args: argparse.Namespace) -> None:
             val = r[key]
             if isinstance(val, dict):  # per layer: z1 ... zL
                 val = "  ".join(f"{n} {v:.4f}" if isinstance(v, float) else f"{n} {v}" for n, v in val.items())
-            print(f"  {name:<18} {val:>12.4f}" if isinstance(val, float) else f"  {name:<18} {val:>12}")
+            say(f"  {name:<18} {val:>12.4f}" if isinstance(val, float) else f"  {name:<18} {val:>12}")
     if "noise" in r:
-        print(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
+        say(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
               f"squared error {r['noisy_squared_error']:.4f}")
     folder = RunFolder(args.run)
     shown = folder.read_eval() or {}
-    print(f"wrote {folder.eval_file(r)}; {folder.eval_path} shows the {shown.get('split')} split"
+    say(f"wrote {folder.eval_file(r)}; {folder.eval_path} shows the {shown.get('split')} split"
           + (f" at k={shown['k']}" if "k" in shown else "") + " (the most accurate for the current weights)")
 
 
@@ -117,23 +118,23 @@ def _plot(args: argparse.Namespace) -> None:
         except VaelabError as e:
             if args.kind != "all":
                 raise
-            print(f"skipped {kind}: {e}")  # e.g. image plots of a document model
+            say(f"skipped {kind}: {e}")  # e.g. image plots of a document model
             continue
-        print(f"wrote {path}")
+        say(f"wrote {path}")
 
 
 def _topics(args: argparse.Namespace) -> None:
     if args.docs is not None:
         from ..topics import encode as doc_topics
 
-        print(f"wrote {doc_topics.run_docs(args.run, args.docs, args.out, args.device)}")
+        say(f"wrote {doc_topics.run_docs(args.run, args.docs, args.out, args.device)}")
         return
     from ..reports import views
     from ..topics import scores
 
     if args.top < 1:
         raise VaelabError(f"--top must be at least 1, got {args.top}")
-    print(scores.format_table(views.RunView(args.run, args.device).topic_table(args.top)))
+    say(scores.format_table(views.RunView(args.run, args.device).topic_table(args.top)))
 
 
 def _bench(args: argparse.Namespace) -> None:
@@ -144,16 +145,16 @@ def _bench(args: argparse.Namespace) -> None:
         if value < 1:
             raise VaelabError(f"{name} must be at least 1")
     if args.what in ("train", "all"):
-        bench.train_w1(args.epochs, args.rounds, args.device, args.data_dir, print, args.precision)
+        bench.train_w1(args.epochs, args.rounds, args.device, args.data_dir, say, args.precision)
     if args.what in ("eval", "all"):
-        bench.eval_nll(args.run, args.k, args.ref_points, args.device, args.data_dir, print)
+        bench.eval_nll(args.run, args.k, args.ref_points, args.device, args.data_dir, say)
 
 
 def _report(args: argparse.Namespace) -> None:
     from .. import api
 
-    print(f"wrote {api.report(args.run)}")
+    say(f"wrote {api.report(args.run)}")
 
 
 COMMANDS = {"evaluate": _evaluate, "plot": _plot, "report": _report, "topics": _topics, "bench": _bench,
-            "configs": lambda args: print("\n".join(cfg.named_configs()))}
+            "configs": lambda args: say("\n".join(cfg.named_configs()))}

@@ -22,6 +22,7 @@ from . import explore as cli_explore
 from . import look as cli_look
 from . import train as cli_train
 from .help import Parser, add_verbosity, show_defaults
+from ..terminal import printable, say
 
 COMMAND_MODULES = (cli_train, cli_look, commands, cli_explore)
 
@@ -69,6 +70,11 @@ def _silence_stdout() -> None:
         pass
 
 
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings' own format, on stderr, with control characters from the message (a path, a word) escaped."""
+    say(warnings.formatwarning(message, category, filename, lineno, line), file=file or sys.stderr, end="")
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
     parser = build_parser()
@@ -78,21 +84,22 @@ def run(argv: list[str] | None = None) -> int:
         return 0
     args.quiet = args.verbosity < 0  # the handlers' switch for progress bars
     warnings.simplefilter("default")
+    warnings.showwarning = _show_warning
     configure_logging(args.verbosity)  # -q: warnings only; -v: debug
     try:
         _handler(args.command)(args)
     except VaelabError as e:
-        print(f"vaelab: error: {e}", file=sys.stderr)
+        say(f"vaelab: error: {printable(e)}", file=sys.stderr)
         return 2
     except BrokenPipeError:  # `vaelab topics RUN | head`: the reader left; stop quietly
         _silence_stdout()
         return 1
     except OSError as e:  # writing the run failed: no space, read-only, --out on or under a file
         where = f"{e.filename}: " if e.filename else ""
-        print(f"vaelab: error: {where}{e.strerror or e}", file=sys.stderr)
+        say(f"vaelab: error: {printable(where)}{printable(e.strerror or e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("vaelab: interrupted; `vaelab train --resume RUN` continues from the last finished epoch", file=sys.stderr)
+        say("vaelab: interrupted; `vaelab train --resume RUN` continues from the last finished epoch", file=sys.stderr)
         return 130
     return 0
 

@@ -7,6 +7,7 @@ from importlib import import_module
 
 from ..config import schema as cfg  # torch-free: the library is imported in the command that runs
 from ..errors import VaelabError
+from ..terminal import say
 
 # flag -> config key, for the flags that override a config file
 FLAG_KEYS = {
@@ -115,7 +116,7 @@ def _train(args: argparse.Namespace) -> None:
     else:
         run = api.train(args.config, out=args.out, overwrite=args.overwrite, finish=not args.no_report,
                         progress=progress, outputs=outputs, explorer=not args.no_explorer, **values)
-    print(f"run folder: {run}")
+    say(f"run folder: {run}")
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -126,7 +127,7 @@ def _sweep(args: argparse.Namespace) -> None:
     root = run_sweep(args.config, seeds=args.seeds, grid=args.grid, out=args.out, overwrite=args.overwrite,
                      sequential=args.sequential, finish=not args.no_report, progress=not args.quiet,
                      outputs=_outputs(args.log), explorer=not args.no_explorer, **_overrides(args))
-    print(f"sweep folder: {root}")
+    say(f"sweep folder: {root}")
 
 
 

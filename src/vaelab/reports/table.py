@@ -6,6 +6,7 @@ from html import escape
 from typing import Any
 
 from ..runs.metrics import label
+from ..terminal import printable
 
 COLUMNS = (
     ("rank", "#"), ("name", "run"), ("model", "model"), ("params", "parameters"),
@@ -56,7 +57,8 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     cols = columns(rows)
     head = "| " + " | ".join(title for _, title in cols) + " |"
     sep = "| " + " | ".join("---" for _ in cols) + " |"
-    body = ["| " + " | ".join(cell(r, key).replace("|", "\\|") for key, _ in cols) + " |" for r in rows]
+    # a cell is data (a run's folder name): its control characters, a newline too, would break the row
+    body = ["| " + " | ".join(printable(cell(r, key)).replace("|", "\\|") for key, _ in cols) + " |" for r in rows]
     notes = [NOTES]
     if any(r.get("perplexity") is not None for r in rows):
         notes.append("test perplexity = exp(−Σ bound / Σ tokens) over the test documents (the ELBO for document "

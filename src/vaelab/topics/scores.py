@@ -18,6 +18,7 @@ from torch import nn
 
 from ..data import CorpusData, rows
 from ..data.corpus import to_scipy
+from ..terminal import printable
 
 TOP_WORDS = 10  # words per topic for NPMI, as in Lau et al. (2014) and most topic-model papers
 TOP_DIVERSITY = 25  # words per topic for topic diversity (Dieng et al. 2020)
@@ -134,13 +135,16 @@ def topic_table(model: nn.Module, data: CorpusData, top: int = TOP_WORDS,
 
 def format_table(table: list[dict]) -> str:
     """The topic table as plain text: one line per topic (a line pair per signed dimension)."""
+    def words(ws: list[str]) -> str:  # a word is data: its control characters (a newline too) are escaped
+        return " ".join(printable(w) for w in ws)
+
     lines = []
     for row in table:
         if "share" in row:
-            lines.append(f"topic {row['dim']:<3d} {100 * row['share']:4.1f}%  {' '.join(row['plus'])}")
+            lines.append(f"topic {row['dim']:<3d} {100 * row['share']:4.1f}%  {words(row['plus'])}")
             continue
-        lines.append(f"z{row['dim']:<3d} sd {row['sd']:.2f}  + {' '.join(row['plus'])}")
-        lines.append(f"{'':13s}- {' '.join(row['minus'])}")
+        lines.append(f"z{row['dim']:<3d} sd {row['sd']:.2f}  + {words(row['plus'])}")
+        lines.append(f"{'':13s}- {words(row['minus'])}")
     return "\n".join(lines)
 
 
