@@ -139,7 +139,7 @@ def test_train_writes_the_explorer_beside_the_report_unless_told_not_to(tmp_path
     assert cli(args + ["--out", str(tmp_path / "with")]) == 0
     page = (tmp_path / "with" / "explorer.html").read_text()
     assert '"latent_dim":3' in page and '"what":"pca"' in page  # 3-D latent: the PCA plane and one slider
-    assert 'href="explorer.html"' in (tmp_path / "with" / "report.html").read_text()
+    assert 'href="./explorer.html"' in (tmp_path / "with" / "report.html").read_text()
     assert cli(args + ["--out", str(tmp_path / "without"), "--no-explorer"]) == 0
     assert not (tmp_path / "without" / "explorer.html").exists()
     assert "explorer.html" not in (tmp_path / "without" / "report.html").read_text()

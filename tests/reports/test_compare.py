@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+from urllib.parse import unquote, urljoin, urlparse
 
 import pytest
 
@@ -12,6 +13,7 @@ from vaelab.baselines import mixtures as B
 from vaelab.cli.main import run as cli
 from vaelab.config.schema import Config
 from vaelab.reports import compare
+from vaelab.reports.html import POLICY
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=4, batch_size=64, device="cpu", eval_k=30, log=lambda s: None)
 
@@ -113,7 +115,8 @@ def test_a_wide_compare_html_fits_1280_pixels_and_keeps_names_whole(tmp_path):
           "for(let i=0;i<t.length;i++){const g=document.createRange();g.setStart(t,i);g.setEnd(t,i+1);"
           "const y=g.getBoundingClientRect().top;if(top!==null&&y>top+1){lines++;if(t.data[i-1]!=='-')bad++;}top=y;}}"
           "document.title='W'+r+'L'+lines+'B'+bad;")
-    probe.write_text(compare.html_page(rows, tmp_path, "now").replace("</body>", f"<script>{js}</script></body>"))
+    page = compare.html_page(rows, tmp_path, "now").replace(POLICY, "")  # the page's own policy allows no script
+    probe.write_text(page.replace("</body>", f"<script>{js}</script></body>"))
     done = subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
                            "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120)
     found = re.search(r"<title>W(\d+)L(\d+)B(\d+)</title>", done.stdout)
@@ -121,3 +124,61 @@ def test_a_wide_compare_html_fits_1280_pixels_and_keeps_names_whole(tmp_path):
         pytest.skip(f"chromium did not render the page: {done.stderr[-300:]}")
     width, breaks, mid_word = map(int, found.groups())
     assert width <= 1280 and breaks > 0 and mid_word == 0  # long names wrap, only after a '-'
+
+
+# a folder name that is a script URL, names whose '#', '%' or '?' a bare link would read as URL syntax, and names
+# that hold terminal escapes or a newline (compare.md and the terminal show them spelled out)
+ODD_NAMES = ("javascript:document.title='X';1", "a#b", "50%41", "q?x=1", "\x1b]0;PWNED\x07\x1b[2J", "two\nlines")
+
+
+def _file(url: str) -> str:
+    """The file a file: URL points at."""
+    return unquote(urlparse(url).path)
+
+
+@pytest.fixture(scope="module")
+def odd(tmp_path_factory):
+    """One evaluated run copied under each of ODD_NAMES, compared into the folder that holds them."""
+    root = tmp_path_factory.mktemp("odd")
+    run = vaelab.train(finish=False, out=root / "trained", epochs=1, **SMALL)
+    vaelab.evaluate(run, k=5)
+    for name in ODD_NAMES:
+        shutil.copytree(run, root / name)
+    # compare.html beside the runs: a row's link is then the bare folder name, where a URL scheme could start
+    compare.compare([str(root / n) for n in ODD_NAMES], out=root)
+    return root
+
+
+def test_compare_prints_and_writes_odd_names_spelled_out(odd, capsys):
+    assert cli(["compare", *(str(odd / n) for n in ODD_NAMES), "--out", str(odd)]) == 0
+    printed, md = capsys.readouterr().out, (odd / "compare.md").read_text()
+    for text in (printed, md):
+        assert "\x1b" not in text and "\\x1b]0;PWNED\\x07\\x1b[2J" in text and "two\\x0alines" in text
+    assert sum(line.startswith("| ") for line in md.splitlines()) == 2 + len(ODD_NAMES)  # one row per run
+
+
+def test_every_report_link_leads_to_a_file_whatever_the_folders_are_called(odd):
+    for name in ODD_NAMES:
+        report = odd / name / "report.html"
+        for link in re.findall(r'<a href="([^"]+)"', report.read_text()):
+            link = link.replace("&amp;", "&").replace("&#x27;", "'")
+            assert urlparse(link).scheme == "" and (odd / name / unquote(link)).exists(), link
+
+
+def test_row_links_open_each_report_and_never_run_script(odd):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("no chromium to click the links")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+        pg = browser.new_page()
+        names = [r["name"] for r in compare.rank([compare.run_row(odd / n) for n in ODD_NAMES])]  # the rows' order
+        for i, name in enumerate(names):
+            pg.goto((odd / "compare.html").as_uri())
+            pg.locator("td.name a").nth(i).click()
+            pg.wait_for_load_state()
+            pg.wait_for_timeout(200)  # a javascript: link would have run by now
+            assert pg.title() != "X" and _file(pg.url) == str(odd / name / "report.html"), (name, pg.url)
+            assert pg.title().endswith(" · vaelab report")  # the report itself loaded
+        browser.close()

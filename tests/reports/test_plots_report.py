@@ -157,8 +157,8 @@ def test_report_links_shows_provenance_and_only_the_settings_that_matter(tmp_pat
     (run / "explorer.html").write_text("<html></html>")
     page = write_report(run).read_text()
     links = re.findall(r'<a href="([^"]+)"', page)
-    assert links[:6] == ["config.toml", "metrics.jsonl", "eval.json", "provenance.json", "amortization_gap.json",
-                         "explorer.html"]
+    assert links[:6] == ["./config.toml", "./metrics.jsonl", "./eval.json", "./provenance.json",
+                         "./amortization_gap.json", "./explorer.html"]
     prov = page[page.index("<h2>Provenance</h2>"):page.index("<h2>Config</h2>")]
     assert prov.count("<th>session") == 2 and "<code>vaelab train --save-every 5</code>" in prov
     assert torch.__version__ in prov and "abc123 (with uncommitted changes)" in prov and "4–6" in prov

@@ -7,6 +7,7 @@ import math
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 CSS = """
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;max-width:1000px;
@@ -24,6 +25,19 @@ code{background:#f5f5f5;padding:.1em .3em;border-radius:3px;word-break:break-all
 footer{margin-top:3em;color:#888;font-size:.85em;border-top:1px solid #eee;padding-top:.5em}
 """
 IMAGE_TYPES = {".png": "image/png", ".gif": "image/gif"}
+# the reports and compare pages run no script at all: markup that got in could not run one (nor load anything)
+POLICY = ('<meta http-equiv="Content-Security-Policy" content="default-src \'none\'; style-src \'unsafe-inline\'; '
+          'img-src data:; base-uri \'none\'; form-action \'none\'">')
+
+
+def href(path: str) -> str:
+    """A relative file path as a link target, for an href attribute (escape() it there).
+
+    Each part is percent-encoded, so a folder named `a#b`, `50%` or `javascript:alert(1)` stays one file name
+    (never a fragment, an escape or a URL scheme), and a path that does not climb gets './' in front.
+    """
+    url = quote(path)  # '/' stays the separator; ':', '#', '?', '%' and the rest are encoded
+    return url if url.startswith("../") else "./" + url
 
 
 def fmt(value: Any) -> str:
@@ -96,5 +110,5 @@ def figure(path: Path, caption: str) -> str:
 
 def page(title: str, body: str, css: str = CSS) -> str:
     """A whole self-contained HTML document."""
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{escape(title)}</title>'
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">{POLICY}<title>{escape(title)}</title>'
             f"<style>{css}</style></head><body>{body}</body></html>\n")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..runs import folder as rf
 from ..runs.folder import COMPARISON, EXPLORER, GAP, RunFolder
-from .html import CSS, block, figure, page  # noqa: F401 (CSS: reports/compare.py's pages share it)
+from .html import CSS, block, figure, href, page  # noqa: F401 (CSS: reports/compare.py's pages share it)
 from .sections import (
     comparison_section,
     config_section,
@@ -63,7 +63,7 @@ def _links(folder: RunFolder) -> str:
     comparison = folder.read_json(COMPARISON)
     if isinstance(comparison, dict) and isinstance(comparison.get("page"), str):
         items.append((comparison["page"], "comparison page"))
-    html = "".join(f'<a href="{escape(href)}">{escape(text)}</a>' for href, text in items)
+    html = "".join(f'<a href="{escape(href(link))}">{escape(text)}</a>' for link, text in items)
     return f'<p class="links">{html}</p>'
 
 
@@ -86,7 +86,7 @@ def write_report(run_dir: str | Path) -> Path:
     parts = [f"<h1>{escape(run.resolve().name)}</h1>", f'<p class="note">run folder: {escape(str(run))}</p>',
              _links(folder)]
     if folder.explorer.is_file():
-        parts.append(f'<p><a href="{EXPLORER}">Open the latent explorer</a> (decodes the latent space as the pointer '
+        parts.append(f'<p><a href="{href(EXPLORER)}">Open the latent explorer</a> (decodes the latent space as the pointer '
                      "moves; works offline).</p>")
     if hero:
         parts.append('<div class="hero">' + "".join(figure(pictures.pop(s), captions[s]) for s in hero) + "</div>")

@@ -9,7 +9,7 @@ from typing import Any
 
 from ..config.schema import Config
 from ..runs import metrics
-from .html import block, cell, flatten, fmt, table
+from .html import block, cell, flatten, fmt, href, table
 from .table import NOTES, html_table
 
 # shown for every run; other keys only where they matter to this run (key_settings)
@@ -94,7 +94,7 @@ def comparison_section(data: dict) -> str:
     except (KeyError, TypeError, ValueError):
         return "<h2>Comparison</h2>" + block(data)
     page = data.get("page")
-    where = (f'<a href="{escape(page)}">{escape(os.path.basename(page))}</a>' if isinstance(page, str)
+    where = (f'<a href="{escape(href(page))}">{escape(os.path.basename(page))}</a>' if isinstance(page, str)
              else escape(str(data.get("table", ""))))
     return (f"<h2>Comparison</h2><p>This run (highlighted): <b>{escape(place)}</b>, "
             f"from {where} written {escape(str(data.get('written', '')))}.</p>"

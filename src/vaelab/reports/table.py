@@ -6,6 +6,7 @@ from html import escape
 from typing import Any
 
 from ..runs.metrics import label
+from .html import href
 from ..terminal import printable
 
 COLUMNS = (
@@ -82,8 +83,8 @@ def html_table(rows: list[dict[str, Any]], highlight: str | None = None, links: 
         for k, _ in cols:
             text = escape(cell(r, k))
             if k == "name":  # linked to the row's report (or baseline.json)
-                href = (links or {}).get(r["path"])
-                tds.append(f'<td class="name"><a href="{escape(href)}">{text}</a></td>' if href
+                link = (links or {}).get(r["path"])
+                tds.append(f'<td class="name"><a href="{escape(href(link))}">{text}</a></td>' if link
                            else f'<td class="name">{text}</td>')
             else:
                 tds.append(f'<td class="num">{text}</td>' if isinstance(r.get(k), (int, float)) else f"<td>{text}</td>")
