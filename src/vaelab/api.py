@@ -94,9 +94,9 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         if world.distributed and not (out or c.out):
             raise VaelabError("under torchrun, name the run folder (out)")
         run = Path(out or c.out or claims.default_out(c))
+        c = c.replace(out=str(run))  # fit saves it resolved (runs/resolve.py); checked (a name config.toml can hold) first
         if _claim(run, overwrite, world, c.device) == "retry":
             log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
-        c = c.replace(out=str(run))  # fit saves it resolved (runs/resolve.py): the likelihood used, the data's treatment
         if arrays:
             c, data = user_data.keep(arrays, run, c)
     try:

@@ -1,10 +1,14 @@
 """Typed config validation: wrong types and ranges are one error line, nothing written (issue 11, items 5, 6)."""
 
+import tomllib
+
 import pytest
 from clitools import expect_error
 
+from vaelab.cli.main import run as cli
 from vaelab.config import schema as cfg
 from vaelab.errors import ConfigError
+from vaelab.runs.folder import RunFolder
 
 
 @pytest.mark.parametrize("flags", [
@@ -47,3 +51,30 @@ def test_a_likelihood_the_model_would_use_anyway_is_fine():
     from vaelab.api import make_config
     assert make_config(model="nvdm", likelihood="multinomial").likelihood == "multinomial"
     assert make_config(model="nvdm").model == "nvdm"  # the default likelihood is not the user's choice
+
+
+ODD_TEXT = "a\nb\x01c\x7fd\"e\\f\tg\u2028h'i ]j"  # every character a TOML basic string must escape, and some it may not
+
+
+def test_config_toml_holds_any_text_and_reads_it_back():
+    c = cfg.Config(out=ODD_TEXT, data=f"npz:{ODD_TEXT}.npz", data_dir=ODD_TEXT)
+    assert cfg.from_dict(tomllib.loads(cfg.to_toml(c))) == c
+
+
+def test_a_run_folder_named_with_a_newline_and_a_control_character_trains_evaluates_and_resumes(tmp_path, capsys):
+    out = tmp_path / "base\nrun\x01"
+    tiny = ["--hidden", "8", "--latent-dim", "2", "--batch-size", "256", "--no-report"]
+    assert cli(["-q", "train", "--epochs", "1", "--out", str(out), *tiny]) == 0
+    assert tomllib.loads((out / "config.toml").read_text())["out"] == str(out)
+    assert cli(["-q", "evaluate", str(out), "--k", "2"]) == 0
+    assert cli(["-q", "train", "--resume", str(out), "--epochs", "2", "--no-report"]) == 0
+    assert [r["epoch"] for r in RunFolder(out).read_metrics()] == [1, 2]
+
+
+@pytest.mark.parametrize("command", ["train", "sweep"])
+def test_a_name_config_toml_cannot_hold_is_one_error_before_any_write(tmp_path, capsys, command):
+    out = tmp_path / "bytes\udcff"  # the name `--out $'bytes\xff'` reaches Python as: \xff is not UTF-8
+    seeds = ["--seeds", "2"] if command == "sweep" else []
+    err = expect_error(["-q", command, "--epochs", "1", "--hidden", "8", *seeds, "--out", str(out)], capsys)
+    assert "out must be UTF-8 text" in err
+    assert list(tmp_path.iterdir()) == []

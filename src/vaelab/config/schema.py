@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import tomli_w
+
 from ..errors import ConfigError, did_you_mean
 from .choices import *  # noqa: F401,F403 (the value lists: config.LIKELIHOODS etc.)
 from .choices import DEVICES, ESTIMATORS, FLOWS, LIKELIHOODS, NOISES, POSTERIORS, PRECISIONS, PRIORS, SCALES
@@ -151,6 +153,9 @@ def _check(c: Config) -> None:
     need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
     need(c.eval_batch >= 0 and c.save_every >= 0, "eval_batch (0 picks one from memory) and save_every must be >= 0")
     need(bool(c.data), "data must name a dataset")
+    # a file name's bytes that are not UTF-8 arrive as lone surrogates, which config.toml (UTF-8) cannot hold
+    odd = [f.name for f in dataclasses.fields(c) if any("\ud800" <= ch <= "\udfff" for ch in str(getattr(c, f.name)))]
+    need(not odd, f"{', '.join(odd)} must be UTF-8 text (a file name in another encoding?); config.toml cannot hold it")
     need(not (c.dequantize and c.likelihood == "bernoulli"),
          "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")
 
@@ -286,15 +291,6 @@ def parse_set(items: list[str]) -> dict[str, Any]:
 
 
 def to_toml(c: Config) -> str:
-    """Resolved config as TOML text (flat keys; strings, numbers, booleans, lists)."""
-
-    def lit(v: Any) -> str:
-        if isinstance(v, bool):
-            return "true" if v else "false"
-        if isinstance(v, str):
-            return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        if isinstance(v, (list, tuple)):
-            return "[" + ", ".join(lit(x) for x in v) + "]"
-        return repr(v)
-
-    return "".join(f"{k} = {lit(v)}\n" for k, v in c.to_dict().items())
+    """Resolved config as TOML text (flat keys), by tomli-w: every string (a path with a newline, a control
+    character or a quote in it) reads back with tomllib as itself."""
+    return tomli_w.dumps(c.to_dict())

@@ -177,8 +177,8 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
             check_stackable(members[part[0]].config)
 
     root = Path(out) if out is not None else default_root(base)
-    _claim_root(root, overwrite)
-    members = [dataclasses.replace(m, config=m.config.replace(out=str(root / m.name))) for m in members]
+    members = [dataclasses.replace(m, config=m.config.replace(out=str(root / m.name))) for m in members]  # checked
+    _claim_root(root, overwrite)  # after the names are (config.toml must hold each one)
     group_of = [{"group": gi, "group_size": len(part)} for i in range(len(members))
                 for gi, part in enumerate(parts) if i in part]
     results: list[dict] = [{} for _ in members]
