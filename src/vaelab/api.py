@@ -27,6 +27,7 @@ from .reports import views
 from .runs import claims, inputs, loading
 from .runs import user_arrays as user_data
 from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
+from .runs.lock_owner import lock_owner
 from .runs.resolve import device as resolve_device
 from .runs.resolve import resolve
 from .runtime import parallel
@@ -77,7 +78,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         data = inputs.load_data(c)
         folder = RunFolder(run)
         if world.writes and folder.in_use():
-            raise VaelabError(f"{run} is being trained by another process; wait for it, or stop it first")
+            raise VaelabError(f"{run} is being trained by another process{lock_owner(run)}; wait for it, or stop it "
+                              "first")
         if world.writes:
             folder.remove_temporaries()  # what a kill mid-write left
         if folder.is_failed_start():  # no checkpoint: nothing trained is kept, so start it again as saved

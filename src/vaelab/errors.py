@@ -13,6 +13,10 @@ class ConfigError(VaelabError):
     """A config file or flag is invalid."""
 
 
+class FolderInUse(VaelabError):
+    """Another process holds the folder's lock (it trains there now)."""
+
+
 class CheckpointError(VaelabError):
     """A checkpoint is missing, corrupt or does not fit the model."""
 

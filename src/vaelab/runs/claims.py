@@ -9,6 +9,7 @@ from ..atomic import remove_temporaries, temporaries
 from ..config import schema as cfg
 from ..errors import VaelabError
 from .folder import CONFIG, RunFolder
+from .lock_owner import lock_owner
 
 
 def default_out(c: cfg.Config, root: str | Path = "runs") -> Path:
@@ -36,7 +37,8 @@ def check_claim(out: Path, *, overwrite: bool) -> str:
     folder = RunFolder(out)
     if folder.is_failed_start():
         if folder.in_use():  # a live run in its first epoch looks the same
-            raise VaelabError(f"{out} is being trained by another process (its first epoch is not saved yet)")
+            raise VaelabError(f"{out} is being trained by another process{lock_owner(out)} (its first epoch is not "
+                              "saved yet)")
         return "retry"  # stopped before its first checkpoint: the same command may start it again
     if out.exists() and (folder.is_run() or any(p not in temporaries(out, CONFIG) for p in out.iterdir())):
         if not overwrite:

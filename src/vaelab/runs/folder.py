@@ -33,8 +33,9 @@ from typing import Any, Iterator
 
 from ..atomic import atomic_write, remove_temporaries, temporaries
 from ..config import schema as cfg
-from ..errors import VaelabError
+from ..errors import FolderInUse, VaelabError
 from .evals import EvalHistory
+from .lock_owner import lock_owner
 
 CONFIG = "config.toml"
 METRICS = "metrics.jsonl"
@@ -137,7 +138,7 @@ class RunFolder(EvalHistory):
         try:
             with self.training():
                 return False
-        except BlockingIOError:
+        except FolderInUse:
             return True
 
     @contextmanager
@@ -148,7 +149,8 @@ class RunFolder(EvalHistory):
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise
+                raise FolderInUse(f"{self.path} is being trained by another process{lock_owner(self.path)}; wait for "
+                                  "it to finish, or train into another folder") from None
             except OSError:  # a file system without locks: train unguarded
                 pass
             yield
