@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,17 @@ def test_resuming_a_run_another_process_trains_names_that_process(tmp_path, caps
     p = holder(out)
     err = expect_error(["-q", "train", "--resume", str(out), "--epochs", "2"], capsys)
     assert f"being trained by another process (pid {p.pid}:" in err, err
+
+
+def test_a_full_disk_names_the_file_it_refused(tmp_path, capsys, monkeypatch):
+    import os
+
+    def full(fd):  # the kernel's ENOSPC from fsync (or write) names no file
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(os, "fsync", full)
+    out = tmp_path / "run"
+    err = expect_error(["-q", "train", "--epochs", "1", "--out", str(out), *TINY], capsys)
+    assert err.startswith(f"vaelab: error: {out}/") and err.endswith(": No space left on device"), err
+    refused = err.removeprefix("vaelab: error: ").removesuffix(": No space left on device")
+    assert Path(refused).parent == out and not Path(refused).exists()  # a run file, and no half of it written
+    assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []

@@ -136,7 +136,10 @@ def _fetch(url: str, dest: Path) -> str:
     with urllib.request.urlopen(url, timeout=TIMEOUT_S) as r, open(dest, "wb") as f:
         for block in iter(lambda: r.read(1 << 20), b""):
             h.update(block)
-            f.write(block)
+            try:
+                f.write(block)
+            except OSError as e:  # a full disk names no file: say which one
+                raise OSError(e.errno, e.strerror or str(e), str(dest)) from e
     return h.hexdigest()
 
 
