@@ -76,7 +76,7 @@ def test_bad_arrays_are_refused_by_keyword_and_nothing_is_written(tmp_path, data
 
 def test_overwrite_and_resume_keywords(tmp_path):
     run = vaelab.train(out=tmp_path / "r", epochs=1, finish=False, **TINY)
-    with pytest.raises(VaelabError, match="resume it to continue, or overwrite it to replace it"):
+    with pytest.raises(VaelabError, match="resume=True continues it, overwrite=True replaces it"):
         vaelab.train(out=run, epochs=1, finish=False, **TINY)
     vaelab.train(out=run, overwrite=True, epochs=2, finish=False, **TINY)
     two = RunFolder(run).read_metrics()

@@ -17,6 +17,15 @@ class FolderInUse(VaelabError):
     """Another process holds the folder's lock (it trains there now)."""
 
 
+class AlreadyThere(VaelabError):
+    """A folder already holds what a command would write there (a run, a sweep, a baseline); the message names
+    the keywords that continue or replace it, the CLI names its flags instead."""
+
+    def __init__(self, message: str, path: object, what: str) -> None:
+        super().__init__(message)
+        self.path, self.what = path, what
+
+
 class CheckpointError(VaelabError):
     """A checkpoint is missing, corrupt or does not fit the model."""
 

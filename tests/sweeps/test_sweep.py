@@ -262,7 +262,7 @@ def test_existing_folders_are_not_overwritten(tmp_path, capsys):
     args = ["-q", "sweep", "--seeds", "2", "--epochs", "1", "--no-report", "--out", str(out), *FAST]
     assert cli(args) == 0
     before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
-    assert "pass overwrite" in _bad(args, capsys)
+    assert f"{out} already holds a sweep; --overwrite replaces it" in _bad(args, capsys)
     assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert cli([*args, "--overwrite"]) == 0
     other = tmp_path / "other"

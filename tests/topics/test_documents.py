@@ -225,7 +225,7 @@ def test_lda_baseline_on_two_topics(two_topics, nvdm_run, tmp_path, capsys):
     assert saved["test_inputs"].endswith("word counts")
     assert saved["n"] == json.loads((nvdm_run / "eval.json").read_text())["n"]
     before = (out / "baseline.json").read_bytes()
-    assert cli(args) == 2 and "pass overwrite" in capsys.readouterr().err
+    assert cli(args) == 2 and f"{out} already holds a baseline; --overwrite replaces it" in capsys.readouterr().err
     assert (out / "baseline.json").read_bytes() == before
     assert cli(["baseline", "--model", "lda", "--data", "digits", "--out", str(tmp_path / "x")]) == 2
     assert "word counts" in capsys.readouterr().err and not (tmp_path / "x").exists()

@@ -32,7 +32,7 @@ from ..atomic import atomic_write
 from ..config.schema import BASELINES as DOCS
 from ..config.schema import COVARIANCES, Config
 from ..data import ImageData, is_corpus
-from ..errors import VaelabError
+from ..errors import AlreadyThere, VaelabError
 from ..logs import info
 from ..runs import inputs
 from ..runs.resolve import resolve
@@ -260,7 +260,7 @@ def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: b
     """Fit baseline `name` on the data config c describes; write OUT/baseline.json and return its contents."""
     target = Path(out) / "baseline.json"
     if target.exists() and not overwrite:
-        raise VaelabError(f"{target} exists; pass overwrite to replace it")
+        raise AlreadyThere(f"{out} already holds a baseline; overwrite=True replaces it", out, "baseline")
     if Path(out).exists() and not Path(out).is_dir():
         raise VaelabError(f"{out} is a file, not a folder")
     if name in BASELINES and BASELINES[name].likelihood:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import sys
 import warnings
 
 from .. import __version__  # torch-free: the library is imported where it runs
-from ..errors import VaelabError
+from ..errors import AlreadyThere, VaelabError
 from ..logs import configure_logging
 from . import analysis as commands
 from . import explore as cli_explore
@@ -75,6 +76,13 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     say(warnings.formatwarning(message, category, filename, lineno, line), file=file or sys.stderr, end="")
 
 
+def _continue_or_replace(e: AlreadyThere) -> str:
+    """The flags that continue (a run) or replace what a folder holds."""
+    if e.what == "run":
+        return f"`vaelab train --resume {shlex.quote(str(e.path))}` continues it; --overwrite replaces it"
+    return "--overwrite replaces it"
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
     parser = build_parser()
@@ -88,6 +96,9 @@ def run(argv: list[str] | None = None) -> int:
     configure_logging(args.verbosity)  # -q: warnings only; -v: debug
     try:
         _handler(args.command)(args)
+    except AlreadyThere as e:  # the library names its keywords (resume=, overwrite=); here the flags
+        say(f"vaelab: error: {printable(e.path)} already holds a {e.what}; {_continue_or_replace(e)}", file=sys.stderr)
+        return 2
     except VaelabError as e:
         say(f"vaelab: error: {printable(e)}", file=sys.stderr)
         return 2

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..atomic import remove_temporaries, temporaries
 from ..config import schema as cfg
-from ..errors import VaelabError
+from ..errors import AlreadyThere, VaelabError
 from .folder import CONFIG, RunFolder
 from .lock_owner import lock_owner
 
@@ -42,7 +42,8 @@ def check_claim(out: Path, *, overwrite: bool) -> str:
         return "retry"  # stopped before its first checkpoint: the same command may start it again
     if out.exists() and (folder.is_run() or any(p not in temporaries(out, CONFIG) for p in out.iterdir())):
         if not overwrite:
-            raise VaelabError(f"{out} already holds a run; resume it to continue, or overwrite it to replace it")
+            raise AlreadyThere(f"{out} already holds a run; resume=True continues it, overwrite=True replaces it",
+                               out, "run")
         if not folder.is_run():
             raise VaelabError(f"{out} is a non-empty folder that is not a vaelab run; refusing to overwrite it")
         return "replace"

@@ -27,7 +27,7 @@ from ..api import finish_run, make_config
 from ..atomic import atomic_write
 from ..config import schema as cfg
 from ..data import ImageData
-from ..errors import ConfigError, VaelabError
+from ..errors import AlreadyThere, ConfigError, VaelabError
 from ..logs import info
 from ..runs import claims, inputs
 from ..runs.folder import RunFolder
@@ -131,7 +131,7 @@ def _claim_root(root: Path, overwrite: bool) -> None:
         if not (root / "sweep.json").is_file():
             raise VaelabError(f"{root} exists and is not a vaelab sweep folder; refusing to write into it")
         if not overwrite:
-            raise VaelabError(f"{root} already holds a sweep; pass overwrite to replace it")
+            raise AlreadyThere(f"{root} already holds a sweep; overwrite=True replaces it", root, "sweep")
         shutil.rmtree(root)
     root.mkdir(parents=True, exist_ok=True)
 
