@@ -7,8 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
+import vaelab
 from vaelab.cli.main import run as cli
 from clitools import expect_error
 
@@ -65,3 +67,35 @@ def test_a_full_disk_names_the_file_it_refused(tmp_path, capsys, monkeypatch):
     refused = err.removeprefix("vaelab: error: ").removesuffix(": No space left on device")
     assert Path(refused).parent == out and not Path(refused).exists()  # a run file, and no half of it written
     assert [p.name for p in out.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("label", [2**40, -7, 2**20])
+def test_a_label_that_is_no_class_number_is_one_error_naming_it(tmp_path, capsys, label):
+    x = np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8)
+    y = np.arange(40) % 3
+    y[5] = label
+    npz = tmp_path / "d.npz"
+    np.savez(npz, x=x, y=y)
+    err = expect_error(["-q", "train", "--data", f"npz:{npz}", "--epochs", "1", "--out", str(tmp_path / "r"),
+                        "--hidden", "8", "--no-report"], capsys)
+    assert f"holds the label {label}; labels are class numbers from 0 to {2**20 - 1}" in err
+    npy = tmp_path / "npy"
+    npy.mkdir()
+    for split, n in (("train", 30), ("test", 10)):
+        np.save(npy / f"x_{split}.npy", x[:n].reshape(n, 64))
+        np.save(npy / f"y_{split}.npy", y[:n])
+    err = expect_error(["-q", "train", "--data", f"npy:{npy}", "--epochs", "1", "--out", str(tmp_path / "r"),
+                        "--hidden", "8", "--no-report"], capsys)
+    assert f"y_train.npy holds the label {label}" in err
+    with pytest.raises(vaelab.VaelabError, match=f"labels holds the label {label};"):
+        vaelab.train(data=x, labels=y, out=tmp_path / "r", epochs=1, finish=False)
+    assert not (tmp_path / "r").exists()
+
+
+def test_labels_up_to_the_limit_are_class_numbers(tmp_path):
+    x = np.random.default_rng(0).integers(0, 256, (40, 8, 8), dtype=np.uint8)
+    y = np.arange(40) % 3
+    y[5] = 2**20 - 1
+    run = vaelab.train(data=x, labels=y, out=tmp_path / "r", epochs=1, hidden=(8,), latent_dim=2, finish=False,
+                       log=lambda s: None)
+    assert np.array_equal(np.load(run / "data.npz")["y"], y)

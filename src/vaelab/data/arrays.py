@@ -31,6 +31,18 @@ class ImageData:
         return int(np.prod(self.shape))
 
 
+# labels are class numbers: they colour plots, index class names and per-class counts, and travel to the
+# explorer as int32. 2^20 classes is far beyond any labelled data set and keeps a per-class table small.
+MAX_LABEL = 2**20
+
+
+def check_label_range(where: str, y: np.ndarray) -> None:
+    """Integer labels in [0, MAX_LABEL); DataError naming the first one outside (2^40, -7) otherwise."""
+    if y.size and (int(y.min()) < 0 or int(y.max()) >= MAX_LABEL):
+        bad = int(y[(y < 0) | (y >= MAX_LABEL)][0])
+        raise DataError(f"{where} holds the label {bad}; labels are class numbers from 0 to {MAX_LABEL - 1}")
+
+
 def _labels(y: np.ndarray | None) -> torch.Tensor | None:
     return None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
 

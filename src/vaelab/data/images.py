@@ -13,7 +13,7 @@ from ..config.schema import IMAGE_DATASETS
 from ..errors import DataError, unknown
 from ..runtime import split_noise
 from . import idx
-from .arrays import ImageData, _check_values, _labels, check_sizes
+from .arrays import ImageData, _check_values, _labels, check_label_range, check_sizes
 from .npfiles import memory_bytes, read_npz
 from .npy_data import load_npy
 
@@ -162,6 +162,7 @@ def _npz_array(name: str, key: str, a: np.ndarray) -> np.ndarray:
 def _npz_labels(name: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
     if y.dtype.kind not in "iu" or y.shape != (n,):
         raise DataError(f"{name}: {key} must be {n} integer labels, got dtype {y.dtype} shape {y.shape}")
+    check_label_range(f"{name}: {key}", y)
     return y.astype(np.int64)
 
 

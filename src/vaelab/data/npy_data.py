@@ -8,7 +8,7 @@ import numpy as np
 import torch
 
 from ..errors import DataError
-from .arrays import ImageData, _check_values, _labels
+from .arrays import ImageData, _check_values, _labels, check_label_range
 from .npfiles import read_npy
 from .npy import MAX_VAL, NpyRows
 
@@ -38,6 +38,7 @@ def load_npy(name: str, root: Path, val_fraction: float):
         y = read_npy(f"{name}: {p.name}", p, mmap=True)
         if y.dtype.kind not in "iu" or y.shape != (n,):
             raise DataError(f"{name}: {p.name} must hold {n} integer labels, found {y.dtype} {y.shape}")
+        check_label_range(f"{name}: {p.name}", y)
         return y
 
     y_train = labels("train", train.file_rows)

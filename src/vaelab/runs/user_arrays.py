@@ -18,6 +18,7 @@ from .. import models
 from ..atomic import atomic_write
 from ..config import schema as cfg
 from ..data import ImageData, load_images
+from ..data.arrays import check_label_range
 from ..data.images import from_arrays
 from ..errors import ConfigError
 from .folder import RunFolder
@@ -60,6 +61,7 @@ def take(overrides: dict[str, Any], labels: Any = None) -> dict[str, np.ndarray]
         if y.shape != (len(x),) or y.dtype.kind not in "iu":
             raise ConfigError(f"labels must be {len(x)} integers, one per example of data, "
                               f"not {y.dtype} shaped {tuple(y.shape)}")
+        check_label_range("labels", y)
         arrays["y"] = y.astype(np.int64)
     overrides["data"] = PLACEHOLDER
     return arrays
