@@ -101,7 +101,8 @@ def test_baseline_command_writes_json_and_refuses_bad_input(tmp_path, capsys):
     data = json.loads((out / "baseline.json").read_text())
     assert data["baseline"] == "single" and math.isfinite(data["nll"]) and data["likelihood"] == "bernoulli"
     before = (out / "baseline.json").read_bytes()
-    assert "exists" in _bad(["baseline", "--model", "mixture", "--out", str(out)], capsys)
+    assert f"{out} already holds a baseline; --overwrite replaces it" in _bad(["baseline", "--model", "mixture",
+                                                                               "--out", str(out)], capsys)
     assert (out / "baseline.json").read_bytes() == before
     err = _bad(["baseline", "--model", "single", "--likelihood", "gaussian", "--out", str(tmp_path / "g")], capsys)
     assert "dequantize" in err and not (tmp_path / "g").exists()
