@@ -143,3 +143,14 @@ def test_train_writes_the_explorer_beside_the_report_unless_told_not_to(tmp_path
     assert cli(args + ["--out", str(tmp_path / "without"), "--no-explorer"]) == 0
     assert not (tmp_path / "without" / "explorer.html").exists()
     assert "explorer.html" not in (tmp_path / "without" / "report.html").read_text()
+
+
+def test_the_embedded_payload_holds_no_character_the_html_parser_reads():
+    """Without a browser: the JSON in <script type=application/json> has no <, > or & (nor U+2028/9) and parses
+    back to the payload, whatever the words are; the page's other placeholders are not substituted inside it."""
+    words = ["<!--<script>", "</script><script>x=1</script>", "a&b>c", "\u2028\u2029", "{{SCRIPT}}", "{{TITLE}}"]
+    data = {"title": "</title><script>x=1</script>", "vocabulary": words}
+    html = explorer.page(data)
+    blob = re.search(r'<script id="payload" type="application/json">(.*?)</script>', html, re.S).group(1)
+    assert not set(blob) & {"<", ">", "&", "\u2028", "\u2029"} and json.loads(blob) == data
+    assert html.count("</script>") == 2 and "<title>&lt;/title&gt;&lt;script&gt;" in html
