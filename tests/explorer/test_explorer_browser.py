@@ -223,8 +223,14 @@ def _load(browser, html: str, path) -> tuple:
     return pg, errors
 
 
+SETTLED = """() => Promise.all([...document.images].map((im) => im.complete ? null : new Promise((done) => {
+    im.addEventListener('error', done); im.addEventListener('load', done); })))
+    .then(() => new Promise((done) => setTimeout(done, 0)))"""  # every <img> failed or loaded, its events handled
+
+
 def _unpwned(pg, title: str) -> None:
-    pg.wait_for_timeout(300)  # an <img>'s error event fires after its (refused) load
+    """No injected handler ran: the flag each payload sets is unset, the title is the page's own."""
+    pg.evaluate(SETTLED)  # an <img src=x>'s error event (and a clicked javascript: link) would have run by now
     assert pg.evaluate("window.__pwned") is None and pg.title() == title
 
 
