@@ -5,14 +5,14 @@ from __future__ import annotations
 import logging
 
 import pytest
+from clitools import expect_error
+from corpora import two_topic_lines, write_tsv
 
 import vaelab
-from vaelab import logs, runs
-from vaelab.cli import run as cli
+from vaelab import logs
+from vaelab.cli.main import run as cli
+from vaelab.runs import inputs, loading
 from vaelab.terminal import printable
-
-from clitools import expect_error
-from test_corpus import two_topic_lines, write_tsv
 
 PWNED = "\x1b]0;PWNED\x07\x1b[2J"  # retitles the terminal window and clears the screen (issue 27, item 4)
 SHOWN = "\\x1b]0;PWNED\\x07\\x1b[2J"  # what the user sees instead: the sequence spelled out
@@ -39,7 +39,7 @@ def test_topics_prints_a_hostile_vocabulary_word_spelled_out(tmp_path, capsys):
     run = vaelab.train(out=tmp_path / "run", data=f"corpus:{root}", model="prodlda", likelihood="multinomial",
                        hidden=(8,), latent_dim=2, epochs=1, batch_size=16, device="cpu", log=lambda s: None,
                        finish=False)
-    assert PWNED in runs.load_data(runs.load_config(run)).vocabulary  # the word reached the model's vocabulary
+    assert PWNED in inputs.load_data(loading.load_config(run)).vocabulary  # the word reached the model's vocabulary
     assert cli(["topics", str(run), "--top", "21"]) == 0  # every word of the vocabulary, in each topic's line
     out = capsys.readouterr().out
     assert not _raw(out) and out.count(SHOWN) == 2, out  # two topics, each listing all 21 words

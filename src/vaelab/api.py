@@ -96,7 +96,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         if world.distributed and not (out or c.out):
             raise VaelabError("under torchrun, name the run folder (out)")
         run = Path(out or c.out or claims.default_out(c))
-        c = c.replace(out=str(run))  # fit saves it resolved (runs/resolve.py); checked (a name config.toml can hold) first
+        # fit saves it resolved (runs/resolve.py); checked (a name config.toml can hold) before the claim
+        c = c.replace(out=str(run))
         if _claim(run, overwrite, world, c.device) == "retry":
             log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
         if arrays:

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from clitools import expect_error
 
 import vaelab
 from vaelab.cli.main import run as cli
-from clitools import expect_error
 
 TINY = ["--data", "digits", "--hidden", "8", "--latent-dim", "2", "--batch-size", "256", "--device", "cpu",
         "--no-report"]

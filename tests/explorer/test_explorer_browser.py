@@ -236,7 +236,7 @@ def _unpwned(pg, title: str) -> None:
 
 @pytest.fixture(scope="module")
 def doc_run(tmp_path_factory):
-    from test_corpus import two_topic_lines, write_tsv
+    from corpora import two_topic_lines, write_tsv
 
     root = write_tsv(tmp_path_factory.mktemp("corpus") / "c", two_topic_lines(60))
     return vaelab.train(out=tmp_path_factory.mktemp("d") / "nvdm", data=f"corpus:{root}", model="nvdm",

@@ -4,7 +4,7 @@ import json
 import re
 import shutil
 import subprocess
-from urllib.parse import unquote, urljoin, urlparse
+from urllib.parse import unquote, urlparse
 
 import pytest
 

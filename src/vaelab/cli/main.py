@@ -18,12 +18,12 @@ import warnings
 from .. import __version__  # torch-free: the library is imported where it runs
 from ..errors import AlreadyThere, VaelabError
 from ..logs import configure_logging
+from ..terminal import printable, say
 from . import analysis as commands
 from . import explore as cli_explore
 from . import look as cli_look
 from . import train as cli_train
 from .help import Parser, add_verbosity, show_defaults
-from ..terminal import printable, say
 
 COMMAND_MODULES = (cli_train, cli_look, commands, cli_explore)
 

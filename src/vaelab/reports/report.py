@@ -86,8 +86,8 @@ def write_report(run_dir: str | Path) -> Path:
     parts = [f"<h1>{escape(run.resolve().name)}</h1>", f'<p class="note">run folder: {escape(str(run))}</p>',
              _links(folder)]
     if folder.explorer.is_file():
-        parts.append(f'<p><a href="{href(EXPLORER)}">Open the latent explorer</a> (decodes the latent space as the pointer '
-                     "moves; works offline).</p>")
+        parts.append(f'<p><a href="{href(EXPLORER)}">Open the latent explorer</a> (decodes the latent space as the '
+                     "pointer moves; works offline).</p>")
     if hero:
         parts.append('<div class="hero">' + "".join(figure(pictures.pop(s), captions[s]) for s in hero) + "</div>")
     ev = folder.read_eval()

@@ -6,8 +6,8 @@ from html import escape
 from typing import Any
 
 from ..runs.metrics import label
-from .html import href
 from ..terminal import printable
+from .html import href
 
 COLUMNS = (
     ("rank", "#"), ("name", "run"), ("model", "model"), ("params", "parameters"),
