@@ -28,13 +28,13 @@ from typing import Any, Callable
 import torch
 from torch.distributions import MultivariateNormal, Normal
 
-from ..atomic import atomic_write
 from ..config.schema import BASELINES as DOCS
 from ..config.schema import COVARIANCES, Config
 from ..data import ImageData, is_corpus
 from ..errors import AlreadyThere, VaelabError
 from ..logs import info
 from ..runs import inputs
+from ..runs.json_text import write_json
 from ..runs.resolve import resolve
 from ..topics import lda
 from . import categorical as cat
@@ -286,7 +286,7 @@ def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: b
     out_dict["options"] = {"components": options.components, "covariance": options.covariance,
                            "max_iter": options.max_iter, "seed": options.seed}
     Path(out).mkdir(parents=True, exist_ok=True)
-    atomic_write(target, (json.dumps(out_dict, indent=2) + "\n").encode())
+    write_json(target, out_dict)
     return out_dict
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import re
 from html import escape
 from importlib import resources
@@ -27,6 +26,7 @@ from ..data.labels import label_names
 from ..errors import VaelabError
 from ..runs import inputs, loading
 from ..runs.folder import RunFolder
+from ..runs.json_text import dumps
 from ..runs.resolve import device as resolve_device
 from . import decoder as xd
 
@@ -186,8 +186,9 @@ def page(data: dict) -> str:
     html = (files / "explorer.html").read_text(encoding="utf-8")
     js = (files / "explorer.js").read_text(encoding="utf-8")
     style = re.search(r"<style>(.*?)</style>", html, re.S).group(1)
+    payload = dumps(data, "the explorer's payload", separators=(",", ":")).translate(SCRIPT_SAFE)
     values = {"TITLE": escape(data["title"]), "CSP": CSP.format(script=_sha256(js), style=_sha256(style)),
-              "PAYLOAD": json.dumps(data, separators=(",", ":")).translate(SCRIPT_SAFE), "SCRIPT": js}
+              "PAYLOAD": payload, "SCRIPT": js}
     # one pass: a value that happens to contain "{{SCRIPT}}" (a vocabulary word) is never substituted again
     return re.sub(r"\{\{(TITLE|CSP|PAYLOAD|SCRIPT)\}\}", lambda m: values[m.group(1)], html)
 

@@ -24,6 +24,7 @@ from ..atomic import atomic_write
 from ..errors import CheckpointError
 from ..training import averaging
 from .checkpoint_check import check_groups, check_optim, check_rng, check_state, check_weights
+from .json_text import dumps
 
 
 def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
@@ -119,12 +120,10 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
                 opt_scalars.setdefault(str(pid), {})[key] = v
     rng_t, rng_m = rng_state()
     tensors.update({k: v.cpu().contiguous() for k, v in rng_t.items()})
-    meta = {
-        "state": json.dumps(state),
-        "param_groups": json.dumps(opt["param_groups"]),
-        "optim_scalars": json.dumps(opt_scalars),
-        "rng": json.dumps(rng_m),
-    }
+    # best_val starts at -inf, which JSON cannot hold: saved as null (check_state reads it back)
+    state = state | {"best_val": None if state["best_val"] == -math.inf else state["best_val"]}
+    meta = {key: dumps(value, f"{path}: {key}") for key, value in (
+        ("state", state), ("param_groups", opt["param_groups"]), ("optim_scalars", opt_scalars), ("rng", rng_m))}
     atomic_write(path, st_save(tensors, metadata=meta))
 
 

@@ -32,15 +32,20 @@ def _is_num(v: Any) -> bool:
 
 
 def check_state(path: Path, state: Any) -> dict[str, Any]:
-    """The training state: epoch/step/bad_epochs ints >= 0, best_val a float or -inf, stopped_early a bool."""
+    """The training state: epoch/step/bad_epochs ints >= 0, best_val a float or -inf, stopped_early a bool.
+
+    best_val is saved as null while it is -inf (strict JSON has no infinity; earlier files hold -Infinity):
+    the state returned has -inf again."""
     if not isinstance(state, dict):
         raise CheckpointError(f"{path}: metadata 'state' must be an object, found {type(state).__name__}")
     for key in STATE_INTS:
         if not _is_int(state.get(key)) or state[key] < 0:
             raise CheckpointError(f"{path}: state {key} must be an integer >= 0, found {state.get(key, 'nothing')!r}")
-    best = state.get("best_val")
+    best = state.get("best_val", "nothing")
+    if best is None:
+        state["best_val"] = best = -math.inf
     if not (_is_num(best) or best == -math.inf):
-        raise CheckpointError(f"{path}: state best_val must be a finite number or -inf, found {best!r}")
+        raise CheckpointError(f"{path}: state best_val must be a finite number or null, found {best!r}")
     if not isinstance(state.get("stopped_early"), bool):
         raise CheckpointError(f"{path}: state stopped_early must be true or false, found "
                               f"{state.get('stopped_early', 'nothing')!r}")
@@ -102,6 +107,7 @@ def check_optim(path: Path, tensors: dict[str, torch.Tensor], scalars: Any, opti
             want = f"{p.dtype} {tuple(p.shape)}"
         if not ok:
             raise CheckpointError(f"{path}: optimizer tensor {name} is {t.dtype} {tuple(t.shape)}, must be {want}")
+        check_finite(path, f"optimizer tensor {name}", t)
         seen.setdefault(int(pid), set()).add(key)
     for pid, keys in sorted(seen.items()):
         if keys != wanted:
@@ -167,3 +173,12 @@ def check_weights(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]
                                   f"{tuple(own[name].shape)}")
         if t.dtype != own[name].dtype:
             raise CheckpointError(f"{path}: weight {name} is {t.dtype}, the model wants {own[name].dtype}")
+        check_finite(path, f"weight {name}", t)
+
+
+def check_finite(path: Path, what: str, t: torch.Tensor) -> None:
+    """A floating tensor holds no NaN or infinity (they would turn every bound, and every later step, into NaN)."""
+    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+        bad = int((~torch.isfinite(t)).sum())
+        raise CheckpointError(f"{path}: {what} holds {bad} NaN or infinite value{'s' if bad > 1 else ''} "
+                              f"of {t.numel()} (damaged weights: every bound computed with them would be NaN)")

@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..atomic import atomic_write
+from .json_text import write_json
 
 
 class EvalHistory:
@@ -31,7 +31,7 @@ class EvalHistory:
 
     @staticmethod
     def _write(path: Path, data: Any) -> None:
-        atomic_write(path, (json.dumps(data, indent=2) + "\n").encode())
+        write_json(path, data)
 
     def weights_sha256(self) -> str | None:
         """SHA-256 of model.safetensors: the stamp that ties an evaluation to the weights it scored."""

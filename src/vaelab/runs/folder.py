@@ -35,6 +35,7 @@ from ..atomic import atomic_write, remove_temporaries, temporaries
 from ..config import schema as cfg
 from ..errors import FolderInUse, VaelabError
 from .evals import EvalHistory
+from .json_text import dumps, write_json
 from .lock_owner import lock_owner
 
 CONFIG = "config.toml"
@@ -207,14 +208,15 @@ class RunFolder(EvalHistory):
 
     def write_metrics(self, rows: list[dict]) -> None:
         """The whole metrics log, replaced atomically (the writer keeps the rows; they are small)."""
-        atomic_write(self.path / METRICS, "".join(json.dumps(r) + "\n" for r in rows).encode())
+        path = self.path / METRICS
+        atomic_write(path, "".join(dumps(r, str(path)) + "\n" for r in rows).encode())
 
     # the other JSON files
     def read_json(self, name: str) -> Any:
         return _read_json(self.path / name)
 
     def write_json(self, name: str, data: Any) -> None:
-        atomic_write(self.path / name, (json.dumps(data, indent=2) + "\n").encode())
+        write_json(self.path / name, data)
 
     def json_files(self) -> list[Path]:
         """Every *.json in the folder but eval.json and provenance.json, sorted by name."""

@@ -7,7 +7,6 @@ so its run folder holds exactly the files and numbers `vaelab train` writes.
 
 from __future__ import annotations
 
-import json
 import math
 import statistics
 import time
@@ -24,6 +23,7 @@ from ..estimators import objectives
 from ..logs import info, progress_bar
 from ..runs import inputs, metrics
 from ..runs.folder import RunFolder
+from ..runs.json_text import dumps
 from ..runs.resolve import resolve
 from ..training.batches import order_generator
 from ..training.epochs import EpochOutput, EpochWriter
@@ -121,7 +121,7 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
     scale = datas[0].scale
     steps_per_epoch = math.ceil(n / c0.batch_size)
     warmup_steps = c0.kl_warmup * steps_per_epoch
-    meta = {"shape": json.dumps(list(datas[0].shape))}
+    meta = {"shape": dumps(list(datas[0].shape), "the data shape")}
 
     writers = [EpochWriter(RunFolder(r.config.out), r, vals[s], meta, outputs=outputs) for r, s in zip(res, slots)]
     for w, model, opt in zip(writers, solo, optimizers):

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import json
 import math
 import re
 import shutil
@@ -24,13 +23,13 @@ from typing import Any, Callable, Sequence
 
 from .. import models
 from ..api import finish_run, make_config
-from ..atomic import atomic_write
 from ..config import schema as cfg
 from ..data import ImageData
 from ..errors import AlreadyThere, ConfigError, VaelabError
 from ..logs import info
 from ..runs import claims, inputs
 from ..runs.folder import RunFolder
+from ..runs.json_text import write_json
 from ..runs.resolve import device as resolve_device
 from ..training.loop import fit
 from .stacked import check_stackable, fit_group
@@ -144,7 +143,7 @@ def default_root(c: cfg.Config, root: str | Path = "runs") -> Path:
 def _write_summary(root: Path, members: Sequence[Member], results: list[dict], group_of: list[dict]) -> None:
     runs_out = [{"name": m.name, "values": {k: list(v) if isinstance(v, tuple) else v for k, v in m.values.items()},
                  **g, **r} for m, r, g in zip(members, results, group_of)]
-    atomic_write(root / "sweep.json", (json.dumps({"runs": runs_out}, indent=2) + "\n").encode())
+    write_json(root / "sweep.json", {"runs": runs_out})
 
 
 def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = None,

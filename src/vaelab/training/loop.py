@@ -10,7 +10,6 @@ Under torchrun the same loop runs in every process on its shard of the data (see
 
 from __future__ import annotations
 
-import json
 import math
 import random
 import time
@@ -31,6 +30,7 @@ from ..estimators import objectives
 from ..logs import info, progress_bar
 from ..runs import inputs, metrics
 from ..runs.folder import RunFolder
+from ..runs.json_text import dumps
 from ..runs.resolve import device as resolve_device
 from ..runs.resolve import resolve
 from ..runtime import parallel, precision, split_noise
@@ -175,7 +175,7 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         log(models.kl_note(c))  # the run says when SGVB-B falls back to SGVB-A
     optimizer = make_optimizer(model, c.lr, c.weight_decay, capturable=use_graphs)
     val_x = inputs.eval_inputs(r, data, "val", device) if len(data.val) else None  # replicated: it is small
-    meta = {"shape": json.dumps(list(data.shape))}  # lets the weights be rebuilt without the data
+    meta = {"shape": dumps(list(data.shape), "the data shape")}  # lets the weights be rebuilt without the data
     average = averaging.averaged(model, c.ema)  # None without ema
     writer = EpochWriter(run, r, val_x, meta, outputs=outputs, writes=writes, average=average)
     state = writer.start(model, optimizer, resume)
