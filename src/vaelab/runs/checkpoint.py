@@ -15,8 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
-from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 from torch import nn
 
@@ -25,28 +23,12 @@ from ..errors import CheckpointError
 from ..training import averaging
 from .checkpoint_check import check_groups, check_optim, check_rng, check_state, check_weights
 from .json_text import dumps
-
-
-def _read(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found")
-    try:
-        tensors = st_load(path.read_bytes())
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-    except (SafetensorError, OSError, ValueError, RuntimeError) as e:
-        raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
-    return tensors, meta
+from .weights_file import read_header, read_tensors
 
 
 def _cpu_state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
     """A module's state dict as contiguous CPU tensors, each name under prefix."""
     return {prefix + k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
-
-
-def _load_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path) -> None:
-    check_weights(path, model, tensors)
-    model.load_state_dict(tensors)
 
 
 def save_weights(path: str | Path, model: nn.Module, meta: dict[str, str] | None = None) -> None:
@@ -55,16 +37,22 @@ def save_weights(path: str | Path, model: nn.Module, meta: dict[str, str] | None
 
 
 def load_weights(path: str | Path, model: nn.Module) -> None:
-    """Load weights into model, checking every name and shape first."""
+    """Load weights into model: every name, shape and dtype checked from the file's header before a tensor is read,
+    and every value checked finite before the model is touched."""
     path = Path(path)
-    tensors, _ = _read(path)
+    header, _ = read_header(path)
     other = ("optim.", "rng.", averaging.PREFIX)  # a checkpoint's trained weights are its model.* tensors
-    _load_weights(model, {k.removeprefix("model."): v for k, v in tensors.items() if not k.startswith(other)}, path)
+    names = {k.removeprefix("model."): k for k in header if not k.startswith(other)}
+    check_weights(path, model, {own: header[k] for own, k in names.items()})
+    tensors = read_tensors(path, names.values())
+    weights = {own: tensors[k] for own, k in names.items()}
+    check_weights(path, model, weights)  # now the values
+    model.load_state_dict(weights)
 
 
 def read_meta(path: str | Path) -> dict[str, str]:
-    """The string metadata stored beside the tensors."""
-    return _read(Path(path))[1]
+    """The string metadata stored beside the tensors (the tensors are not read)."""
+    return read_header(Path(path))[1]
 
 
 def read_shape(path: str | Path) -> tuple[int, ...]:
@@ -127,11 +115,26 @@ def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     atomic_write(path, st_save(tensors, metadata=meta))
 
 
+def _check_tensors(path: Path, tensors: dict[str, torch.Tensor], scalars: Any, rng_meta: Any, model: nn.Module,
+                   optimizer: torch.optim.Optimizer, average: nn.Module | None) -> dict[str, dict[str, torch.Tensor]]:
+    """A checkpoint's tensors (meta tensors: shapes and dtypes only) against the model and optimizer, by part."""
+    parts = ("model.", "optim.", "rng.", averaging.PREFIX)
+    unknown = sorted(k for k in tensors if not k.startswith(parts))
+    if unknown:
+        raise CheckpointError(f"{path}: unexpected tensor {unknown[0]}")
+    part = {p: {k: v for k, v in tensors.items() if k.startswith(p)} for p in parts}
+    check_weights(path, model, {k[6:]: v for k, v in part["model."].items()})
+    check_optim(path, part["optim."], scalars, optimizer)
+    check_rng(path, part["rng."], rng_meta)
+    averaging.check_average(path, average, part[averaging.PREFIX])
+    return part
+
+
 def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                     average: nn.Module | None = None) -> dict[str, Any]:
     """Restore model, optimizer, RNGs (and the weights' average) from save_checkpoint(); return the training state."""
     path = Path(path)
-    tensors, meta = _read(path)
+    header, meta = read_header(path)
     try:
         state, groups, scalars, rng_meta = (json.loads(meta[k]) for k in ("state", "param_groups", "optim_scalars",
                                                                            "rng"))
@@ -139,20 +142,14 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         raise CheckpointError(f"{path}: not a vaelab training checkpoint (metadata {e} missing)") from None
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: metadata is not valid JSON ({e})") from None
-    # check everything before anything is loaded: a wrong-shaped Adam moment corrupts memory in the fused step
-    parts = ("model.", "optim.", "rng.", averaging.PREFIX)
-    unknown = sorted(k for k in tensors if not k.startswith(parts))
-    if unknown:
-        raise CheckpointError(f"{path}: unexpected tensor {unknown[0]}")
-    part = {p: {k: v for k, v in tensors.items() if k.startswith(p)} for p in parts}
-    weights = {k[6:]: v for k, v in part["model."].items()}
-    check_weights(path, model, weights)
     check_groups(path, groups, optimizer)
-    check_optim(path, part["optim."], scalars, optimizer)
-    check_rng(path, part["rng."], rng_meta)
     check_state(path, state)
+    # check everything before anything is loaded: a wrong-shaped Adam moment corrupts memory in the fused step.
+    # First the header's names, shapes and dtypes (nothing of a file that does not fit is read), then the values.
+    _check_tensors(path, header, scalars, rng_meta, model, optimizer, average)
+    part = _check_tensors(path, read_tensors(path, header), scalars, rng_meta, model, optimizer, average)
     averaging.load_average(path, average, part[averaging.PREFIX])  # checks, then loads
-    model.load_state_dict(weights)
+    model.load_state_dict({k[6:]: v for k, v in part["model."].items()})
     device = next(model.parameters()).device
     opt_state: dict[int, dict[str, Any]] = {}
     for k, v in part["optim."].items():

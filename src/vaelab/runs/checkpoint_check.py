@@ -100,7 +100,7 @@ def check_optim(path: Path, tensors: dict[str, torch.Tensor], scalars: Any, opti
                                   f"0..{len(params) - 1} and state {', '.join(sorted(wanted))})")
         p = params[int(pid)]
         if key == "step":
-            ok = t.shape == () and t.dtype == torch.float32 and bool(torch.isfinite(t)) and float(t) >= 0
+            ok = t.shape == () and t.dtype == torch.float32 and (t.is_meta or bool(torch.isfinite(t)) and float(t) >= 0)
             want = "a float32 scalar >= 0"
         else:
             ok = t.shape == p.shape and t.dtype == p.dtype
@@ -130,7 +130,7 @@ def check_rng(path: Path, tensors: dict[str, torch.Tensor], meta: Any) -> None:
                               f"found {found}")
     keys = tensors.get("rng.numpy")
     if keys is None or keys.dtype != torch.int64 or keys.shape != (MT_KEYS,) \
-            or bool((keys < 0).any() | (keys >= 2**32).any()):
+            or not keys.is_meta and bool((keys < 0).any() | (keys >= 2**32).any()):
         found = "nothing" if keys is None else f"{keys.dtype} {tuple(keys.shape)}"
         raise CheckpointError(f"{path}: tensor rng.numpy must be {MT_KEYS} int64 words in [0, 2**32), found {found}")
     for name, t in tensors.items():
@@ -177,8 +177,9 @@ def check_weights(path: Path, model: nn.Module, tensors: dict[str, torch.Tensor]
 
 
 def check_finite(path: Path, what: str, t: torch.Tensor) -> None:
-    """A floating tensor holds no NaN or infinity (they would turn every bound, and every later step, into NaN)."""
-    if t.is_floating_point() and not bool(torch.isfinite(t).all()):
+    """A floating tensor holds no NaN or infinity (they would turn every bound, and every later step, into NaN);
+    a meta tensor (a file's header read, its data not yet) has no values to check."""
+    if t.is_floating_point() and not t.is_meta and not bool(torch.isfinite(t).all()):
         bad = int((~torch.isfinite(t)).sum())
         raise CheckpointError(f"{path}: {what} holds {bad} NaN or infinite value{'s' if bad > 1 else ''} "
                               f"of {t.numel()} (damaged weights: every bound computed with them would be NaN)")

@@ -36,14 +36,21 @@ def shown(model: nn.Module, average: AveragedModel | None) -> nn.Module:
     return model if average is None else average.module
 
 
-def load_average(path: Path, average: AveragedModel | None, tensors: dict[str, torch.Tensor]) -> None:
-    """Restore the average from a checkpoint's PREFIX tensors, checking each name and shape first."""
+def check_average(path: Path, average: AveragedModel | None, tensors: dict[str, torch.Tensor]) -> dict:
+    """A checkpoint's PREFIX tensors checked against the average (names, shapes, values); returns them by its names."""
     if average is None:
         if tensors:
             raise CheckpointError(f"{path}: holds a weight average (ema), but the run is configured without one")
-        return
+        return {}
     if not tensors:
         raise CheckpointError(f"{path}: holds no weight average, but the run is configured with ema")
     own = {k.removeprefix(PREFIX): v for k, v in tensors.items()}
     check_weights(path, average, own)
-    average.load_state_dict(own)
+    return own
+
+
+def load_average(path: Path, average: AveragedModel | None, tensors: dict[str, torch.Tensor]) -> None:
+    """Restore the average from a checkpoint's PREFIX tensors, checking each name and shape first."""
+    own = check_average(path, average, tensors)
+    if average is not None:
+        average.load_state_dict(own)
