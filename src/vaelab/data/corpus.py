@@ -22,6 +22,7 @@ from ..errors import DataError, unknown
 from ..logs import info
 from . import named
 from .images import TEST_FRACTION, TEST_SEED, _hold_out
+from .regular_files import open_regular
 
 SPLITS = ("train", "val", "test")
 
@@ -93,11 +94,17 @@ def _decode(name: str, path: Path, raw: bytes) -> str:
         raise DataError(f"{name}: {path} is not UTF-8 text (bad byte 0x{raw[e.start]:02x} on line {line})") from None
 
 
+def _read(name: str, path: Path) -> bytes:
+    """A corpus file's bytes; a FIFO, device or folder in its place is one DataError saying which."""
+    with open_regular(path, f"{name}: {path}") as f:
+        return f.read()
+
+
 def _read_octis(name: str, root: Path) -> tuple[list[str], list[str], list[str] | None, list[str] | None]:
     """Texts, splits and labels from corpus.tsv, and the words of vocabulary.txt when present."""
     path = root / "corpus.tsv"
     texts, splits, labels = [], [], []
-    for i, line in enumerate(_decode(name, path, path.read_bytes()).splitlines(), 1):
+    for i, line in enumerate(_decode(name, path, _read(name, path)).splitlines(), 1):
         if not line.strip():
             continue
         parts = line.split("\t")
@@ -115,8 +122,8 @@ def _read_octis(name: str, root: Path) -> tuple[list[str], list[str], list[str] 
         raise DataError(f"{name}: {path} gives a label on some lines but not on line {have.index(False) + 1}")
     vocab = None
     vpath = root / "vocabulary.txt"
-    if vpath.is_file():
-        vocab = [w.strip() for w in _decode(name, vpath, vpath.read_bytes()).splitlines() if w.strip()]
+    if vpath.exists():
+        vocab = [w.strip() for w in _decode(name, vpath, _read(name, vpath)).splitlines() if w.strip()]
         if not vocab:
             raise DataError(f"{name}: {vpath} is empty")
         seen: set[str] = set()
@@ -249,7 +256,7 @@ def load_corpus(spec: str, *, data_dir: str | None = None, val_fraction: float =
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DataError(f"{spec}: folder not found")
-    if (root / "corpus.tsv").is_file():
+    if (root / "corpus.tsv").exists():  # a FIFO or a folder by that name is refused, not skipped
         texts, splits, labels, vocab = _read_octis(spec, root)
         return build(spec, texts, splits, labels, vocab=vocab, **opts)
     texts, labels = _read_folder(spec, root)

@@ -167,9 +167,7 @@ def _npz_labels(name: str, key: str, y: np.ndarray, n: int) -> np.ndarray:
 
 
 def _npz(name: str, path: Path, val_fraction: float, split_seed: int) -> ImageData:
-    if not path.is_file():
-        raise DataError(f"{name}: file not found")
-    return from_arrays(name, read_npz(name, path), val_fraction, split_seed)
+    return from_arrays(name, read_npz(name, path), val_fraction, split_seed)  # a regular file, or one error
 
 
 def from_arrays(name: str, arrays: dict[str, np.ndarray], val_fraction: float, split_seed: int) -> ImageData:

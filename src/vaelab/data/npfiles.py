@@ -18,6 +18,7 @@ from typing import IO
 import numpy as np
 
 from ..errors import DataError
+from .regular_files import open_regular
 
 DEFLATE_RATIO = 1032  # deflate expands one byte to at most ~1032 (RFC 1951: a 258-byte match in ~2 bits)
 
@@ -56,15 +57,13 @@ def check_size(where: str, shape: tuple[int, ...], dtype: np.dtype, available: i
 def read_npy(where: str, path: Path, mmap: bool = False) -> np.ndarray:
     """A whole .npy file (or a read-only memory map of it), its header checked first."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path, where) as f:  # a FIFO would block forever, /dev/zero never ends
             shape, _, dtype = read_header(f)
-            check_size(where, shape, dtype, path.stat().st_size - f.tell())
+            check_size(where, shape, dtype, os.fstat(f.fileno()).st_size - f.tell())
             f.seek(0)
             if mmap:
                 return np.load(path, mmap_mode="r", allow_pickle=False)
             return np.lib.format.read_array(f, allow_pickle=False)
-    except FileNotFoundError:
-        raise DataError(f"{where}: file not found") from None
     except (OSError, ValueError, EOFError) as e:
         raise DataError(f"{where}: not a readable .npy file ({str(e).splitlines()[0] if str(e) else e!r})") from None
 
@@ -73,7 +72,7 @@ def read_npz(where: str, path: Path) -> dict[str, np.ndarray]:
     """Every array of an .npz archive by name, each header checked before it is read."""
     out = {}
     try:
-        with zipfile.ZipFile(path) as z:
+        with open_regular(path, where) as raw, zipfile.ZipFile(raw) as z:
             for info in z.infolist():
                 if not info.filename.endswith(".npy"):
                     continue

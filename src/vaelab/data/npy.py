@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DataError
 from .npfiles import read_header
+from .regular_files import open_regular
 
 MAX_VAL = 10_000
 
@@ -22,11 +23,9 @@ MAX_VAL = 10_000
 def _header(path: Path) -> tuple[tuple[int, ...], np.dtype, bool, int]:
     """Shape, dtype, Fortran order and data offset of an .npy file, without reading its data."""
     try:
-        with open(path, "rb") as f:
+        with open_regular(path) as f:  # a FIFO would block forever
             shape, fortran, dtype = read_header(f)
             return shape, dtype, fortran, f.tell()
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
     except (OSError, ValueError, EOFError) as e:
         raise DataError(f"{path}: not a readable .npy file ({e})") from None
 
@@ -59,7 +58,7 @@ class NpyRows:
         """File rows [start, stop) as a (rows, D) uint8 array in fresh memory (not a memory map)."""
         stop = min(stop, self.file_rows)
         out = np.empty((max(0, stop - start), self.dim), dtype=np.uint8)
-        with open(self.path, "rb") as f:
+        with open_regular(self.path) as f:
             f.seek(self.offset + start * self.dim)
             if f.readinto(memoryview(out).cast("B")) != out.nbytes:
                 raise DataError(f"{self.path}: file shrank while reading")

@@ -68,15 +68,16 @@ def read_embeddings(path: str, vocabulary: tuple[str, ...], dim: int) -> tuple[t
     Returns (|V|, L) float32 (words the file lacks: small random rows) and how many were missing.
     A line of another width, a value that is not a finite number, or no vocabulary word found is a DataError.
     """
-    from pathlib import Path
+    import io
 
+    from ..data.regular_files import open_regular
     from ..errors import DataError
 
     index = {w: i for i, w in enumerate(vocabulary)}
     rows = np.random.default_rng(0).normal(0.0, 1.0 / np.sqrt(dim), (len(vocabulary), dim)).astype(np.float32)
     found = np.zeros(len(vocabulary), dtype=bool)
     try:
-        with Path(path).open(encoding="utf-8") as f:
+        with io.TextIOWrapper(open_regular(path, f"embeddings {path}"), encoding="utf-8") as f:
             for i, line in enumerate(f, 1):
                 parts = line.split()
                 if not parts or (i == 1 and len(parts) == 2 and all(p.isdigit() for p in parts)):

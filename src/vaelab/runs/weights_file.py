@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import struct
 from pathlib import Path
 from typing import Iterable
@@ -19,6 +20,7 @@ from typing import Iterable
 import torch
 from safetensors import SafetensorError, safe_open
 
+from ..data.regular_files import open_regular
 from ..errors import CheckpointError
 
 MAX_HEADER = 100_000_000  # bytes; safetensors refuses longer headers too
@@ -29,12 +31,9 @@ DTYPES = {"F64": torch.float64, "F32": torch.float32, "F16": torch.float16, "BF1
 
 def read_header(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """The file's tensors as meta tensors (their dtype and shape; no data is read) and its string metadata."""
-    if not path.is_file():
-        raise CheckpointError(f"{path}: checkpoint not found" if not path.exists() else
-                              f"{path}: not a regular file; a weights file must be one")
     try:
-        size = path.stat().st_size
-        with open(path, "rb") as f:
+        with open_regular(path, error=CheckpointError) as f:  # a FIFO would block, a device never end
+            size = os.fstat(f.fileno()).st_size
             head = f.read(8)
             if len(head) < 8:
                 raise CheckpointError(f"{path}: {size} bytes, too short for a safetensors header")

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..atomic import atomic_write
+from ..data.regular_files import open_regular
 from ..errors import VaelabError
 from ..runs import inputs, loading
 from ..runs.folder import DOC_TOPICS, RunFolder
@@ -53,7 +54,8 @@ def read_texts(path: str | Path) -> list[str]:
     """One document per non-blank line of a UTF-8 text file; an empty, binary or unreadable file is a VaelabError."""
     path = Path(path)
     try:
-        raw = path.read_bytes()
+        with open_regular(path, f"docs {path}", VaelabError) as f:  # a FIFO would block, /dev/zero never ends
+            raw = f.read()
     except OSError as e:
         raise VaelabError(f"docs {path}: cannot read ({e.strerror or e})") from None
     if b"\0" in raw:
