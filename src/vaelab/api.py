@@ -19,8 +19,9 @@ from . import models
 from .config import schema as cfg
 from .data import ImageData, is_corpus
 from .distributions.corruption import Noise
-from .errors import ConfigError, VaelabError
+from .errors import ConfigError, VaelabError, need_count
 from .estimators import evaluation as ev
+from .estimators import memory
 from .logs import info
 from .reports import report as report_mod
 from .reports import views
@@ -76,6 +77,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
         c = cfg.from_dict(overrides, loading.load_config(run))
         data = inputs.load_data(c)
+        memory.check_training(c, data.shape, len(data.train), len(data.test), resolve_device(c.device))
         folder = RunFolder(run)
         if world.writes and folder.in_use():
             raise VaelabError(f"{run} is being trained by another process{lock_owner(run)}; wait for it, or stop it "
@@ -91,6 +93,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
         c = make_config(config, **overrides)
         data = user_data.load(arrays, c) if arrays else inputs.load_data(c)  # fail on bad data before any write
+        # and on a model too large for this machine (estimated on the meta device, before anything is allocated)
+        memory.check_training(c, data.shape, len(data.train), len(data.test), resolve_device(c.device))
         models.build(c, data.shape, data)  # and on a model that cannot take this data (or its embedding file)
         check_start(c, data, world)  # and on the device, precision and batches
         if world.distributed and not (out or c.out):
@@ -143,6 +147,7 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     clean x from one seeded corruption of it (evaluate.noisy_reconstruction).
     With `points`, only the split's first `points` examples are scored (the result says of how many).
     """
+    k, batch = (need_count(name, v) if v is not None else None for name, v in (("k", k), ("batch", batch)))
     folder = RunFolder(run)
     c = folder.read_config()
     data = data if data is not None else inputs.load_data(c)

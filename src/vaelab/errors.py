@@ -30,6 +30,15 @@ class CheckpointError(VaelabError):
     """A checkpoint is missing, corrupt or does not fit the model."""
 
 
+def need_count(name: str, value, low: int = 1) -> int:
+    """value as an int when it is a whole number >= low (never a bool); else a VaelabError naming the keyword."""
+    import numbers
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise VaelabError(f"{name} must be an integer >= {low}, got {value!r}")
+    return int(value)
+
+
 def did_you_mean(word: str, choices) -> str:
     """' (did you mean 'x'?)' for the closest of choices (difflib), or '' when none is close."""
     import difflib

@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from clitools import refused_flag
 
 import vaelab
 from vaelab.cli.main import run as cli
@@ -65,9 +66,13 @@ def test_the_command_line_names_the_subset(pixel_run, capsys):
 @pytest.mark.parametrize("points", ["0", "-3", "100000"])
 def test_points_outside_the_split_are_one_error_line(pixel_run, capsys, points):
     before = sorted(p.name for p in (pixel_run / "evals").glob("*.json"))
-    assert cli(["-q", "evaluate", str(pixel_run), "--points", points]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and f"points {points}: the test split of digits has " in err[0]
+    if int(points) < 1:  # refused as the flag is parsed (test_numeric_flags.py)
+        assert "argument --points: must be an integer >= 1" in refused_flag(
+            ["-q", "evaluate", str(pixel_run), "--points", points], capsys)
+    else:
+        assert cli(["-q", "evaluate", str(pixel_run), "--points", points]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"points {points}: the test split of digits has " in err[0]
     assert sorted(p.name for p in (pixel_run / "evals").glob("*.json")) == before  # nothing written
 
 

@@ -32,3 +32,15 @@ def safetensors_content(path) -> tuple[dict, bytes]:
     raw = Path(path).read_bytes()
     (n,) = struct.unpack("<Q", raw[:8])
     return json.loads(raw[8:8 + n]), raw[8 + n:]
+
+
+def refused_flag(args: list[str], capsys) -> str:
+    """Run the CLI on a value a flag's parser refuses (cli.numbers.Number): exit code 2, whether argparse exits or
+    the CLI returns it, and no traceback; returns the error line (stderr's last)."""
+    try:
+        code = cli(args)
+    except SystemExit as e:
+        code = e.code
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "Traceback" not in err and "error:" in err.splitlines()[-1], err
+    return err.splitlines()[-1]

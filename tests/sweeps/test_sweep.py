@@ -7,6 +7,7 @@ import math
 import pytest
 import torch
 from clitools import expect_error as _bad
+from clitools import refused_flag
 from safetensors.torch import load_file
 
 import vaelab
@@ -244,7 +245,6 @@ def test_plan_and_groups():
     (["--grid", "lr=0,1e-3"], "lr must be positive"),
     (["--grid", "latent_dim=two"], "bad value for latent_dim"),
     (["--grid", "out=a,b"], "out cannot be swept"),
-    (["--seeds", "0"], "at least 1"),
     (["--seeds", "2", "--grid", "seed=1,2"], "not both"),
     ([], "needs seeds"),
     (["--seeds", "2", "--resume", "runs/x"], "cannot be resumed"),
@@ -255,6 +255,12 @@ def test_bad_sweeps_write_nothing(tmp_path, capsys, args, words):
     out = tmp_path / "sw"
     err = _bad(["-q", "sweep", "--epochs", "1", "--out", str(out), *FAST, *args], capsys)
     assert words in err and not out.exists()
+
+
+def test_zero_seeds_are_refused_as_the_flag_is_parsed(tmp_path, capsys):
+    out = tmp_path / "sw"
+    err = refused_flag(["-q", "sweep", "--epochs", "1", "--out", str(out), *FAST, "--seeds", "0"], capsys)
+    assert "argument --seeds: must be an integer >= 1" in err and not out.exists()
 
 
 def test_existing_folders_are_not_overwritten(tmp_path, capsys):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from ..config import schema as cfg  # the rest is imported where used: building the parser must not import torch
 from ..terminal import say
+from .numbers import COUNT, FLOAT32_MAX, INDEX, SEED, Number
 
 # data keys a baseline copies from --like RUN, so it scores exactly that run's test points
 DATA_KEYS = ("data", "data_dir", "likelihood", "binarize", "dequantize", "val_fraction", "seed", "image_size",
@@ -26,23 +27,23 @@ def add_parsers(sub) -> None:
     p.add_argument("--dequantize", action="store_true", help="Gaussian data: uniform dequantization, as "
                    "`train --set dequantize=true`")
     p.add_argument("--like", metavar="RUN", help="copy data, likelihood and binarization/dequantization from a run")
-    p.add_argument("--components", type=int, default=10, help="mixture components or LDA topics (default 10)")
+    p.add_argument("--components", type=COUNT, default=10, help="mixture components or LDA topics (default 10)")
     p.add_argument("--covariance", choices=cfg.COVARIANCES, default="full", help="Gaussian families")
-    p.add_argument("--max-iter", type=int, default=100, help="EM (or LDA's variational Bayes) iterations at most")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--max-iter", type=COUNT, default=100, help="EM (or LDA's variational Bayes) iterations at most")
+    p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", required=True, help="folder for baseline.json")
     p.add_argument("--overwrite", action="store_true")
 
     p = sub.add_parser("amortization-gap",
                        help="amortized vs per-point optimised ELBO; writes RUN/amortization_gap.json")
     p.add_argument("run")
-    p.add_argument("--steps", type=int, default=500, help="Adam steps per point (default 500)")
-    p.add_argument("--points", type=int, default=100, help="test points (the first P; default 100)")
-    p.add_argument("--epoch", type=int, help="use RUN/epochs/epoch-N.safetensors (kept by --save-every; "
+    p.add_argument("--steps", type=COUNT, default=500, help="Adam steps per point (default 500)")
+    p.add_argument("--points", type=COUNT, default=100, help="test points (the first P; default 100)")
+    p.add_argument("--epoch", type=INDEX, help="use RUN/epochs/epoch-N.safetensors (kept by --save-every; "
                    "default: the run's model.safetensors)")
-    p.add_argument("--lr", type=float, default=1e-2)
-    p.add_argument("--samples", type=int, default=8, help="Monte-Carlo samples per optimisation step")
-    p.add_argument("--k", type=int, default=1000, help="samples for the final ELBO and IWAE estimates")
+    p.add_argument("--lr", type=Number(float, 0, FLOAT32_MAX, low_open=True), default=1e-2)
+    p.add_argument("--samples", type=COUNT, default=8, help="Monte-Carlo samples per optimisation step")
+    p.add_argument("--k", type=COUNT, default=1000, help="samples for the final ELBO and IWAE estimates")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
 
     p = sub.add_parser("compare", help="one Markdown + HTML table of runs and baselines, ranked by test NLL")

@@ -6,6 +6,7 @@ import argparse
 
 from ..config import schema as cfg  # torch-free: the library is imported in the command that runs
 from ..terminal import say
+from .numbers import COUNT
 
 
 def add_parsers(sub) -> None:
@@ -14,7 +15,7 @@ def add_parsers(sub) -> None:
                        description="Write RUN/explorer.html, one self-contained page (no server, no network): "
                                    "the test codes on a 2-D latent plane, decoded in the page as the pointer moves.")
     p.add_argument("run")
-    p.add_argument("--points", type=int, default=2000, help="test examples in the scatter (default 2000)")
+    p.add_argument("--points", type=COUNT, default=2000, help="test examples in the scatter (default 2000)")
     p.add_argument("--decoder", choices=("auto", "grid"), default="auto",
                    help="auto: run an MLP decoder in the page, else a pre-decoded grid; grid: always the grid")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")

@@ -9,6 +9,7 @@ from ..errors import VaelabError
 from ..runs import metrics
 from ..runs.folder import RunFolder
 from ..terminal import say
+from .numbers import COUNT, INDEX, Number
 
 
 def add_parsers(sub) -> None:
@@ -16,10 +17,10 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("evaluate", help="ELBO, IWAE-k and NLL-k on a split; keeps each in RUN/evals/, "
                        "RUN/eval.json shows the most accurate")
     p.add_argument("run")
-    p.add_argument("--k", type=int, default=None, help="importance samples (default: the run's eval_k)")
+    p.add_argument("--k", type=COUNT, default=None, help="importance samples (default: the run's eval_k)")
     p.add_argument("--split", default="test", choices=("train", "val", "test"))
-    p.add_argument("--batch", type=int, default=None, help="points per chunk (default: sized to memory)")
-    p.add_argument("--points", type=int, default=None,
+    p.add_argument("--batch", type=COUNT, default=None, help="points per chunk (default: sized to memory)")
+    p.add_argument("--points", type=COUNT, default=None,
                    help="score only the split's first N points (when NLL-k of all of them takes too long); "
                         "kept apart from whole-split evaluations (default: all)")
     p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto",
@@ -28,15 +29,15 @@ def add_parsers(sub) -> None:
     p.add_argument("--device", choices=cfg.DEVICES, help="(default: the run's own device setting)")
     p.add_argument("--noise", choices=cfg.NOISES,
                    help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
-    p.add_argument("--noise-level", type=float, default=0.25, help="masking probability or gaussian std")
-    p.add_argument("--noise-mean", type=float, default=0.0, help="gaussian noise mean")
+    p.add_argument("--noise-level", type=Number(float, 0), default=0.25, help="masking probability or gaussian std")
+    p.add_argument("--noise-mean", type=Number(float), default=0.0, help="gaussian noise mean")
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
     p.add_argument("--kind", required=True, choices=cfg.PLOT_KINDS + ("all",))
-    p.add_argument("--range", help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
+    p.add_argument("--range", type=Number(float, count=4), help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
-    p.add_argument("--epoch", type=int, help="draw with the weights kept for epoch N (--save-every) into "
+    p.add_argument("--epoch", type=INDEX, help="draw with the weights kept for epoch N (--save-every) into "
                                              "<kind>-epoch-NNN.png")
 
     p = sub.add_parser("report", help="write RUN/report.html with every plot embedded")
@@ -45,7 +46,7 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("topics", help="print a document model's topics (top words per topic; NVDM: both ends of "
                                       "each latent dimension), or with --docs the topic mixtures of new texts")
     p.add_argument("run")
-    p.add_argument("--top", type=int, default=10, help="words per topic or end (default 10)")
+    p.add_argument("--top", type=COUNT, default=10, help="words per topic or end (default 10)")
     p.add_argument("--docs", metavar="PATH", help="a text file, one document per line: print each one's topic "
                    "mixture (NVDM: latent code) and top topics, and write them as CSV")
     p.add_argument("--out", metavar="CSV", help="with --docs: the CSV to write (default RUN/doc_topics.csv)")
@@ -55,28 +56,16 @@ def add_parsers(sub) -> None:
                        description="W1 training (pytorch/examples loop vs vaelab) and NLL-k evaluation "
                                    "(one point at a time vs vaelab), on Fashion-MNIST.")
     p.add_argument("--what", choices=("train", "eval", "all"), default="all")
-    p.add_argument("--epochs", type=int, default=3, help="train: epochs per run")
-    p.add_argument("--rounds", type=int, default=2, help="train: times each side runs, taking turns")
+    p.add_argument("--epochs", type=COUNT, default=3, help="train: epochs per run")
+    p.add_argument("--rounds", type=COUNT, default=2, help="train: times each side runs, taking turns")
     p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto", help="train: vaelab's matmul precision")
-    p.add_argument("--k", type=int, default=5000, help="eval: importance samples per point")
-    p.add_argument("--ref-points", type=int, default=200, help="eval: points the one-point loop is timed on")
+    p.add_argument("--k", type=COUNT, default=5000, help="eval: importance samples per point")
+    p.add_argument("--ref-points", type=COUNT, default=200, help="eval: points the one-point loop is timed on")
     p.add_argument("--run", help="eval: a trained run to evaluate (default: train a W1 model for one epoch)")
     p.add_argument("--device", choices=cfg.DEVICES, default="auto")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
 
     sub.add_parser("configs", help="list the shipped experiment configs")
-
-
-def _span(text: str | None) -> tuple[float, float, float, float] | None:
-    if text is None:
-        return None
-    try:
-        vals = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        vals = ()
-    if len(vals) != 4:
-        raise VaelabError(f"--range wants X0,X1,Y0,Y1, got {text!r}")
-    return vals  # type: ignore[return-value]
 
 
 def _evaluate(args: argparse.Namespace) -> None:
@@ -109,7 +98,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _plot(args: argparse.Namespace) -> None:
     from ..reports import views
 
-    span = _span(args.range)
+    span = args.range  # (X0, X1, Y0, Y1), finite (the flag's type)
     view = views.RunView(args.run, args.device, epoch=args.epoch)
     kinds = view.kinds() if args.kind == "all" else (args.kind,)
     for kind in kinds:
@@ -132,18 +121,12 @@ def _topics(args: argparse.Namespace) -> None:
     from ..reports import views
     from ..topics import scores
 
-    if args.top < 1:
-        raise VaelabError(f"--top must be at least 1, got {args.top}")
     say(scores.format_table(views.RunView(args.run, args.device).topic_table(args.top)))
 
 
 def _bench(args: argparse.Namespace) -> None:
     from ..bench import timings as bench
 
-    for name, value in (("--epochs", args.epochs), ("--rounds", args.rounds), ("--k", args.k),
-                        ("--ref-points", args.ref_points)):
-        if value < 1:
-            raise VaelabError(f"{name} must be at least 1")
     if args.what in ("train", "all"):
         bench.train_w1(args.epochs, args.rounds, args.device, args.data_dir, say, args.precision)
     if args.what in ("eval", "all"):

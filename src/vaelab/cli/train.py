@@ -8,6 +8,7 @@ from importlib import import_module
 from ..config import schema as cfg  # torch-free: the library is imported in the command that runs
 from ..errors import VaelabError
 from ..terminal import say
+from .numbers import COUNT
 
 # flag -> config key, for the flags that override a config file
 FLAG_KEYS = {
@@ -79,7 +80,7 @@ def _sweep_parser(sub, train: argparse.ArgumentParser) -> None:
                        description="Train several models at once on one device. Flags set the base config; "
                                    "--out names the sweep folder, which gets one run folder per model. "
                                    "--resume is refused: continue one swept run with `vaelab train --resume RUN`.")
-    p.add_argument("--seeds", type=int, metavar="N", help="N models with seeds SEED, SEED+1, ... (SEED: --seed, 0)")
+    p.add_argument("--seeds", type=COUNT, metavar="N", help="N models with seeds SEED, SEED+1, ... (SEED: --seed, 0)")
     p.add_argument("--grid", nargs="+", default=[], metavar="KEY=V1,V2",
                    help='config values to cross, e.g. lr=1e-3,3e-4 latent_dim=2,20 "hidden=512 256,400"')
     p.add_argument("--sequential", action="store_true", help="train the models one after another (no stacking)")

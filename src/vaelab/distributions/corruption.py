@@ -11,6 +11,7 @@ to 0. The loss always compares the reconstruction with the clean x, never with x
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -34,8 +35,10 @@ class Noise:
     def __post_init__(self) -> None:
         if self.kind not in NOISES:
             raise ConfigError(f"noise must be one of {', '.join(NOISES)}, not {self.kind!r}")
-        if self.level < 0 or (self.kind == "masking" and self.level >= 1):
-            raise ConfigError(f"noise level must be >= 0 (and below 1 for masking), not {self.level}")
+        if not (math.isfinite(self.level) and math.isfinite(self.mean)) or self.level < 0 \
+                or (self.kind == "masking" and self.level >= 1):
+            raise ConfigError(f"noise level must be >= 0 (and below 1 for masking) and its mean finite, not "
+                              f"{self.level} and {self.mean}")
 
     def describe(self) -> str:
         """Human-readable form, e.g. 'masking p=0.25'."""

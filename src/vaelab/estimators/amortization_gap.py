@@ -31,7 +31,7 @@ from ..runs import folder as run_folder
 from ..runs import inputs, loading, metrics
 from ..runs.folder import RunFolder
 from ..runs.resolve import device as resolve_device
-from . import objectives
+from . import memory, objectives
 from .evaluation import CHUNK_ELEMENTS
 
 GAP_SEED = 0  # the optimisation and the evaluation use their own seeded noise
@@ -184,8 +184,8 @@ def run_gap(run: str | Path, *, epoch: int | None = None, points: int = 100, ste
             log: Callable[[str], None] = info) -> dict[str, Any]:
     """Measure the gap for one checkpoint of a run and merge it into RUN/amortization_gap.json."""
     run = Path(run)
-    if min(points, steps, samples, k) < 1 or lr <= 0:
-        raise VaelabError("points, steps, samples and k must be at least 1, and lr positive")
+    if min(points, steps, samples, k) < 1 or not 0 < lr <= torch.finfo(torch.float32).max:
+        raise VaelabError("points, steps, samples and k must be at least 1, and lr positive (a float32)")
     c = loading.load_config(run)
     weights = weights_for(run, epoch)
     data = inputs.load_data(c)
@@ -194,6 +194,7 @@ def run_gap(run: str | Path, *, epoch: int | None = None, points: int = 100, ste
     if not is_latent_variable(model):
         raise VaelabError(f"{c.model!r} has no posterior q(z|x), so there is no amortization gap to measure")
     x = inputs.eval_inputs(c, data, "test", dev)[:points]  # the first P test points, as evaluate scores them
+    memory.check_batch(c, data.shape, len(x), samples, f"samples = {samples}", dev)  # each optimisation step
     result = {"weights": weights, "epoch": _epoch_of(run, weights), **measure(model, x, steps=steps, lr=lr,
                                                                               samples=samples, k=k)}
     folder = RunFolder(run)

@@ -51,7 +51,7 @@ class PointBounds:
     means: np.ndarray
 
 
-def _width(model: nn.Module) -> int:
+def widest_activation(model: nn.Module) -> int:
     """Widest activation per sample: sets how many (point, sample) pairs fit in one chunk."""
     widths = [model.data_dim, model.latent_dim]
     widths += [m.out_features for m in model.modules() if isinstance(m, nn.Linear)]
@@ -60,15 +60,21 @@ def _width(model: nn.Module) -> int:
     return max(widths)
 
 
+def chunk_shape(n: int, k: int, width: int, batch: int = 0, device: torch.device = torch.device("cpu")) -> tuple[int, int]:
+    """(points, samples) of each chunk point_bounds scores: `batch` points (0: as many as fill a chunk, with up
+    to 64 samples each) and as many of the k samples as then fit; points may exceed n (the last chunk is short)."""
+    elements = chunk_elements(device)
+    batch = batch or max(1, min(n, elements // (width * min(k, 64))))
+    return batch, max(1, min(k, elements // (width * batch)))
+
+
 @torch.inference_mode()
 def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed: int = 0,
                  progress: bool = False) -> PointBounds:
     """ELBO, IWAE-k, reconstruction and KL for every row of x (on the model's device)."""
     model.eval()
     n = x.shape[0]
-    width, elements = _width(model), chunk_elements(x.device)
-    batch = batch or max(1, min(n, elements // (width * min(k, 64))))
-    k_chunk = max(1, min(k, elements // (width * batch)))
+    batch, k_chunk = chunk_shape(n, k, widest_activation(model), batch, x.device)
     out = {name: np.empty(n) for name in ("elbo", "iwae", "recon", "kl")}
     means = []
     bar = progress_bar(progress, total=n * k, unit="sample", unit_scale=True, desc=f"IWAE-{k}", leave=False)
@@ -112,7 +118,7 @@ def layer_bounds(model: nn.Module, x: torch.Tensor, k: int = LAYER_K, *, seed: i
     """
     model.eval()
     n = x.shape[0]
-    batch = max(1, chunk_elements(x.device) // (_width(model) * k))
+    batch = max(1, chunk_elements(x.device) // (widest_activation(model) * k))
     sums: dict[str, float] = {}
     codes = []
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):

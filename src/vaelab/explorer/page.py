@@ -23,7 +23,7 @@ import torch
 from .. import models
 from ..data import is_corpus, rows
 from ..data.labels import label_names
-from ..errors import VaelabError
+from ..errors import VaelabError, need_count
 from ..runs import inputs, loading
 from ..runs.folder import RunFolder
 from ..runs.json_text import dumps
@@ -196,6 +196,7 @@ def page(data: dict) -> str:
 def write_explorer(run: str | Path, *, points: int = POINTS, decoder: str = "auto", device: str = "cpu",
                    data=None) -> Path:
     """Write RUN/explorer.html and return its path."""
+    need_count("points", points)
     folder = RunFolder(run)
     if not folder.is_run():
         raise VaelabError(f"{run} is not a vaelab run folder (no config.toml); no explorer written")

@@ -19,7 +19,7 @@ from ..config.schema import PLOT_KINDS
 from ..data import ImageData, is_corpus
 from ..data import rows as stored_rows
 from ..distributions.densities import mean_image
-from ..errors import VaelabError, unknown
+from ..errors import VaelabError, need_count, unknown
 from ..logs import info
 from ..models.contract import is_exact, is_latent_variable
 from ..runs import inputs, loading
@@ -242,6 +242,7 @@ class RunView:
 
     def topic_table(self, top: int = 10) -> list[dict]:
         """scores.topic_table for this run; a VaelabError for models that are not document models."""
+        need_count("top", top)
         if not hasattr(self.model, "topic_weights") or not is_corpus(self.data):
             raise VaelabError(f"topics need a document model (nvdm, prodlda, etm) trained on a corpus; {self.run} is "
                               f"{self.config.model} on {self.config.data}")

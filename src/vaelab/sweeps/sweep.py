@@ -26,6 +26,7 @@ from ..api import finish_run, make_config
 from ..config import schema as cfg
 from ..data import ImageData
 from ..errors import AlreadyThere, ConfigError, VaelabError
+from ..estimators import memory
 from ..logs import info
 from ..runs import claims, inputs
 from ..runs.folder import RunFolder
@@ -47,6 +48,9 @@ class Member:
     name: str
     values: dict[str, Any]  # the swept keys and this model's values
     config: cfg.Config
+
+
+MAX_MODELS = 10_000  # run folders per sweep (claims.first_free numbers at most as many)
 
 
 def parse_grid(items: Sequence[str]) -> dict[str, list[str]]:
@@ -95,6 +99,11 @@ def plan(base: cfg.Config, *, seeds: int | None = None, grid: dict[str, Sequence
         if dupes:
             raise ConfigError(f"grid {key}: {', '.join(dupes)} given more than once")
         axes[key] = values
+    models_wanted = math.prod(map(len, axes.values())) * (seeds or 1)
+    if models_wanted > MAX_MODELS:  # checked before a list of them is made
+        what = " x ".join(["the grid"] * bool(axes) + [f"seeds = {seeds}"] * bool(seeds))
+        raise ConfigError(f"{what}: {models_wanted} models, more than the {MAX_MODELS} a sweep trains "
+                          "(one run folder each)")
     if seeds is not None:
         axes["seed"] = [base.seed + i for i in range(seeds)]
 
@@ -162,13 +171,15 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
     # check everything that can fail before anything is written: devices, data, models
     cache: dict[tuple, ImageData] = {}
     datas = []
-    for m in members:
+    together = {i: len(part) for part in parts for i in part}  # a stacked group trains as one model
+    for i, m in enumerate(members):
         c = m.config
-        resolve_device(c.device)
+        dev = resolve_device(c.device)
         key = (c.data, c.data_dir, c.val_fraction, c.image_size, c.seed)
         if key not in cache:
             cache[key] = inputs.load_data(c)
         datas.append(cache[key])
+        memory.check_training(c, datas[-1].shape, len(datas[-1].train), len(datas[-1].test), dev, together[i])
         models.build(c, datas[-1].shape)
         models.estimator_for(c)
     for part in parts:

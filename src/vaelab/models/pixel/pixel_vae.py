@@ -45,7 +45,7 @@ class PixelVAE(VAE):
         super().__init__(encoder, decoder, data_dim=math.prod(decoder.hw), latent_dim=latent_dim,
                          likelihood=likelihood, **kw)
         self.hw = decoder.hw
-        # widest activation per (point, sample), for evaluation's chunking (evaluate._width)
+        # widest activation per (point, sample), for evaluation's chunking (evaluation.widest_activation)
         self.activation_width = 2 * decoder.pixel.layers[0].h_out.out_channels * self.data_dim
 
     def decode(self, z: torch.Tensor) -> Distribution:
