@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
 import resource
 from pathlib import Path
 
@@ -32,6 +31,7 @@ from torch import nn
 
 from .. import models
 from ..config import schema as cfg
+from ..data.npfiles import memory_bytes
 from ..errors import VaelabError
 from . import objectives
 from .evaluation import chunk_shape, widest_activation
@@ -68,9 +68,12 @@ def available(device: torch.device = torch.device("cpu")) -> tuple[int, str]:
     if device.type == "cuda":  # the device's own memory (its total: what is free depends on other processes)
         total = torch.cuda.get_device_properties(device).total_memory
         return total - torch.cuda.memory_reserved(device), f"the GPU's {total / GB:.1f} GB"
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    try:  # what this process holds already (Linux; elsewhere nothing is subtracted)
+        status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    except OSError:
+        status = {}
     held = {k: int(status.get(k, "0 kB").split()[0]) * 1024 for k in ("VmRSS", "VmSize")}
-    memory = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    memory = memory_bytes()
     limits = [(memory - held["VmRSS"], f"this machine's {memory / GB:.1f} GB of memory")]
     for name in ("/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"):
         try:
