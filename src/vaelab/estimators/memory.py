@@ -33,6 +33,7 @@ from .. import models
 from ..config import schema as cfg
 from ..data.npfiles import memory_bytes
 from ..errors import VaelabError
+from ..logs import LOGGER
 from . import objectives
 from .evaluation import chunk_shape, widest_activation
 
@@ -106,7 +107,7 @@ def _saved_bytes(model: nn.Module, objective, points: int, k: int, dim: int) -> 
 
 
 def _measure(c: cfg.Config, shape: tuple[int, ...], points: int, test_points: int) -> tuple[int, int, int]:
-    """(weights, batch, chunk) bytes of the model c builds, on the meta device."""
+    """(weights, saved, chunk) bytes of the model c builds, on the meta device."""
     with torch.device("meta"):
         model = models.build(c, shape)
     weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
@@ -146,14 +147,19 @@ def _widest(model: nn.Module) -> int:
 
 
 def check_training(c: cfg.Config, shape: tuple[int, ...], train_points: int, test_points: int,
-                   device: torch.device = torch.device("cpu"), models_at_once: int = 1) -> Estimate:
+                   device: torch.device = torch.device("cpu"), models_at_once: int = 1) -> Estimate | None:
     """Refuse (one VaelabError line) a run whose estimate is more than this process may use; returns the estimate.
 
     models_at_once: a sweep trains a group of same-shaped models as one, each needing as much."""
     room, limit = available(device)
     points = max(1, min(c.batch_size, train_points))
-    _check_outputs(points * models_at_once, c.k, shape, _name(c, "k" if c.k > 1 else "batch_size"), room, limit)
-    est = estimate(c, shape, train_points, test_points)
+    samples = c.k if models.estimator_for(c) in ("sgvb-a", "sgvb-b", "iwae") else 1  # the others draw no samples
+    _check_outputs(points * models_at_once, samples, shape, _name(c, "k" if samples > 1 else "batch_size"), room, limit)
+    try:
+        est = estimate(c, shape, train_points, test_points)
+    except (RuntimeError, NotImplementedError) as e:  # a model that cannot be built on the meta device: not estimated
+        LOGGER.debug(f"memory not estimated: the model cannot be built on the meta device ({str(e).splitlines()[0]})")
+        return None
     if est.total * models_at_once > room:
         key = _culprit(c, shape, train_points, test_points, est)
         raise VaelabError(f"{_name(c, key)}: training needs about {_size(est.total * models_at_once)} (weights "
