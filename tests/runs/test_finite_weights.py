@@ -1,4 +1,5 @@
-"""NaN or infinity in saved weights is one error naming the tensor; no JSON vaelab writes holds NaN (issue 27, item 11)."""
+"""NaN or infinity in saved weights is one error naming the tensor; no JSON vaelab writes holds NaN
+(issue 27, item 11)."""
 
 import json
 import math

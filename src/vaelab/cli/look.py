@@ -35,7 +35,8 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
     p.add_argument("--kind", required=True, choices=cfg.PLOT_KINDS + ("all",))
-    p.add_argument("--range", type=Number(float, count=4), help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
+    p.add_argument("--range", type=Number(float, count=4),
+                   help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
     p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
     p.add_argument("--epoch", type=INDEX, help="draw with the weights kept for epoch N (--save-every) into "
                                              "<kind>-epoch-NNN.png")

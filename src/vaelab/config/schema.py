@@ -171,7 +171,7 @@ MAX_IMAGE_SIZE = 4096  # folder images are resized to this side at most (16M pix
 
 
 def _int(key: str, v: Any) -> int:
-    """An int64 (what torch and NumPy count in) from an int, an integer-valued float or a decimal string; never a bool."""
+    """An int64 (what torch counts in) from an int, an integer-valued float or a decimal string; never a bool."""
     if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
         v = int(v.strip())
     elif isinstance(v, float) and math.isfinite(v) and v == int(v):
@@ -221,7 +221,7 @@ def _coerce(key: str, value: Any) -> Any:
     except (TypeError, ValueError, OverflowError):
         kind = {"hidden": "a list of integers",
                 "latent_dim": "an integer, or a list of integers (one per stochastic layer)"}.get(key) or \
-            {bool: "true or false", int: "an integer below 2**63", float: "a finite number"}.get(type(default), "a string")
+            {bool: "true or false", int: "an integer (int64)", float: "a finite number"}.get(type(default), "a string")
         raise ConfigError(f"bad value for {key}: {value!r} (must be {kind})") from None
 
 

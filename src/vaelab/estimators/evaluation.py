@@ -60,7 +60,8 @@ def widest_activation(model: nn.Module) -> int:
     return max(widths)
 
 
-def chunk_shape(n: int, k: int, width: int, batch: int = 0, device: torch.device = torch.device("cpu")) -> tuple[int, int]:
+def chunk_shape(n: int, k: int, width: int, batch: int = 0,
+                device: torch.device = torch.device("cpu")) -> tuple[int, int]:
     """(points, samples) of each chunk point_bounds scores: `batch` points (0: as many as fill a chunk, with up
     to 64 samples each) and as many of the k samples as then fit; points may exceed n (the last chunk is short)."""
     elements = chunk_elements(device)
