@@ -42,7 +42,7 @@ def test_evaluate_refuses_bad_numbers_naming_the_flag(trained, capsys, args):
     before = listing(trained)
     code = exit_code(["-q", "evaluate", str(trained), *args])
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "Traceback" not in err and f"argument {args[0]}:" in err.splitlines()[-1], err
+    assert code == 2 and "Traceback" not in err and f"argument {args[0]}:" in err.splitlines()[0], err
     assert listing(trained) == before  # no eval.json written with the defaults
 
 

@@ -36,11 +36,12 @@ def safetensors_content(path) -> tuple[dict, bytes]:
 
 def refused_flag(args: list[str], capsys) -> str:
     """Run the CLI on a value a flag's parser refuses (cli.numbers.Number): exit code 2, whether argparse exits or
-    the CLI returns it, and no traceback; returns the error line (stderr's last)."""
+    the CLI returns it, and no traceback; returns the error line."""
     try:
         code = cli(args)
     except SystemExit as e:
         code = e.code
     err = capsys.readouterr().err.strip()
-    assert code == 2 and "Traceback" not in err and "error:" in err.splitlines()[-1], err
-    return err.splitlines()[-1]
+    errors = [line for line in err.splitlines() if "error:" in line]  # the error line, then at most a hint
+    assert code == 2 and "Traceback" not in err and len(errors) == 1 and len(err.splitlines()) <= 2, err
+    return errors[0]
