@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from coherence_by_hand import mean_npmi, split_documents, top_words
 from corpora import two_topic_lines, write_tsv
 from torch.distributions import Multinomial
 
@@ -154,7 +155,7 @@ def test_weight_decay_only_touches_weight_matrices(two_topics):
         assert moved == (n in names), n
 
 
-def test_train_evaluate_topics_plot_report(nvdm_run, capsys):
+def test_train_evaluate_topics_plot_report(two_topics, nvdm_run, capsys):
     ev = json.loads((nvdm_run / "eval.json").read_text())
     assert ev["likelihood"] == "multinomial" and ev["k"] == 50
     assert loading.load_config(nvdm_run).likelihood == "multinomial"  # the saved config names the likelihood used
@@ -165,7 +166,14 @@ def test_train_evaluate_topics_plot_report(nvdm_run, capsys):
     # 20 equally likely words per document: the unigram is near 20; a model that knows the topic, near 10
     assert 19 < ev["unigram_perplexity"] < 21
     assert ev["perplexity"] < 0.75 * ev["unigram_perplexity"]
-    assert -1 <= ev["npmi"] <= 1 and "bits_per_dim" not in ev
+    assert "bits_per_dim" not in ev
+    # NPMI of the top-10 words at both ends of R's columns, counted by hand in the training documents
+    model = vaelab.load(nvdm_run)
+    vocab = inputs.load_data(loading.load_config(nvdm_run)).vocabulary
+    weights = model.topic_weights.detach().numpy()  # (|V|, K)
+    ends = [top_words(weights[:, k], vocab, 10, largest) for largest in (True, False) for k in range(weights.shape[1])]
+    train = split_documents(two_topics / "corpus.tsv", "train", set(vocab))
+    assert ev["npmi"] == pytest.approx(mean_npmi(ends, train), abs=1e-12)
     assert (nvdm_run / "plots" / "topics.png").is_file() and (nvdm_run / "plots" / "latent.png").is_file()
     for kind in ("recon", "samples", "manifold", "interp"):
         assert not (nvdm_run / "plots" / f"{kind}.png").exists()
@@ -212,7 +220,12 @@ def test_lda_baseline_on_two_topics(two_topics, nvdm_run, tmp_path, capsys):
     # two topics with disjoint words: each topic's top words come from one side, and co-occur
     sides = [{w[0] for w in t.split()} for t in r["topics"]]
     assert sorted(map(tuple, sides)) == [("a",), ("b",)]
-    assert r["npmi"] > 0.3 and r["perplexity"] < 0.75 * r["unigram_perplexity"]
+    assert r["perplexity"] < 0.75 * r["unigram_perplexity"]
+    # NPMI: each topic's top-10 words, counted by hand in the training documents
+    topics = [t.split() for t in r["topics"]]
+    assert [len(t) for t in topics] == [10, 10]
+    train = split_documents(two_topics / "corpus.tsv", "train", set(data.vocabulary))
+    assert r["npmi"] == pytest.approx(mean_npmi(topics, train), abs=1e-12) and r["npmi"] > 0.3
     # the NLL column is the same bound as the perplexity, in nats per document
     assert r["nll"] == pytest.approx(math.log(r["perplexity"]) * r["words"] / r["n"])
 

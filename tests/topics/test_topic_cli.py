@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from coherence_by_hand import mean_npmi, split_documents, top_words
 from corpora import two_topic_lines, write_tsv
 
 import vaelab
@@ -35,8 +36,14 @@ def prodlda_run(corpus, tmp_path_factory):
     return out
 
 
-def test_prodlda_run_reports_topic_quality(prodlda_run, capsys):
+def test_prodlda_run_reports_topic_quality(corpus, prodlda_run, capsys):
     ev = json.loads((prodlda_run / "eval.json").read_text())
+    # NPMI of each topic's top-10 words (p(w | theta = e_k)), counted by hand in the training documents
+    weights = vaelab.load(prodlda_run).topic_weights.detach().numpy()  # (|V|, K)
+    vocab = inputs.load_data(loading.load_config(prodlda_run)).vocabulary
+    topics = [top_words(weights[:, k], vocab, 10) for k in range(weights.shape[1])]
+    train = split_documents(corpus / "corpus.tsv", "train", set(vocab))
+    assert ev["npmi"] == pytest.approx(mean_npmi(topics, train), abs=1e-12)
     assert 'prior = "dirichlet-laplace"' in (prodlda_run / "config.toml").read_text()  # saved as used
     # the vocabulary has 20 words, so each top-25 list is the whole vocabulary: 20 unique of 40
     assert ev["diversity"] == pytest.approx(0.5)
