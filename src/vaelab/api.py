@@ -18,6 +18,7 @@ from torch import nn
 from . import models
 from .config import schema as cfg
 from .data import ImageData, is_corpus
+from .data.images import levels
 from .distributions.corruption import Noise
 from .errors import ConfigError, VaelabError, need_count
 from .estimators import evaluation as ev
@@ -170,12 +171,13 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     extra = scores.metrics(model, data, x, labels) if is_corpus(data) else None  # perplexity, NPMI, diversity
     with matmuls(precision, dev):
         result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
-                               progress=progress, extra=extra)
+                               progress=progress, extra=extra, levels=levels(data.scale) if r.dequantize else 0)
         noise = noise or getattr(model, "noise", None)
         if noise is not None:
             result |= ev.noisy_reconstruction(model, x, noise)
     if extra is not None:
         result.pop("bits_per_dim", None)  # per vocabulary entry means nothing; perplexity is the per-word number
+        result["estimators"].pop("bits_per_dim", None)
     if write:
         folder.remove_temporaries(LIVE_WRITE_SECONDS)
         folder.write_eval(result)

@@ -6,60 +6,12 @@ import math
 
 import numpy as np
 import torch
-from torch.distributions import MultivariateNormal, kl_divergence
+from linear_models import D1, D2, linear_hvae
+from torch.distributions import kl_divergence
 
-import vaelab
-from vaelab import models
 from vaelab.distributions import densities as dist
 from vaelab.estimators.evaluation import layer_bounds, point_bounds, summarize
 from vaelab.estimators.objectives import iwae, sgvb_a, sgvb_b
-
-D, D1, D2 = 6, 3, 2
-
-
-def _condition(m, s, keep, given):
-    """Gain G and covariance C of y[keep] given y[given] for y ~ N(m, s): mean m_k + G (y_g - m_g)."""
-    gain = s[np.ix_(keep, given)] @ np.linalg.inv(s[np.ix_(given, given)])
-    return gain, s[np.ix_(keep, keep)] - gain @ s[np.ix_(given, keep)]
-
-
-def linear_hvae(inflate: float = 2.0, seed: int = 0):
-    """models.build's hvae with hidden=() set to p(z2) = N(0, I), p(z1|z2) = N(A z2 + a, S1), p(x|z1, z2) = N(W [z1; z2] + b, I).
-
-    q(z2|x) and q(z1|x, z2) get the exact conditionals' means and their variances' diagonals times inflate.
-    Returns the model, the exact p(x) and the prior of the packed (z1, z2).
-    """
-    torch.manual_seed(seed)
-    model = models.build(vaelab.Config(model="hvae", hidden=(), latent_dim=(D1, D2), likelihood="gaussian"), (D,))
-    r = np.random.default_rng(seed)
-    a_mat, a, s1 = r.normal(size=(D1, D2)), r.normal(size=D1), 0.4 + r.random(D1)
-    w, b = r.normal(size=(D, D1 + D2)), r.normal(size=D)
-    # y = (z1, z2, x) = L e + m with e = (e1, e2, noise) ~ N(0, I)
-    lin = np.zeros((D1 + D2 + D, D1 + D2 + D))
-    lin[:D1, :D1], lin[:D1, D1:D1 + D2] = np.diag(s1), a_mat
-    lin[D1:D1 + D2, D1:D1 + D2] = np.eye(D2)
-    lin[D1 + D2:] = w @ lin[:D1 + D2] + np.hstack([np.zeros((D, D1 + D2)), np.eye(D)])
-    m = np.concatenate([a, np.zeros(D2), w[:, :D1] @ a + b])
-    s = lin @ lin.T
-    z1, z2, x = np.arange(D1), np.arange(D1, D1 + D2), np.arange(D1 + D2, D1 + D2 + D)
-    g2, c2 = _condition(m, s, z2, x)  # q(z2 | x)
-    g1, c1 = _condition(m, s, z1, np.concatenate([z2, x]))  # q(z1 | z2, x)
-    t = lambda v: torch.as_tensor(v, dtype=torch.float32)  # noqa: E731
-    with torch.no_grad():
-        for p in model.parameters():
-            p.zero_()
-        model.p_nets[0][0].weight[:D1] = t(a_mat)
-        model.p_nets[0][0].bias.copy_(t(np.concatenate([a, 2 * np.log(s1)])))  # [mean, log variance]
-        model.decoder[0].weight.copy_(t(w))
-        model.decoder[0].bias.copy_(t(b))
-        model.encoder[0].weight[:D2] = t(g2)
-        model.encoder[0].bias.copy_(t(np.concatenate([m[z2] - g2 @ m[x], np.log(np.diag(c2) * inflate)])))
-        q1 = model.q_nets[0]
-        q1.b.weight[:D1], q1.a.weight[:D1] = t(g1[:, :D2]), t(g1[:, D2:])
-        q1.a.bias.copy_(t(np.concatenate([m[z1] - g1 @ m[np.concatenate([z2, x])], np.log(np.diag(c1) * inflate)])))
-    mz = slice(0, D1 + D2)
-    marginal = MultivariateNormal(t(m[x]), t(s[np.ix_(x, x)]))
-    return model, marginal, MultivariateNormal(t(m[mz]), t(s[mz, mz]))
 
 
 def _data(n: int, inflate: float = 2.0):

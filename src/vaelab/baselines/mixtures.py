@@ -19,7 +19,6 @@ Adding a baseline is one function `fit(config, data, options) -> dict` and one l
 from __future__ import annotations
 
 import json
-import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,9 @@ from torch.distributions import MultivariateNormal, Normal
 from ..config.schema import BASELINES as DOCS
 from ..config.schema import COVARIANCES, Config
 from ..data import ImageData, is_corpus
+from ..data.images import levels
 from ..errors import AlreadyThere, VaelabError
+from ..estimators.evaluation import bits_per_dim
 from ..logs import info
 from ..runs import inputs
 from ..runs.json_text import write_json
@@ -276,9 +277,13 @@ def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: b
     out_dict = {"baseline": name, "data": c.data, "likelihood": c.likelihood, "test_inputs": test_inputs(c, data),
                 "n": len(data.test), **result, "seconds": seconds}
     if "nll" in result:
-        if not is_corpus(data):  # per vocabulary entry means nothing; a corpus baseline reports perplexity
-            out_dict["bits_per_dim"] = result["nll"] / (data.dim * math.log(2))
         out_dict["estimators"] = {"nll": "exact -log p(x) under the fitted model, nats per example (test split)"}
+        if not is_corpus(data):  # per vocabulary entry means nothing; a corpus baseline reports perplexity
+            # as the VAE's (evaluation.bits_per_dim): a density on dequantized pixels bounds the L-level data's bits
+            step = levels(data.scale) if c.dequantize else 0
+            out_dict["bits_per_dim"] = bits_per_dim(result["nll"], data.dim, step)
+            out_dict["estimators"]["bits_per_dim"] = (f"(nll + D log {step}) / (D log 2), bits per dimension of the "
+                                                      f"{step}-level data" if step else "nll / (D log 2)")
         out_dict["estimators"] |= result.get("estimators", {})
     out_dict["config"] = {k: v for k, v in c.to_dict().items()
                           if k in ("data", "data_dir", "likelihood", "binarize", "dequantize", "val_fraction",

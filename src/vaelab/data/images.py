@@ -47,6 +47,11 @@ def dequantize(x: torch.Tensor, scale: float, generator: torch.Generator | None 
     return (x + scale * u) / (1.0 + scale)
 
 
+def levels(scale: float) -> int:
+    """L, the number of quantisation levels of values stored as v * scale, v in {0, ..., L-1} (256 for 8-bit pixels)."""
+    return round(1.0 / scale) + 1
+
+
 def rows(stored: torch.Tensor, idx: torch.Tensor | None, scale: float) -> torch.Tensor:
     """Float (B, D) values of the stored rows idx (all rows when idx is None), dense or sparse storage.
 

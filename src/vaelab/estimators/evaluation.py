@@ -108,6 +108,8 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
 
 
 LAYER_K = 100  # samples per point for the per-layer KL split (a mean over all points: ample)
+AU_THRESHOLD = 0.01  # Burda et al. (2016, section 5.2): unit u is active when Cov_x(E_q[z_u]) > 10^-2
+AU_SAMPLES = 100  # draws per point for E_q[z] where it has no closed form (a flow's z_K, an HVAE's layers)
 
 
 @torch.inference_mode()
@@ -115,13 +117,14 @@ def layer_bounds(model: nn.Module, x: torch.Tensor, k: int = LAYER_K, *, seed: i
     """Per stochastic layer of a model with `layer_terms` (hvae): its Monte-Carlo KL and active units.
 
     KL_l = E_q[log q(z_l | .) - log p(z_l | .)] over k samples per point (the layers' KLs sum to the KL);
-    active units from the per-layer posterior means down the mean path (model.embed).
+    active units of layer l from E_q[z_l], the mean of the same k draws (a lower layer's mean is an
+    average over its parents' draws, not its mean at the parents' means), sampling noise removed (mean_spread).
     """
     model.eval()
     n = x.shape[0]
     batch = max(1, chunk_elements(x.device) // (widest_activation(model) * k))
     sums: dict[str, float] = {}
-    codes = []
+    means, variances = [], []
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
         torch.manual_seed(seed)
         for lo in range(0, n, batch):
@@ -129,18 +132,54 @@ def layer_bounds(model: nn.Module, x: torch.Tensor, k: int = LAYER_K, *, seed: i
             z, _ = model.posterior_sample(xb, k)  # (k, B, D1+...+DL)
             for name, t in model.layer_terms(xb, z).items():
                 sums[name] = sums.get(name, 0.0) + float(t.double().mean(0).sum())
-            codes.append(model.embed(xb))
-    layers = model.split(torch.cat(codes))
+            means.append(z.double().mean(0).cpu())
+            variances.append(z.double().var(0).cpu() if k > 1 else torch.zeros_like(means[-1]))
+    spread = [mean_spread(m.numpy(), v.numpy(), k) for m, v in zip(model.split(torch.cat(means)),
+                                                                   model.split(torch.cat(variances)))]
+    layers = {f"z{i + 1}": active_units(s) for i, s in enumerate(spread)}
     return {"kl_layers": {name: v / n for name, v in sums.items()},
-            "active_units_layers": {f"z{i + 1}": active_units(c.float().cpu().numpy()) for i, c in enumerate(layers)},
+            "active_units_layers": layers,
+            "active_units": sum(layers.values()),
             "estimators": {"kl_layers": f"KL of each layer given its parents, Monte Carlo over k={k} samples per point",
-                           "active_units_layers": "active units of each layer's posterior means down the mean path",
-                           "active_units": "active units of encode's layer (the top one for hvae)"}}
+                           "active_units_layers": f"active units of each layer: Cov_x(E_q[z_l]) > {AU_THRESHOLD}, "
+                                                  f"E_q[z_l] by Monte Carlo over k={k} samples per point",
+                           "active_units": "active units of all layers together (the sum of active_units_layers)"}}
 
 
-def active_units(means: np.ndarray, threshold: float = 0.01) -> int:
-    """Latent dimensions whose posterior mean varies across data: Cov_x(E_q[z]) > threshold."""
-    return int((means.var(axis=0) > threshold).sum()) if len(means) > 1 else 0
+def mean_spread(means: np.ndarray, sample_var: np.ndarray | None = None, samples: int = 1) -> np.ndarray:
+    """Cov_x(E_q[z_u]) of each latent dimension, (Dz,), from the posterior means of N points (N, Dz).
+
+    Means estimated from `samples` draws each carry sampling noise of variance Var_q[z_u] / samples, which
+    adds (N-1)/N of its average to their spread; given each point's sample variance (N, Dz), it is taken off,
+    so the spread of a dimension whose mean does not move with x is about 0 at any number of draws.
+    """
+    if len(means) < 2:
+        return np.zeros(means.shape[1])
+    spread = means.var(axis=0)  # (Dz,)
+    if sample_var is not None:
+        spread = spread - (len(means) - 1) / len(means) * sample_var.mean(axis=0) / samples
+    return spread
+
+
+def active_units(spread: np.ndarray, threshold: float = AU_THRESHOLD) -> int:
+    """Latent dimensions whose posterior mean varies across data: Cov_x(E_q[z_u]) > threshold (mean_spread)."""
+    return int((np.asarray(spread) > threshold).sum())
+
+
+@torch.inference_mode()
+def sampled_spread(model: nn.Module, x: torch.Tensor, samples: int = AU_SAMPLES, *, seed: int = 0) -> np.ndarray:
+    """mean_spread of E_q[z] estimated from `samples` posterior draws per point (a flow posterior has no
+    closed-form mean: E_q[z_K] is not the base mean, nor the base mean pushed through the flow)."""
+    model.eval()
+    batch = max(1, chunk_elements(x.device) // (_width(model) * samples))
+    means, variances = [], []
+    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
+        torch.manual_seed(seed)
+        for lo in range(0, x.shape[0], batch):
+            z, _ = model.posterior_sample(x[lo:lo + batch], samples)  # (S, B, Dz)
+            means.append(z.double().mean(0).cpu())
+            variances.append(z.double().var(0).cpu() if samples > 1 else torch.zeros_like(means[-1]))
+    return mean_spread(torch.cat(means).numpy(), torch.cat(variances).numpy(), samples)
 
 
 @torch.inference_mode()
@@ -177,23 +216,34 @@ def exact_log_prob(model: nn.Module, x: torch.Tensor, batch: int = 256) -> np.nd
     return np.concatenate([model.log_prob(x[i:i + batch]).double().cpu().numpy() for i in range(0, x.shape[0], batch)])
 
 
+def bits_per_dim(nll: float, d: int, levels: int = 0) -> float:
+    """-log p in bits per data dimension: nll / (d log 2), nats summed over d dimensions.
+
+    For a density on dequantized x~ = (v + u) / L of data with L levels, (nll + d log L) / (d log 2): the
+    discrete data's bound (images.dequantize; Theis et al. 2016), so 8-bit data under a uniform density gives 8.
+    """
+    offset = d * math.log(levels) if levels else 0.0
+    return (nll + offset) / (d * math.log(2))
+
+
 def exact_summary(model: nn.Module, x: torch.Tensor, batch: int = 0) -> dict:
     """The exact numbers of an autoregressive model: log p(x), NLL, bits per dimension; no k, no bound."""
     start = time.perf_counter()
     lp = exact_log_prob(model, x, batch or 256)
     nll = -float(lp.mean())
     how = "exact: sum_i log p(x_i | x_<i), one forward pass per batch"
-    return {"n": int(x.shape[0]), "logp": -nll, "nll": nll, "bits_per_dim": nll / (model.data_dim * math.log(2)),
+    return {"n": int(x.shape[0]), "logp": -nll, "nll": nll, "bits_per_dim": bits_per_dim(nll, model.data_dim),
             "seconds": time.perf_counter() - start,
             "estimators": {"logp": f"log p(x), {how}", "nll": f"-log p(x), {how}",
                            "bits_per_dim": "the exact NLL in bits per data dimension"}}
 
 
 def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed: int = 0,
-              progress: bool = False, extra: Callable[[PointBounds], dict] | None = None) -> dict:
+              progress: bool = False, extra: Callable[[PointBounds], dict] | None = None, levels: int = 0) -> dict:
     """The numbers `vaelab evaluate` reports: means over the points, nats per example.
 
     extra(point_bounds), when given, adds more keys (and estimator notes) from the per-point results.
+    levels: L when x is dequantized data of L levels (bits_per_dim then bounds the discrete data's); 0 otherwise.
     """
     start = time.perf_counter()
     d = model.data_dim
@@ -216,20 +266,27 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
         "nll": nll,
         "recon": float(pb.recon.mean()),
         "kl": float(pb.kl.mean()),
-        "active_units": active_units(pb.means),
-        "bits_per_dim": nll / (d * math.log(2)),
+        "active_units": active_units(mean_spread(pb.means)),
+        "bits_per_dim": bits_per_dim(nll, d, levels),
         "seconds": time.perf_counter() - start,
         "estimators": {
             "elbo": f"ELBO, Monte Carlo mean of log w over k={k} samples",
             "iwae": f"IWAE-{k} lower bound on log p(x)",
             "nll": f"NLL-{k} = -IWAE-{k}",
             "recon": "E_q log p(x|z)", "kl": f"KL(q(z|x) || p(z)), {kl_how}",
+            "bits_per_dim": (f"(NLL-{k} + D log {levels}) / (D log 2): bits per dimension of the {levels}-level data "
+                             "(the dequantized density's bound)" if levels else f"NLL-{k} / (D log 2)"),
+            "active_units": f"latent dimensions with Cov_x(E_q[z_u]) > {AU_THRESHOLD}, E_q[z] in closed form",
         },
     }
-    if hasattr(model, "layer_terms"):
+    if hasattr(model, "layer_terms"):  # every layer's units, and the headline counts them all
         more = layer_bounds(model, x, min(k, LAYER_K), seed=seed)
         out["estimators"] |= more.pop("estimators")
         out |= more
+    elif not getattr(model, "mean_in_closed_form", True):
+        out["active_units"] = active_units(sampled_spread(model, x, AU_SAMPLES, seed=seed))
+        out["estimators"]["active_units"] = (f"latent dimensions with Cov_x(E_q[z_u]) > {AU_THRESHOLD}, E_q[z] by "
+                                             f"Monte Carlo over {AU_SAMPLES} posterior draws per point")
     if extra is not None:
         more = dict(extra(pb))
         out["estimators"] |= more.pop("estimators", {})

@@ -34,6 +34,9 @@ class LatentVariableModel(nn.Module):
 
     data_dim: int
     latent_dim: int
+    # encode(x).mean is E_q[z] of the latent posterior_sample draws; False where q is more than encode's
+    # distribution (a flow pushes it further), and evaluation then estimates E_q[z] by sampling
+    mean_in_closed_form: bool = True
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(z|x) of the first latent layer."""

@@ -22,6 +22,8 @@ from .vae import VAE
 class FlowVAE(VAE):
     """A VAE whose posterior is q0 followed by `steps` flow steps of `kind`; the encoder's last `context` outputs are h."""
 
+    mean_in_closed_form = False  # E_q[z_K] is neither q0's mean nor embed's (the mean pushed through the flow)
+
     def __init__(self, encoder: nn.Module, decoder: nn.Module, *, kind: str, steps: int, context: int, **kw):
         super().__init__(encoder, decoder, **kw)
         self.context = context

@@ -54,12 +54,14 @@ METRICS: dict[str, Metric] = dict([
        "higher", "IWAE-k"),
     _m("nll", "NLL-{k}", "NLL-{k} = −IWAE-{k}: estimated negative log-likelihood (an upper bound in expectation)",
        ".4f", "lower", "NLL-k"),
-    _m("bits_per_dim", "bits_per_dim", "NLL-{k} in bits per data dimension", ".4f", "lower", "NLL-k"),
+    _m("bits_per_dim", "bits_per_dim", "NLL-{k} in bits per data dimension; for a density on dequantized "
+       "L-level data (NLL-{k} + D log L) / (D log 2), the discrete data's bound", ".4f", "lower", "NLL-k"),
     _m("logp", "log p(x)", "log p(x) = Σ_i log p(x_i | x_<i), exact (an autoregressive model; no k)", ".4f",
        "higher", "exact"),
     _m("recon", "recon", "E_q log p(x|z): expected reconstruction log-likelihood", ".4f", "higher", "reconstruction"),
     _m("kl", "kl", "KL(q(z|x) ‖ p(z))", ".4f", None, "KL"),
-    _m("active_units", "active_units", "latent dimensions whose posterior mean varies across data", "d"),
+    _m("active_units", "active_units", "latent dimensions whose posterior mean varies across data: "
+       "Cov_x(E_q[z_u]) > 0.01 (every stochastic layer's, for a hierarchical VAE)", "d"),
     _m("kl_layers", "KL per layer", "KL of each stochastic layer given its parents (z1 bottom), Monte Carlo: "
        "they sum to kl", ".4f", None, "KL"),
     _m("active_units_layers", "active units per layer", "active units of each stochastic layer (z1 bottom)", "d"),
