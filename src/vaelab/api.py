@@ -34,7 +34,7 @@ from .runs.resolve import device as resolve_device
 from .runs.resolve import resolve
 from .runtime import parallel
 from .runtime.precision import matmuls
-from .topics import scores
+from .topics import coherence, scores
 from .training.loop import check_start, fit
 
 
@@ -139,7 +139,8 @@ def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> st
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
              write: bool = True, precision: str = "auto", noise: Noise | None = None,
-             points: int | None = None) -> dict[str, Any]:
+             points: int | None = None, npmi_window: int | None = None,
+             npmi_reference: str | None = None) -> dict[str, Any]:
     """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
 
     precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision; "auto" picks
@@ -147,6 +148,9 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     With `noise` (by default a denoising autoencoder's own), also the error of reconstructing the
     clean x from one seeded corruption of it (evaluate.noisy_reconstruction).
     With `points`, only the split's first `points` examples are scored (the result says of how many).
+    A document model's NPMI follows the run's npmi_window and npmi_reference (topics/coherence.py) unless
+    `npmi_window` or `npmi_reference` ("" for the training split) is given; the result then names them,
+    and the evaluation is kept apart from those made with the run's own convention.
     """
     k, batch = (need_count(name, v) if v is not None else None for name, v in (("k", k), ("batch", batch)))
     folder = RunFolder(run)
@@ -168,7 +172,10 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
         result["precision"] = precision
     labels = inputs.split_tensor(data, split)[1] if is_corpus(data) else None
     labels = labels[:len(x)] if labels is not None else None
-    extra = scores.metrics(model, data, x, labels) if is_corpus(data) else None  # perplexity, NPMI, diversity
+    result |= _npmi_convention(c, data, npmi_window, npmi_reference)
+    reference = coherence.reference(data, result.get("npmi_window", c.npmi_window),
+                                    result.get("npmi_reference", c.npmi_reference) or None) if is_corpus(data) else None
+    extra = scores.metrics(model, data, x, labels, reference) if is_corpus(data) else None  # perplexity, NPMI, ...
     with matmuls(precision, dev):
         result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
                                progress=progress, extra=extra, levels=levels(data.scale) if r.dequantize else 0)
@@ -182,6 +189,14 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
         folder.remove_temporaries(LIVE_WRITE_SECONDS)
         folder.write_eval(result)
     return result
+
+
+def _npmi_convention(c: cfg.Config, data, window: int | None, reference: str | None) -> dict[str, Any]:
+    """The NPMI settings an evaluation asks for where they differ from the run's config: {} for its own."""
+    asked = {k: v for k, v in (("npmi_window", window), ("npmi_reference", reference)) if v is not None}
+    if asked and not is_corpus(data):
+        raise VaelabError(f"{' and '.join(asked)} apply to document models; {c.data} is not a corpus")
+    return {k: v for k, v in asked.items() if v != ((getattr(c, k) or "") if k == "npmi_reference" else getattr(c, k))}
 
 
 def plot(run: str | Path, kind: str, *, device: str = "cpu", **kw: Any) -> Path:

@@ -1,4 +1,4 @@
-"""NPMI counted plainly from token lists, to check vaelab's (documents.npmi, coherence.py) against.
+"""NPMI counted plainly from token lists, to check vaelab's (topics/coherence.py) against.
 
 No sparse matrices, no vaelab code: a unit is a set of words, P is a share of units, and each pair's
 NPMI is written out. Units are documents (window 0) or every run of `window` consecutive tokens of a

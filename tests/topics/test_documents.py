@@ -20,7 +20,7 @@ from vaelab.data import corpus, load_corpus, rows
 from vaelab.distributions.densities import BagOfWords
 from vaelab.estimators.evaluation import point_bounds
 from vaelab.runs import claims, inputs, loading
-from vaelab.topics import lda, scores
+from vaelab.topics import coherence, lda, scores
 from vaelab.training.loop import make_optimizer
 
 QUIET = dict(log=lambda s: None)
@@ -77,7 +77,7 @@ def test_npmi_by_hand():
     # documents {a,b}, {a,b}, {c}, {a}: P(a)=3/4, P(b)=1/2, P(a,b)=1/2, c never meets a or b
     docs = _csr([[1., 2, 0], [1, 1, 0], [0, 0, 4], [3, 0, 0]])
     ab = math.log((1 / 2) / (3 / 4 * 1 / 2)) / -math.log(1 / 2)
-    got = scores.npmi([[0, 1], [0, 2], [0, 1, 2]], docs)
+    got = coherence.npmi([[0, 1], [0, 2], [0, 1, 2]], docs)
     assert got[0] == pytest.approx(ab) and got[1] == -1.0
     assert got[2] == pytest.approx((ab - 1 - 1) / 3)
 

@@ -31,6 +31,12 @@ def add_parsers(sub) -> None:
                    help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
     p.add_argument("--noise-level", type=Number(float, 0), default=0.25, help="masking probability or gaussian std")
     p.add_argument("--noise-mean", type=Number(float), default=0.0, help="gaussian noise mean")
+    p.add_argument("--npmi-window", type=Number(int, 0), default=None,
+                   help="document models: NPMI co-occurrence in sliding windows of N tokens (10 as in Roeder et al. "
+                        "2015's C_NPMI); 0: whole documents (default: the run's npmi_window, 0 unless set)")
+    p.add_argument("--npmi-reference", default=None, metavar="PATH",
+                   help="document models: NPMI's reference corpus, a text file with one document per line or a "
+                        "folder of .txt files; '' for the training split (default: the run's npmi_reference)")
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
@@ -75,7 +81,8 @@ def _evaluate(args: argparse.Namespace) -> None:
 
     noise = Noise(args.noise, args.noise_level, args.noise_mean) if args.noise else None
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
-                     progress=not args.quiet, precision=args.precision, noise=noise, points=args.points)
+                     progress=not args.quiet, precision=args.precision, noise=noise, points=args.points,
+                     npmi_window=args.npmi_window, npmi_reference=args.npmi_reference)
     which = f"the first {r['n']} of {r['split_points']}" if "split_points" in r else r["n"]
     say(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example")
     # said in the line above, or context

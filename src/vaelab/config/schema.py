@@ -39,6 +39,11 @@ class Config:
     stop_words: str = "none"  # "english" (scikit-learn's list) or "none"
     min_df: float = 1.0  # drop words in fewer documents: >= 1 is a count, < 1 a fraction
     max_df: float = 1.0  # drop words in more documents: <= 1 is a fraction, > 1 a count
+    # topic coherence (topics/coherence.py): NPMI's co-occurrence unit (0: whole documents; N: a sliding window of N
+    # tokens, 10 as in Roeder et al. 2015's C_NPMI) and its reference corpus (None: the training split; a text
+    # file with one document per line, or a folder of .txt files)
+    npmi_window: int = 0
+    npmi_reference: str | None = None
     # model
     model: str = "vae"
     hidden: tuple[int, ...] = (200,)
@@ -138,6 +143,8 @@ def _check(c: Config) -> None:
     need(c.vocab_size >= 0, "vocab_size must be >= 0 (0 keeps every word)")
     need(c.stop_words in ("english", "none"), f"stop_words must be 'english' or 'none', not {c.stop_words!r}")
     need(c.min_df > 0 and c.max_df > 0, "min_df and max_df must be positive")
+    need(c.npmi_window == 0 or c.npmi_window >= 2,
+         f"npmi_window must be 0 (whole documents) or a window of at least 2 tokens, not {c.npmi_window}")
     need(c.posterior in POSTERIORS, f"posterior must be one of {', '.join(POSTERIORS)}, not {c.posterior!r}")
     need(c.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, not {c.prior!r}")
     need(c.alpha > 0, f"alpha (the Dirichlet prior's concentration) must be > 0, not {c.alpha}")

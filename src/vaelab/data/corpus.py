@@ -47,6 +47,8 @@ class CorpusData:
     label_names: tuple[str, ...] | None = None
     dropped: dict[str, int] = field(default_factory=dict)  # empty documents removed, per split
     scale: float = 1.0
+    # the training documents' text, row for row (sliding-window NPMI needs their word order: topics/coherence.py)
+    train_texts: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def dim(self) -> int:
@@ -236,7 +238,7 @@ def build(name: str, texts: list[str], splits: list[str], labels: list[str] | No
     return CorpusData(name=name, shape=(len(words),), **parts,
                       y_train=_labels(labels, order, index["train"]), y_val=_labels(labels, order, index["val"]),
                       y_test=_labels(labels, order, index["test"]), vocabulary=words, label_names=order,
-                      dropped=dropped)
+                      dropped=dropped, train_texts=tuple(texts[i] for i in index["train"]))
 
 
 def load_corpus(spec: str, *, data_dir: str | None = None, val_fraction: float = 0.1, split_seed: int = 0,

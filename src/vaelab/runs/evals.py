@@ -48,6 +48,11 @@ class EvalHistory:
             name += f"-first{result.get('n')}"
         if result.get("noise"):
             name += "-" + re.sub(r"[^A-Za-z0-9.]+", "-", str(result["noise"])).strip("-")
+        if "npmi_window" in result:  # NPMI by another convention than the run's (api.evaluate)
+            name += f"-npmi-w{result['npmi_window']}"
+        if "npmi_reference" in result:
+            ref = Path(str(result["npmi_reference"])).name or "train"
+            name += "-npmi-" + (re.sub(r"[^A-Za-z0-9.]+", "-", ref).strip("-.") or "ref")
         return self.evals / f"{name}.json"
 
     def evaluations(self) -> list[dict]:
@@ -83,14 +88,16 @@ class EvalHistory:
         return path
 
     def refresh_eval(self) -> None:
-        """eval.json := the current weights' most accurate evaluation (the whole split before a subset, the test
-        split first, then the largest k);
+        """eval.json := the current weights' most accurate evaluation (the whole split before a subset, the run's
+        own NPMI convention before another, the test split first, then the largest k);
         with none current, the old eval.json stays, marked "stale"."""
         if not (self.evals).is_dir() and not self.eval_path.exists():
             return  # never evaluated: nothing to choose or mark
         current = [ev for ev in self.evaluations() if not ev["stale"]]
         if current:
-            best = max(current, key=lambda ev: ("split_points" not in ev, ev.get("split") == "test", ev.get("k", 0),
+            best = max(current, key=lambda ev: ("split_points" not in ev,
+                                                "npmi_window" not in ev and "npmi_reference" not in ev,
+                                                ev.get("split") == "test", ev.get("k", 0),
                                                 ev.get("split") == "val", ev.get("noise") is not None))
             best = {k: v for k, v in best.items() if k != "stale"}
             if self._read(self.eval_path) != best:

@@ -74,8 +74,12 @@ METRICS: dict[str, Metric] = dict([
        ".4f", "lower", "IWAE-k"),
     _m("unigram_perplexity", "unigram_perplexity", "perplexity of the add-one smoothed unigram model fitted on train",
        ".4f", "lower"),
-    _m("npmi", "npmi", "mean NPMI coherence of the top-10 words of each topic (reference: the training split, "
-       "window: the whole document)", ".4f", "higher"),
+    _m("npmi", "npmi", "mean NPMI coherence of the top-10 words of each topic (by default reference: the "
+       "training split, window: the whole document; see npmi_window and npmi_reference)", ".4f", "higher"),
+    _m("npmi_window", "NPMI window", "the NPMI window asked of this evaluation, where it is not the run's "
+       "(0: whole documents; N: N tokens)", "d"),
+    _m("npmi_reference", "NPMI reference", "the NPMI reference corpus asked of this evaluation, where it is not "
+       "the run's (empty: the training split)", "s"),
     _m("diversity", "diversity", "topic diversity: unique words / all words in the top-25 lists of every topic",
        ".4f", "higher"),
     _m("purity", "purity", "mean label purity: the majority label's share of the min(30, N / topics) documents "

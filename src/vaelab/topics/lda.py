@@ -20,20 +20,21 @@ from ..config import schema as cfg
 from ..data import CorpusData, is_corpus
 from ..data.corpus import to_scipy
 from ..errors import VaelabError
-from . import scores
+from . import coherence, scores
 
 
 def fit_lda(data: CorpusData, components: int, *, seed: int = 0, max_iter: int = 100,
-            top: int = scores.TOP_WORDS) -> dict[str, Any]:
+            top: int = scores.TOP_WORDS, reference: coherence.Reference | None = None) -> dict[str, Any]:
     """Fit LDA (batch variational Bayes) on the training split; score the test split.
 
-    Returns perplexity, unigram_perplexity and npmi (top words of each topic, training
-    co-occurrence, as `vaelab evaluate` computes it), the topics' top words and timings.
+    Returns perplexity, unigram_perplexity and npmi (top words of each topic, co-occurrence in `reference`,
+    by default the training split's documents, as `vaelab evaluate` computes it), the topics' top words and timings.
     """
     from sklearn.decomposition import LatentDirichletAllocation  # lazy: slow import
 
     if components < 1:
         raise VaelabError(f"components must be at least 1, got {components}")
+    reference = reference if reference is not None else coherence.reference(data)
     train, test = to_scipy(data.train), to_scipy(data.test)
     start = time.perf_counter()
     lda = LatentDirichletAllocation(n_components=components, learning_method="batch", max_iter=max_iter,
@@ -57,7 +58,7 @@ def fit_lda(data: CorpusData, components: int, *, seed: int = 0, max_iter: int =
         "nll_estimator": "LDA variational bound",
         "params": int(lda.components_.size),
         "unigram_perplexity": scores.perplexity(test @ uni, lengths),
-        "npmi": float(scores.npmi(topics, data.train).mean()),
+        "npmi": float(coherence.npmi(topics, reference).mean()),
         "diversity": scores.diversity(order[:, :scores.TOP_DIVERSITY]),
         **_purity(lda, test, data.y_test),
         "topics": [" ".join(vocab[t]) for t in topics],
@@ -66,7 +67,7 @@ def fit_lda(data: CorpusData, components: int, *, seed: int = 0, max_iter: int =
         "estimators": {
             "perplexity": "scikit-learn's LatentDirichletAllocation.perplexity: exp(-variational bound / N) on test",
             "nll": "-(scikit-learn's variational bound) per test document, nats; an upper bound on -log p(d)",
-            "npmi": f"mean NPMI of each topic's top-{top} words; {scores.NPMI_NOTE}",
+            "npmi": f"mean NPMI of each topic's top-{top} words; {reference.describe()}",
             "diversity": f"unique words / all words in the topics' top-{scores.TOP_DIVERSITY} lists",
             "purity": f"mean over topics of the majority label's share of the min({scores.PURITY_DOCS}, N / K) "
                       "test documents with the largest proportion of it (lda.transform)",
@@ -88,4 +89,5 @@ def fit(c: cfg.Config, data: CorpusData, options) -> dict[str, Any]:
     """The `lda` entry of baselines.BASELINES: fit_lda with the command's --components, --max-iter and --seed."""
     if not is_corpus(data):
         raise VaelabError(f"the LDA baseline needs a corpus (data = corpus:PATH, bbc_news or 20newsgroups), not {c.data!r}")
-    return fit_lda(data, options.components, seed=options.seed, max_iter=options.max_iter)
+    return fit_lda(data, options.components, seed=options.seed, max_iter=options.max_iter,
+                   reference=coherence.reference(data, c.npmi_window, c.npmi_reference))

@@ -1,4 +1,4 @@
-"""Numbers and tables for document models: perplexity, the unigram baseline, NPMI coherence, topics.
+"""Numbers and tables for document models: perplexity, the unigram baseline, topic quality, topics.
 
 Perplexity of a set of documents from per-document log p(d) (nats, no multinomial coefficient,
 see distributions.BagOfWords) and lengths N_d:
@@ -19,11 +19,11 @@ from torch import nn
 from ..data import CorpusData, rows
 from ..data.corpus import to_scipy
 from ..terminal import printable
+from . import coherence
 
 TOP_WORDS = 10  # words per topic for NPMI, as in Lau et al. (2014) and most topic-model papers
 TOP_DIVERSITY = 25  # words per topic for topic diversity (Dieng et al. 2020)
 PURITY_DOCS = 30  # documents per topic for label purity
-NPMI_NOTE = ("reference corpus: the training split; window: the whole document (document co-occurrence)")
 
 
 def unigram_log_probs(counts: torch.Tensor) -> torch.Tensor:
@@ -40,32 +40,6 @@ def perplexity(log_p: np.ndarray, lengths: np.ndarray) -> float:
 def perplexity_per_doc(log_p: np.ndarray, lengths: np.ndarray) -> float:
     """The NVDM paper's exp(mean_d(-log p(d) / N_d))."""
     return math.exp(float(np.mean(-np.asarray(log_p) / np.asarray(lengths))))
-
-
-def npmi(top: np.ndarray | list, docs: torch.Tensor) -> np.ndarray:
-    """Mean NPMI of each row's word pairs, from document co-occurrence in docs (N, |V|) counts.
-
-    top is (T, n) word indices (or T lists of any lengths). For words i, j with document
-    frequencies P(i), P(j), P(i, j):
-    NPMI = log(P(i,j) / (P(i) P(j))) / -log P(i,j), -1 when they never co-occur (Bouma 2009).
-    Returns (T,) values in [-1, 1].
-    """
-    present = (to_scipy(docs) > 0).astype(np.float64).tocsc()  # (N, |V|) word occurs in document
-    n_docs = present.shape[0]
-    out = np.empty(len(top))
-    for t, words in enumerate(top):
-        words = np.asarray(words, dtype=np.int64)
-        sub = present[:, words].toarray()  # (N, n)
-        joint = (sub.T @ sub) / n_docs  # (n, n); the diagonal holds P(i)
-        p = np.diag(joint)
-        i, j = np.triu_indices(len(words), 1)
-        pij = joint[i, j]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            pmi = np.log(pij / (p[i] * p[j]))
-            score = np.where(pij > 0, pmi / -np.log(pij), -1.0)
-        score = np.where(pij >= 1.0, 1.0, score)  # words in every document: perfectly associated
-        out[t] = float(score.mean()) if len(score) else 0.0
-    return out
 
 
 def ends(weights: np.ndarray, top: int) -> tuple[np.ndarray, np.ndarray]:
@@ -157,12 +131,13 @@ def label_purity(z: np.ndarray, labels: np.ndarray, top: int) -> np.ndarray:
     return out
 
 
-def metrics(model: nn.Module, data: CorpusData, x: torch.Tensor,
-            labels: torch.Tensor | None = None) -> Callable[[object], dict]:
+def metrics(model: nn.Module, data: CorpusData, x: torch.Tensor, labels: torch.Tensor | None = None,
+            reference: coherence.Reference | None = None) -> Callable[[object], dict]:
     """The document numbers of `vaelab evaluate`, from the per-document bounds of x (N, |V|) dense counts.
 
     Topic quality (NPMI, diversity; label purity of x's documents when their labels are given) is read from
-    topic_lists, the same way for every model (and for LDA, topics/lda.py).
+    topic_lists, the same way for every model (and for LDA, topics/lda.py). NPMI counts co-occurrence in `reference`
+    (coherence.reference; by default the training split's whole documents).
 
     Returns a function of evaluate.PointBounds, so the bounds are computed once.
     """
@@ -184,17 +159,18 @@ def metrics(model: nn.Module, data: CorpusData, x: torch.Tensor,
             "unigram_perplexity": "add-one smoothed unigram model fitted on the training split",
         }
         if hasattr(model, "topic_weights"):
-            out |= quality(model, x, labels, data.train)
-            est |= {k: v for k, v in quality_notes(model).items() if k in out}
+            ref = reference if reference is not None else coherence.reference(data)
+            out |= quality(model, x, labels, ref)
+            est |= {k: v for k, v in quality_notes(model, ref).items() if k in out}
         out["estimators"] = est
         return out
 
     return compute
 
 
-def quality(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None, reference: torch.Tensor) -> dict:
+def quality(model: nn.Module, x: torch.Tensor, labels: torch.Tensor | None, reference: coherence.Reference) -> dict:
     """npmi, diversity and (with labels) purity of the model's topics; x are the scored documents (N, |V|)."""
-    out = {"npmi": float(npmi(topic_lists(model, TOP_WORDS), reference).mean()),
+    out = {"npmi": float(coherence.npmi(topic_lists(model, TOP_WORDS), reference).mean()),
            "diversity": diversity(topic_lists(model, TOP_DIVERSITY))}
     if labels is not None:
         scores = doc_scores(model, x.cpu(), x.device)  # (N, T), computed where the model is
@@ -207,11 +183,11 @@ def purity_docs(n_docs: int, n_topics: int) -> int:
     return max(1, min(PURITY_DOCS, n_docs // n_topics))
 
 
-def quality_notes(model: nn.Module) -> dict:
+def quality_notes(model: nn.Module, reference: coherence.Reference) -> dict:
     """The estimator notes of quality()'s numbers."""
     lists = "both ends of every column of R" if signed(model) else "every topic"
     return {
-        "npmi": f"mean NPMI of the top-{TOP_WORDS} words of {lists}; {NPMI_NOTE}",
+        "npmi": f"mean NPMI of the top-{TOP_WORDS} words of {lists}; {reference.describe()}",
         "diversity": f"unique words / all words in the top-{TOP_DIVERSITY} lists of {lists}",
         "purity": f"mean over the topics ({lists}) of the majority label's share of the min({PURITY_DOCS}, N / T) "
                   "scored documents loading most on it (topic proportions; NVDM: posterior mean, either sign)",

@@ -34,6 +34,7 @@ from ..runs.json_text import dumps
 from ..runs.resolve import device as resolve_device
 from ..runs.resolve import resolve
 from ..runtime import parallel, precision, split_noise
+from ..topics import coherence
 from . import averaging, cuda_graphs
 from .batches import ResidentBatches, StreamedBatches, check_shards
 from .epochs import EpochOutput, EpochWriter, validation_score  # noqa: F401 (validation_score: tests import it here)
@@ -117,6 +118,8 @@ def check_start(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
     if c.precision != "auto":  # auto may time a probe; it never refuses
         precision.choose(c.precision, dev)
     _check_batches(c.replace(shards=c.shards or world.size), data, world)
+    if c.npmi_reference and is_corpus(data):  # refused now, not by the evaluation after training
+        coherence.check_path(c.npmi_reference)
 
 
 def _check_batches(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
