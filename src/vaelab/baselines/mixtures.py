@@ -285,10 +285,10 @@ def fit(name: str, c: Config, options: Options, out: str | Path, *, overwrite: b
             out_dict["estimators"]["bits_per_dim"] = (f"(nll + D log {step}) / (D log 2), bits per dimension of the "
                                                       f"{step}-level data" if step else "nll / (D log 2)")
         out_dict["estimators"] |= result.get("estimators", {})
-    out_dict["config"] = {k: v for k, v in c.to_dict().items()
-                          if k in ("data", "data_dir", "likelihood", "binarize", "dequantize", "val_fraction",
-                                   "seed", "image_size", "vocab_size", "stop_words", "min_df", "max_df", "npmi_window",
-                                   "npmi_reference")}
+    kept = ("data", "data_dir", "likelihood", "binarize", "dequantize", "val_fraction", "seed", "image_size",
+            "vocab_size", "stop_words", "min_df", "max_df")
+    kept += ("npmi_window", "npmi_reference") if is_corpus(data) else ()  # a document baseline's NPMI convention
+    out_dict["config"] = {k: v for k, v in c.to_dict().items() if k in kept}
     out_dict["options"] = {"components": options.components, "covariance": options.covariance,
                            "max_iter": options.max_iter, "seed": options.seed}
     Path(out).mkdir(parents=True, exist_ok=True)
