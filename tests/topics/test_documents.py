@@ -246,9 +246,32 @@ def test_lda_baseline_on_two_topics(two_topics, nvdm_run, tmp_path, capsys):
     # compare: the NVDM run and the LDA baseline in one table, with the document columns
     assert cli(["compare", str(nvdm_run), "--baseline", str(out), "--out", str(tmp_path / "cmp")]) == 0
     table = (tmp_path / "cmp" / "compare.md").read_text()
-    assert "test perplexity" in table and "NPMI" in table and "LDA variational bound" in table
+    assert "test perplexity" in table and "NPMI" in table and "LDA per-document ELBO" in table
     ev = json.loads((nvdm_run / "eval.json").read_text())
-    assert f"{ev['perplexity']:.2f}" in table and f"{saved['perplexity']:.2f}" in table
+    # both perplexities from per-document ELBOs: the NVDM's and LDA's without scikit-learn's topic-word term
+    assert f"{ev['perplexity']:.2f}" in table and f"{saved['perplexity_elbo']:.2f}" in table
+    assert f"{saved['nll_elbo']:.2f} (LDA per-document ELBO)" in table and f"{saved['perplexity']:.2f}" not in table
+
+
+def test_lda_bounds_by_hand_with_one_topic(two_topics):
+    # one topic: every token is the topic's, so batch VB ends at lambda = eta + the training counts (eta = 1/K = 1),
+    # E[log theta] = 0, and a test document's ELBO is sum_w n_w (digamma(lambda_w) - digamma(sum lambda))
+    from scipy.special import digamma, gammaln
+
+    data = load_corpus(f"corpus:{two_topics}", **QUIET)
+    r = lda.fit_lda(data, 1, max_iter=3)
+    lam = 1.0 + data.train.to_dense().double().numpy().sum(0)  # (|V|,)
+    test = data.test.to_dense().double().numpy()  # (N, |V|)
+    elbo = test @ (digamma(lam) - digamma(lam.sum()))  # (N,) per-document ELBOs
+    words = test.sum()
+    assert r["perplexity_elbo"] == pytest.approx(math.exp(-elbo.sum() / words), rel=1e-9)
+    assert r["nll_elbo"] == pytest.approx(-elbo.mean(), rel=1e-9)
+    # scikit-learn's own bound adds E_q[log p(beta) - log q(beta)] = -KL(Dir(lambda) || Dir(1, ..., 1))
+    v = len(lam)
+    kl = (gammaln(lam.sum()) - gammaln(lam).sum() - gammaln(v)
+          + ((lam - 1) * (digamma(lam) - digamma(lam.sum()))).sum())
+    assert r["perplexity"] == pytest.approx(math.exp(-(elbo.sum() - kl) / words), rel=1e-9)
+    assert r["perplexity"] > r["perplexity_elbo"]
 
 
 def test_default_run_folder_names_the_corpus(tmp_path):

@@ -62,9 +62,11 @@ def markdown(rows: list[dict[str, Any]]) -> str:
     body = ["| " + " | ".join(printable(cell(r, key)).replace("|", "\\|") for key, _ in cols) + " |" for r in rows]
     notes = [NOTES]
     if any(r.get("perplexity") is not None for r in rows):
-        notes.append("test perplexity = exp(−Σ bound / Σ tokens) over the test documents (the ELBO for document "
-                     "VAEs, scikit-learn's variational bound for LDA); NPMI: mean coherence of the top-10 words "
-                     "per topic (NVDM: both ends of R's columns), document co-occurrence in the training split; "
+        notes.append("test perplexity = exp(−Σ bound / Σ tokens) over the test documents, the bound being the "
+                     "per-document ELBO for document VAEs and for LDA (scikit-learn's bound less its topic-word "
+                     "term; an older baseline.json without it shows scikit-learn's own, which includes that term); "
+                     "NPMI: mean coherence of the top-10 words per topic (NVDM: both ends of R's columns), document "
+                     "co-occurrence in the training split unless a run's npmi_window or npmi_reference says otherwise; "
                      "diversity: unique fraction of the topics' top-25 words; label purity: majority label's "
                      "share of each topic's min(30, N / topics) top test documents.")
     if len({r["test_points"] for r in rows}) > 1:
