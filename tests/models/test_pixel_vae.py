@@ -7,8 +7,10 @@ import math
 
 import pytest
 import torch
+from bounds_by_hand import bounds
 from clitools import expect_error
 from scipy.stats import chisquare
+from torch.distributions import kl_divergence
 
 import vaelab
 from vaelab import api, models
@@ -89,10 +91,20 @@ def test_pixel_vae_trains_with_each_estimator(tmp_path, estimator):
                        batch_size=64, lr=3e-3, out=tmp_path / "r", log=lambda s: None, **TINY)
     rows = RunFolder(run).read_metrics()
     key = "val_iwae" if estimator == "iwae" else "val_elbo"
-    assert all(math.isfinite(r["train_loss"]) for r in rows)
     assert rows[1][key] > rows[0][key]  # the bound went up
-    result = api.evaluate(run, k=5, write=False)
-    assert result["elbo"] <= result["iwae"] + 0.5 and result["kl"] >= 0.0 and "active_units" in result
+    result = api.evaluate(run, k=5, write=False, precision="fp32")
+    # the reported bounds against the same bounds from independent draws (bounds_by_hand: no vaelab estimator)
+    c, model = loading.load_model(run)
+    x = inputs.eval_inputs(c, inputs.load_data(c), "test", torch.device("cpu"))
+    hand = bounds(model, x, 5)
+    assert abs(result["elbo"] - float(hand.elbo.mean())) < hand.elbo_tol
+    assert abs(result["iwae"] - float(hand.iwae.mean())) < hand.iwae_tol
+    with torch.no_grad():
+        q = model.encode(x)
+        kl = kl_divergence(q, model.prior()).double().mean()  # closed form: Gaussian q, N(0, I) prior
+        spread = q.mean.double().var(0, unbiased=False)
+    assert result["kl"] == pytest.approx(float(kl), rel=1e-5)
+    assert result["active_units"] == int((spread > 0.01).sum())
 
 
 def test_pixelcnn_run_reports_its_exact_nll(tmp_path):

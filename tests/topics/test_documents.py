@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from bounds_by_hand import bounds
 from coherence_by_hand import mean_npmi, split_documents, top_words
 from corpora import two_topic_lines, write_tsv
 from torch.distributions import Multinomial
@@ -162,13 +163,28 @@ def test_train_evaluate_topics_plot_report(two_topics, nvdm_run, capsys):
     n_words = ev["words"]
     assert ev["perplexity"] == pytest.approx(math.exp(-ev["elbo"] * ev["n"] / n_words))
     assert ev["perplexity_is"] == pytest.approx(math.exp(-ev["iwae"] * ev["n"] / n_words))
-    assert ev["perplexity_is"] <= ev["perplexity"]
+    # the exact perplexity of this 2-D latent NVDM: log p(d) = log of the integral of p(z) p(d|z) over z by
+    # quadrature, on a grid fine enough that halving its spacing changes nothing
+    model = vaelab.load(nvdm_run)
+    x = rows(inputs.load_data(loading.load_config(nvdm_run)).test, None, 1.0)  # (16, 20) test counts
+    exact = _log_p_by_quadrature(model, x, 401)
+    assert torch.allclose(exact, _log_p_by_quadrature(model, x, 801), rtol=0, atol=1e-6)
+    ppl_exact = math.exp(-float(exact.sum()) / n_words)
+    # the reported bounds (fp32) against independent draws of the same estimators, and those against log p(d)
+    fp32 = vaelab.evaluate(nvdm_run, k=2000, write=False, precision="fp32")
+    hand = bounds(model, x, 2000)
+    assert abs(fp32["elbo"] - float(hand.elbo.mean())) < hand.elbo_tol
+    assert abs(fp32["iwae"] - float(hand.iwae.mean())) < hand.iwae_tol
+    gap_iwae, gap_elbo = float(exact.mean() - hand.iwae.mean()), float(exact.mean() - hand.elbo.mean())
+    assert -hand.iwae_tol < gap_iwae < 0.05 and gap_elbo > 0.2  # IWAE-2000 <= log p(d), tight; the ELBO ~0.4 below
+    per_word = lambda nats: nats * ev["n"] / n_words  # noqa: E731 (nats per document -> log perplexity)
+    assert abs(math.log(fp32["perplexity_is"] / ppl_exact)) < per_word(0.05 + hand.iwae_tol)
+    assert math.log(fp32["perplexity"] / ppl_exact) > per_word(0.2)
     # 20 equally likely words per document: the unigram is near 20; a model that knows the topic, near 10
     assert 19 < ev["unigram_perplexity"] < 21
     assert ev["perplexity"] < 0.75 * ev["unigram_perplexity"]
     assert "bits_per_dim" not in ev
     # NPMI of the top-10 words at both ends of R's columns, counted by hand in the training documents
-    model = vaelab.load(nvdm_run)
     vocab = inputs.load_data(loading.load_config(nvdm_run)).vocabulary
     weights = model.topic_weights.detach().numpy()  # (|V|, K)
     ends = [top_words(weights[:, k], vocab, 10, largest) for largest in (True, False) for k in range(weights.shape[1])]
@@ -194,6 +210,17 @@ def test_train_evaluate_topics_plot_report(two_topics, nvdm_run, capsys):
     assert cli(["evaluate", str(nvdm_run), "--k", "10"]) == 0
     out = capsys.readouterr().out
     assert "perplexity_is" in out and "unigram_perplexity" in out
+
+
+@torch.no_grad()
+def _log_p_by_quadrature(model, x: torch.Tensor, n: int, half: float = 6.0) -> torch.Tensor:
+    """log p(d) = log sum over an n x n grid on [-half, half]^2 of N(z; 0, I) p(d|z) dz for a 2-D latent, (N,)."""
+    model.eval()
+    g = torch.linspace(-half, half, n, dtype=torch.float64)
+    z = torch.cartesian_prod(g, g)  # (n^2, 2)
+    log_prior = torch.distributions.Normal(0.0, 1.0).log_prob(z).sum(-1)  # (n^2,)
+    parts = [model.decode(c[:, None, :].float()).log_prob(x).double() for c in z.split(20000)]  # (chunk, N) each
+    return torch.logsumexp(torch.cat(parts) + log_prior[:, None], 0) + 2 * math.log(float(g[1] - g[0]))
 
 
 def test_topics_of_an_image_model_is_an_error(tmp_path, capsys):
