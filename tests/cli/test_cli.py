@@ -11,8 +11,10 @@ import numpy as np
 import pytest
 import torch
 from clitools import expect_error as _bad
+from scipy.stats import norm
 
 from vaelab.cli.main import run as cli
+from vaelab.reports import plots, views
 from vaelab.runs import inputs, loading
 
 FAST = ["--hidden", "32", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu", "--eval-k", "20"]
@@ -48,6 +50,34 @@ def test_train_writes_a_complete_run(trained):
     assert ev["active_units"] == int((spread > 0.01).sum()), spread
     html = (trained / "report.html").read_text()
     assert html.count("data:image/png;base64,") >= 6
+
+
+def test_manifold_and_latent_draw_the_models_pictures(trained, monkeypatch):
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig), save(fig, path))[1])
+    view = views.RunView(trained)
+    model = view.model
+    view.manifold(n=5)
+    (image,) = figures[-1].axes[0].get_images()
+    picture = np.asarray(image.get_array())  # 5 x 5 tiles of 8 x 8 pixels with a 1-pixel gutter
+    assert picture.shape == (46, 46)
+    tiles = picture[1:, 1:].reshape(5, 9, 5, 9)[:, :8, :, :8].transpose(0, 2, 1, 3).reshape(25, 8, 8)
+    # by hand: z at the N(0, 1) quantiles (i + 0.5) / 5 of each axis, the top row the highest z2
+    q = norm.ppf((np.arange(5) + 0.5) / 5)
+    z = torch.tensor([(q[c], q[4 - r]) for r in range(5) for c in range(5)], dtype=torch.float32)
+    with torch.no_grad():
+        means = model.decode(z).mean.reshape(25, 8, 8).numpy()  # Bernoulli means
+    assert np.allclose(tiles, means, atol=1e-6)
+    assert len({t.tobytes() for t in tiles}) == 25  # every tile differs
+    view.latent()
+    ax = figures[-1].axes[0]
+    with torch.no_grad():
+        codes = model.encode(view.x).mean.numpy()  # (N, 2) posterior means of the test split
+    labels = view.y.numpy()
+    assert sum(len(c.get_offsets()) for c in ax.collections) == len(codes) == len(labels)
+    for c, points in zip(np.unique(labels), ax.collections):  # one scatter per digit, at its images' codes
+        assert np.allclose(points.get_offsets(), codes[labels == c], atol=1e-6)
 
 
 def test_evaluate_and_plot_commands(trained, capsys):

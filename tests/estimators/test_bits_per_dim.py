@@ -30,7 +30,7 @@ def test_a_gaussian_model_on_dequantized_digits_gets_the_17_level_offset():
     # weight is p(x), so NLL-k is the exact -log p(x~), known in closed form
     c = vaelab.Config(data="digits", likelihood="gaussian", dequantize=True)
     data = inputs.load_data(c)
-    x = inputs.eval_inputs(c, data, "test", torch.device("cpu"))  # (360, 64), seeded dequantization
+    x = inputs.eval_inputs(c, data, "test", torch.device("cpu"))  # (359, 64), seeded dequantization
     assert data.scale == pytest.approx(1 / 16) and float(x.max()) < 1.0
     model, marginal = one_layer(64, 1, inflate=1.0)
     nll = -float(marginal.log_prob(x).double().mean())

@@ -18,8 +18,7 @@ RNG = np.random.default_rng(0)
 
 
 def _check_png(path: Path, min_side: int = 100) -> tuple[int, int]:
-    """The file exists, Pillow reads it as a PNG, and it is a plausible size."""
-    assert path.exists() and path.stat().st_size > 1000
+    """The file exists, Pillow reads it as a PNG, and it is a plausible size in pixels."""
     with Image.open(path) as im:
         im.verify()
     with Image.open(path) as im:
@@ -29,21 +28,52 @@ def _check_png(path: Path, min_side: int = 100) -> tuple[int, int]:
     return w, h
 
 
+@pytest.fixture
+def drawn(monkeypatch) -> list:
+    """The matplotlib Figures the plot functions save, in order (each is still written as a PNG)."""
+    figures = []
+    save = plots._save
+
+    def keep(fig, path):
+        figures.append(fig)
+        return save(fig, path)
+
+    monkeypatch.setattr(plots, "_save", keep)
+    return figures
+
+
+def _picture(fig) -> np.ndarray:
+    """The array the figure's one image shows."""
+    (image,) = fig.axes[0].get_images()
+    return np.asarray(image.get_array())
+
+
 def _metrics(epochs: int) -> list[dict]:
     return [{"epoch": e, "train_loss": 100.0 / e, "val_elbo": -110.0 / e, "val_iwae": -105.0 / e,
              "train_seconds": 1.5 + 0.1 * e} for e in range(1, epochs + 1)]
 
 
 @pytest.mark.parametrize("epochs", [1, 5])
-def test_curves(tmp_path: Path, epochs: int) -> None:
+def test_curves(tmp_path: Path, drawn: list, epochs: int) -> None:
     out = plots.curves(_metrics(epochs), tmp_path / "deep" / "curves.png")
     assert out == tmp_path / "deep" / "curves.png"
     _check_png(out)
+    loss, seconds = drawn[-1].axes
+    e = np.arange(1, epochs + 1)
+    lines = {line.get_label(): line for line in loss.get_lines()}
+    assert set(lines) == {"train loss", "validation −ELBO", "validation −IWAE"}
+    for label, values in (("train loss", 100 / e), ("validation −ELBO", 110 / e), ("validation −IWAE", 105 / e)):
+        assert np.array_equal(lines[label].get_xdata(), e) and np.allclose(lines[label].get_ydata(), values), label
+    assert np.allclose([bar.get_height() for bar in seconds.patches], 1.5 + 0.1 * e)
+    assert f"total {sum(1.5 + 0.1 * e):.1f} s" in seconds.get_title()
 
 
-def test_curves_without_seconds_or_validation(tmp_path: Path) -> None:
+def test_curves_without_seconds_or_validation(tmp_path: Path, drawn: list) -> None:
     rows = [{"epoch": 1, "train_loss": 3.0}, {"epoch": 2, "train_loss": 2.0, "val_recon": -2.5}]
     _check_png(plots.curves(rows, tmp_path / "c.png"))
+    (ax,) = drawn[-1].axes  # no timing panel
+    lines = {line.get_label(): (list(line.get_xdata()), list(line.get_ydata())) for line in ax.get_lines()}
+    assert lines == {"train loss": ([1, 2], [3.0, 2.0]), "validation −log p(x | f(x))": ([2], [2.5])}
 
 
 def test_tile_layout_is_exact() -> None:
@@ -68,30 +98,71 @@ def test_tile_channels() -> None:
     assert grey.shape == (6, 2) and np.all(grey == 1.0)
 
 
-def test_image_grid_recon_samples(tmp_path: Path) -> None:
+def test_image_grid_recon_samples(tmp_path: Path, drawn: list) -> None:
     imgs = RNG.random((20, 28, 28))
     _check_png(plots.image_grid(imgs, tmp_path / "g.png", nrow=5, title="grid", row_labels=list("abcd")))
-    _check_png(plots.image_grid(RNG.random((6, 3, 8, 8)), tmp_path / "rgb.png", nrow=3))
+    assert np.array_equal(_picture(drawn[-1]), plots.tile(imgs, 5))  # 4 rows of 5 tiles, each image as given
+    assert [t.get_text() for t in drawn[-1].axes[0].get_yticklabels()] == list("abcd")
+    rgb = RNG.random((6, 3, 8, 8))
+    _check_png(plots.image_grid(rgb, tmp_path / "rgb.png", nrow=3))
+    assert np.array_equal(_picture(drawn[-1]), plots.tile(rgb.transpose(0, 2, 3, 1), 3))
+    # data above reconstructions, 8 a row: rows data[:8], recon[:8], data[8:16], recon[8:16]
     _check_png(plots.recon(imgs, 1 - imgs, tmp_path / "recon.png", n=16))
+    order = np.concatenate([imgs[:8], 1 - imgs[:8], imgs[8:16], 1 - imgs[8:16]])
+    assert np.array_equal(_picture(drawn[-1]), plots.tile(order, 8))
+    assert [t.get_text() for t in drawn[-1].axes[0].get_yticklabels()] == ["data", "reconstruction"] * 2
     _check_png(plots.recon(imgs[:5], imgs[:5], tmp_path / "recon5.png", n=16), min_side=60)
-    _check_png(plots.samples(RNG.random((64, 1, 28, 28)), tmp_path / "samples.png"))
+    assert np.array_equal(_picture(drawn[-1]), plots.tile(np.concatenate([imgs[:5], imgs[:5]]), 5))
+    many = RNG.random((70, 1, 28, 28))
+    _check_png(plots.samples(many, tmp_path / "samples.png"))
+    assert np.array_equal(_picture(drawn[-1]), plots.tile(many[:64, 0], 8))  # the first 64, 8 x 8
 
 
-@pytest.mark.parametrize("labels", [None, np.arange(300) % 10, np.linspace(0, 1, 300)])
-def test_latent(tmp_path: Path, labels: np.ndarray | None) -> None:
+def test_latent_draws_every_point_where_it_is(tmp_path: Path, drawn: list) -> None:
     z = RNG.normal(size=(300, 2))
-    _check_png(plots.latent(z, labels, tmp_path / "latent.png", title="codes"))
+    _check_png(plots.latent(z, None, tmp_path / "latent.png", title="codes"))
+    (points,) = drawn[-1].axes[0].collections
+    assert np.array_equal(points.get_offsets(), z)
+    classes = np.arange(300) % 10
+    _check_png(plots.latent(z, classes, tmp_path / "classes.png", title="codes"))
+    ax = drawn[-1].axes[0]
+    assert [c.get_label() for c in ax.collections] == [str(c) for c in range(10)]
+    for c, points in enumerate(ax.collections):  # one colour per class, each class's points exactly
+        assert np.array_equal(points.get_offsets(), z[classes == c])
+    assert len({tuple(p.get_facecolor()[0][:3]) for p in ax.collections}) == 10
+    shade = np.linspace(0, 1, 300)
+    _check_png(plots.latent(z, shade, tmp_path / "shade.png", title="codes"))
+    ax, bar = drawn[-1].axes  # the points and a colorbar
+    (points,) = ax.collections
+    assert np.array_equal(points.get_offsets(), z) and np.array_equal(points.get_array(), shade)
 
 
-def test_manifold_interpolation_topics(tmp_path: Path) -> None:
+def test_manifold_interpolation_topics(tmp_path: Path, drawn: list) -> None:
     n = 7
     ticks = np.linspace(-2, 2, n)
-    _check_png(plots.manifold(RNG.random((n * n, 8, 8)), tmp_path / "manifold.png", n=n, ticks_x=ticks,
-                              ticks_y=ticks, title="manifold"))
-    _check_png(plots.interpolation(RNG.random((4, 10, 28, 28)), tmp_path / "interp.png"))
+    tiles = RNG.random((n * n, 8, 8))
+    _check_png(plots.manifold(tiles, tmp_path / "manifold.png", n=n, ticks_x=ticks, ticks_y=ticks,
+                              title="manifold"))
+    picture = _picture(drawn[-1])
+    assert picture.shape == (n * 9 + 1, n * 9 + 1)  # n x n tiles of 8 with a 1-pixel gutter (8 < 16)
+    assert np.array_equal(picture, plots.tile(tiles, n, pad=1))
+    ax = drawn[-1].axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == [f"{ticks[c]:.2g}" for c in (0, 2, 3, 4, 6)]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [f"{ticks[n - 1 - r]:.2g}" for r in (0, 2, 3, 4, 6)]
+    rows = RNG.random((4, 10, 28, 28))
+    _check_png(plots.interpolation(rows, tmp_path / "interp.png"))
+    assert np.array_equal(_picture(drawn[-1]), plots.tile(rows.reshape(40, 28, 28), 10))
+    assert len(drawn[-1].axes[0].patches) == 2  # the data columns, framed
     table = [("z1", ["game", "team", "season"], ["god", "church"]),
              ("z2", ["price " * 3] * 12, [])]
     _check_png(plots.topics(table, tmp_path / "topics.png", title="document topics"))
+    (tab,) = drawn[-1].axes[0].tables
+    cells = {key: cell.get_text().get_text() for key, cell in tab.get_celld().items()}
+    assert [cells[(0, c)] for c in range(3)] == ["dimension", "+ end", "− end"]
+    assert [cells[(1, c)] for c in range(3)] == ["z1", "game, team, season", "god, church"]
+    words = lambda text: " ".join(text.split())  # noqa: E731 (the long cell is wrapped onto lines)
+    assert cells[(2, 0)] == "z2" and words(cells[(2, 1)]) == words(", ".join(["price " * 3] * 12))
+    assert cells[(2, 2)] == "–"
 
 
 def _run_folder(root: Path) -> Path:
