@@ -145,3 +145,25 @@ def _data():
     data = build("ref", [" ".join(VOCAB)] * 2, ["train", "test"], None, val_fraction=0.0, log=lambda s: None)
     assert data.vocabulary == VOCAB
     return data
+
+
+def test_a_runs_own_npmi_window_reaches_its_evaluation_and_an_lda_baseline_like_it(tmp_path):
+    corpus = write_tsv(tmp_path / "two", two_topic_lines(80))
+    run = tmp_path / "nvdm"
+    assert cli(["-q", "train", "--data", f"corpus:{corpus}", "--model", "nvdm", "--hidden", "16", "--latent-dim", "2",
+                "--epochs", "1", "--eval-k", "5", "--device", "cpu", "--no-report", "--set", "npmi_window=5",
+                "--out", str(run)]) == 0
+    assert cli(["-q", "evaluate", str(run), "--k", "5"]) == 0
+    ev = json.loads((run / "eval.json").read_text())
+    weights = vaelab.load(run).topic_weights.detach().numpy()
+    vocab = inputs.load_data(loading.load_config(run)).vocabulary
+    ends = [top_words(weights[:, k], vocab, 10, largest) for largest in (True, False) for k in range(2)]
+    train = split_documents(corpus / "corpus.tsv", "train", set(vocab))
+    assert "npmi_window" not in ev and "sliding window of 5 tokens" in ev["estimators"]["npmi"]
+    assert ev["npmi"] == pytest.approx(mean_npmi(ends, train, 5), abs=1e-12)
+    out = tmp_path / "lda"
+    assert cli(["-q", "baseline", "--model", "lda", "--components", "2", "--max-iter", "5", "--like", str(run),
+                "--out", str(out)]) == 0
+    base = json.loads((out / "baseline.json").read_text())
+    assert base["config"]["npmi_window"] == 5 and "sliding window of 5 tokens" in base["estimators"]["npmi"]
+    assert base["npmi"] == pytest.approx(mean_npmi([t.split() for t in base["topics"]], train, 5), abs=1e-12)

@@ -9,9 +9,10 @@ from ..config import schema as cfg  # the rest is imported where used: building 
 from ..terminal import say
 from .numbers import COUNT, FLOAT32_MAX, INDEX, SEED, Number
 
-# data keys a baseline copies from --like RUN, so it scores exactly that run's test points
+# data keys a baseline copies from --like RUN, so it scores exactly that run's test points (and an LDA
+# baseline counts NPMI as the run does)
 DATA_KEYS = ("data", "data_dir", "likelihood", "binarize", "dequantize", "val_fraction", "seed", "image_size",
-             "vocab_size", "stop_words", "min_df", "max_df")
+             "vocab_size", "stop_words", "min_df", "max_df", "npmi_window", "npmi_reference")
 
 
 def add_parsers(sub) -> None:

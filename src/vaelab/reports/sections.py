@@ -15,7 +15,7 @@ from .table import NOTES, html_table
 # shown for every run; other keys only where they matter to this run (key_settings)
 KEY_SETTINGS = ("data", "model", "hidden", "latent_dim", "likelihood", "posterior", "prior", "estimator", "k",
                 "epochs", "batch_size", "lr", "seed", "device", "precision")
-DOCUMENT_ONLY = ("vocab_size", "stop_words", "min_df", "max_df")
+DOCUMENT_ONLY = ("vocab_size", "stop_words", "min_df", "max_df", "npmi_window", "npmi_reference")
 IMAGE_ONLY = ("image_size", "binarize", "dequantize", "posterior_scale")
 DAE_ONLY = ("noise", "noise_level", "noise_mean")
 NEVER = ("out", "shards", "cuda_graphs", "eval_batch")  # how the run was placed, not what it is
