@@ -71,8 +71,8 @@ def _baseline(args: argparse.Namespace) -> None:
     r = baselines.fit(args.model, c, options, args.out, overwrite=args.overwrite)
     say(f"baseline {args.model}: {r.get('family', '')}")
     say(f"  {r['test_inputs']}")
-    for key in ("nll", "val_nll", "train_nll", "bits_per_dim", "perplexity", "unigram_perplexity", "npmi", "diversity",
-                "purity", "params",
+    for key in ("nll", "val_nll", "train_nll", "bits_per_dim", "perplexity", "nll_elbo", "perplexity_elbo",
+                "unigram_perplexity", "npmi", "diversity", "purity", "params",
                 "iterations", "seconds"):
         if key in r:
             v = r[key]
