@@ -5,10 +5,11 @@ lower bound on log p(docs) (token-sequence probability, no multinomial coefficie
 That bound also charges the whole topic-word term E_q[log p(beta | eta) - log q(beta | lambda)]
 = -sum_k KL(Dir(lambda_k) || Dir(eta)) to the test documents, which loosens it as the number of
 topics grows: it is not the kind of number a document VAE's perplexity is. Without that term, what
-remains is a sum of per-document ELBOs, E_q(beta)[E_q(theta, z)[log p(d | theta, z, beta)] - KL(q(theta) || p(theta))],
+remains is a sum of per-document ELBOs,
+    E_q(beta)[E_q(theta, z)[log p(d | theta, z, beta)] - KL(q(theta) || p(theta))],
 each a lower bound on log p(d) under the fitted topics' posterior predictive; perplexity_elbo is
-exp(-their sum / N), the same kind of bound as a VAE's ELBO perplexity, and nll_elbo the same per document.
-Both are reported; `compare` shows the per-document ones.
+exp(-their sum / N), the same kind of bound as a VAE's ELBO perplexity, and nll_elbo the same per
+document. Both are reported; `compare` shows the per-document ones.
 """
 
 from __future__ import annotations
