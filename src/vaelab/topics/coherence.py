@@ -66,24 +66,25 @@ class Reference:
 
 def _window_presence(tokens: Sequence[np.ndarray], words: np.ndarray, window: int) -> sp.csc_matrix:
     """Which units hold each of `words`, (units, n): every window of `window` tokens, or whole documents (0)."""
-    size = max(int(max((int(t.max()) for t in tokens if len(t)), default=-1)), int(words.max(initial=-1))) + 1
+    size = max([int(t.max()) for t in tokens if len(t)] + [int(words.max(initial=-1))]) + 1
     column = np.full(size, -1, dtype=np.int64)  # word id -> its column, -1 for words not asked about
     column[words] = np.arange(len(words))
-    rows, cols, offset = [], [], 0
+    rows, cols, offset = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)], 0
     for t in tokens:
         n_units = max(1, len(t) - window + 1) if window else 1
         pos = np.flatnonzero(t >= 0)
         pos = pos[column[t[pos]] >= 0]  # (m,) positions of asked-about words
-        if window and len(t) > window:  # the token at p lies in windows p-window+1 .. p that exist
+        if window and len(t) > window:  # the token at p lies in the windows that start at p-window+1 .. p
             lo, hi = np.maximum(0, pos - window + 1), np.minimum(pos, n_units - 1)
         else:
             lo = hi = np.zeros_like(pos)
         span = hi - lo + 1  # (m,) windows per position
-        start = np.repeat(lo - (np.cumsum(span) - span), span)  # for each emitted pair: its position's lo - its first slot
-        rows.append(offset + start + np.arange(int(span.sum())))
+        # unit lo, lo+1, ..., hi for each position: a running count, shifted to each position's lo
+        first = np.cumsum(span) - span  # where each position's units begin in the running count
+        rows.append(offset + np.arange(int(span.sum())) + np.repeat(lo - first, span))
         cols.append(np.repeat(column[t[pos]], span))
         offset += n_units
-    r, c = np.concatenate(rows) if rows else np.zeros(0, np.int64), np.concatenate(cols) if cols else np.zeros(0, np.int64)
+    r, c = np.concatenate(rows), np.concatenate(cols)
     m = sp.csc_matrix((np.ones(len(r)), (r, c)), shape=(offset, len(words)))
     m.data[:] = 1.0  # a word twice in a unit is still one unit holding it
     return m
