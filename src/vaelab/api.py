@@ -17,8 +17,7 @@ from torch import nn
 
 from . import models
 from .config import schema as cfg
-from .data import ImageData, is_corpus
-from .data.images import levels
+from .data import ImageData, is_corpus, levels
 from .distributions.corruption import Noise
 from .errors import ConfigError, VaelabError, need_count
 from .estimators import evaluation as ev

@@ -118,7 +118,7 @@ def npmi(top: np.ndarray | list, reference: Reference | torch.Tensor) -> np.ndar
 def reference(data: CorpusData, window: int = 0, path: str | None = None) -> Reference:
     """The reference corpus of data's topics: its training split, or the documents at `path`."""
     if window < 0 or window == 1:
-        raise VaelabError(f"npmi_window must be 0 (whole documents) or at least 2 tokens, not {window}")
+        raise VaelabError(f"npmi_window must be 0 (whole documents) or a window of at least 2 tokens, not {window}")
     if not path:
         if window == 0:
             return Reference(TRAINING_SPLIT, 0, counts=to_scipy(data.train))
