@@ -9,7 +9,7 @@ and papers differ in both:
                     UTF-8 text file with one document per line, or a folder of .txt files, one document each)
   window            0 (the default): a unit is a whole document, so P(w) is the share of documents holding w.
                     Document co-occurrence on the training split is the convention of the ETM's code
-                    (Dieng et al. 2020), which many neural topic-model papers copy.
+                    (Dieng et al. 2020).
                     N >= 2: a unit is every run of N consecutive tokens of a document (a document of N tokens
                     or fewer is one unit): the boolean sliding window of Roeder et al. (2015), whose C_NPMI
                     (Palmetto; gensim's "c_npmi") takes N = 10 over a Wikipedia reference corpus.
