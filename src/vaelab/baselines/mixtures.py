@@ -30,7 +30,6 @@ from torch.distributions import MultivariateNormal, Normal
 from ..config.schema import BASELINES as DOCS
 from ..config.schema import COVARIANCES, Config
 from ..data import ImageData, is_corpus, levels
-from ..data.images import levels
 from ..errors import AlreadyThere, VaelabError
 from ..estimators.evaluation import bits_per_dim
 from ..logs import info

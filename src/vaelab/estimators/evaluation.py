@@ -171,7 +171,7 @@ def sampled_spread(model: nn.Module, x: torch.Tensor, samples: int = AU_SAMPLES,
     """mean_spread of E_q[z] estimated from `samples` posterior draws per point (a flow posterior has no
     closed-form mean: E_q[z_K] is not the base mean, nor the base mean pushed through the flow)."""
     model.eval()
-    batch = max(1, chunk_elements(x.device) // (_width(model) * samples))
+    batch = max(1, chunk_elements(x.device) // (widest_activation(model) * samples))
     means, variances = [], []
     with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
         torch.manual_seed(seed)
