@@ -9,7 +9,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .json_text import write_json
 
@@ -21,6 +21,7 @@ class EvalHistory:
     evals: Path
     eval_path: Path
     weights: Path
+    make_subfolder: Callable[[str], Path]
 
     @staticmethod
     def _read(path: Path) -> Any:
@@ -82,7 +83,7 @@ class EvalHistory:
         result = {k: v for k, v in result.items() if k != "stale"}
         result["weights"] = {"sha256": self.weights_sha256(), "epochs_trained": rows[-1]["epoch"] if rows else 0}
         path = self.eval_file(result)
-        path.parent.mkdir(exist_ok=True)
+        self.make_subfolder(self.evals.name)  # never through a link (folder.py)
         self._write(path, result)
         self.refresh_eval()
         return path
@@ -111,6 +112,6 @@ class EvalHistory:
         """An eval.json from before evals/ existed is kept there (unstamped, so never current) before it is replaced."""
         ev = self._read(self.eval_path)
         if isinstance(ev, dict) and "weights" not in ev and not self.eval_file(ev).exists():
-            self.eval_file(ev).parent.mkdir(exist_ok=True)
+            self.make_subfolder(self.evals.name)
             self._write(self.eval_file(ev), ev)
 

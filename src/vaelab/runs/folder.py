@@ -19,6 +19,8 @@ Every file is written atomically (atomic.py), so a crash leaves the old file or 
 a temporary, removed when the run is next opened). The checkpoint commits an epoch: a folder with
 a config.toml and no checkpoint is a failed start (an error or a kill before the first epoch was
 saved), which the original command claims again and `--resume` trains from epoch 0.
+The subfolders (plots/, evals/, epochs/, tensorboard/) are refused when they are symbolic links:
+vaelab reads and writes only inside the run.
 """
 
 from __future__ import annotations
@@ -101,11 +103,11 @@ class RunFolder(EvalHistory):
 
     @property
     def plots(self) -> Path:
-        return self.path / PLOTS
+        return self.subfolder(PLOTS)
 
     @property
     def tensorboard(self) -> Path:
-        return self.path / TENSORBOARD
+        return self.subfolder(TENSORBOARD)
 
     @property
     def report(self) -> Path:
@@ -121,11 +123,31 @@ class RunFolder(EvalHistory):
 
     @property
     def evals(self) -> Path:
-        return self.path / EVALS
+        return self.subfolder(EVALS)
 
     @property
     def eval_path(self) -> Path:
         return self.path / EVAL
+
+    def subfolder(self, name: str) -> Path:
+        """RUN/name, refused when it is a symbolic link: whatever vaelab writes there (or deletes: temporaries)
+        would land outside the run, and what it reads (plots for the report) would come from outside."""
+        path = self.path / name
+        if path.is_symlink():
+            raise VaelabError(f"{path} is a symbolic link; a run's {name}/ must be a folder inside the run "
+                              f"(vaelab never reads or writes through links there): remove the link")
+        return path
+
+    def make_subfolder(self, name: str) -> Path:
+        """RUN/name, made if missing; never a symbolic link (subfolder), never through one planted meanwhile."""
+        path = self.subfolder(name)
+        try:
+            path.mkdir()
+        except FileExistsError:
+            pass
+        if not path.is_dir() or path.is_symlink():  # a file of that name, or a link planted since the check
+            raise VaelabError(f"{path} is not a folder; {name}/ must be a folder inside the run")
+        return path
 
     def is_run(self) -> bool:
         return (self.path / CONFIG).is_file()
@@ -159,8 +181,10 @@ class RunFolder(EvalHistory):
             os.close(fd)
 
     def remove_temporaries(self, older_than: float = 0.0) -> int:
-        """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files."""
-        return sum(remove_temporaries(self.path / sub, older_than=older_than) for sub in ("", PLOTS, EPOCHS, EVALS))
+        """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files. Never
+        through a symbolic link (subfolder refuses one)."""
+        folders = [self.path, *(self.subfolder(sub) for sub in (PLOTS, EPOCHS, EVALS))]  # all checked first
+        return sum(remove_temporaries(folder, older_than=older_than) for folder in folders)
 
     # config.toml
     def read_config(self) -> cfg.Config:
@@ -241,6 +265,7 @@ class RunFolder(EvalHistory):
 
     # weights kept per epoch
     def epoch_path(self, epoch: int) -> Path:
+        self.subfolder(EPOCHS)  # refuses a link
         return self.path / epoch_weights(epoch)
 
     def weights_for(self, epoch: int | None) -> str:
@@ -248,11 +273,11 @@ class RunFolder(EvalHistory):
         if epoch is None:
             return WEIGHTS
         name = epoch_weights(epoch)
-        if not (self.path / name).is_file():
+        if not self.epoch_path(epoch).is_file():
             kept = self.kept_epochs()
             hint = f"kept epochs: {', '.join(map(str, kept))}" if kept else "train with --save-every N to keep them"
             raise VaelabError(f"{self.path} has no weights for epoch {epoch} ({hint})")
         return name
 
     def kept_epochs(self) -> list[int]:
-        return sorted(int(p.stem.removeprefix("epoch-")) for p in (self.path / EPOCHS).glob("epoch-*.safetensors"))
+        return sorted(int(p.stem.removeprefix("epoch-")) for p in self.subfolder(EPOCHS).glob("epoch-*.safetensors"))

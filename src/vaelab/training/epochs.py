@@ -27,7 +27,7 @@ from torch import nn
 from ..estimators import objectives
 from ..runs import provenance
 from ..runs.checkpoint import load_checkpoint, save_checkpoint, save_weights
-from ..runs.folder import RunFolder
+from ..runs.folder import EPOCHS, RunFolder
 from ..runs.resolve import Resolved
 from . import averaging
 
@@ -121,7 +121,7 @@ class EpochWriter:
         if improved:
             save_weights(self.run.weights, model, self.meta)
         if c.save_every and epoch % c.save_every == 0:  # early weights, for `amortization-gap --epoch`
-            self.run.epoch_path(epoch).parent.mkdir(exist_ok=True)
+            self.run.make_subfolder(EPOCHS)
             save_weights(self.run.epoch_path(epoch), model, self.meta)
         self.rows.append(row)
         self.run.write_metrics(self.rows)
