@@ -158,7 +158,8 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     # evaluation resolves its own precision request (auto: the fastest native one), not the training one
     r = resolve(c.replace(precision=precision), data.scale, resolve_device(device or c.device))
     dev, precision = r.device, r.precision
-    _, model = loading.load_model(run, data.shape, dev)
+    model, sha256 = loading.load_weights_of(c, run, data.shape, dev)
+    stamp = folder.weights_stamp(sha256)  # the weights scored, whatever a training process writes meanwhile
     x = inputs.eval_inputs(r, data, split, dev)
     result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood}
     if len(x) == 0:
@@ -186,7 +187,7 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
         result["estimators"].pop("bits_per_dim", None)
     if write:
         folder.remove_temporaries(LIVE_WRITE_SECONDS)
-        folder.write_eval(result)
+        folder.write_eval(result, stamp)
     return result
 
 

@@ -5,6 +5,7 @@ import hashlib
 import json
 
 import pytest
+import torch
 
 import vaelab
 from vaelab.cli.main import run as cli
@@ -73,3 +74,69 @@ def test_an_eval_json_from_before_evals_existed_is_kept(run):
     _eval(run, 4)
     assert json.loads((run / "evals" / "test-k3.json").read_text()) == legacy
     assert RunFolder(run).read_eval()["k"] == 4  # unstamped, so never taken for the current weights
+
+
+def test_the_stamp_is_of_the_weights_scored_even_when_training_replaces_them_meanwhile(run, tmp_path, monkeypatch):
+    """evaluate while a training process writes (issue 27, item 8): model.safetensors is replaced between the
+    load and the write of the result. The result is stamped with the SHA-256 of the bytes it scored, so it is
+    kept as a stale evaluation and eval.json never presents it as the new weights' number."""
+    import shutil
+
+    from safetensors.torch import load, save
+
+    from vaelab import api
+    from vaelab.atomic import atomic_write
+
+    scored = _sha(run / "model.safetensors")
+    copy = tmp_path / "copy"
+    shutil.copytree(run, copy)  # the scored weights, kept untouched elsewhere
+    raw = (run / "model.safetensors").read_bytes()
+    newer = save({k: v + 0.01 for k, v in load(raw).items()}, metadata=json.loads(raw[8:8 + int.from_bytes(
+        raw[:8], "little")])["__metadata__"])  # another epoch's weights, as a trainer writes them
+    summarize = api.ev.summarize
+
+    def scored_then_replaced(*args, **kwargs):
+        out = summarize(*args, **kwargs)
+        atomic_write(run / "model.safetensors", newer)  # lands while the scores are being put together
+        return out
+
+    monkeypatch.setattr(api.ev, "summarize", scored_then_replaced)
+    result = _eval(run, 5)
+    monkeypatch.undo()
+    kept = json.loads((run / "evals" / "test-k5.json").read_text())
+    assert _sha(run / "model.safetensors") != scored  # the precondition: the file changed under the evaluation
+    assert kept["weights"]["sha256"] == scored and kept["nll"] == result["nll"]
+    assert _eval(copy, 5)["nll"] == result["nll"]  # the number does belong to the stamped (scored) weights
+    assert [ev["stale"] for ev in RunFolder(run).evaluations()] == [True]
+    assert not (run / "eval.json").exists()  # nothing evaluated the current weights: no eval.json claims them
+
+
+
+def test_weights_replaced_between_the_digest_and_the_map_are_read_again(run, monkeypatch):
+    """The stamp comes from hashing the file and its tensors from a memory map of it: a trainer's rename landing
+    between the two would pair one version's SHA-256 with the other's weights. Here it lands there, once."""
+    from safetensors.torch import load, save
+
+    from vaelab.atomic import atomic_write
+    from vaelab.runs import loading, weights_file
+    from vaelab.runs.checkpoint import read_shape
+
+    path = run / "model.safetensors"
+    raw = path.read_bytes()
+    meta = json.loads(raw[8:8 + int.from_bytes(raw[:8], "little")])["__metadata__"]
+    newer_tensors = {k: v + 0.01 for k, v in load(raw).items()}  # another epoch's weights, as a trainer writes them
+    newer = save(newer_tensors, metadata=meta)
+    read_tensors, calls = weights_file.read_tensors, []
+
+    def replaced_first(p, names):
+        if not calls:
+            atomic_write(path, newer)  # after the old version was hashed, before it is mapped
+        calls.append(p)
+        return read_tensors(p, names)
+
+    monkeypatch.setattr(weights_file, "read_tensors", replaced_first)
+    model, sha256 = loading.load_weights_of(loading.load_config(run), run, read_shape(path))
+    for name, value in model.state_dict().items():  # the weights loaded are the newer version's
+        assert torch.equal(value, newer_tensors[name]), name
+    assert sha256 == hashlib.sha256(newer).hexdigest() != hashlib.sha256(raw).hexdigest()  # and so is the stamp
+    assert len(calls) == 2  # (the version replaced mid-read was read again)

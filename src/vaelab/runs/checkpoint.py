@@ -23,7 +23,7 @@ from ..errors import CheckpointError
 from ..training import averaging
 from .checkpoint_check import check_groups, check_optim, check_rng, check_state, check_weights
 from .json_text import dumps
-from .weights_file import read_header, read_tensors
+from .weights_file import read_header, read_tensors, read_tensors_sha256
 
 
 def _cpu_state(prefix: str, module: nn.Module) -> dict[str, torch.Tensor]:
@@ -36,18 +36,20 @@ def save_weights(path: str | Path, model: nn.Module, meta: dict[str, str] | None
     atomic_write(path, st_save(_cpu_state("", model), metadata=meta))
 
 
-def load_weights(path: str | Path, model: nn.Module) -> None:
+def load_weights(path: str | Path, model: nn.Module) -> str:
     """Load weights into model: every name, shape and dtype checked from the file's header before a tensor is read,
-    and every value checked finite before the model is touched."""
+    and every value checked finite before the model is touched. Returns the SHA-256 of the file the weights came
+    from (the version loaded, whatever replaces it meanwhile)."""
     path = Path(path)
     header, _ = read_header(path)
     other = ("optim.", "rng.", averaging.PREFIX)  # a checkpoint's trained weights are its model.* tensors
     names = {k.removeprefix("model."): k for k in header if not k.startswith(other)}
     check_weights(path, model, {own: header[k] for own, k in names.items()})
-    tensors = read_tensors(path, names.values())
+    tensors, sha256 = read_tensors_sha256(path, names.values())
     weights = {own: tensors[k] for own, k in names.items()}
     check_weights(path, model, weights)  # now the values
     model.load_state_dict(weights)
+    return sha256
 
 
 def read_meta(path: str | Path) -> dict[str, str]:

@@ -21,6 +21,7 @@ class EvalHistory:
     evals: Path
     eval_path: Path
     weights: Path
+    read_metrics: Callable[..., list[dict]]
     make_subfolder: Callable[[str], Path]
 
     @staticmethod
@@ -76,12 +77,19 @@ class EvalHistory:
             ev["stale"] = True
         return ev
 
-    def write_eval(self, result: dict) -> Path:
-        """Keep one evaluation (stamped with the weights) in evals/ and choose eval.json again; returns its file."""
-        self._keep_legacy_eval()
+    def weights_stamp(self, sha256: str | None) -> dict:
+        """What ties an evaluation to the weights it scored: the SHA-256 of the bytes loaded (never of whatever
+        the file holds when the result is written: training may replace it meanwhile) and the epochs trained
+        by then (read right after loading, so never fewer than the weights have seen)."""
         rows = self.read_metrics()
+        return {"sha256": sha256, "epochs_trained": rows[-1]["epoch"] if rows else 0}
+
+    def write_eval(self, result: dict, stamp: dict) -> Path:
+        """Keep one evaluation, with weights_stamp()'s stamp, in evals/ and choose eval.json again; returns its
+        file (an evaluation of weights replaced since is kept, stale, and never shown as eval.json)."""
+        self._keep_legacy_eval()
         result = {k: v for k, v in result.items() if k != "stale"}
-        result["weights"] = {"sha256": self.weights_sha256(), "epochs_trained": rows[-1]["epoch"] if rows else 0}
+        result["weights"] = stamp
         path = self.eval_file(result)
         self.make_subfolder(self.evals.name)  # never through a link (folder.py)
         self._write(path, result)

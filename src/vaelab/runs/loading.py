@@ -24,6 +24,13 @@ def load_model(run: str | Path, data_shape: tuple[int, ...] | None = None, devic
     c = load_config(run)
     if data_shape is None:
         data_shape = read_shape(Path(run) / weights)
+    return c, load_weights_of(c, run, data_shape, device, weights)[0]
+
+
+def load_weights_of(c: cfg.Config, run: str | Path, data_shape: tuple[int, ...], device: torch.device | str = "cpu",
+                    weights: str = WEIGHTS) -> tuple[nn.Module, str]:
+    """The model of config c with the run's weights, and the SHA-256 of the weight bytes loaded: what an
+    evaluation is stamped with, even when training replaces the file meanwhile."""
     model = models.build(c, data_shape)
-    load_weights(Path(run) / weights, model)
-    return c, model.to(device).eval()
+    sha256 = load_weights(Path(run) / weights, model)
+    return model.to(device).eval(), sha256

@@ -10,6 +10,7 @@ only then are the tensors read, through safetensors' memory map of the file.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -78,3 +79,22 @@ def read_tensors(path: Path, names: Iterable[str]) -> dict[str, torch.Tensor]:
             return {name: f.get_tensor(name) for name in names}
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise CheckpointError(f"{path}: corrupt checkpoint ({str(e).splitlines()[0]})") from None
+
+
+def read_tensors_sha256(path: Path, names: Iterable[str], tries: int = 3) -> tuple[dict[str, torch.Tensor], str]:
+    """read_tensors, and the SHA-256 of the version of the file they came from: a training process may replace
+    the file (a rename) at any time, so a digest taken by a second open could be of other weights. The file is
+    held open while it is hashed and mapped; the map is of the held version when the path still names it after
+    (a replaced version never comes back). Replaced in between, the file is read again."""
+    names = list(names)
+    for _ in range(tries):
+        with open_regular(path, error=CheckpointError) as f:
+            sha256 = hashlib.file_digest(f, "sha256").hexdigest()
+            tensors = read_tensors(path, names)
+            try:
+                now, held = os.stat(path), os.fstat(f.fileno())
+            except FileNotFoundError:  # removed meanwhile: the next open says so
+                continue
+            if (now.st_dev, now.st_ino) == (held.st_dev, held.st_ino):
+                return tensors, sha256
+    raise CheckpointError(f"{path}: replaced {tries} times while it was being read; read it again later")
