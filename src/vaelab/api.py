@@ -8,7 +8,6 @@
 
 from __future__ import annotations
 
-from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -28,7 +27,6 @@ from .reports import views
 from .runs import claims, inputs, loading
 from .runs import user_arrays as user_data
 from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
-from .runs.lock_owner import lock_owner
 from .runs.resolve import device as resolve_device
 from .runs.resolve import resolve
 from .runtime import parallel
@@ -63,7 +61,9 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
 
     data: a dataset name (config.DATASETS) or a NumPy array / torch tensor of images, (N, H, W) or (N, D)
     in [0, 1], with optional `labels` (N,); the run keeps the arrays (runs/user_arrays.py).
-    overwrite=True replaces the run at `out`; resume=RUN (or resume=True with out=RUN) continues it.
+    overwrite=True replaces the run at `out` (kept until the new run's first checkpoint, and put back if it
+    fails before); resume=RUN (or resume=True with out=RUN) continues it. Another process training in the
+    folder is refused.
     outputs: per-epoch outputs (epochs.EpochOutput), called after each epoch's files are written.
 
     Under torchrun every process calls this; process 0 alone writes the run folder.
@@ -75,20 +75,9 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         out, resume = resume, True
     if resume:
         run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
-        c = cfg.from_dict(overrides, loading.load_config(run))
-        data = inputs.load_data(c)
-        memory.check_training(c, data.shape, len(data.train), len(data.test), resolve_device(c.device))
-        folder = RunFolder(run)
-        if world.writes and folder.in_use():
-            raise VaelabError(f"{run} is being trained by another process{lock_owner(run)}; wait for it, or stop it "
-                              "first")
-        if world.writes:
-            folder.remove_temporaries()  # what a kill mid-write left
-        if folder.is_failed_start():  # no checkpoint: nothing trained is kept, so start it again as saved
-            log(f"{run} stopped before its first checkpoint; training it from epoch 0 with its saved config")
-            if world.writes:
-                folder.weights.unlink(missing_ok=True)  # from a kill inside epoch 1
-            resume = False
+        # process 0 locks the run first (undoing an overwrite a kill interrupted), then reads what it holds
+        claim = claims.claim_resume(run) if world.writes else \
+            claims.Claim(run, "retry" if RunFolder(run).is_failed_start() else "resume")
     else:
         arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
         c = make_config(config, **overrides)
@@ -102,37 +91,52 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         run = Path(out or c.out or claims.default_out(c))
         # fit saves it resolved (runs/resolve.py); checked (a name config.toml can hold) before the claim
         c = c.replace(out=str(run))
-        if _claim(run, overwrite, world, c.device) == "retry":
-            log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
-        if arrays:
-            c, data = user_data.keep(arrays, run, c)
-    try:
-        with RunFolder(run).training() if world.writes else nullcontext():  # see claims.check_claim
+        claim = _claim(run, overwrite, world, c.device)
+    # the folder is this process's until training and finishing end; an error before the first checkpoint
+    # puts back the run an overwrite replaced (runs/claims.py)
+    with claim:
+        if resume:
+            c = cfg.from_dict(overrides, loading.load_config(run))
+            data = inputs.load_data(c)
+            memory.check_training(c, data.shape, len(data.train), len(data.test), resolve_device(c.device))
+            if world.writes:
+                RunFolder(run).remove_temporaries()  # what a kill mid-write left
+            if claim.how == "retry":  # no checkpoint: nothing trained is kept, so start it again as saved
+                log(f"{run} stopped before its first checkpoint; training it from epoch 0 with its saved config")
+                if world.writes:
+                    RunFolder(run).weights.unlink(missing_ok=True)  # from a kill inside epoch 1
+                resume = False
+        else:
+            if claim.how == "retry":
+                log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
+            if arrays:
+                c, data = user_data.keep(arrays, run, c)
+        try:
             fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
-    finally:
-        parallel.leave()
-    if world.writes and resume and not finish:  # (finishing evaluates the new weights, choosing eval.json again)
-        RunFolder(run).refresh_eval()  # evaluations of weights that training replaced are marked stale
-    if finish and world.writes:
-        finish_run(run, data=data, progress=progress, log=log, explorer=explorer)
+        finally:
+            parallel.leave()
+        if world.writes and resume and not finish:  # (finishing evaluates the new weights, choosing eval.json again)
+            RunFolder(run).refresh_eval()  # evaluations of weights that training replaced are marked stale
+        if finish and world.writes:
+            finish_run(run, data=data, progress=progress, log=log, explorer=explorer)
     return run
 
 
-def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> str:
-    """Process 0 claims the run folder (claims.claim's answer); under torchrun the others learn whether it could."""
+def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> claims.Claim:
+    """Process 0 claims the run folder (claims.claim); under torchrun the others learn whether it could."""
     if not world.distributed:
         return claims.claim(run, overwrite=overwrite)
     dev = parallel.join(world, resolve_device(device))
-    error, how = None, ""
+    error, claim = None, claims.Claim(run, "")  # the other processes hold no lock: they write nothing
     if world.writes:
         try:
-            how = claims.claim(run, overwrite=overwrite)
+            claim = claims.claim(run, overwrite=overwrite)
         except VaelabError as e:
             error = e
     if not parallel.agree(error is None, world, dev):
         parallel.leave()
         raise error or VaelabError(f"process 0 could not claim {run}")
-    return how
+    return claim
 
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,

@@ -24,7 +24,8 @@ def test_a_divergence_in_epoch_1_leaves_a_failed_start_the_original_command_retr
     out = tmp_path / "run"
     cmd = ["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]
     assert "diverged at epoch 1" in expect_error(cmd + ["--lr", "1e30"], capsys)
-    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "metrics.jsonl", "provenance.json"]
+    assert sorted(p.name for p in out.iterdir()) == [".vaelab-starting", "config.toml", "metrics.jsonl",
+                                                     "provenance.json"]  # vaelab's mark: a start, not a run
     assert cli(cmd[1:] + ["--lr", "1e30"]) == 2  # without -q, so the notice is logged (on stderr)
     said = capsys.readouterr()
     assert "diverged at epoch 1" in said.err and "held a failed start" in said.err  # not "already holds a run"
@@ -33,14 +34,53 @@ def test_a_divergence_in_epoch_1_leaves_a_failed_start_the_original_command_retr
     assert (out / "checkpoint.safetensors").is_file() and "lr = 0.001" in (out / "config.toml").read_text()
 
 
-def test_resume_of_a_failed_start_trains_it_from_epoch_0_as_saved(tmp_path):
+def test_resume_of_a_failed_start_trains_it_from_epoch_0_as_saved(tmp_path, capsys, monkeypatch):
+    from vaelab.runs import checkpoint
+
     a, b = tmp_path / "a", tmp_path / "b"
     assert cli(["-q", "train", "--epochs", "2", "--out", str(a), "--no-report", *FAST]) == 0
-    assert cli(["-q", "train", "--epochs", "2", "--out", str(b), "--no-report", *FAST]) == 0
-    (b / "checkpoint.safetensors").unlink()  # as a kill in epoch 1, after the weights, before the checkpoint
+    write = checkpoint.atomic_write
+
+    def no_checkpoint(path, data):  # as a kill in epoch 1, after the weights, before the checkpoint
+        if str(path).endswith("checkpoint.safetensors"):
+            raise OSError(28, "No space left on device", str(path))
+        write(path, data)
+    monkeypatch.setattr(checkpoint, "atomic_write", no_checkpoint)
+    expect_error(["-q", "train", "--epochs", "2", "--out", str(b), "--no-report", *FAST], capsys)
+    monkeypatch.undo()
+    assert (b / "model.safetensors").is_file() and not (b / "checkpoint.safetensors").exists()
     assert cli(["-q", "train", "--resume", str(b), "--no-report"]) == 0
     for name in ("model.safetensors", "checkpoint.safetensors"):
         assert safetensors_content(a / name) == safetensors_content(b / name), name
+    assert not (b / ".vaelab-starting").exists()  # the first checkpoint ended the start
+
+
+def test_a_run_whose_checkpoint_was_deleted_is_a_run_not_a_failed_start(tmp_path, capsys):
+    """Issue 27, item 7: deleting checkpoint.safetensors of a finished run (to save space) made it a "failed
+    start": `train --out RUN` deleted the whole folder (a user's notes too) and `--resume` retrained from 0."""
+    out = tmp_path / "run"
+    assert cli(["-q", "train", "--epochs", "2", "--out", str(out), *FAST]) == 0
+    (out / "checkpoint.safetensors").unlink()
+    (out / "NOTES.txt").write_text("mine")
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    assert "already holds a run" in expect_error(["-q", "train", "--epochs", "1", "--out", str(out), *FAST,
+                                                  "--latent-dim", "3"], capsys)
+    err = expect_error(["-q", "train", "--resume", str(out)], capsys)
+    assert "no checkpoint.safetensors" in err and "cannot continue" in err
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before  # nothing deleted or rewritten
+    assert cli(["-q", "evaluate", str(out), "--k", "5"]) == 0  # and it is still a run to use
+
+
+def test_a_failed_start_holding_a_users_file_is_never_cleared_unasked(tmp_path, capsys):
+    out = tmp_path / "run"
+    cmd = ["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]
+    expect_error(cmd + ["--lr", "1e30"], capsys)  # a failed start, marked by vaelab
+    (out / "NOTES.txt").write_text("mine")
+    err = expect_error(cmd, capsys)
+    assert "files vaelab did not write (NOTES.txt)" in err
+    assert (out / "NOTES.txt").read_text() == "mine" and (out / "config.toml").is_file()
+    assert cli(cmd + ["--overwrite"]) == 0  # asked for: replaced
+    assert not (out / "NOTES.txt").exists() and (out / "checkpoint.safetensors").is_file()
 
 
 def test_a_complete_run_is_never_reclaimed_and_a_foreign_folder_never_deleted(tmp_path, capsys):

@@ -14,31 +14,31 @@
     data.npz                       the arrays of vaelab.train(data=x), when the data was given as arrays
     plots/, report.html, explorer.html, other *.json (comparison.json, amortization_gap.json)
     tensorboard/                   TensorBoard event files (--log tensorboard)
+    .vaelab-starting               vaelab's mark on a run it starts (claims.py); gone at the first checkpoint
 
 Every file is written atomically (atomic.py), so a crash leaves the old file or the new one (and
 a temporary, removed when the run is next opened). The checkpoint commits an epoch: a folder with
-a config.toml and no checkpoint is a failed start (an error or a kill before the first epoch was
-saved), which the original command claims again and `--resume` trains from epoch 0.
+vaelab's start mark and no checkpoint is a failed start (an error or a kill before the first epoch
+was saved), which the original command claims again and `--resume` trains from epoch 0. Without
+the mark a folder is never a failed start: a run whose checkpoint was deleted is still a run.
 The subfolders (plots/, evals/, epochs/, tensorboard/) are refused when they are symbolic links:
 vaelab reads and writes only inside the run.
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 import tomllib
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from ..atomic import atomic_write, remove_temporaries, temporaries
 from ..config import schema as cfg
 from ..errors import FolderInUse, VaelabError
 from .evals import EvalHistory
+from .folder_lock import locked
 from .json_text import dumps, write_json
-from .lock_owner import lock_owner
 
 CONFIG = "config.toml"
 METRICS = "metrics.jsonl"
@@ -56,6 +56,7 @@ GAP = "amortization_gap.json"  # estimators/amortization_gap.py
 COMPARISON = "comparison.json"  # reports/compare.py
 PROVENANCE = "provenance.json"  # runs/provenance.py: how each training session was run
 DOC_TOPICS = "doc_topics.csv"  # `vaelab topics RUN --docs PATH` (topics/encode.py)
+STARTING = ".vaelab-starting"  # claims.py: JSON, {"replaces": SIBLING} while an overwrite keeps the old run
 LIVE_WRITE_SECONDS = 60  # a temporary younger than this may be another process's write in progress
 # keys every saved config.toml has held: a file without them was cut short or emptied, never read as defaults
 SAVED_KEYS = ("data", "model", "hidden", "latent_dim", "epochs", "seed")
@@ -152,9 +153,14 @@ class RunFolder(EvalHistory):
     def is_run(self) -> bool:
         return (self.path / CONFIG).is_file()
 
+    @property
+    def start_mark(self) -> Path:
+        return self.path / STARTING
+
     def is_failed_start(self) -> bool:
-        """A run stopped (error or kill) before its first checkpoint: nothing in it is worth keeping."""
-        return self.is_run() and not self.checkpoint.exists()
+        """A run vaelab started that stopped (error or kill) before its first checkpoint: nothing in it is worth
+        keeping. Only vaelab's own start mark says so (claims.py)."""
+        return self.start_mark.is_file() and not self.checkpoint.exists()
 
     def in_use(self) -> bool:
         """Whether another process trains in this folder now (it holds training()'s lock)."""
@@ -164,21 +170,10 @@ class RunFolder(EvalHistory):
         except FolderInUse:
             return True
 
-    @contextmanager
-    def training(self) -> Iterator[None]:
-        """Hold an exclusive lock on the folder while training in it; the kernel drops it when the process dies."""
-        fd = os.open(self.path, os.O_RDONLY)
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                raise FolderInUse(f"{self.path} is being trained by another process{lock_owner(self.path)}; wait for "
-                                  "it to finish, or train into another folder") from None
-            except OSError:  # a file system without locks: train unguarded
-                pass
-            yield
-        finally:
-            os.close(fd)
+    def training(self) -> AbstractContextManager[None]:
+        """Hold the folder's exclusive lock (folder_lock.py), as a process training in it does; FolderInUse while
+        another process holds it."""
+        return locked(self.path)
 
     def remove_temporaries(self, older_than: float = 0.0) -> int:
         """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files. Never

@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
+import os
 import re
 import shutil
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
@@ -25,12 +27,14 @@ from .. import models
 from ..api import finish_run, make_config
 from ..config import schema as cfg
 from ..data import ImageData
-from ..errors import AlreadyThere, ConfigError, VaelabError
+from ..errors import AlreadyThere, ConfigError, FolderInUse, VaelabError
 from ..estimators import memory
 from ..logs import info
 from ..runs import claims, inputs
 from ..runs.folder import RunFolder
+from ..runs.folder_lock import lock
 from ..runs.json_text import write_json
+from ..runs.lock_owner import lock_owner
 from ..runs.resolve import device as resolve_device
 from ..training.loop import fit
 from .stacked import check_stackable, fit_group
@@ -133,15 +137,35 @@ def groups(members: Sequence[Member], sequential: bool = False) -> list[list[int
     return list(out.values())
 
 
-def _claim_root(root: Path, overwrite: bool) -> None:
-    """Make the sweep folder; an existing sweep is replaced only with overwrite, anything else never."""
-    if root.exists() and (not root.is_dir() or any(root.iterdir())):
-        if not (root / "sweep.json").is_file():
-            raise VaelabError(f"{root} exists and is not a vaelab sweep folder; refusing to write into it")
-        if not overwrite:
-            raise AlreadyThere(f"{root} already holds a sweep; overwrite=True replaces it", root, "sweep")
-        shutil.rmtree(root)
+def _claim_root(root: Path, overwrite: bool) -> int:
+    """Make and lock the sweep folder (returns the descriptor holding the lock: a `train --out` of the same
+    folder refuses while it is held); an existing sweep is replaced only with overwrite, anything else never."""
     root.mkdir(parents=True, exist_ok=True)
+    try:
+        fd = lock(root)
+    except BlockingIOError:
+        raise FolderInUse(f"{root} is in use by another process{lock_owner(root)} (a sweep or a training run); wait "
+                          "for it") from None
+    try:
+        entries = list(root.iterdir())  # decided under the lock, so two claims of one folder never both win
+        if entries:
+            if not (root / "sweep.json").is_file():
+                raise VaelabError(f"{root} exists and is not a vaelab sweep folder; refusing to write into it")
+            if not overwrite:
+                raise AlreadyThere(f"{root} already holds a sweep; overwrite=True replaces it", root, "sweep")
+            for run in (p for p in entries if p.is_dir() and not p.is_symlink()):
+                if RunFolder(run).in_use():  # e.g. `train --resume` of one of its runs
+                    raise FolderInUse(f"{run} is being trained by another process{lock_owner(run)}; the sweep is not "
+                                      "replaced")
+            for p in entries:  # the folder itself stays: the lock is on it
+                if p.is_dir() and not p.is_symlink():
+                    shutil.rmtree(p)
+                else:
+                    p.unlink()
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
 
 
 def default_root(c: cfg.Config, root: str | Path = "runs") -> Path:
@@ -188,14 +212,22 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
 
     root = Path(out) if out is not None else default_root(base)
     members = [dataclasses.replace(m, config=m.config.replace(out=str(root / m.name))) for m in members]  # checked
-    _claim_root(root, overwrite)  # after the names are (config.toml must hold each one)
-    group_of = [{"group": gi, "group_size": len(part)} for i in range(len(members))
-                for gi, part in enumerate(parts) if i in part]
-    results: list[dict] = [{} for _ in members]
-    _write_summary(root, members, results, group_of)  # marks the folder as a sweep from the start
-    for m in members:
-        claims.claim(Path(m.config.out), overwrite=False)
+    with ExitStack() as held:  # the sweep folder and every run in it are this process's until the sweep ends
+        held.callback(os.close, _claim_root(root, overwrite))  # after the names are (config.toml must hold each one)
+        group_of = [{"group": gi, "group_size": len(part)} for i in range(len(members))
+                    for gi, part in enumerate(parts) if i in part]
+        _write_summary(root, members, [{} for _ in members], group_of)  # marks the folder as a sweep from the start
+        for m in members:
+            held.enter_context(claims.claim(Path(m.config.out), overwrite=False))
+        return _train_members(root, members, parts, datas, group_of, finish=finish, progress=progress, log=log,
+                              outputs=outputs, explorer=explorer)
 
+
+def _train_members(root: Path, members: list[Member], parts: list[list[int]], datas: list[ImageData],
+                   group_of: list[dict], *, finish: bool, progress: bool, log: Callable[[str], None],
+                   outputs: Sequence, explorer: bool) -> Path:
+    """Train each group, then (finish) evaluate every model that did not fail; sweep.json after each step."""
+    results: list[dict] = [{} for _ in members]
     for gi, part in enumerate(parts):
         names = ", ".join(members[i].name for i in part)
         log(f"group {gi + 1}/{len(parts)}: {len(part)} model{'s' * (len(part) > 1)} ({names})")

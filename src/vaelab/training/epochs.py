@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from ..estimators import objectives
-from ..runs import provenance
+from ..runs import claims, provenance
 from ..runs.checkpoint import load_checkpoint, save_checkpoint, save_weights
 from ..runs.folder import EPOCHS, RunFolder
 from ..runs.resolve import Resolved
@@ -147,6 +147,7 @@ class EpochWriter:
             if rng is not None:
                 torch.set_rng_state(rng)
             save_checkpoint(self.run.checkpoint, model, optimizer, self.state, self.average)
+        claims.commit(self.run)  # the first one ends the start: an overwritten run kept aside goes now
 
     @property
     def best(self) -> float | None:
