@@ -12,11 +12,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from clitools import expect_error
 from paths import ROOT
 
 import vaelab
 from vaelab.cli.main import run as cli
+from vaelab.runs import folder_swap
 from vaelab.runs.folder import RunFolder
 
 SRC = str(ROOT / "src")
@@ -88,8 +90,12 @@ def test_an_overwrite_started_during_training_fails_and_the_run_stays_whole(tmp_
     assert vaelab.train(out=run, resume=True, epochs=4, finish=False, log=lambda s: None) == run
 
 
-def test_a_diverging_overwrite_leaves_the_old_run_as_it_was(tmp_path, capsys):
-    """Item 6: the old run was deleted before the new one had trained anything (`--lr` 1e30 then diverges)."""
+@pytest.mark.parametrize("swap", ["renameat2", "three renames"])
+def test_a_diverging_overwrite_leaves_the_old_run_as_it_was(tmp_path, capsys, monkeypatch, swap):
+    """Item 6: the old run was deleted before the new one had trained anything (`--lr` 1e30 then diverges).
+    The same with the swap of systems without renameat2's exchange."""
+    if swap == "three renames":
+        monkeypatch.setattr(folder_swap, "_libc", lambda: object())
     run, before = _old_run(tmp_path)
     cmd = ["-q", "train", "--epochs", "2", "--out", str(run), "--overwrite", "--no-report", *FAST]
     assert "diverged at epoch 1" in expect_error(cmd + ["--lr", "1e30"], capsys)
@@ -139,6 +145,12 @@ def test_a_sweep_holds_its_folder_and_every_run_in_it(tmp_path):
     assert cli(["-q", "train", "--resume", str(member), "--epochs", "3", "--no-report"]) == 0
     sessions = RunFolder(member).read_provenance()
     assert [s.get("first_epoch") for s in sessions] == [1, 3], sessions
+    # and a sweep is not replaced while one of its runs is trained
+    before = _files(root)
+    with RunFolder(member).training():
+        assert "being trained by another process" in _one_error(
+            _vaelab("sweep", "--seeds", "2", "--epochs", "1", "--out", str(root), "--overwrite", *FAST))
+    assert _files(root) == before
 
 
 def test_a_sweep_and_a_train_claiming_one_folder_at_once_never_both_win(tmp_path, capsys):
@@ -157,3 +169,17 @@ def test_a_sweep_and_a_train_claiming_one_folder_at_once_never_both_win(tmp_path
     err = expect_error(["-q", "sweep", "--seeds", "2", "--epochs", "1", "--out", str(out), "--no-report", *FAST],
                        capsys)
     assert "not a vaelab sweep folder" in err and (out / "checkpoint.safetensors").is_file()
+
+
+def test_what_a_kill_left_beside_a_run_is_tidied_and_nothing_else(tmp_path, capsys):
+    """A kill between an overwrite's mark and its exchange leaves a hidden sibling holding the mark alone:
+    the next claim of the run removes it. A sibling-named folder holding anything else is left alone."""
+    run, _ = _old_run(tmp_path)
+    stale, other = tmp_path / ".run.vaelab-0123abcd", tmp_path / ".run.vaelab-4567cdef"
+    stale.mkdir()
+    (stale / ".vaelab-starting").write_text(json.dumps({"replaces": stale.name}))
+    other.mkdir()
+    (other / ".vaelab-starting").write_text("{}")
+    (other / "NOTES.txt").write_text("mine")
+    assert cli(["-q", "train", "--epochs", "1", "--out", str(run), "--overwrite", "--no-report", *FAST]) == 0
+    assert _siblings(run) == [other.name] and (other / "NOTES.txt").read_text() == "mine"
