@@ -36,7 +36,7 @@ def _plant(run, name, tmp_path):
     return outside
 
 
-EVERY = ("plots", "evals", "epochs")
+EVERY = ("plots", "evals", "epochs", "tensorboard")
 CASES = [(name, command) for names, command in [
     (EVERY, ["evaluate", "{run}", "--k", "5"]),  # writes evals/, removes temporaries in all three
     (EVERY, ["report", "{run}"]),  # reads plots/, removes temporaries in all three

@@ -178,7 +178,8 @@ class RunFolder(EvalHistory):
     def remove_temporaries(self, older_than: float = 0.0) -> int:
         """Delete what writes killed midway left (atomic.py); older_than spares a live writer's files. Never
         through a symbolic link (subfolder refuses one)."""
-        folders = [self.path, *(self.subfolder(sub) for sub in (PLOTS, EPOCHS, EVALS))]  # all checked first
+        self.subfolder(TENSORBOARD)  # every subfolder checked before anything is removed (or, on resume, written)
+        folders = [self.path, *(self.subfolder(sub) for sub in (PLOTS, EPOCHS, EVALS))]
         return sum(remove_temporaries(folder, older_than=older_than) for folder in folders)
 
     # config.toml
