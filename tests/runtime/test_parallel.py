@@ -53,7 +53,7 @@ def test_shards_held_apart_give_the_batches_of_shards_held_together():
 
 def test_two_processes_train_like_one(tmp_path):
     common = ["-q", "train", "--epochs", "3", "--hidden", "32", "--latent-dim", "3", "--batch-size", "64",
-              "--device", "cpu", "--no-report", "--set", "shards=2"]
+              "--device", "cpu", "--precision", "fp32", "--no-report", "--set", "shards=2"]  # exact values: fp32
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
     one = subprocess.run([sys.executable, "-m", "vaelab", *common, "--out", str(tmp_path / "one")],
                          env=env, capture_output=True, text=True, timeout=300)

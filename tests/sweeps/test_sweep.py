@@ -108,7 +108,7 @@ def test_per_model_losses_add_up_to_the_objectives_loss(model, estimator, beta):
 def test_stacked_autoencoder_retraces_its_solo_run(tmp_path):
     # A plain autoencoder's objective has no noise, so a swept model sees exactly its solo run's
     # data order and binarizations: the curves agree to float rounding.
-    kw = dict(SMALL, model="ae", hidden=(32,), batch_size=128, epochs=3)
+    kw = dict(SMALL, model="ae", hidden=(32,), batch_size=128, epochs=3, precision="fp32")  # stacked models: fp32
     root = vaelab.sweep(seeds=2, out=tmp_path / "sw", **kw, **QUIET)
     for s in range(2):
         solo = _rows(vaelab.train(finish=False, out=tmp_path / f"solo{s}", seed=s, **kw, **QUIET))
@@ -122,7 +122,7 @@ def test_stacked_autoencoder_retraces_its_solo_run(tmp_path):
 
 def test_stacked_vae_matches_its_solo_run_statistically(tmp_path):
     # Same initial weights, data order and binarizations; only the reparameterisation noise differs.
-    kw = dict(SMALL, hidden=(32,), batch_size=128, epochs=8)
+    kw = dict(SMALL, hidden=(32,), batch_size=128, epochs=8, precision="fp32")  # stacked models train in fp32
     root = vaelab.sweep(seeds=2, out=tmp_path / "sw", **kw, **QUIET)
     finals = []
     for s in range(2):

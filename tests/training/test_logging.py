@@ -17,6 +17,8 @@ from paths import ROOT
 
 import vaelab
 from vaelab import api, logs
+from clitools import expect_error
+from vaelab import api, logs, precision
 
 SRC = ROOT / "src"
 FAST = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "128"]
@@ -62,7 +64,10 @@ def test_provenance_names_the_repository_commit_and_each_resumed_session(tmp_pat
     first, second = json.loads((run / "provenance.json").read_text())["sessions"]
     assert first["git_commit"] == second["git_commit"] == head and first["git_dirty"] is False
     assert (first["first_epoch"], first["last_epoch"], second["first_epoch"], second["last_epoch"]) == (1, 1, 2, 2)
-    assert first["threads"] == torch.get_num_threads() and first["precision"] == "fp32" and first["seed"] == 7
+    # each session records the precision it trained in and why: auto's decision, from the hardware's facts
+    assert first["precision"] == second["precision"] == precision.choose("auto", torch.device("cpu"))
+    assert first["precision_why"].startswith("auto: CPU flags") and first["precision"] in first["precision_why"]
+    assert first["threads"] == torch.get_num_threads() and first["seed"] == 7
     assert 0 < first["wall_seconds"] < 300 and first["finished"] <= second["started"]
 
 

@@ -90,7 +90,7 @@ class Config:
     save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # the networks' matrix products; auto: bf16/tf32 where native and faster (runtime/precision.py)
+    precision: str = "auto"  # the networks' matrix products; auto: from a table of hardware facts (runtime/precision.py)
     cuda_graphs: bool = True  # replay the training step as a CUDA graph on a GPU
     shards: int = 0  # data shards a batch is drawn from; 0: one per process (see training/batches.py)
     # evaluation done at the end of `vaelab train`

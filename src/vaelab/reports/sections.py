@@ -125,7 +125,7 @@ PROVENANCE_ROWS = (("command", "command line"), ("started", "started (UTC)"), ("
                    ("torch", "torch"), ("python", "Python"), ("numpy", "NumPy"), ("git_commit", "git commit (cwd)"),
                    ("vaelab_git_commit", "vaelab source commit"), ("device", "device"), ("cpu", "CPU"),
                    ("gpu", "GPU"), ("cuda", "CUDA"), ("threads", "threads"), ("precision", "precision"),
-                   ("seed", "seed"), ("platform", "platform"), ("cwd", "working folder"))
+                   ("precision_why", "why this precision"), ("seed", "seed"), ("platform", "platform"), ("cwd", "working folder"))
 
 
 def _provenance_value(s: dict, key: str) -> str:

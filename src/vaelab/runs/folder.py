@@ -28,6 +28,8 @@ vaelab reads and writes only inside the run.
 from __future__ import annotations
 
 import json
+import os
+import re
 import tomllib
 from contextlib import AbstractContextManager
 from pathlib import Path
@@ -205,8 +207,23 @@ class RunFolder(EvalHistory):
         except (OSError, tomllib.TOMLDecodeError):
             return None
 
-    def write_config(self, c: cfg.Config) -> None:
-        atomic_write(self.path / CONFIG, cfg.to_toml(c).encode())
+    def write_config(self, c: cfg.Config, notes: dict[str, str] | None = None) -> None:
+        """config.toml; notes[key] (why this precision, say) becomes a comment on that key's line."""
+        lines = cfg.to_toml(c).splitlines()
+        for i, line in enumerate(lines):
+            note = (notes or {}).get(line.split(" = ", 1)[0])
+            if note:  # one line of printable text: TOML ends a comment at a newline and refuses control characters
+                lines[i] += "  # " + " ".join("".join(ch if ch.isprintable() else " " for ch in note).split())
+        atomic_write(self.path / CONFIG, ("\n".join(lines) + "\n").encode())
+
+    def config_note(self, key: str) -> str | None:
+        """The comment write_config put on key's line, or None."""
+        try:
+            text = (self.path / CONFIG).read_text()
+        except OSError:
+            return None
+        found = re.search(rf'^{re.escape(key)} = (?:"[^"\n]*"|[^#\s]+) +# (.*)$', text, re.MULTILINE)
+        return found.group(1) if found else None
 
     # metrics.jsonl
     def read_metrics(self, upto_epoch: int | None = None) -> list[dict]:

@@ -83,7 +83,8 @@ def session(r: Resolved, first_epoch: int) -> dict[str, Any]:
         "vaelab_git_commit": source["commit"] if source else None,
         "device": str(device), "cpu": cpu_model(),
         "gpu": torch.cuda.get_device_name(device) if cuda else None, "cuda": torch.version.cuda if cuda else None,
-        "threads": torch.get_num_threads(), "precision": r.precision, "seed": r.config.seed,
+        "threads": torch.get_num_threads(), "precision": r.precision,
+        "precision_why": r.precision_why, "seed": r.config.seed,
         "first_epoch": first_epoch, "started": _now(), "start_time": time.time(),
     }
 

@@ -28,6 +28,7 @@ class Resolved:
     dequantize: bool  # uniform noise within each stored level (quantised data, Gaussian likelihoods)
     device: torch.device
     precision: str  # of the training step's matrix products
+    precision_why: str = ""  # the facts behind it, in words (config.toml's comment beside precision)
 
 
 def device(name: str) -> torch.device:
@@ -39,9 +40,9 @@ def device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def precision(requested: str, dev: torch.device) -> str:
-    """The concrete precision (fp32, tf32 or bf16) of the matrix products on dev; 'auto' is decided here, once."""
-    return precisions.choose(requested, dev)
+def precision(requested: str, dev: torch.device) -> precisions.Decision:
+    """The concrete precision (fp32, tf32 or bf16) of the matrix products on dev, and why; 'auto' is decided here, once."""
+    return precisions.decide(requested, dev)
 
 
 def binarizes(c: cfg.Config, likelihood: str) -> bool:
@@ -61,7 +62,7 @@ def resolve(c: cfg.Config, data_scale: float, dev: torch.device | None = None) -
     binarize = binarizes(c, likelihood)
     dequantize = c.dequantize and likelihood != "bernoulli" and data_scale != 1.0
     dev = dev if dev is not None else device(c.device)
-    concrete = precision(c.precision, dev)
+    chosen = precision(c.precision, dev)
     saved = c.replace(likelihood=likelihood, estimator=estimator, prior=models.prior_for(c), binarize=binarize, dequantize=dequantize,
-                      precision=concrete)
-    return Resolved(saved, likelihood, estimator, binarize, dequantize, dev, concrete)
+                      precision=chosen.precision)
+    return Resolved(saved, likelihood, estimator, binarize, dequantize, dev, chosen.precision, chosen.why)

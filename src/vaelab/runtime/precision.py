@@ -1,23 +1,29 @@
-"""Matrix-product precision: fp32, tf32 (CUDA), bf16, or auto, which picks the fastest one the hardware runs natively.
+"""Matrix-product precision: fp32, tf32 (CUDA), bf16, or auto, decided from a table of hardware facts.
 
 The networks' matrix products are what costs; the distributions (log-densities, logsumexp over
 samples, the running sums) stay in float32/float64 either way, because models cast network
 outputs to float32 before building distributions. fp32 is exact float32 throughout.
 
-bfloat16 only pays where the hardware has bfloat16 arithmetic: AVX512-BF16 or AMX on x86, BF16
-on Arm, Ampere or newer on CUDA. Elsewhere torch emulates it, and an AVX2 CPU trained W1 eight
-times slower in bf16 than in fp32 (docs/BENCHMARKS.md). So `auto` (the default) takes bf16 on a
-CPU, or tf32 on a GPU, only where the hardware has it natively AND a short probe (a few matrix
-products, ~0.1 s, once per process and device) shows it faster; fp32 otherwise. `choose` is the
-one place a requested precision becomes the concrete one a run uses and records.
+`auto` (training's default) is a pure function of facts about the machine and the software: the
+CPU's feature flags, the GPU's compute capability, torch's version. It never times anything, so the
+same command on the same machine picks the same precision, and gives the same numbers, every time.
+The facts and the choice, with the reason, are written beside `precision` in the run's config.toml.
+    CUDA, compute capability >= 8.0 (Ampere and newer): tf32 (tensor cores; fp32 range, 10-bit mantissa)
+    CPU with avx512_bf16 (AMD Zen 4, Intel Sapphire Rapids: the latter also has amx_bf16), torch 2.13:
+        bf16: W1 trains faster than in fp32 (the measurement is in CPU_TABLE and docs/BENCHMARKS.md)
+    anything else: fp32. An AVX2-only CPU emulates bfloat16 (~70x slower matrix products than fp32);
+        Arm's BF16 and other torch versions have not been measured, so they get fp32 too.
+The CPU flags come from /proc/cpuinfo, or from $VAELAB_CPU_FLAGS (cpu_flags(): the one place they can
+be faked, so the test suite can run as the other kind of CPU). `choose` is the one place a requested
+precision becomes the concrete one a run uses and records.
 """
 
 from __future__ import annotations
 
-import functools
-import time
+import os
 import warnings
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -27,12 +33,34 @@ from ..config.schema import PRECISIONS
 from ..errors import VaelabError
 
 CONCRETE = PRECISIONS[1:]  # ("fp32", "tf32", "bf16"): what choose() returns
-FASTER = 0.8  # a lower precision must take at most this fraction of fp32's time in the probe
+CPU_FLAGS_ENV = "VAELAB_CPU_FLAGS"  # e.g. "avx2 fma": these flags instead of /proc/cpuinfo's (read in cpu_flags only)
+NATIVE_BF16 = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX512-BF16 and AMX, Arm BF16: bfloat16 arithmetic exists
+
+# auto on a CPU: the first row whose flag the CPU has decides, for the torch versions it was measured with.
+# (flag, precision, torch versions, why): benchmarks/bench_train.py, 2 threads, results in docs/BENCHMARKS.md.
+CPU_TABLE = (
+    ("avx512_bf16", "bf16", ("2.13",),
+     "AVX512-BF16 dot products: W1 (784-400-20, batch 128) trained in 1.0-1.1 s/epoch in bf16 against 1.5-1.7 s "
+     "in fp32 (AMD EPYC, 2 threads, torch 2.13)"),
+)
+CUDA_TF32_FROM = (8, 0)  # Ampere: tensor cores take tf32 inputs
 _warned: set[str] = set()
 
 
+@dataclass(frozen=True)
+class Decision:
+    """A concrete precision and why it was taken, in words (written beside it in config.toml)."""
+
+    precision: str
+    why: str
+
+
 def cpu_flags() -> set[str]:
-    """The CPU's feature flags from /proc/cpuinfo (x86 'flags', Arm 'Features'); empty where unreadable."""
+    """The CPU's feature flags: $VAELAB_CPU_FLAGS when set (whitespace or commas between flags), else
+    /proc/cpuinfo's (x86 'flags', Arm 'Features'); empty where unreadable."""
+    faked = os.environ.get(CPU_FLAGS_ENV)
+    if faked is not None:
+        return set(faked.replace(",", " ").split())
     try:
         text = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -44,73 +72,79 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def _torch_version() -> str:
+    """torch's major.minor, e.g. '2.13'."""
+    return ".".join(torch.__version__.split("+")[0].split(".")[:2])
+
+
+def _cpu_facts(flags: set[str]) -> str:
+    """The facts auto reads on a CPU, in words: the bfloat16 flags it has, torch's version."""
+    native = sorted(flags & NATIVE_BF16)
+    source = f"${CPU_FLAGS_ENV}" if CPU_FLAGS_ENV in os.environ else "/proc/cpuinfo"
+    return (f"CPU flags ({source}): {', '.join(native) if native else 'no avx512_bf16/amx_bf16/bf16'}; "
+            f"torch {_torch_version()}")
+
+
+def auto(device: torch.device) -> Decision:
+    """What `auto` means on `device`: a table lookup on hardware facts and torch's version, never a timing."""
+    if device.type == "cuda":
+        cap = torch.cuda.get_device_capability(device)
+        name = f"{torch.cuda.get_device_name(device)}, compute capability {cap[0]}.{cap[1]}"
+        if cap >= CUDA_TF32_FROM:
+            return Decision("tf32", f"auto: {name} (Ampere or newer): tf32 tensor-core matrix products")
+        return Decision("fp32", f"auto: {name} predates Ampere (no tf32)")
+    if device.type != "cpu":
+        return Decision("fp32", f"auto: no table row for {device.type} devices")
+    flags = cpu_flags()
+    facts = _cpu_facts(flags)
+    for flag, kind, versions, why in CPU_TABLE:
+        if flag in flags:
+            if _torch_version() in versions:
+                return Decision(kind, f"auto: {facts}: {kind}: {why}")
+            return Decision("fp32", f"auto: {facts}: fp32: {kind} on {flag} was measured with torch "
+                                    f"{', '.join(versions)} only")
+    if flags & NATIVE_BF16:
+        return Decision("fp32", f"auto: {facts}: fp32: bf16 on this CPU has not been measured with vaelab")
+    return Decision("fp32", f"auto: {facts}: fp32: without bfloat16 arithmetic torch emulates bf16, far slower")
+
+
 def missing(kind: str, device: torch.device) -> str | None:
     """Why `device` lacks native `kind` arithmetic, in words; None when it has it."""
     if kind == "fp32":
         return None
     if device.type == "cuda":
         major, minor = torch.cuda.get_device_capability(device)
-        if major >= 8:
+        if (major, minor) >= CUDA_TF32_FROM:
             return None
         return f"{torch.cuda.get_device_name(device)} (compute capability {major}.{minor}) predates Ampere"
     if device.type != "cpu":
         return f"native {kind} is only detected on CPUs and CUDA GPUs, not {device.type}"
     if kind == "tf32":
         return "tf32 is a CUDA precision; use fp32 or bf16 on the CPU"
-    if cpu_flags() & {"avx512_bf16", "amx_bf16", "bf16"}:
+    if cpu_flags() & NATIVE_BF16:
         return None
-    return (f"this CPU ({torch.backends.cpu.get_cpu_capability()}, no avx512_bf16/amx_bf16 in /proc/cpuinfo) "
+    return (f"this CPU ({torch.backends.cpu.get_cpu_capability()}, no avx512_bf16/amx_bf16 in its flags) "
             f"has no bfloat16 arithmetic, so torch emulates it: expect it several times slower than fp32")
 
 
-def _seconds(fn: Callable[[], torch.Tensor], device: torch.device, reps: int = 5) -> float:
-    """Best of reps wall times of fn (after one warm-up call)."""
-    fn()
-    best = float("inf")
-    for _ in range(reps):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-@functools.lru_cache(maxsize=None)
-def probe(kind: str, device: torch.device) -> tuple[float, float]:
-    """Seconds of one W1-sized matrix-product batch in fp32 and in `kind`, on `device` (timed once per process)."""
-    n = 4096 if device.type == "cuda" else 512  # big enough that the arithmetic, not the launch, is timed
-    a = torch.full((n, 784), 0.5, device=device)  # no RNG: probing must not move any random stream
-    w = torch.full((784, 400 if device.type == "cpu" else n), 0.01, device=device)
-
-    def run() -> torch.Tensor:
-        return (a @ w) @ w.T
-
-    fp32 = _seconds(run, device)
-    with matmuls(kind, device):
-        low = _seconds(run, device)
-    return fp32, low
-
-
-def choose(requested: str, device: torch.device) -> str:
-    """The concrete precision ('fp32', 'tf32' or 'bf16') to use for `requested` on `device`."""
+def decide(requested: str, device: torch.device) -> Decision:
+    """The concrete precision ('fp32', 'tf32' or 'bf16') for `requested` on `device`, and why."""
     if requested not in PRECISIONS:
         raise VaelabError(f"precision must be one of {', '.join(PRECISIONS)}, not {requested!r}")
     if requested == "auto":
-        kind = "tf32" if device.type == "cuda" else "bf16"
-        if missing(kind, device) is not None:
-            return "fp32"
-        fp32, low = probe(kind, device)
-        return kind if low < FASTER * fp32 else "fp32"
+        return auto(device)
     reason = missing(requested, device)
     if reason is not None and requested == "tf32" and device.type != "cuda":
         raise VaelabError(reason)
     if reason is not None and reason not in _warned:
         _warned.add(reason)
-        warnings.warn(f"precision {requested}: {reason}; precision auto picks the fastest", stacklevel=2)
-    return requested
+        warnings.warn(f"precision {requested}: {reason}; precision auto picks from the hardware", stacklevel=3)
+    return Decision(requested, f"set to {requested} (in the config, as an argument, or by an earlier auto)")
+
+
+def choose(requested: str, device: torch.device) -> str:
+    """The concrete precision ('fp32', 'tf32' or 'bf16') to use for `requested` on `device`."""
+    return decide(requested, device).precision
 
 
 @contextmanager

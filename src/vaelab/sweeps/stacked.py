@@ -7,6 +7,8 @@ so its run folder holds exactly the files and numbers `vaelab train` writes.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import math
 import statistics
 import time
@@ -85,7 +87,9 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
     """Train M models as one stacked model; write each one's run folder (config.out, already claimed)."""
     size = len(configs)
     # a stacked group's matrix products are fp32 (check_stackable refuses others), and its configs say so
-    res = [resolve(c.replace(precision="fp32"), d.scale) for c, d in zip(configs, datas)]
+    res = [dataclasses.replace(resolve(c.replace(precision="fp32"), d.scale),
+                               precision_why="a stacked sweep group trains in fp32 (sweep_stacked.py)")
+           for c, d in zip(configs, datas)]
     r0, c0, device = res[0], configs[0], res[0].device
     objective = objectives.get(r0.estimator)
 

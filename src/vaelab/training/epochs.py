@@ -88,10 +88,13 @@ class EpochWriter:
             self.state = load_checkpoint(self.run.checkpoint, model, optimizer, self.average)
         if self.writes:
             self.rows = self.run.read_metrics(self.state["epoch"]) if resume else []
-            self.run.write_config(self.r.config)
+            why = self.r.precision_why
+            if resume and self.run.read_config().precision == self.r.precision:  # kept: so is the reason it was chosen
+                why = self.run.config_note("precision") or why
+            self.run.write_config(self.r.config, {"precision": why})
             self.run.write_metrics(self.rows)
             self.sessions = (self.run.read_provenance() if resume else []) + \
-                [provenance.session(self.r, self.state["epoch"] + 1)]
+                [provenance.session(self.r, self.state["epoch"] + 1) | {"precision_why": why}]
             self.run.write_provenance(self.sessions)
             shape = tuple(json.loads(self.meta.get("shape", "[]")))
             for out in self.outputs:

@@ -115,8 +115,7 @@ def _write(bar, log: Callable[[str], None], line: str) -> None:
 def check_start(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
     """What fit() would refuse before training, checked before a run folder is claimed: device, precision, batches."""
     dev = resolve_device(c.device)
-    if c.precision != "auto":  # auto may time a probe; it never refuses
-        precision.choose(c.precision, dev)
+    precision.choose(c.precision, dev)  # tf32 on a CPU is refused; auto never is
     _check_batches(c.replace(shards=c.shards or world.size), data, world)
     if c.npmi_reference and is_corpus(data):  # refused now, not by the evaluation after training
         coherence.check_path(c.npmi_reference)
