@@ -141,13 +141,16 @@ def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> cl
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
-             write: bool = True, precision: str = "auto", noise: Noise | None = None,
+             write: bool = True, precision: str = "fp32", noise: Noise | None = None,
              points: int | None = None, npmi_window: int | None = None,
              npmi_reference: str | None = None) -> dict[str, Any]:
     """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
 
-    precision "tf32" (CUDA) or "bf16" runs the networks' matrix products in that precision; "auto" picks
-    one where the hardware runs it natively and faster (precision.choose), else fp32.
+    The same weights, k, split and points give the same numbers whatever `batch` and the device's chunk
+    sizes (evaluate.point_bounds). By default the networks run in float32 and the bounds are summed in
+    float64, whatever precision the run trained in; precision "bf16" or "tf32" (CUDA), or "auto" (the
+    training table, precision.auto), runs the matrix products lower, and the result then names its
+    precision and is kept apart from fp32 evaluations (evals/<...>-bf16.json, never eval.json's first choice).
     With `noise` (by default a denoising autoencoder's own), also the error of reconstructing the
     clean x from one seeded corruption of it (evaluate.noisy_reconstruction).
     With `points`, only the split's first `points` examples are scored (the result says of how many).
@@ -159,21 +162,19 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     folder = RunFolder(run)
     c = folder.read_config()
     data = data if data is not None else inputs.load_data(c)
-    # evaluation resolves its own precision request (auto: the fastest native one), not the training one
+    # evaluation resolves its own precision request (fp32 unless asked), never the training one
     r = resolve(c.replace(precision=precision), data.scale, resolve_device(device or c.device))
     dev, precision = r.device, r.precision
     model, sha256 = loading.load_weights_of(c, run, data.shape, dev)
     stamp = folder.weights_stamp(sha256)  # the weights scored, whatever a training process writes meanwhile
     x = inputs.eval_inputs(r, data, split, dev)
-    result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood}
+    result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood, "precision": precision}
     if len(x) == 0:
         raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
     if points is not None and not 1 <= points <= len(x):
         raise VaelabError(f"points {points}: the {split} split of {c.data} has {len(x)} points; give 1 to {len(x)}")
     if points is not None and points < len(x):
         result["split_points"], x = len(x), x[:points]
-    if precision != "fp32":
-        result["precision"] = precision
     labels = inputs.split_tensor(data, split)[1] if is_corpus(data) else None
     labels = labels[:len(x)] if labels is not None else None
     result |= _npmi_convention(c, data, npmi_window, npmi_reference)

@@ -9,8 +9,8 @@ import torch
 
 import vaelab
 from vaelab.errors import VaelabError
-from vaelab.runtime import precision
 from vaelab.run_folder import RunFolder
+from vaelab.runtime import precision
 
 CPU = torch.device("cpu")
 SRC = Path(__file__).resolve().parents[1] / "src" / "vaelab"

@@ -16,8 +16,6 @@ from clitools import expect_error
 from paths import ROOT
 
 import vaelab
-from vaelab import api, logs
-from clitools import expect_error
 from vaelab import api, logs, precision
 
 SRC = ROOT / "src"

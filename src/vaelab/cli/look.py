@@ -23,9 +23,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--points", type=COUNT, default=None,
                    help="score only the split's first N points (when NLL-k of all of them takes too long); "
                         "kept apart from whole-split evaluations (default: all)")
-    p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto",
-                   help="matrix products: auto (bf16/tf32 only where native and faster), fp32, tf32 (CUDA), bf16; "
-                        "the bounds' sums stay float64")
+    p.add_argument("--precision", choices=cfg.PRECISIONS, default="fp32",
+                   help="matrix products: fp32, or lower when asked: bf16, tf32 (CUDA), auto (training's table); "
+                        "the bounds' sums stay float64, and a lower precision is kept apart (evals/...-bf16.json)")
     p.add_argument("--device", choices=cfg.DEVICES, help="(default: the run's own device setting)")
     p.add_argument("--noise", choices=cfg.NOISES,
                    help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
@@ -84,9 +84,10 @@ def _evaluate(args: argparse.Namespace) -> None:
                      progress=not args.quiet, precision=args.precision, noise=noise, points=args.points,
                      npmi_window=args.npmi_window, npmi_reference=args.npmi_reference)
     which = f"the first {r['n']} of {r['split_points']}" if "split_points" in r else r["n"]
-    say(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example")
+    say(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example, "
+        f"{r['precision']} matrix products")
     # said in the line above, or context
-    shown = ("split", "model", "data", "likelihood", "n", "split_points", "k", "words")
+    shown = ("split", "model", "data", "likelihood", "n", "split_points", "k", "words", "precision")
     for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):
         if key in r:
             name = metrics.label(key, r.get("k", "exact"))  # no k: an exact likelihood (NLL-exact)

@@ -5,16 +5,24 @@ For each point x and K samples z_k ~ q(z|x), with log w_k = log p(x, z_k) - log 
     IWAE-K = log (1/K) sum_k w_k                 (a tighter lower bound; ELBO <= IWAE-K <= log p(x))
     NLL-K  = -IWAE-K                             (the importance-sampled estimate of -log p(x))
 All values are nats per example, summed over data dimensions. Samples are processed in chunks
-that fit memory, and combined with a running logsumexp, so any K works. A learned prior made of
+that fit memory, and combined with a running logsumexp in float64, so any K works. A learned prior made of
 the model's own networks (the VampPrior) is computed once per evaluation, not once per chunk (vamp.held).
+
+Chunking does not change the numbers beyond float32 rounding: z for sample s of point p is a pure function
+of (seed, p, s) (runtime/streams.py), whichever chunk holds them. What remains is that a BLAS kernel may round a
+row's float32 matrix product differently for a different number of rows: the means then move by at most
+~1e-8 relative (measured on digits VAE, HVAE, IAF and Student-t runs over batch 1 to 500), and
+tests/test_eval_chunks.py holds them to 1e-6 relative. Equal row counts (e.g. `--batch 64` and
+`--batch 500` with the same sample chunks) give identical numbers on a given machine.
 """
 
 from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -24,6 +32,7 @@ from ..distributions.corruption import Noise, fixed
 from ..logs import progress_bar
 from ..models.contract import is_exact, is_latent_variable
 from ..models.vamp import held
+from ..runtime import streams
 from .objectives import log_weights
 
 # Elements of the largest per-chunk tensor (K_chunk * B_chunk * width): 4 MB of float32. Larger
@@ -67,6 +76,17 @@ def chunk_shape(n: int, k: int, width: int, batch: int = 0,
     elements = chunk_elements(device)
     batch = batch or max(1, min(n, elements // (width * min(k, 64))))
     return batch, max(1, min(k, elements // (width * batch)))
+@contextmanager
+def unmoved_generators(device: torch.device) -> Iterator[None]:
+    """Refuse a model that draws from torch's generators in evaluation: its numbers would depend on the chunking.
+    Every draw must go through noise.rsample (runtime/streams.py); this catches one that does not."""
+    cuda = device.type == "cuda"
+    before = torch.get_rng_state(), torch.cuda.get_rng_state(device) if cuda else None
+    yield
+    if not torch.equal(torch.get_rng_state(), before[0]) or (cuda and not torch.equal(
+            torch.cuda.get_rng_state(device), before[1])):
+        raise RuntimeError("the model drew from torch's random generator during evaluation, so its numbers would "
+                           "depend on the chunk sizes; draw through noise.rsample / noise.rsample_each instead")
 
 
 @torch.inference_mode()
@@ -79,8 +99,7 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
     out = {name: np.empty(n) for name in ("elbo", "iwae", "recon", "kl")}
     means = []
     bar = progress_bar(progress, total=n * k, unit="sample", unit_scale=True, desc=f"IWAE-{k}", leave=False)
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
-        torch.manual_seed(seed)
+    with unmoved_generators(x.device), held(model):
         for lo in range(0, n, batch):
             xb = x[lo:lo + batch]
             lse = torch.full((xb.shape[0],), -math.inf, device=x.device, dtype=torch.float64)
@@ -89,7 +108,8 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
             q = model.encode(xb)
             for done in range(0, k, k_chunk):
                 kk = min(k_chunk, k - done)
-                _, log_px_z, ratio = log_weights(model, xb, kk, q)
+                with streams.block(seed, lo, done):  # z of (point, sample) whatever the chunks (runtime/streams.py)
+                    _, log_px_z, ratio = log_weights(model, xb, kk, q)
                 log_w = (log_px_z + ratio).double()  # (kk, B)
                 lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
                 sum_w += log_w.sum(0)
@@ -125,11 +145,11 @@ def layer_bounds(model: nn.Module, x: torch.Tensor, k: int = LAYER_K, *, seed: i
     batch = max(1, chunk_elements(x.device) // (widest_activation(model) * k))
     sums: dict[str, float] = {}
     means, variances = [], []
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
-        torch.manual_seed(seed)
+    with unmoved_generators(x.device), held(model):
         for lo in range(0, n, batch):
             xb = x[lo:lo + batch]
-            z, _ = model.posterior_sample(xb, k)  # (k, B, D1+...+DL)
+            with streams.block(seed, lo, 0):
+                z, _ = model.posterior_sample(xb, k)  # (k, B, D1+...+DL)
             for name, t in model.layer_terms(xb, z).items():
                 sums[name] = sums.get(name, 0.0) + float(t.double().mean(0).sum())
             means.append(z.double().mean(0).cpu())
@@ -173,10 +193,10 @@ def sampled_spread(model: nn.Module, x: torch.Tensor, samples: int = AU_SAMPLES,
     model.eval()
     batch = max(1, chunk_elements(x.device) // (widest_activation(model) * samples))
     means, variances = [], []
-    with torch.random.fork_rng(devices=[x.device] if x.device.type == "cuda" else []), held(model):
-        torch.manual_seed(seed)
+    with unmoved_generators(x.device), held(model):
         for lo in range(0, x.shape[0], batch):
-            z, _ = model.posterior_sample(x[lo:lo + batch], samples)  # (S, B, Dz)
+            with streams.block(seed, lo, 0):  # draws of (point, sample), whatever the batch (runtime/streams.py)
+                z, _ = model.posterior_sample(x[lo:lo + batch], samples)  # (S, B, Dz)
             means.append(z.double().mean(0).cpu())
             variances.append(z.double().var(0).cpu() if samples > 1 else torch.zeros_like(means[-1]))
     return mean_spread(torch.cat(means).numpy(), torch.cat(variances).numpy(), samples)

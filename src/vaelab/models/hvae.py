@@ -132,7 +132,7 @@ class HVAE(LatentVariableModel):
         log_q = q.log_prob(z[-1])
         for i in reversed(range(len(self.sizes) - 1)):
             qi = self._gaussian(self.q_nets[i](x, z[i + 1]))  # batch (K, B)
-            z[i] = qi.rsample()
+            z[i] = split_noise.rsample_each(qi)
             log_q = log_q + qi.log_prob(z[i])
         return torch.cat(z, -1), log_q
 

@@ -91,12 +91,14 @@ def run_row(run: str | Path) -> dict[str, Any]:
     gap = folder.read_json(GAP)
     gap = gap if isinstance(gap, dict) else {}
     k = ev.get("k")
+    low = ev.get("precision") if ev.get("precision", "fp32") != "fp32" else None  # bf16/tf32, asked for: said
     row = {
         "kind": "run", "path": str(run), "name": run.name, "model": describe(c, getattr(model, "data_dim", None)),
         "params": sum(p.numel() for p in model.parameters()),
         "train_seconds": sum(float(m.get("train_seconds", 0.0)) for m in metrics) if metrics else None,
         "elbo": ev.get("elbo"), "iwae": ev.get("iwae"), "nll": ev.get("nll"),
-        "nll_estimator": None if "nll" not in ev else "exact" if "logp" in ev else f"NLL-{k}", "k": k,
+        "nll_estimator": None if "nll" not in ev else ("exact" if "logp" in ev else f"NLL-{k}")
+        + (f", {low}" if low else ""), "k": k, "precision": low,
         "active_units": ev.get("active_units"),
         "recon_error": -ev["recon"] if isinstance(ev.get("recon"), (int, float)) else None,
         "noisy_recon_error": ev.get("noisy_recon_error"), "noise": ev.get("noise"),

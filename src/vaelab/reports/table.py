@@ -14,14 +14,15 @@ COLUMNS = (
     ("train_seconds", "training s"), ("elbo", f"test {label('elbo')}"), ("iwae", f"test {label('iwae')}"), ("nll", "test NLL"),
     ("active_units", "active units"), ("recon_error", "recon error"), ("noisy_recon_error", "recon error, noisy x~"),
     ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("diversity", "diversity"),
-    ("purity", "label purity"), ("test_points", "test points"),
+    ("purity", "label purity"), ("test_points", "test points"), ("precision", "eval precision"),
 )
 NOTES = ("Nats per example, summed over data dimensions, on the test split. NLL-k = −IWAE-k (importance "
          "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = "
          "−E_q log p(x|z) (−log p(x|f(x)) for "
          "autoencoders); the noisy column reconstructs the clean x from one seeded corruption x~. training s "
          "sums the epochs' training time (validation excluded) or a baseline's fit time; timings come from "
-         "whatever machine produced each run.")
+         "whatever machine produced each run. Evaluations run in fp32 unless the eval precision column says "
+         "otherwise.")
 
 
 def cell(row: dict[str, Any], key: str) -> str:

@@ -15,7 +15,7 @@ from .json_text import write_json
 
 
 class EvalHistory:
-    """evals/<split>-k<k>[-first<n>][-<noise>].json, one per evaluation; eval.json chosen from them."""
+    """evals/<split>-k<k>[-first<n>][-<noise>][-<precision>].json, one per evaluation; eval.json chosen from them."""
 
     path: Path
     evals: Path
@@ -44,12 +44,15 @@ class EvalHistory:
             return None
 
     def eval_file(self, result: dict) -> Path:
-        """evals/<split>-k<k>[-first<n>][-<noise>].json: where one evaluation is kept."""
+        """evals/<split>-k<k>[-first<n>][-<noise>][-<precision>].json: where one evaluation is kept (an fp32 one,
+        the default, has no precision in its name; one without a precision key was fp32 too)."""
         name = f"{result.get('split', 'test')}" + (f"-k{result['k']}" if "k" in result else "")
         if "split_points" in result:  # evaluate --points: the split's first n
             name += f"-first{result.get('n')}"
         if result.get("noise"):
             name += "-" + re.sub(r"[^A-Za-z0-9.]+", "-", str(result["noise"])).strip("-")
+        if result.get("precision", "fp32") != "fp32":  # bf16 / tf32: never replaces the fp32 evaluation
+            name += "-" + re.sub(r"[^A-Za-z0-9]+", "-", str(result["precision"])).strip("-")
         if "npmi_window" in result:  # NPMI by another convention than the run's (api.evaluate)
             name += f"-npmi-w{result['npmi_window']}"
         if "npmi_reference" in result:
@@ -97,14 +100,15 @@ class EvalHistory:
         return path
 
     def refresh_eval(self) -> None:
-        """eval.json := the current weights' most accurate evaluation (the whole split before a subset, the run's
-        own NPMI convention before another, the test split first, then the largest k);
+        """eval.json := the current weights' most accurate evaluation (fp32 before a lower precision, the whole
+        split before a subset, the run's own NPMI convention before another, the test split first, then the
+        largest k);
         with none current, the old eval.json stays, marked "stale"."""
         if not (self.evals).is_dir() and not self.eval_path.exists():
             return  # never evaluated: nothing to choose or mark
         current = [ev for ev in self.evaluations() if not ev["stale"]]
         if current:
-            best = max(current, key=lambda ev: ("split_points" not in ev,
+            best = max(current, key=lambda ev: (ev.get("precision", "fp32") == "fp32", "split_points" not in ev,
                                                 "npmi_window" not in ev and "npmi_reference" not in ev,
                                                 ev.get("split") == "test", ev.get("k", 0),
                                                 ev.get("split") == "val", ev.get("noise") is not None))

@@ -47,6 +47,8 @@ METRICS: dict[str, Metric] = dict([
     _m("data", "data", "dataset", "s"),
     _m("likelihood", "likelihood", "likelihood p(x|z)", "s"),
     _m("n", "n", "examples evaluated", "d"),
+    _m("precision", "precision", "the networks' matrix products in evaluation: fp32 (the default; the bounds are "
+       "summed in float64), or bf16 / tf32 when asked, kept apart from fp32 evaluations", "s"),
     _m("split_points", "of", "examples in the split, when only its first n were evaluated (evaluate --points)", "d"),
     _m("k", "k", "importance samples per example", "d"),
     _m("elbo", "ELBO", "ELBO: evidence lower bound on log p(x)", ".4f", "higher", "ELBO"),

@@ -1,4 +1,4 @@
-"""Training noise that does not depend on how a batch is split across processes.
+"""Noise that does not depend on how a batch is split across processes, or evaluation into chunks.
 
 A data-parallel run gives each of P processes a slice of every global batch. If each process drew
 its own binarization and reparameterisation noise, a 2-process run would see different noise
@@ -6,6 +6,8 @@ than a 1-process run with the same seed, and their loss curves would differ by M
 Instead, while `split_batch(P, i)` is active every process draws the noise of the whole global
 batch from the same generator state and keeps its own slice: the same numbers, in the same order,
 as one process drawing for the whole batch. The extra cost is the random numbers of P-1 slices.
+Inside a `streams.block` (evaluation), draws come from counter-based per-point streams instead, so
+no chunking of the points or the samples changes them (runtime/streams.py).
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ from typing import Iterator
 
 import torch
 from torch.distributions import Distribution
+
+from . import streams
 
 _SPLIT: ContextVar[tuple[int, int] | None] = ContextVar("vaelab_split", default=None)
 
@@ -32,6 +36,8 @@ def split_batch(parts: int, index: int) -> Iterator[None]:
 
 def rsample(q: Distribution, k: int) -> torch.Tensor:
     """k reparameterised draws from q, (K, *batch, *event): q.rsample((k,)) unless the batch is split."""
+    if streams.current() is not None:
+        return streams.draw(q, k)
     split = _SPLIT.get()
     if split is None:
         return q.rsample((k,))
@@ -39,6 +45,13 @@ def rsample(q: Distribution, k: int) -> torch.Tensor:
     # (K, P, B/P, ...) laid out exactly like (K, B, ...) of the unsplit batch; keep our slice
     full = q.expand(torch.Size((parts, *q.batch_shape))).rsample((k,))
     return full.select(1, index)
+
+
+def rsample_each(q: Distribution) -> torch.Tensor:
+    """One reparameterised draw per element of q's (K, B) batch (a layer drawn given the samples above it)."""
+    if streams.current() is not None:
+        return streams.draw(q, None)
+    return q.rsample()
 
 
 def uniform(shape: torch.Size | tuple[int, ...], *, device: torch.device, dtype: torch.dtype,

@@ -8,7 +8,6 @@ so its run folder holds exactly the files and numbers `vaelab train` writes.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import statistics
 import time
