@@ -26,6 +26,7 @@ from .reports import report as report_mod
 from .reports import views
 from .runs import claims, inputs, loading
 from .runs import user_arrays as user_data
+from .runs.checkpoint import trained_epochs
 from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
 from .runs.resolve import device as resolve_device
 from .runs.resolve import resolve
@@ -99,6 +100,10 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             c = cfg.from_dict(overrides, loading.load_config(run))
             data = inputs.load_data(c)
             memory.check_training(c, data.shape, len(data.train), len(data.test), resolve_device(c.device))
+            done = 0 if claim.how == "retry" else trained_epochs(RunFolder(run).checkpoint)
+            if c.epochs < done:  # refused before training writes: config.toml keeps the epochs it had
+                raise VaelabError(f"{run} has trained {done} epochs already; resuming with epochs = {c.epochs} "
+                                  f"would train nothing and leave more epochs than its config says; give epochs >= {done}")
             if world.writes:
                 RunFolder(run).remove_temporaries()  # what a kill mid-write left
             if claim.how == "retry":  # no checkpoint: nothing trained is kept, so start it again as saved

@@ -174,3 +174,16 @@ def test_bad_config_key_and_value(tmp_path, capsys):
 def test_resume_may_not_change_the_model(trained, capsys):
     err = _bad(["-q", "train", "--resume", str(trained), "--latent-dim", "5"], capsys)
     assert "latent_dim" in err
+
+
+def test_resume_to_fewer_epochs_than_trained_is_one_clear_error(trained, capsys):
+    # it used to train nothing, say nothing, and rewrite config.toml to the smaller epochs beside 2 metrics rows
+    before = _snapshot(trained)
+    err = _bad(["-q", "train", "--resume", str(trained), "--epochs", "1"], capsys)
+    assert "has trained 2 epochs already" in err and "give epochs >= 2" in err
+    assert _snapshot(trained) == before  # config.toml still says epochs = 2; nothing else touched
+    import vaelab
+
+    with pytest.raises(vaelab.VaelabError, match="has trained 2 epochs already; resuming with epochs = 1"):
+        vaelab.train(resume=trained, epochs=1, finish=False, log=lambda s: None)
+    assert _snapshot(trained) == before and "epochs = 2\n" in (trained / "config.toml").read_text()

@@ -13,11 +13,11 @@ import torch
 from scipy import stats
 
 import vaelab
-from vaelab.runtime import streams
 from vaelab.distributions import families
 from vaelab.models.vae import VAE
 from vaelab.reports import compare
 from vaelab.runtime import split_noise as noise
+from vaelab.runtime import streams
 
 evaluation = importlib.import_module("vaelab.evaluate")  # vaelab.evaluate is the API function
 SMALL = dict(data="digits", hidden=(32,), latent_dim=3, batch_size=64, device="cpu", precision="fp32",

@@ -57,6 +57,18 @@ def read_meta(path: str | Path) -> dict[str, str]:
     return read_header(Path(path))[1]
 
 
+def trained_epochs(path: str | Path) -> int:
+    """The epochs a training checkpoint has committed, from its metadata alone (no tensor is read)."""
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            epoch = json.loads((f.metadata() or {})["state"])["epoch"]
+    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: not a readable vaelab training checkpoint ({e})") from None
+    if type(epoch) is not int or epoch < 0:
+        raise CheckpointError(f"{path}: its training state has no valid epoch ({epoch!r})")
+    return epoch
+
+
 def read_shape(path: str | Path) -> tuple[int, ...]:
     """The per-example data shape recorded beside the weights (so a model can be rebuilt without its data)."""
     try:
