@@ -19,6 +19,7 @@ from vaelab.reports import compare
 from vaelab.runtime import split_noise as noise
 from vaelab.runtime import streams
 
+pytestmark = pytest.mark.precision(kind="fp32")  # training pinned, evaluation in its default
 evaluation = importlib.import_module("vaelab.evaluate")  # vaelab.evaluate is the API function
 SMALL = dict(data="digits", hidden=(32,), latent_dim=3, batch_size=64, device="cpu", precision="fp32",
              finish=False, log=lambda s: None)

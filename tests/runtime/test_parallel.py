@@ -51,6 +51,7 @@ def test_shards_held_apart_give_the_batches_of_shards_held_together():
     assert one.steps == 13 and sorted(torch.cat([s[i] for s, i in one.epoch(1)]).squeeze(1).tolist()) == list(range(103))
 
 
+@pytest.mark.precision(kind="fp32")
 def test_two_processes_train_like_one(tmp_path):
     common = ["-q", "train", "--epochs", "3", "--hidden", "32", "--latent-dim", "3", "--batch-size", "64",
               "--device", "cpu", "--precision", "fp32", "--no-report", "--set", "shards=2"]  # exact values: fp32

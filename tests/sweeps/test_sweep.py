@@ -105,6 +105,7 @@ def test_per_model_losses_add_up_to_the_objectives_loss(model, estimator, beta):
     torch.testing.assert_close(per_model.mean(), bound.loss.detach(), rtol=1e-6, atol=1e-5)
 
 
+@pytest.mark.precision(kind="fp32")
 def test_stacked_autoencoder_retraces_its_solo_run(tmp_path):
     # A plain autoencoder's objective has no noise, so a swept model sees exactly its solo run's
     # data order and binarizations: the curves agree to float rounding.
@@ -120,6 +121,7 @@ def test_stacked_autoencoder_retraces_its_solo_run(tmp_path):
             assert b["val_recon"] == pytest.approx(a["val_recon"], abs=1e-4)
 
 
+@pytest.mark.precision(kind="fp32")
 def test_stacked_vae_matches_its_solo_run_statistically(tmp_path):
     # Same initial weights, data order and binarizations; only the reparameterisation noise differs.
     kw = dict(SMALL, hidden=(32,), batch_size=128, epochs=8, precision="fp32")  # stacked models train in fp32
