@@ -39,6 +39,7 @@ def test_the_streams_are_splitmix64_in_exact_integer_arithmetic():
     got = streams.split(torch.tensor([streams._signed(k) for k in keys]), torch.tensor(index))
     expected = [streams._signed(_mix((k + (i + 1) * streams.GAMMA) & U64)) for k, i in zip(keys, index)]
     assert got.tolist() == expected  # int64 wrap-around and logical shifts agree with the exact integers
+    assert [streams._signed(streams.split_int(k, i)) for k, i in zip(keys, index)] == expected  # the scalar twin
     u = streams.uniform(torch.tensor([streams._signed(0), streams._signed(U64)]))
     assert u.tolist() == [0.5 * 2.0 ** -53, 1 - 0.5 * 2.0 ** -53]  # (m + 1/2) / 2^53: never 0 or 1
 

@@ -20,13 +20,14 @@ compare against exact Python integers) and logical shifts made from arithmetic o
 
 from __future__ import annotations
 
+import math
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Iterator
 
 import torch
-from torch.distributions import Distribution, Independent, StudentT
+from torch.distributions import Distribution, Independent, Normal, StudentT
 
 GAMMA = 0x9E3779B97F4A7C15  # 2^64 / golden ratio, odd: SplitMix64's increment
 MIX = (0xBF58476D1CE4E5B9, 0x94D049BB133111EB)  # SplitMix64's finaliser multipliers (Stafford's mix 13)
@@ -45,10 +46,10 @@ def _shr(z: torch.Tensor, n: int) -> torch.Tensor:
 
 
 def mix64(z: torch.Tensor) -> torch.Tensor:
-    """SplitMix64's finaliser on int64 bit patterns (multiplication wraps modulo 2^64)."""
-    z = (z ^ _shr(z, 30)) * _signed(MIX[0])
-    z = (z ^ _shr(z, 27)) * _signed(MIX[1])
-    return z ^ _shr(z, 31)
+    """SplitMix64's finaliser on int64 bit patterns, in place (multiplication wraps modulo 2^64)."""
+    for shift, multiplier in zip((30, 27), MIX):
+        z.bitwise_xor_(_shr(z, shift)).mul_(_signed(multiplier))
+    return z.bitwise_xor_(_shr(z, 31))
 
 
 def split(key: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -56,9 +57,17 @@ def split(key: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
     return mix64(key + (index + 1) * _signed(GAMMA))
 
 
+def split_int(key: int, index: int) -> int:
+    """split() on Python integers (unsigned 64-bit values), for the block's scalar keys."""
+    z = (key + (index + 1) * GAMMA) & _U64
+    for shift, multiplier in zip((30, 27), MIX):
+        z = ((z ^ (z >> shift)) * multiplier) & _U64
+    return z ^ (z >> 31)
+
+
 def uniform(bits: torch.Tensor) -> torch.Tensor:
     """The top 53 bits as float64 in (0, 1): (m + 1/2) / 2^53, never 0 or 1."""
-    return (_shr(bits, 11).double() + 0.5) * 2.0 ** -53
+    return _shr(bits, 11).double().add_(0.5).mul_(2.0 ** -53)
 
 
 @dataclass
@@ -100,7 +109,7 @@ def uniforms(b: Block, shape: torch.Size, per_coordinate: int, device: torch.dev
     def index(first: int, count: int) -> torch.Tensor:
         return torch.arange(first, first + count, device=device, dtype=torch.int64)
 
-    key = split(torch.tensor(_signed(b.seed), device=device), torch.tensor(t, device=device))
+    key = torch.tensor(_signed(split_int(b.seed, t)), device=device)
     key = split(key, index(b.first_point, n))  # (points,)
     key = split(key[None, :], index(b.first_sample, k)[:, None])  # (samples, points)
     return uniform(split(key[..., None], index(0, coordinates)))  # (samples, points, coordinates)
@@ -113,6 +122,9 @@ def draw(q: Distribution, k: int | None) -> torch.Tensor:
     shape = q.batch_shape + q.event_shape if k is None else torch.Size((k,)) + q.batch_shape + q.event_shape
     base = q.base_dist if isinstance(q, Independent) else q
     like = base.mean if not isinstance(base, StudentT) else base.loc
+    if isinstance(base, Normal):  # the common case, in place: loc + scale * sqrt(2) erfinv(2u - 1)
+        eps = uniforms(b, shape, 1, like.device).reshape(shape).mul_(2).sub_(1).erfinv_().mul_(math.sqrt(2))
+        return base.loc + base.scale * eps.to(like.dtype)
     if isinstance(base, StudentT):
         nu = base.df.flatten()[0].item()
         if not (float(nu).is_integer() and bool((base.df == nu).all())):
