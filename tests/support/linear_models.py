@@ -13,6 +13,7 @@ import vaelab
 from vaelab import models
 from vaelab.models import VAE, LatentVariableModel
 from vaelab.models.networks import MLP
+from vaelab.runtime import split_noise as noise
 
 
 def _diag(mean: torch.Tensor, std: torch.Tensor):
@@ -69,9 +70,9 @@ class TwoLayer(LatentVariableModel):
 
     def posterior_sample(self, x, k, q=None):
         q = self.encode(x) if q is None else q
-        z1 = q.rsample((k,))  # (K, B, D1)
+        z1 = noise.rsample(q, k)  # (K, B, D1); through noise, so evaluation draws from its per-point streams
         q2 = self._q2(z1)
-        z2 = q2.rsample()  # (K, B, D2)
+        z2 = noise.rsample_each(q2)  # (K, B, D2)
         return torch.cat([z1, z2], -1), q.log_prob(z1) + q2.log_prob(z2)
 
     def decode(self, z):
