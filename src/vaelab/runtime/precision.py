@@ -37,11 +37,13 @@ CPU_FLAGS_ENV = "VAELAB_CPU_FLAGS"  # e.g. "avx2 fma": these flags instead of /p
 NATIVE_BF16 = {"avx512_bf16", "amx_bf16", "bf16"}  # x86 AVX512-BF16 and AMX, Arm BF16: bfloat16 arithmetic exists
 
 # auto on a CPU: the first row whose flag the CPU has decides, for the torch versions it was measured with.
-# (flag, precision, torch versions, why): benchmarks/bench_train.py, 2 threads, results in docs/BENCHMARKS.md.
+# (flag, precision, torch versions, why): measured with benchmarks/bench_train.py and alternating fp32/bf16 runs of
+# other configs, results in docs/BENCHMARKS.md ("auto's table"). A CPU with AMX (amx_bf16) lists avx512_bf16 too.
 CPU_TABLE = (
     ("avx512_bf16", "bf16", ("2.13",),
-     "AVX512-BF16 dot products: W1 (784-400-20, batch 128) trained in 1.0-1.1 s/epoch in bf16 against 1.5-1.7 s "
-     "in fp32 (AMD EPYC, 2 threads, torch 2.13)"),
+     "AVX512-BF16 dot products: bf16 trained W1 (784-400-20, batch 128) 1.3-1.8x faster than fp32, fashion-hvae "
+     "1.26x, seed-conv-vae 1.09x; only tiny models lose (digits 64-200-20: 1.4x slower, at 0.08 s/epoch) "
+     "(AMD EPYC, torch 2.13, docs/BENCHMARKS.md)"),
 )
 CUDA_TF32_FROM = (8, 0)  # Ampere: tensor cores take tf32 inputs
 _warned: set[str] = set()
