@@ -10,10 +10,10 @@ the model's own networks (the VampPrior) is computed once per evaluation, not on
 
 Chunking does not change the numbers beyond float32 rounding: z for sample s of point p is a pure function
 of (seed, p, s) (runtime/streams.py), whichever chunk holds them. What remains is that a BLAS kernel may round a
-row's float32 matrix product differently for a different number of rows: the means then move by at most
-~1e-8 relative (measured on digits VAE, HVAE, IAF and Student-t runs over batch 1 to 500), and
-tests/test_eval_chunks.py holds them to 1e-6 relative. Equal row counts (e.g. `--batch 64` and
-`--batch 500` with the same sample chunks) give identical numbers on a given machine.
+row's float32 matrix product differently for another number of rows, and float64 sums over other sample
+chunks round differently: the means then move by at most ~1e-8 relative (measured on digits VAE, HVAE, IAF
+and Student-t runs over batch 1 to 500; batch 64 and 500 gave identical numbers), and
+tests/estimators/test_eval_chunks.py holds them to 1e-6 relative.
 """
 
 from __future__ import annotations
