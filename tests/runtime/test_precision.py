@@ -9,7 +9,7 @@ import torch
 
 import vaelab
 from vaelab.errors import VaelabError
-from vaelab.run_folder import RunFolder
+from vaelab.runs.folder import RunFolder
 from vaelab.runtime import precision
 
 CPU = torch.device("cpu")

@@ -16,7 +16,8 @@ from clitools import expect_error
 from paths import ROOT
 
 import vaelab
-from vaelab import api, logs, precision
+from vaelab import api, logs
+from vaelab.runtime import precision
 
 SRC = ROOT / "src"
 FAST = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "128"]
