@@ -4,7 +4,6 @@ Every run here trains in fp32 (pinned: the property is about evaluation, and fp3
 that emulates bfloat16); evaluation runs in its own default, fp32, unless a test asks for bf16.
 """
 
-import importlib
 import json
 
 import numpy as np
@@ -14,13 +13,13 @@ from scipy import stats
 
 import vaelab
 from vaelab.distributions import families
+from vaelab.estimators import evaluation
 from vaelab.models.vae import VAE
 from vaelab.reports import compare
 from vaelab.runtime import split_noise as noise
 from vaelab.runtime import streams
 
 pytestmark = pytest.mark.precision(kind="fp32")  # training pinned, evaluation in its default
-evaluation = importlib.import_module("vaelab.evaluate")  # vaelab.evaluate is the API function
 SMALL = dict(data="digits", hidden=(32,), latent_dim=3, batch_size=64, device="cpu", precision="fp32",
              finish=False, log=lambda s: None)
 BOUND = 1e-6  # relative: float32 rounding of matrix products with other row counts (estimators/evaluation.py's docstring)
@@ -105,9 +104,9 @@ def test_evaluation_does_not_depend_on_batch_or_chunks(tmp_path, model, monkeypa
 
 
 def _test_x(run):
-    from vaelab import runs as run_files
-    c = run_files.load_config(run)
-    return run_files.eval_inputs(c, run_files.load_data(c), "test", torch.device("cpu"))
+    from vaelab.runs import inputs, loading
+    c = loading.load_config(run)
+    return inputs.eval_inputs(c, inputs.load_data(c), "test", torch.device("cpu"))
 
 
 def test_a_model_drawing_outside_the_streams_is_refused(tmp_path):
