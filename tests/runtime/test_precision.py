@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from paths import ROOT
 
 import vaelab
 from vaelab.errors import VaelabError
@@ -13,7 +14,7 @@ from vaelab.runs.folder import RunFolder
 from vaelab.runtime import precision
 
 CPU = torch.device("cpu")
-SRC = Path(__file__).resolve().parents[1] / "src" / "vaelab"
+SRC = ROOT / "src" / "vaelab"
 AVX2 = "fpu sse2 avx avx2 fma"  # an AVX2-only x86 CPU
 ZEN4 = AVX2 + " avx512f avx512bw avx512_bf16 avx512_vnni"  # AVX512 with bfloat16 dot products
 SAPPHIRE_RAPIDS = ZEN4 + " amx_bf16 amx_tile amx_int8"
@@ -73,7 +74,7 @@ def test_the_flags_are_faked_in_one_place_and_read_from_proc_otherwise(monkeypat
     if proc.exists():
         line = next((s for s in proc.read_text().splitlines() if s.split(":")[0].strip() in ("flags", "Features")), "")
         assert precision.cpu_flags() == set(line.partition(":")[2].split())
-    assert sorted(p.name for p in SRC.rglob("*.py") if "VAELAB_CPU_FLAGS" in p.read_text()) == ["precision.py"]
+    assert sorted(p.name for p in SRC.rglob("*.py") if "VAELAB_CPU_FLAGS" in p.read_text()) == ["precision.py"]  # runtime/precision.py
 
 
 def test_explicit_bf16_without_native_support_warns_once_with_the_reason(cpu_with):

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from safetensors import SafetensorError, safe_open
 from safetensors.torch import save as st_save
 from torch import nn
 
@@ -60,10 +59,10 @@ def read_meta(path: str | Path) -> dict[str, str]:
 
 def trained_epochs(path: str | Path) -> int:
     """The epochs a training checkpoint has committed, from its metadata alone (no tensor is read)."""
+    meta = read_meta(path)  # the header alone, checked before it is trusted (runs/weights_file.py)
     try:
-        with safe_open(str(path), framework="pt") as f:
-            epoch = json.loads((f.metadata() or {})["state"])["epoch"]
-    except (SafetensorError, OSError, ValueError, RuntimeError, KeyError, TypeError) as e:
+        epoch = json.loads(meta["state"])["epoch"]
+    except (ValueError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: not a readable vaelab training checkpoint ({e})") from None
     if type(epoch) is not int or epoch < 0:
         raise CheckpointError(f"{path}: its training state has no valid epoch ({epoch!r})")
