@@ -28,7 +28,6 @@ vaelab reads and writes only inside the run.
 from __future__ import annotations
 
 import json
-import os
 import re
 import tomllib
 from contextlib import AbstractContextManager
