@@ -44,7 +44,8 @@ def check_label_range(where: str, y: np.ndarray) -> None:
 
 
 def _labels(y: np.ndarray | None) -> torch.Tensor | None:
-    return None if y is None else torch.from_numpy(np.ascontiguousarray(y, dtype=np.int64))
+    # a copy: labels may be a read-only memory map of y_*.npy, which torch would warn about on stderr
+    return None if y is None else torch.from_numpy(np.array(y, dtype=np.int64))
 
 
 def _check_values(name: str, split: str, x: np.ndarray, scale: float) -> None:
