@@ -27,7 +27,7 @@ RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision", "save_every"
 
 
 def _train_parser(sub) -> argparse.ArgumentParser:
-    p = sub.add_parser("train", help="train a model (default: the seed 001 VAE on scikit-learn's digits)",
+    p = sub.add_parser("train", help="train a model (default: an MLP VAE on scikit-learn's digits)",
                        description="Train a model. Flags override --config; --set key=value covers every other key.")
     p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
     p.add_argument("--data", help=" | ".join(cfg.DATASETS))

@@ -23,9 +23,9 @@ from .choices import DEVICES, ESTIMATORS, FLOWS, LIKELIHOODS, NOISES, POSTERIORS
 class Config:
     """Everything that defines a run. Field names are the TOML keys.
 
-    The defaults are the embedded default run (configs/default.toml): seed 001's VAE, in-200-20
+    The defaults are the embedded default run (configs/default.toml): the MLP VAE of Kingma & Welling 2014, in-200-20
     with ReLU and a Bernoulli likelihood, on scikit-learn's 8x8 digits. Digits has ~1,300
-    training images, so it gets more epochs and a larger step than seed 001's MNIST recipe.
+    training images, so it gets more epochs and a larger step than the usual MNIST recipe for that VAE.
     """
 
     # data
@@ -50,7 +50,7 @@ class Config:
     latent_dim: int | tuple[int, ...] = 20  # a list gives one size per stochastic layer, bottom first (hvae)
     likelihood: str = "bernoulli"
     posterior_scale: str = "exp"  # sigma = exp(logvar/2) | softplus(h)+1e-8 | relu(h)+0.05
-    posterior: str = "gaussian"  # family of q(z|x), reparameterised (seed 002 section 1.2.4)
+    posterior: str = "gaussian"  # family of q(z|x), reparameterised (Kingma & Welling 2014, the reparameterisation trick)
     prior: str = "normal"  # p(z): standard normal, standard Laplace, the VampPrior (or a model's own)
     pseudo_inputs: int = 500  # the VampPrior's learned pseudo-inputs K
     flow: str = "none"  # q(z|x) = a Gaussian pushed through flow_steps planar or IAF steps

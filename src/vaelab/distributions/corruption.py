@@ -1,4 +1,4 @@
-"""Corruption processes q_D(x~ | x) of the denoising autoencoder (seed 000 §2.3, eq. 17.4).
+"""Corruption processes q_D(x~ | x) of the denoising autoencoder (Vincent et al. 2008/2010, denoising autoencoders).
 
     gaussian : x~ = x + eps,      eps ~ N(mu_D, Sigma_D), here Sigma_D = sigma^2 I
     masking  : x~ = x * (1 - m),  m_d ~ Bernoulli(p), each input dimension zeroed with probability p

@@ -10,8 +10,8 @@ import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Distribution, Independent, Multinomial, Normal, constraints
 
-# The seeds' three ways to make sigma positive (seed 001 uses exp(logvar / 2); seed 003 uses
-# relu + 0.05; softplus + eps is the common smooth alternative).
+# Three common ways to make sigma positive (exp(logvar / 2) as in Kingma & Welling 2014; relu + 0.05,
+# a floor some tutorials use; softplus + eps is the common smooth alternative).
 SCALE_FNS = {
     "exp": lambda h: torch.exp(0.5 * h),
     "softplus": lambda h: F.softplus(h) + 1e-8,
@@ -103,7 +103,7 @@ def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None)
     bernoulli        : out are logits.
     gaussian         : N(x; out, I), the seed's fixed unit variance.
     gaussian-learned : N(x; out, diag(exp(logvar))) with one learned log-variance per dimension.
-    multinomial      : word counts, tokens drawn from softmax(out) (seed 000 eq. 17.14); see BagOfWords.
+    multinomial      : word counts, tokens drawn from softmax(out) (Miao et al. 2016, NVDM); see BagOfWords.
     """
     if kind == "multinomial":
         return BagOfWords(out)

@@ -71,7 +71,7 @@ def sgvb_a(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> 
 
 
 def iwae(model: nn.Module, x: torch.Tensor, k: int = 5, beta: float = 1.0) -> Bound:
-    """IWAE bound (Burda et al., seed 000 eq. 17.24): log (1/K) sum_k w_k, computed with logsumexp.
+    """IWAE bound (Burda et al. 2016, IWAE): log (1/K) sum_k w_k, computed with logsumexp.
 
     At k=1 it is exactly the single-sample SGVB-A estimate, so its expectation is the ELBO.
     The loss is the negative bound itself (with beta scaling the prior ratio during warm-up).
@@ -91,13 +91,13 @@ def ae(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Boun
 
 
 def dae(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bound:
-    """Denoising autoencoder (seed 000 eq. 17.3): log p(x | z = f(x~)), x~ ~ q_D(x~|x), scored against the CLEAN x."""
+    """Denoising autoencoder (Vincent et al. 2008): log p(x | z = f(x~)), x~ ~ q_D(x~|x), scored against the CLEAN x."""
     recon = model.decode(model.embed(model.corrupt(x))).log_prob(x)  # (B,)
     return Bound(-recon.mean(), recon.detach(), {"recon": recon.detach()})
 
 
 def exact(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bound:
-    """An exact-likelihood model (PixelCNN, seed 003): log p(x) = sum_i log p(x_i | x_<i), no latent, no bound.
+    """An exact-likelihood model (PixelCNN, van den Oord et al. 2016): log p(x) = sum_i log p(x_i | x_<i), no latent, no bound.
 
     k and beta are ignored: nothing is sampled and there is no KL to warm up.
     """

@@ -39,7 +39,7 @@ class AE(nn.Module):
 
 
 class DAE(AE):
-    """Denoising autoencoder (seed 000 eqs. 17.3-17.4): encodes a corrupted x~, is scored against the clean x."""
+    """Denoising autoencoder (Vincent et al. 2008/2010): encodes a corrupted x~, is scored against the clean x."""
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, *, noise: corruption.Noise, **kw):
         super().__init__(encoder, decoder, **kw)

@@ -3,7 +3,7 @@
 Every layer is a gated linear unit over channels (Dauphin et al. 2017): one convolution with 2C
 output channels, split into (a, b), and the output a * sigmoid(b) (torch's F.glu). The gate can pass
 a feature on unchanged or shut it per position, which is what lets the VampPrior paper's
-convolutional HVAE stack more layers than seed 002's plain ReLU pair. Sizes, for a (C, H, W) image
+convolutional HVAE stack more layers than the conv VAE's plain ReLU pair. Sizes, for a (C, H, W) image
 whose sides divide by 4:
     GatedConvEncoder  x -> 3x3 (32) -> 3x3 stride 2 (32) -> 3x3 (64) -> 3x3 stride 2 (64) -> dense -> d_out
     GatedConvDecoder  z -> dense, 64 x H/4 x W/4 -> transposed 3x3 stride 2 (64) -> 3x3 (64)

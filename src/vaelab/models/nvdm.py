@@ -1,4 +1,4 @@
-"""Document models: NVDM (seed 000 §2.14; Miao et al. 2016)."""
+"""Document models: NVDM (Miao et al. 2016, NVDM)."""
 
 from __future__ import annotations
 

@@ -154,7 +154,7 @@ def _pixel_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
     hw = image_hw(shape, c.model)
     kind = output_kind(c.likelihood, c.binarize, c.model)
     d, cond_shape = math.prod(shape), (COND_CHANNELS, *hw)
-    if hw[0] % 4 == 0 and hw[1] % 4 == 0:  # seed 002's conv encoder, and its decoder as z -> m(z)
+    if hw[0] % 4 == 0 and hw[1] % 4 == 0:  # the conv VAE's encoder, and its decoder as z -> m(z)
         enc, to_map = ConvEncoder(shape, 2 * c.latent_dim), ConvDecoder(c.latent_dim, cond_shape)
     else:
         enc, to_map = MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, c.hidden, math.prod(cond_shape))
@@ -167,23 +167,23 @@ def _pixel_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
 
 
 MODELS: dict[str, ModelSpec] = {
-    "vae": ModelSpec(_mlp_vae, doc="MLP encoder/decoder, Gaussian posterior (seed 001)"),
-    "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (seed 002)"),
+    "vae": ModelSpec(_mlp_vae, doc="MLP encoder/decoder, Gaussian posterior (Kingma & Welling 2014)"),
+    "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (two conv layers each way)"),
     "ae": ModelSpec(_mlp_ae, estimator="ae", doc="plain autoencoder, reconstruction only"),
-    "iwae": ModelSpec(_mlp_vae, estimator="iwae", doc="the MLP VAE trained on the IWAE-k bound (seed 000 eq. 17.24)"),
-    "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (seed 000 §2.3)"),
+    "iwae": ModelSpec(_mlp_vae, estimator="iwae", doc="the MLP VAE trained on the IWAE-k bound (Burda et al. 2016)"),
+    "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (Vincent et al. 2010)"),
     "hvae": ModelSpec(_hvae, doc="hierarchical VAE, top-down p(z2) p(z1|z2) p(x|z1,z2), q(z2|x) q(z1|x,z2) "
                                  "(Tomczak & Welling 2018); --latent-dim 40,20"),
     "conv-hvae": ModelSpec(lambda c, shape: _hvae(c, shape, conv=True),
                            doc="hvae with gated conv encoders for x in each posterior and a gated transposed-conv decoder"),
     "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=unigram_bias,
-                      doc="neural variational document model: softmax decoder R z + b (seed 000 §2.14)"),
+                      doc="neural variational document model: softmax decoder R z + b (Miao et al. 2016)"),
     "prodlda": ModelSpec(_prodlda, likelihood="multinomial", init=unigram_shift, prior="dirichlet-laplace",
                          doc="ProdLDA: logistic-normal theta, Dirichlet-Laplace prior, softmax(BN(beta theta))"),
     "etm": ModelSpec(_etm, likelihood="multinomial", init=load_embeddings,
                      doc="embedded topic model: theta^T softmax(rho alpha_k), word embeddings learned or loaded"),
     "pixelcnn": ModelSpec(_pixelcnn, estimator="exact", images=True,
-                          doc="Gated PixelCNN: exact log p(x) = sum_i log p(x_i | x_<i), no latent (seed 003)"),
+                          doc="Gated PixelCNN: exact log p(x) = sum_i log p(x_i | x_<i), no latent (van den Oord et al. 2016)"),
     "pixel-vae": ModelSpec(_pixel_vae, images=True, doc="VAE whose decoder is a Gated PixelCNN conditioned on z"),
 }
 
