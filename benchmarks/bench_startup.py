@@ -56,7 +56,8 @@ def main() -> None:
     print("| command | wall s, median | wall s, min–max | CPU s (user+sys), median |")
     print("| --- | --- | --- | --- |")
     for name, t in times.items():
-        print(f"| `{name}` | {statistics.median(t):.2f} | {min(t):.2f}–{max(t):.2f} | {statistics.median(cpu[name]):.2f} |")
+        print(f"| `{name}` | {statistics.median(t):.2f} | {min(t):.2f}–{max(t):.2f} "
+              f"| {statistics.median(cpu[name]):.2f} |")
 
 
 if __name__ == "__main__":

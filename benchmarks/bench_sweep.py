@@ -134,8 +134,11 @@ def time_step_phases(args, configs: list[cfg.Config], datas: list[ImageData], de
     ways = {}
     for how in ("bmm", "vmap"):
         params = stack_parameters(built)
-        ways[f"stacked x{size} ({how})"] = (stacked_step, stacked_model(built[0], params, how),
-                                            StackedAdam(params, [c.lr for c in configs], make_optimizer(built[0], 1e-3)))
+        ways[f"stacked x{size} ({how})"] = (
+            stacked_step,
+            stacked_model(built[0], params, how),
+            StackedAdam(params, [c.lr for c in configs], make_optimizer(built[0], 1e-3)),
+        )
     ways["one model"] = (one_step, built[0], make_optimizer(built[0], 1e-3))
     times = {k: {"batch": [], "fwd+bwd": [], "adam": []} for k in ways}
     for _ in range(args.step_rounds):  # alternate the ways, 20 steps each, a few warm-up rounds dropped below
@@ -168,7 +171,8 @@ def main() -> None:
     p.add_argument("--device", default="cpu", choices=("cpu", "cuda"))
     p.add_argument("--threads", type=int, help="torch.set_num_threads (default: torch's choice)")
     p.add_argument("--cpu-time", action="store_true",
-                   help="time the steps in process CPU time (steadier than wall time on a busy machine; use --threads 1)")
+                   help="time the steps in process CPU time (steadier than wall time on a busy machine; "
+                        "use --threads 1)")
     p.add_argument("--skip-epochs", action="store_true", help="only the per-step part")
     args = p.parse_args()
     if args.threads:
@@ -182,8 +186,9 @@ def main() -> None:
     datas, name = [d for d, _ in loaded], loaded[0][1]
     print(f"vaelab sweep benchmark: {platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, "
           f"torch {torch.__version__}, device {device}")
-    print(f"model in-{args.hidden}-{args.latent_dim} Bernoulli, batch {args.batch_size}, {len(datas[0].train)} images per epoch "
-          f"of {name}; {args.models} models, {args.epochs} epochs x {args.rounds} rounds")
+    print(f"model in-{args.hidden}-{args.latent_dim} Bernoulli, batch {args.batch_size}, "
+          f"{len(datas[0].train)} images per epoch of {name}; "
+          f"{args.models} models, {args.epochs} epochs x {args.rounds} rounds")
     if not args.skip_epochs:
         with tempfile.TemporaryDirectory() as tmp:
             out = time_epochs(args, configs, datas, Path(tmp))

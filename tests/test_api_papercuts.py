@@ -97,7 +97,8 @@ def test_reconstruct_and_sample(tmp_path, digits):
     assert rec.shape == test.shape and not rec.requires_grad
     flat = torch.from_numpy(test.reshape(200, 64))
     assert torch.allclose(rec.reshape(200, 64), trained.decode(trained.encode(flat).mean).mean)
-    err = [float(((m.reconstruct(test) - torch.from_numpy(test)) ** 2).sum((1, 2)).mean()) for m in (trained, untrained)]
+    err = [float(((m.reconstruct(test) - torch.from_numpy(test)) ** 2).sum((1, 2)).mean())
+           for m in (trained, untrained)]
     assert err[0] < 0.7 * err[1]  # training taught it to reconstruct: squared error per image falls
     with pytest.raises(VaelabError, match="x has 10 values per example; this model reads 64"):
         trained.reconstruct(np.zeros((2, 10)))

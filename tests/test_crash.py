@@ -60,7 +60,8 @@ def _chain(cwd: Path, run: str, plan: list[int | str], writes: list[str]) -> lis
             at, expected = RESUME_WRITES.index(point) + 1, point
         else:
             # a resume writes config, metrics and provenance, then the run's writes after its checkpoint's
-            done = [i for i, w in enumerate(writes) if w == "checkpoint.safetensors"][:_epoch(folder)] if started else []
+            done = ([i for i, w in enumerate(writes) if w == "checkpoint.safetensors"][:_epoch(folder)]
+                    if started else [])
             at, expected = (len(RESUME_WRITES) + point - (done[-1] + 1) if done else point), writes[point - 1]
         # a failed start (no checkpoint) is retried with the original command, or with --resume every other time
         resume = started or ((folder / "config.toml").exists() and len(hit) % 2 == 1)

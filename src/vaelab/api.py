@@ -103,7 +103,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             done = 0 if claim.how == "retry" else trained_epochs(RunFolder(run).checkpoint)
             if c.epochs < done:  # refused before training writes: config.toml keeps the epochs it had
                 raise VaelabError(f"{run} has trained {done} epochs already; resuming with epochs = {c.epochs} "
-                                  f"would train nothing and leave more epochs than its config says; give epochs >= {done}")
+                                  f"would train nothing and leave more epochs than its config says; "
+                                  f"give epochs >= {done}")
             if world.writes:
                 RunFolder(run).remove_temporaries()  # what a kill mid-write left
             if claim.how == "retry":  # no checkpoint: nothing trained is kept, so start it again as saved

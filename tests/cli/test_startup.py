@@ -6,7 +6,8 @@ from startup import imported_after as _imported_after
 
 def test_help_does_not_import_torch():
     code = ("import sys, runpy\nsys.argv = ['vaelab', '--help']\n"
-            "try:\n    runpy.run_module('vaelab', run_name='__main__')\nexcept SystemExit as e:\n    assert e.code == 0\n")
+            "try:\n    runpy.run_module('vaelab', run_name='__main__')\n"
+            "except SystemExit as e:\n    assert e.code == 0\n")
     assert _imported_after(code) == []
 
 

@@ -48,7 +48,8 @@ def _tiny_octis(folder: Path) -> dict[str, bytes]:
 def test_the_shipped_config_finds_the_corpus_from_any_directory(tmp_path):
     _tiny_octis(tmp_path / "data" / "bbc_news")
     out = tmp_path / "run"
-    assert cli(["-q", "train", "--config", "nvdm-bbc", "--data-dir", str(tmp_path / "data"), "--out", str(out), *TINY]) == 0
+    assert cli(["-q", "train", "--config", "nvdm-bbc", "--data-dir", str(tmp_path / "data"),
+                "--out", str(out), *TINY]) == 0
     assert 'data = "bbc_news"' in (out / "config.toml").read_text()
     assert read_shape(out / "model.safetensors") == (len(WORDS),)  # the found corpus's vocabulary
 

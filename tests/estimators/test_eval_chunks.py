@@ -22,7 +22,8 @@ from vaelab.runtime import streams
 pytestmark = pytest.mark.precision(kind="fp32")  # training pinned, evaluation in its default
 SMALL = dict(data="digits", hidden=(32,), latent_dim=3, batch_size=64, device="cpu", precision="fp32",
              finish=False, log=lambda s: None)
-BOUND = 1e-6  # relative: float32 rounding of matrix products with other row counts (estimators/evaluation.py's docstring)
+# relative: float32 rounding of matrix products with other row counts (estimators/evaluation.py's docstring)
+BOUND = 1e-6
 U64 = (1 << 64) - 1
 
 

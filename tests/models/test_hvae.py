@@ -1,4 +1,5 @@
-"""The hierarchical VAE, given linear layers, IS a linear-Gaussian model with an exact log p(x): its bounds are checked against it."""
+"""The hierarchical VAE, given linear layers, IS a linear-Gaussian model with an exact log p(x):
+its bounds are checked against it."""
 
 from __future__ import annotations
 
@@ -84,4 +85,5 @@ def test_hvae_prior_is_the_exact_joint_of_its_layers_and_samples_follow_it():
     var = torch.diagonal(prior.covariance_matrix).double()
     assert torch.all((s.mean(0) - prior.mean.double()).abs() < 4 * (var / n).sqrt())  # 4 standard errors
     assert torch.allclose(torch.cov(s.T), prior.covariance_matrix.double(), atol=0.05 * float(var.max()))
-    assert float(prior.covariance_matrix[:D1, D1:].abs().max()) > 0.5  # z1 and z2 correlated: the ancestral order matters
+    # z1 and z2 correlated: the ancestral order matters
+    assert float(prior.covariance_matrix[:D1, D1:].abs().max()) > 0.5

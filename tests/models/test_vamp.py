@@ -1,4 +1,5 @@
-"""The VampPrior: its density is the mixture of the encoder's posteriors at the pseudo-inputs, and so are its samples."""
+"""The VampPrior: its density is the mixture of the encoder's posteriors at the pseudo-inputs,
+and so are its samples."""
 
 from __future__ import annotations
 

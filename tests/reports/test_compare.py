@@ -65,7 +65,8 @@ def test_each_run_report_shows_its_place(family):
         section = html[html.index("<h2>Comparison</h2>"):]
         hrefs = re.findall(r'<a href="([^"]+)">', section)
         assert sorted((family / name / h).resolve() for h in hrefs[1:]) == sorted(
-            [(family / n / "report.html").resolve() for n in ("vae", "iwae", "ae")] + [(family / "single" / "baseline.json").resolve()])
+            [(family / n / "report.html").resolve() for n in ("vae", "iwae", "ae")]
+            + [(family / "single" / "baseline.json").resolve()])
         assert (family / name / hrefs[0]).resolve() == (family / "cmp" / "compare.html").resolve()  # the page itself
         assert 'href="../cmp/compare.html">comparison page</a>' in html  # in the links under the title
     assert json.loads((family / "ae" / "comparison.json").read_text())["rank"] is None

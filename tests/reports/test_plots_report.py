@@ -221,8 +221,9 @@ def test_report_links_shows_provenance_and_only_the_settings_that_matter(tmp_pat
 
     run = _run_folder(tmp_path)
     (run / "config.toml").write_text(to_toml(Config(data="digits", hidden=(200,), save_every=5)))
-    session = {"command": "vaelab train --save-every 5", "torch": torch.__version__, "python": platform.python_version(),
-               "first_epoch": 1, "last_epoch": 3, "git_commit": "abc123", "git_dirty": True, "threads": 2}
+    session = {"command": "vaelab train --save-every 5", "torch": torch.__version__,
+               "python": platform.python_version(), "first_epoch": 1, "last_epoch": 3, "git_commit": "abc123",
+               "git_dirty": True, "threads": 2}
     (run / "provenance.json").write_text(json.dumps({"sessions": [session, session | {"first_epoch": 4,
                                                                                        "last_epoch": 6}]}))
     (run / "explorer.html").write_text("<html></html>")

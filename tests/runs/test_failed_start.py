@@ -1,4 +1,5 @@
-"""Run folders after errors: validated before claiming, failed starts retried, damaged configs refused, temporaries removed."""
+"""Run folders after errors: validated before claiming, failed starts retried, damaged configs refused,
+temporaries removed."""
 
 import os
 import time

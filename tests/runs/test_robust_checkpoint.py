@@ -55,7 +55,8 @@ def _load(path):
 def test_intact_checkpoint_restores_the_adam_moments(saved):
     model, opt = _setup()
     want = {k: v.clone() for k, v in opt.state_dict()["state"][0].items()}
-    model2, opt2 = _setup(); opt2.state.clear()
+    model2, opt2 = _setup()
+    opt2.state.clear()
     assert load_checkpoint(saved, model2, opt2)["step"] == 7
     for k, v in opt2.state_dict()["state"][0].items():
         assert torch.equal(v.cpu(), want[k]), k

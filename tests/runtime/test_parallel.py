@@ -48,7 +48,8 @@ def test_shards_held_apart_give_the_batches_of_shards_held_together():
             seen += batch.tolist()
         assert len(seen) == len(set(seen)) == 96  # no row twice in an epoch
     one = ResidentBatches(stored, 8, seed=5, device=cpu)
-    assert one.steps == 13 and sorted(torch.cat([s[i] for s, i in one.epoch(1)]).squeeze(1).tolist()) == list(range(103))
+    assert one.steps == 13
+    assert sorted(torch.cat([s[i] for s, i in one.epoch(1)]).squeeze(1).tolist()) == list(range(103))
 
 
 @pytest.mark.precision(kind="fp32")

@@ -35,7 +35,8 @@ def test_auto_is_the_table_row_of_the_cpu_flags(cpu_with, flags, kind):
     cpu_with(flags)
     decision = precision.decide("auto", CPU)
     assert decision.precision == kind and precision.choose("auto", CPU) == kind
-    assert decision.why.startswith("auto: CPU flags ($VAELAB_CPU_FLAGS)") and f"torch {torch.__version__[:4]}" in decision.why
+    assert decision.why.startswith("auto: CPU flags ($VAELAB_CPU_FLAGS)")
+    assert f"torch {torch.__version__[:4]}" in decision.why
     if "bf16" in flags.split():  # Arm's BF16: native, but not measured, so fp32, and said so
         assert "not been measured" in decision.why
 
@@ -74,7 +75,8 @@ def test_the_flags_are_faked_in_one_place_and_read_from_proc_otherwise(monkeypat
     if proc.exists():
         line = next((s for s in proc.read_text().splitlines() if s.split(":")[0].strip() in ("flags", "Features")), "")
         assert precision.cpu_flags() == set(line.partition(":")[2].split())
-    assert sorted(p.name for p in SRC.rglob("*.py") if "VAELAB_CPU_FLAGS" in p.read_text()) == ["precision.py"]  # runtime/precision.py
+    # runtime/precision.py
+    assert sorted(p.name for p in SRC.rglob("*.py") if "VAELAB_CPU_FLAGS" in p.read_text()) == ["precision.py"]
 
 
 def test_explicit_bf16_without_native_support_warns_once_with_the_reason(cpu_with):

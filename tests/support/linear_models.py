@@ -128,7 +128,8 @@ def analytic_elbo(model: VAE, x: torch.Tensor) -> torch.Tensor:
     m, var = q.mean, q.variance  # (B, Dz)
     W, b = model.decoder[0].weight, model.decoder[0].bias
     resid = x - m @ W.T - b  # (B, D)
-    expected = -0.5 * (resid.pow(2).sum(-1) + (var * W.pow(2).sum(0)).sum(-1)) - 0.5 * x.shape[-1] * math.log(2 * math.pi)
+    expected = (-0.5 * (resid.pow(2).sum(-1) + (var * W.pow(2).sum(0)).sum(-1))
+                - 0.5 * x.shape[-1] * math.log(2 * math.pi))
     kl = 0.5 * (var + m.pow(2) - 1 - var.log()).sum(-1)
     return expected - kl
 
@@ -167,7 +168,8 @@ def _condition(m, s, keep, given):
 
 
 def linear_hvae(inflate: float = 2.0, seed: int = 0):
-    """models.build's hvae with hidden=() set to p(z2) = N(0, I), p(z1|z2) = N(A z2 + a, S1), p(x|z1, z2) = N(W [z1; z2] + b, I).
+    """models.build's hvae with hidden=() set to p(z2) = N(0, I), p(z1|z2) = N(A z2 + a, S1),
+    p(x|z1, z2) = N(W [z1; z2] + b, I).
 
     q(z2|x) and q(z1|x, z2) get the exact conditionals' means and their variances' diagonals times inflate.
     Returns the model, the exact p(x) and the prior of the packed (z1, z2).

@@ -38,7 +38,9 @@ def _built(c, seeds, shape=(1, 8, 8)):
 
 # the models stacking knows: not the hierarchies (never stacked, test_deep_cli), nor the autoregressive
 # ones (sweep_stacked.check_stackable refuses them) and their 256-level categorical likelihood
-@pytest.mark.parametrize("name", sorted(m for m in set(models.MODELS) - {"hvae", "conv-hvae"} if not models.spec(m).images))
+@pytest.mark.parametrize(
+    "name", sorted(m for m in set(models.MODELS) - {"hvae", "conv-hvae"} if not models.spec(m).images)
+)
 @pytest.mark.parametrize("likelihood", [k for k in cfg.LIKELIHOODS if k != "categorical"])
 def test_stacked_model_computes_each_models_own_numbers(name, likelihood):
     c = cfg.Config(model=name, hidden=(16,), latent_dim=3, likelihood=likelihood)

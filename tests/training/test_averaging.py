@@ -40,7 +40,8 @@ def test_saved_weights_are_the_closed_form_average_of_the_trained_steps(tmp_path
         moved += not torch.allclose(saved[k], w3, atol=1e-4)
     assert moved > 0  # the average is not the last step's weights
     # training is untouched: the trained weights in both checkpoints agree bit for bit
-    a, b = _prefixed(plain / "checkpoint.safetensors", "model."), _prefixed(averaged / "checkpoint.safetensors", "model.")
+    a = _prefixed(plain / "checkpoint.safetensors", "model.")
+    b = _prefixed(averaged / "checkpoint.safetensors", "model.")
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     ema = _prefixed(averaged / "checkpoint.safetensors", "ema.")
     assert int(ema["n_averaged"]) == 3 and not _prefixed(plain / "checkpoint.safetensors", "ema.")

@@ -119,7 +119,9 @@ def test_tensorboard_logs_each_models_metrics_images_and_hyper_parameters(tmp_pa
         sample = ea.Images("samples")[-1]
         assert sample.step == 2 and (sample.width, sample.height) == (8 * 9 + 1, 8 * 9 + 1)  # 8x8 tiles of 8x8
         assert (ea.Images("reconstructions")[-1].height, ea.Images("reconstructions")[-1].width) == (19, 73)
-        info = plugin_data_pb2.HParamsPluginData.FromString(ea.PluginTagToContent("hparams")["_hparams_/session_start_info"])
+        info = plugin_data_pb2.HParamsPluginData.FromString(
+            ea.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+        )
         hp = info.session_start_info.hparams
         assert hp["lr"].number_value == pytest.approx(3e-3) and hp["hidden"].string_value == "16"
         assert hp["seed"].number_value == json.loads((run / "provenance.json").read_text())["sessions"][0]["seed"]

@@ -1,4 +1,5 @@
-"""Learning-rate decay: the epoch's rate is lr * lr_decay^(epoch-1), and a resumed run keeps the schedule bit-exactly."""
+"""Learning-rate decay: the epoch's rate is lr * lr_decay^(epoch-1),
+and a resumed run keeps the schedule bit-exactly."""
 
 from __future__ import annotations
 

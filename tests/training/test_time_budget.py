@@ -24,7 +24,8 @@ SMALL = dict(data="digits", hidden=(32,), latent_dim=4, batch_size=128, lr=1e-3,
 
 
 class EpochClock:
-    """training/loop.py reads time.perf_counter twice an epoch, at its start and its end: epoch i lasts durations[i] s."""
+    """training/loop.py reads time.perf_counter twice an epoch, at its start and its end:
+    epoch i lasts durations[i] s."""
 
     def __init__(self, durations: list[float]):
         self.now, self.durations, self.calls = 0.0, list(durations), 0

@@ -113,7 +113,8 @@ def fit(x: torch.Tensor, components: int | None, *, max_iter: int = 100, seed: i
     """`single` (components None) or `mixture` on grey training rows x (N, D): the model and what to say of it."""
     d = x.shape[1]
     if components is None:
-        return categorical_single(x), {"family": "one categorical over 256 levels per pixel", "params": d * (LEVELS - 1)}
+        return categorical_single(x), {"family": "one categorical over 256 levels per pixel",
+                                       "params": d * (LEVELS - 1)}
     m = categorical_mixture_em(x, components, max_iter=max_iter, seed=seed)
     return m, {"family": f"mixture of {components} per-pixel categorical products (EM)", "components": components,
                "iterations": len(m.objective), "converged": m.converged,

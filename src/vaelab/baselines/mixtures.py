@@ -1,4 +1,5 @@
-"""The ladder's lower rungs (a single distribution, then a mixture, then the VAE: the usual likelihood ladder): one distribution, then a mixture fitted by EM.
+"""The ladder's lower rungs (a single distribution, then a mixture, then the VAE: the usual likelihood ladder):
+one distribution, then a mixture fitted by EM.
 
 A baseline fits on the training split and scores the very inputs `vaelab evaluate` scores
 (inputs.eval_inputs): the same seeded binarization for Bernoulli data, the same seeded

@@ -14,7 +14,8 @@ PRIORS = ("normal", "laplace", "dirichlet-laplace", "vamp")  # dirichlet-laplace
 # Dirichlet(alpha); vamp: the VampPrior, a mixture of q(z|u_k) at learned pseudo-inputs
 FLOWS = ("none", "planar", "iaf")  # normalizing flows on top of the Gaussian posterior (models/flows.py)
 NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see distributions/corruption.py
-# names the CLI offers before it imports torch (`vaelab --help` stays fast); their code is in reports/views.py, baselines/mixtures.py
+# names the CLI offers before it imports torch (`vaelab --help` stays fast);
+# their code is in reports/views.py, baselines/mixtures.py
 PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs")
 # models.MODELS' names (test_contract checks they agree)
 MODELS = ("vae", "conv-vae", "ae", "iwae", "dae", "hvae", "conv-hvae", "nvdm", "prodlda", "etm", "pixelcnn",
@@ -24,7 +25,8 @@ IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH",
 CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")
 DATASETS = IMAGE_DATASETS + CORPORA
 BASELINES = {
-    "single": "one independent Bernoulli per dimension, one full/diagonal Gaussian, or one categorical (256 levels) per pixel",
+    "single": "one independent Bernoulli per dimension, one full/diagonal Gaussian, "
+              "or one categorical (256 levels) per pixel",
     "mixture": "a mixture by EM: of Bernoulli products, of per-pixel categoricals, or scikit-learn's GaussianMixture",
     "lda": "scikit-learn's latent Dirichlet allocation on a corpus: perplexity and NPMI",
 }

@@ -50,7 +50,8 @@ class Config:
     latent_dim: int | tuple[int, ...] = 20  # a list gives one size per stochastic layer, bottom first (hvae)
     likelihood: str = "bernoulli"
     posterior_scale: str = "exp"  # sigma = exp(logvar/2) | softplus(h)+1e-8 | relu(h)+0.05
-    posterior: str = "gaussian"  # family of q(z|x), reparameterised (Kingma & Welling 2014, the reparameterisation trick)
+    # family of q(z|x), reparameterised (Kingma & Welling 2014, the reparameterisation trick)
+    posterior: str = "gaussian"
     prior: str = "normal"  # p(z): standard normal, standard Laplace, the VampPrior (or a model's own)
     pseudo_inputs: int = 500  # the VampPrior's learned pseudo-inputs K
     flow: str = "none"  # q(z|x) = a Gaussian pushed through flow_steps planar or IAF steps
@@ -83,14 +84,16 @@ class Config:
     batch_size: int = 32
     lr: float = 1e-3
     lr_decay: float = 1.0  # the learning rate of epoch e is lr * lr_decay^(e-1); 1 keeps it constant
-    ema: float = 0.0  # validate, save, evaluate a moving average of the weights with this decay (training/averaging.py); 0: off
+    # validate, save, evaluate a moving average of the weights with this decay (training/averaging.py); 0: off
+    ema: float = 0.0
     weight_decay: float = 0.0  # L2 penalty (Adam's, coupled) on weight matrices, never on biases
     patience: int = 0  # early stopping on the validation bound; 0 turns it off
     max_minutes: float = 0.0  # training-time budget: no epoch starts that could pass it (training/loop.py); 0: off
     save_every: int = 0  # also keep the weights of every N-th epoch in RUN/epochs/; 0 turns it off
     seed: int = 0
     device: str = "auto"
-    precision: str = "auto"  # the networks' matrix products; auto: from a table of hardware facts (runtime/precision.py)
+    # the networks' matrix products; auto: from a table of hardware facts (runtime/precision.py)
+    precision: str = "auto"
     cuda_graphs: bool = True  # replay the training step as a CUDA graph on a GPU
     shards: int = 0  # data shards a batch is drawn from; 0: one per process (see training/batches.py)
     # evaluation done at the end of `vaelab train`
@@ -154,9 +157,11 @@ def _check(c: Config) -> None:
          "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")
     need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
          f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
-    need(min(c.pixel_channels, c.pixel_layers, c.pixel_context + 1) >= 1, "pixel_channels/layers >= 1, pixel_context >= 0")
+    need(min(c.pixel_channels, c.pixel_layers, c.pixel_context + 1) >= 1,
+         "pixel_channels/layers >= 1, pixel_context >= 0")
     need(c.free_bits >= 0 and (c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b")),
-         "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b (a closed-form KL per dimension)")
+         "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b "
+         "(a closed-form KL per dimension)")
     need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
     need(c.eval_batch >= 0 and c.save_every >= 0, "eval_batch (0 picks one from memory) and save_every must be >= 0")
     need(bool(c.data), "data must name a dataset")

@@ -1,4 +1,5 @@
-"""Reparameterisable posterior families and priors (Kingma & Welling 2014, the reparameterisation trick), all torch.distributions objects.
+"""Reparameterisable posterior families and priors (Kingma & Welling 2014, the reparameterisation trick),
+all torch.distributions objects.
 
 Each posterior is a location-scale family whose `rsample` is a differentiable function of
 (loc, scale) and parameter-free noise:

@@ -1,4 +1,5 @@
-"""The amortization gap: the encoder's q(z|x) against per-point optimised posteriors (Cremer et al. 2018, inference suboptimality).
+"""The amortization gap: the encoder's q(z|x) against per-point optimised posteriors
+(Cremer et al. 2018, inference suboptimality).
 
 Standard VI gives every data point its own variational parameters xi_i = (mu_i, sigma_i) and
 optimises each one; amortized VI pays once for an encoder and reads xi_i off in one forward pass.

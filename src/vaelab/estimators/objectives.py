@@ -97,7 +97,8 @@ def dae(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bou
 
 
 def exact(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bound:
-    """An exact-likelihood model (PixelCNN, van den Oord et al. 2016): log p(x) = sum_i log p(x_i | x_<i), no latent, no bound.
+    """An exact-likelihood model (PixelCNN, van den Oord et al. 2016): log p(x) = sum_i log p(x_i | x_<i),
+    no latent, no bound.
 
     k and beta are ignored: nothing is sampled and there is no KL to warm up.
     """

@@ -30,7 +30,8 @@ from . import priors
 
 
 class LatentVariableModel(nn.Module):
-    """Base of every model with a posterior and a prior; `data_dim` and `latent_dim` (the point code's width) are set by subclasses."""
+    """Base of every model with a posterior and a prior; `data_dim` and `latent_dim` (the point code's width)
+    are set by subclasses."""
 
     data_dim: int
     latent_dim: int

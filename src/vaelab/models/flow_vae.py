@@ -20,7 +20,8 @@ from .vae import VAE
 
 
 class FlowVAE(VAE):
-    """A VAE whose posterior is q0 followed by `steps` flow steps of `kind`; the encoder's last `context` outputs are h."""
+    """A VAE whose posterior is q0 followed by `steps` flow steps of `kind`;
+    the encoder's last `context` outputs are h."""
 
     mean_in_closed_form = False  # E_q[z_K] is neither q0's mean nor embed's (the mean pushed through the flow)
 

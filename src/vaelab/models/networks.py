@@ -84,7 +84,8 @@ class BagEncoder(MLP):
 
 
 class ShiftedBatchNorm(nn.Module):
-    """Batch normalisation without a learned scale, then a learned shift (the ProdLDA code's BN; Srivastava & Sutton 2017).
+    """Batch normalisation without a learned scale, then a learned shift
+    (the ProdLDA code's BN; Srivastava & Sutton 2017).
 
     Normalises the last dimension over all leading ones. A training batch of one row uses the running
     statistics (one row has no variance). In eval mode it is a fixed affine map, so bounds do not depend on the batch.
@@ -155,7 +156,8 @@ class ProductOfExperts(nn.Module):
 
 
 class EmbeddedTopics(nn.Module):
-    """The ETM's decoder: beta_k = softmax_w(rho_w . alpha_k), word log-probabilities log(theta^T beta) (Dieng et al. 2020).
+    """The ETM's decoder: beta_k = softmax_w(rho_w . alpha_k), word log-probabilities log(theta^T beta)
+    (Dieng et al. 2020).
 
     rho (|V|, L) word embeddings, learned or fixed (loaded: a buffer); alpha (K, L) topic embeddings.
     """

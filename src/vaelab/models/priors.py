@@ -86,7 +86,8 @@ def draw(p: Distribution, n: int, generator: torch.Generator | None = None) -> t
 
 
 def quantiles(p: Distribution, probs: torch.Tensor) -> torch.Tensor | None:
-    """p's inverse CDF per latent dimension at probs (N,), (N, Dz); None unless p factorises and torch knows its icdf."""
+    """p's inverse CDF per latent dimension at probs (N,), (N, Dz);
+    None unless p factorises and torch knows its icdf."""
     base = _base(p)
     if base.batch_shape != p.event_shape or len(p.event_shape) != 1:
         return None  # not a product of 1-D distributions over the latent dimensions

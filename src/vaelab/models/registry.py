@@ -58,7 +58,8 @@ def _one_layer(c: Config) -> int:
 
 
 def _prior(c: Config, dz: int, d: int) -> nn.Module:
-    """The prior module for c (the model's own if it fixes one): Dirichlet-Laplace gets alpha, vamp its pseudo-inputs."""
+    """The prior module for c (the model's own if it fixes one):
+    Dirichlet-Laplace gets alpha, vamp its pseudo-inputs."""
     kind = prior_for(c)
     if kind == "dirichlet-laplace":
         return DirichletLaplace(dz, alpha=c.alpha)
@@ -171,11 +172,13 @@ MODELS: dict[str, ModelSpec] = {
     "conv-vae": ModelSpec(_conv_vae, doc="convolutional encoder/decoder (two conv layers each way)"),
     "ae": ModelSpec(_mlp_ae, estimator="ae", doc="plain autoencoder, reconstruction only"),
     "iwae": ModelSpec(_mlp_vae, estimator="iwae", doc="the MLP VAE trained on the IWAE-k bound (Burda et al. 2016)"),
-    "dae": ModelSpec(_mlp_dae, estimator="dae", doc="stacked denoising autoencoder, clean target (Vincent et al. 2010)"),
+    "dae": ModelSpec(_mlp_dae, estimator="dae",
+                     doc="stacked denoising autoencoder, clean target (Vincent et al. 2010)"),
     "hvae": ModelSpec(_hvae, doc="hierarchical VAE, top-down p(z2) p(z1|z2) p(x|z1,z2), q(z2|x) q(z1|x,z2) "
                                  "(Tomczak & Welling 2018); --latent-dim 40,20"),
     "conv-hvae": ModelSpec(lambda c, shape: _hvae(c, shape, conv=True),
-                           doc="hvae with gated conv encoders for x in each posterior and a gated transposed-conv decoder"),
+                           doc="hvae with gated conv encoders for x in each posterior "
+                               "and a gated transposed-conv decoder"),
     "nvdm": ModelSpec(_nvdm, likelihood="multinomial", init=unigram_bias,
                       doc="neural variational document model: softmax decoder R z + b (Miao et al. 2016)"),
     "prodlda": ModelSpec(_prodlda, likelihood="multinomial", init=unigram_shift, prior="dirichlet-laplace",
@@ -183,7 +186,8 @@ MODELS: dict[str, ModelSpec] = {
     "etm": ModelSpec(_etm, likelihood="multinomial", init=load_embeddings,
                      doc="embedded topic model: theta^T softmax(rho alpha_k), word embeddings learned or loaded"),
     "pixelcnn": ModelSpec(_pixelcnn, estimator="exact", images=True,
-                          doc="Gated PixelCNN: exact log p(x) = sum_i log p(x_i | x_<i), no latent (van den Oord et al. 2016)"),
+                          doc="Gated PixelCNN: exact log p(x) = sum_i log p(x_i | x_<i), no latent "
+                              "(van den Oord et al. 2016)"),
     "pixel-vae": ModelSpec(_pixel_vae, images=True, doc="VAE whose decoder is a Gated PixelCNN conditioned on z"),
 }
 
@@ -210,7 +214,8 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
 
 
 def kl_note(c: Config) -> str | None:
-    """One line saying why KL(q || p) is Monte Carlo for this config (SGVB-B then runs as SGVB-A); None if closed form."""
+    """One line saying why KL(q || p) is Monte Carlo for this config (SGVB-B then runs as SGVB-A);
+    None if closed form."""
     why = [what for what, yes in (("the posterior of a hierarchy", len(latent_sizes(c)) > 1),
                                   (f"a {c.flow} flow posterior", c.flow != "none"),
                                   ("the VampPrior", c.prior == "vamp")) if yes]

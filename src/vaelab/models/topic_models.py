@@ -83,7 +83,8 @@ def read_embeddings(path: str, vocabulary: tuple[str, ...], dim: int) -> tuple[t
                 if not parts or (i == 1 and len(parts) == 2 and all(p.isdigit() for p in parts)):
                     continue
                 if len(parts) != dim + 1:
-                    raise DataError(f"embeddings {path}: line {i} has {len(parts) - 1} values, not embedding_dim = {dim}")
+                    raise DataError(f"embeddings {path}: line {i} has {len(parts) - 1} values, "
+                                    f"not embedding_dim = {dim}")
                 j = index.get(parts[0])
                 if j is None:
                     continue

@@ -13,7 +13,8 @@ from .contract import LatentVariableModel
 
 
 class VAE(LatentVariableModel):
-    """q(z|x) from the encoder (a Gaussian or another distributions/families.py family), p(x|z) from the decoder, p(z) a prior module.
+    """q(z|x) from the encoder (a Gaussian or another distributions/families.py family), p(x|z) from the decoder,
+    p(z) a prior module.
 
     The flat (MLP) and convolutional VAEs differ only in the networks they are given.
     """

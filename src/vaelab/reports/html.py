@@ -1,4 +1,5 @@
-"""HTML pieces shared by reports/report.py and reports/compare.py: the style sheet, value formatting, key/value tables, figures."""
+"""HTML pieces shared by reports/report.py and reports/compare.py:
+the style sheet, value formatting, key/value tables, figures."""
 
 from __future__ import annotations
 

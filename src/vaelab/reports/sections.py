@@ -54,7 +54,8 @@ def eval_section(ev: dict) -> str:
     scalars = [k for k in keys if not isinstance(ev[k], dict)]
     own = ev.get("estimators") if isinstance(ev.get("estimators"), dict) else {}  # the run's own words win (exact)
     rows = "".join(f"<tr><th>{escape(str(key))}</th>{cell(ev[key])}"
-                   f"<td>{escape(str(own.get(key) or metrics.describe(key, ev.get('k'))))}</td></tr>" for key in scalars)
+                   f"<td>{escape(str(own.get(key) or metrics.describe(key, ev.get('k'))))}</td></tr>"
+                   for key in scalars)
     html = ["<h2>Evaluation</h2>",
             '<p class="note">Log-likelihood numbers are in nats per example (higher ELBO / IWAE is better, '
             "lower NLL is better).</p>",
@@ -125,7 +126,8 @@ PROVENANCE_ROWS = (("command", "command line"), ("started", "started (UTC)"), ("
                    ("torch", "torch"), ("python", "Python"), ("numpy", "NumPy"), ("git_commit", "git commit (cwd)"),
                    ("vaelab_git_commit", "vaelab source commit"), ("device", "device"), ("cpu", "CPU"),
                    ("gpu", "GPU"), ("cuda", "CUDA"), ("threads", "threads"), ("precision", "precision"),
-                   ("precision_why", "why this precision"), ("seed", "seed"), ("platform", "platform"), ("cwd", "working folder"))
+                   ("precision_why", "why this precision"), ("seed", "seed"), ("platform", "platform"),
+                   ("cwd", "working folder"))
 
 
 def _provenance_value(s: dict, key: str) -> str:

@@ -1,4 +1,5 @@
-"""The comparison table (reports/compare.py's rows) as Markdown and HTML; reports/report.py shows it in each run's report."""
+"""The comparison table (reports/compare.py's rows) as Markdown and HTML;
+reports/report.py shows it in each run's report."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from .html import href
 
 COLUMNS = (
     ("rank", "#"), ("name", "run"), ("model", "model"), ("params", "parameters"),
-    ("train_seconds", "training s"), ("elbo", f"test {label('elbo')}"), ("iwae", f"test {label('iwae')}"), ("nll", "test NLL"),
+    ("train_seconds", "training s"), ("elbo", f"test {label('elbo')}"), ("iwae", f"test {label('iwae')}"),
+    ("nll", "test NLL"),
     ("active_units", "active units"), ("recon_error", "recon error"), ("noisy_recon_error", "recon error, noisy x~"),
     ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("diversity", "diversity"),
     ("purity", "label purity"), ("test_points", "test points"), ("precision", "eval precision"),

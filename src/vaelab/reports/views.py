@@ -182,7 +182,9 @@ class RunView:
         codes = []
         for e in epochs:
             _, model = loading.load_model(self.run, self.data.shape, self.device, epoch_weights(e))
-            codes.append(torch.cat([model.embed(self.x[i:i + 2048]) for i in range(0, len(self.x), 2048)]).cpu().numpy())
+            codes.append(
+                torch.cat([model.embed(self.x[i:i + 2048]) for i in range(0, len(self.x), 2048)]).cpu().numpy()
+            )
         z, names = animation.project(codes)
         return animation.latent_gif(z, self.labels(), self.out / "latent-epochs.gif", epochs=epochs,
                                     title=f"test posterior means ({self.model.latent_dim}-D latent)", names=names)

@@ -108,7 +108,8 @@ def set_rng_state(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Non
 
 def save_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.Optimizer, state: dict[str, Any],
                     average: nn.Module | None = None) -> None:
-    """Everything needed to continue training bit-exactly (average: the weights' moving average, training/averaging.py)."""
+    """Everything needed to continue training bit-exactly
+    (average: the weights' moving average, training/averaging.py)."""
     tensors = _cpu_state("model.", model)
     if average is not None:
         tensors.update(_cpu_state(averaging.PREFIX, average))

@@ -111,7 +111,8 @@ def check_optim(path: Path, tensors: dict[str, torch.Tensor], scalars: Any, opti
         seen.setdefault(int(pid), set()).add(key)
     for pid, keys in sorted(seen.items()):
         if keys != wanted:
-            raise CheckpointError(f"{path}: optimizer state of parameter {pid} lacks {', '.join(sorted(wanted - keys))}")
+            raise CheckpointError(f"{path}: optimizer state of parameter {pid} "
+                                  f"lacks {', '.join(sorted(wanted - keys))}")
     if not isinstance(scalars, dict) or any(not isinstance(v, dict) or not all(_is_num(x) for x in v.values())
                                             for v in scalars.values()):
         raise CheckpointError(f"{path}: optim_scalars must map parameter ids to objects of numbers")

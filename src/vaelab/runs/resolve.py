@@ -41,7 +41,8 @@ def device(name: str) -> torch.device:
 
 
 def precision(requested: str, dev: torch.device) -> precisions.Decision:
-    """The concrete precision (fp32, tf32 or bf16) of the matrix products on dev, and why; 'auto' is decided here, once."""
+    """The concrete precision (fp32, tf32 or bf16) of the matrix products on dev, and why;
+    'auto' is decided here, once."""
     return precisions.decide(requested, dev)
 
 
@@ -63,6 +64,6 @@ def resolve(c: cfg.Config, data_scale: float, dev: torch.device | None = None) -
     dequantize = c.dequantize and likelihood != "bernoulli" and data_scale != 1.0
     dev = dev if dev is not None else device(c.device)
     chosen = precision(c.precision, dev)
-    saved = c.replace(likelihood=likelihood, estimator=estimator, prior=models.prior_for(c), binarize=binarize, dequantize=dequantize,
-                      precision=chosen.precision)
+    saved = c.replace(likelihood=likelihood, estimator=estimator, prior=models.prior_for(c), binarize=binarize,
+                      dequantize=dequantize, precision=chosen.precision)
     return Resolved(saved, likelihood, estimator, binarize, dequantize, dev, chosen.precision, chosen.why)

@@ -269,7 +269,9 @@ def _train_members(root: Path, members: list[Member], parts: list[list[int]], da
 def _log_table(members: Sequence[Member], results: list[dict], log: Callable[[str], None]) -> None:
     width = max(len(m.name) for m in members)
     has_test = any("test" in r for r in results)
-    head = f"{'run':<{width}}  {'epochs':>6}  {'best val':>10}" + (f"  {'test ELBO':>10}  {'NLL-k':>10}" if has_test else "")
+    head = f"{'run':<{width}}  {'epochs':>6}  {'best val':>10}" + (
+        f"  {'test ELBO':>10}  {'NLL-k':>10}" if has_test else ""
+    )
     log(head)
     for m, r in zip(members, results):
         if "error" in r:

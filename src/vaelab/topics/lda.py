@@ -112,6 +112,7 @@ def _purity(lda, test, labels) -> dict[str, float]:
 def fit(c: cfg.Config, data: CorpusData, options) -> dict[str, Any]:
     """The `lda` entry of baselines.BASELINES: fit_lda with the command's --components, --max-iter and --seed."""
     if not is_corpus(data):
-        raise VaelabError(f"the LDA baseline needs a corpus (data = corpus:PATH, bbc_news or 20newsgroups), not {c.data!r}")
+        raise VaelabError(f"the LDA baseline needs a corpus (data = corpus:PATH, bbc_news or 20newsgroups), "
+                          f"not {c.data!r}")
     return fit_lda(data, options.components, seed=options.seed, max_iter=options.max_iter,
                    reference=coherence.reference(data, c.npmi_window, c.npmi_reference))

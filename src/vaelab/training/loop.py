@@ -219,7 +219,8 @@ def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, re
         if c.max_minutes and not parallel.agree(another_epoch_fits(spent, c.max_minutes), world, device):
             if writes:
                 _write(bar, log, f"time budget: stopped after epoch {epoch - 1}: {sum(spent):.1f} s of training, and "
-                                 f"one more epoch (up to {max(spent):.1f} s) could pass max_minutes = {c.max_minutes:g}")
+                                 f"one more epoch (up to {max(spent):.1f} s) could pass "
+                                 f"max_minutes = {c.max_minutes:g}")
             break
         for group in optimizer.param_groups:  # from the epoch alone, so a resumed run continues the schedule
             group["lr"] = c.lr * c.lr_decay ** (epoch - 1)

@@ -72,31 +72,31 @@ class CachedPixelCNN:
             self.cond_h = [None if w is None else self.map[:, i] @ w[1] for w in self.wc]
         if i == 0:
             return
-        for l, layer in enumerate(self.net.layers):
-            wv, _, wvh, _ = self.w[l]
-            rows = self.vin[l][:, i - 1:i - 1 + self.kh]  # (n, kh, W + 2p, C): rows i-1-p .. i-1
+        for depth, layer in enumerate(self.net.layers):
+            wv, _, wvh, _ = self.w[depth]
+            rows = self.vin[depth][:, i - 1:i - 1 + self.kh]  # (n, kh, W + 2p, C): rows i-1-p .. i-1
             patches = rows.unfold(2, 2 * self.p + 1, 1)  # (n, kh, W, C, k)
             patches = patches.permute(0, 2, 1, 4, 3).reshape(self.n, self.width, -1)  # (n, W, kh*k*C)
             pre = torch.addmm(layer.v.bias, patches.reshape(-1, patches.shape[-1]), wv).reshape(self.n, self.width, -1)
-            if self.wc[l] is not None:
-                pre = pre + self.map[:, i - 1] @ self.wc[l][0]
-            if l + 1 < len(self.vin):
-                self.vin[l + 1][:, self.p + i - 1, self.p:self.p + self.width] = _gate(pre)
-            self.messages[l] = (pre @ wvh + layer.v_to_h.bias)  # (n, W, 2C)
+            if self.wc[depth] is not None:
+                pre = pre + self.map[:, i - 1] @ self.wc[depth][0]
+            if depth + 1 < len(self.vin):
+                self.vin[depth + 1][:, self.p + i - 1, self.p:self.p + self.width] = _gate(pre)
+            self.messages[depth] = (pre @ wvh + layer.v_to_h.bias)  # (n, W, 2C)
 
     def logits(self, i: int, j: int) -> torch.Tensor:
         """The output at pixel (i, j), (n, n_out); x at (i, j') for j' < j and rows < i must be set."""
         h = None
-        for l, layer in enumerate(self.net.layers):
-            _, wh, _, wo = self.w[l]
-            patch = self.hin[l][:, j:j + self.kh].reshape(self.n, -1)  # columns j-p .. j, (n, kh*C)
-            pre = torch.addmm(layer.h.bias, patch, wh) + self.messages[l][:, j]
-            if self.cond_h[l] is not None:
-                pre = pre + self.cond_h[l][:, j]
+        for depth, layer in enumerate(self.net.layers):
+            _, wh, _, wo = self.w[depth]
+            patch = self.hin[depth][:, j:j + self.kh].reshape(self.n, -1)  # columns j-p .. j, (n, kh*C)
+            pre = torch.addmm(layer.h.bias, patch, wh) + self.messages[depth][:, j]
+            if self.cond_h[depth] is not None:
+                pre = pre + self.cond_h[depth][:, j]
             out = torch.addmm(layer.h_out.bias, _gate(pre), wo)
-            h = out if layer.first else self.hin[l][:, self.p + j] + out
-            if l + 1 < len(self.hin):
-                self.hin[l + 1][:, self.p + j] = h
+            h = out if layer.first else self.hin[depth][:, self.p + j] + out
+            if depth + 1 < len(self.hin):
+                self.hin[depth + 1][:, self.p + j] = h
         o1, o2 = self.net.out[1], self.net.out[3]
         return torch.addmm(o2.bias, F.relu(torch.addmm(o1.bias, F.relu(h), _dense(o1))), _dense(o2))
 

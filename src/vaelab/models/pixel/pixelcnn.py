@@ -1,4 +1,5 @@
-"""PixelCNN: an explicit density with an exact log-likelihood, p(x) = prod_i p(x_i | x_<i) (van den Oord et al. 2016, PixelCNN).
+"""PixelCNN: an explicit density with an exact log-likelihood, p(x) = prod_i p(x_i | x_<i)
+(van den Oord et al. 2016, PixelCNN).
 
 The network is a Gated PixelCNN (models/pixel/layers.py: vertical and horizontal stacks, no blind spot,
 gated tanh * sigmoid units, residual horizontal connections, optional conditioning map); the output
