@@ -34,7 +34,7 @@ def family(tmp_path_factory):
 def test_rows_come_from_the_files_and_are_ranked_by_nll(family, capsys):
     out = family / "cmp"
     assert cli(["compare", str(family / "vae"), str(family / "iwae"), str(family / "ae"),
-                "--baseline", str(family / "single"), "--out", str(out)]) == 0
+                "--baseline", str(family / "single"), "--out", str(out), "--update-reports"]) == 0
     printed = capsys.readouterr().out
     md = (out / "compare.md").read_text()
     assert md in printed and '<table class="compare">' in (out / "compare.html").read_text()
@@ -62,7 +62,8 @@ def test_each_run_report_shows_its_place(family):
         html = (family / name / "report.html").read_text()
         assert "<h2>Comparison</h2>" in html and "background:#fff3c4" in html
         assert html.count("background:#fff3c4") == 1
-        section = html[html.index("<h2>Comparison</h2>"):]
+        start = html.index("<h2>Comparison</h2>")
+        section = html[start:html.index("<h2", start + 1)]
         hrefs = re.findall(r'<a href="([^"]+)">', section)
         assert sorted((family / name / h).resolve() for h in hrefs[1:]) == sorted(
             [(family / n / "report.html").resolve() for n in ("vae", "iwae", "ae")]
@@ -84,13 +85,14 @@ def test_compare_html_hides_empty_columns_links_every_row_and_fits_1280_pixels(f
     out = family / "cmp"
     if not (out / "compare.html").exists():
         cli(["compare", str(family / "vae"), str(family / "iwae"), str(family / "ae"), "--baseline",
-             str(family / "single"), "--out", str(out)])
+             str(family / "single"), "--out", str(out), "--update-reports"])
     html = (out / "compare.html").read_text()
     heads = re.findall(r"<th>([^<]+)</th>", html)
     assert "amortization gap" not in heads and "test perplexity" not in heads  # no row has one
     assert "active units" in heads and "recon error" in heads  # the runs have them, the baseline not
-    rows = html.count("<tr>") - 1
-    names = re.findall(r'<td class="name"><a href="([^"]+)">([^<]+)</a></td>', html)
+    rows = len(re.findall(r"<tr[ >]", html)) - 1
+    names = re.findall(r'<td class="name"><a href="([^"]+)">([^<]+)</a>(?: <span class="badge">best</span>)?</td>',
+                       html)
     assert rows == len(names) == 4
     assert all((out / href).is_file() for href, _ in names)
     assert {(out / h).resolve() for h, n in names if n != "single"} == {(family / n / "report.html").resolve()
@@ -146,12 +148,12 @@ def odd(tmp_path_factory):
     for name in ODD_NAMES:
         shutil.copytree(run, root / name)
     # compare.html beside the runs: a row's link is then the bare folder name, where a URL scheme could start
-    compare.compare([str(root / n) for n in ODD_NAMES], out=root)
+    compare.compare([str(root / n) for n in ODD_NAMES], out=root, update_runs=True)
     return root
 
 
 def test_compare_prints_and_writes_odd_names_spelled_out(odd, capsys):
-    assert cli(["compare", *(str(odd / n) for n in ODD_NAMES), "--out", str(odd)]) == 0
+    assert cli(["compare", *(str(odd / n) for n in ODD_NAMES), "--out", str(odd), "--overwrite"]) == 0
     printed, md = capsys.readouterr().out, (odd / "compare.md").read_text()
     for text in (printed, md):
         assert "\x1b" not in text and "\\x1b]0;PWNED\\x07\\x1b[2J" in text and "two\\x0alines" in text
@@ -161,7 +163,11 @@ def test_compare_prints_and_writes_odd_names_spelled_out(odd, capsys):
 def test_every_report_link_leads_to_a_file_whatever_the_folders_are_called(odd):
     for name in ODD_NAMES:
         report = odd / name / "report.html"
-        for link in re.findall(r'<a href="([^"]+)"', report.read_text()):
+        html = report.read_text()
+        for link in re.findall(r'<a href="([^"]+)"', html):
+            if link.startswith("#"):  # a place on the page itself
+                assert f'id="{link[1:]}"' in html
+                continue
             link = link.replace("&amp;", "&").replace("&#x27;", "'")
             assert urlparse(link).scheme == "" and (odd / name / unquote(link)).exists(), link
 

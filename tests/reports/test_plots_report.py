@@ -191,8 +191,8 @@ def test_report(tmp_path: Path) -> None:
     files = {p.read_bytes() for p in (run / "plots").glob("*.png")}
     assert {base64.b64decode(u) for u in uris} == files
     # the picture first: the samples precede every table; the curves sit with the training numbers
-    assert re.search(r'<img [^>]*alt="(\w+)"', page)[1] == "samples" and page.index("<img") < page.index("<table")
-    assert page.index("<h2>Training</h2>") < page.index('alt="curves"') < page.index("<h2>Config</h2>")
+    assert re.search(r'<img [^>]*alt="(\w+):', page)[1] == "samples" and page.index("<img") < page.index("<table")
+    assert page.index("<h2>Training</h2>") < page.index('alt="curves:') < page.index("<h2>Config</h2>")
     for text in ("mnist-vae-run", "-30.1234", "-28.9000", "28.9000", "1000", "360", "IWAE-1000", "NLL-1000",
                  "nats per example", "amortization_gap", "1.2345", "estimator_notes", "latent_dim",
                  "total training seconds"):
@@ -228,18 +228,41 @@ def test_report_links_shows_provenance_and_only_the_settings_that_matter(tmp_pat
                                                                                        "last_epoch": 6}]}))
     (run / "explorer.html").write_text("<html></html>")
     page = write_report(run).read_text()
-    links = re.findall(r'<a href="([^"]+)"', page)
-    assert links[:6] == ["./config.toml", "./metrics.jsonl", "./eval.json", "./provenance.json",
-                         "./amortization_gap.json", "./explorer.html"]
+    files = page[page.index('<h2 id="files">'):]
+    listed = re.findall(r'<a href="\./([^"]+)"', files)
+    on_disk = sorted(p.relative_to(run).as_posix() for p in run.rglob("*") if p.is_file() and p.name != "report.html")
+    assert sorted(listed) == on_disk and {"config.toml", "metrics.jsonl", "eval.json", "provenance.json",
+                                          "amortization_gap.json", "explorer.html"} <= set(listed)
+    assert "plots/samples.png" in listed  # the pictures too, not only the run's text files
     prov = page[page.index("<h2>Provenance</h2>"):page.index("<h2>Config</h2>")]
-    assert prov.count("<th>session") == 2 and "<code>vaelab train --save-every 5</code>" in prov
-    assert torch.__version__ in prov and "abc123 (with uncommitted changes)" in prov and "4–6" in prov
+    rows = re.findall(r"<tr><th>(\d+)</th>(.*?)</tr>", prov)
+    assert [n for n, _ in rows] == ["2", "1"] and "4–6" in rows[0][1] and "1–3" in rows[1][1]  # newest first
+    assert prov.count("<code>vaelab train --save-every 5</code>") == 2
+    assert torch.__version__ in prov and "abc123 (with uncommitted changes)" in prov
+    shared = prov[prov.index("<h3>Shared"):]
+    assert torch.__version__ in shared and "abc123" in shared  # the same in both sessions: said once
     key = page[page.index("<h2>Config</h2>"):page.index("<details>")]
     shown = re.findall(r"<tr><th>([a-z_]+)</th>", key)
     assert shown[:4] == ["data", "model", "hidden", "latent_dim"] and "save_every" in shown and "binarize" in shown
     assert not {"vocab_size", "stop_words", "noise", "out", "shards", "eval_k"} & set(shown)  # images, vae, defaults
     full = page[page.index("<details>"):page.index("</details>")]
     assert "vocab_size" in full and "eval_k" in full  # the whole config, folded away
+
+
+def test_a_resumed_run_has_a_provenance_row_per_session_and_none_for_a_session_that_trained_nothing(
+        tmp_path: Path) -> None:
+    run = _run_folder(tmp_path)
+    sessions = [{"command": f"vaelab train --resume {i}", "first_epoch": 3 * i + 1, "last_epoch": 3 * i + 3,
+                 "started": f"2026-01-0{i + 1}T00:00:00+00:00", "torch": "2.13"} for i in range(4)]
+    sessions.append({"command": "vaelab train --resume again", "first_epoch": 13, "last_epoch": 12, "torch": "2.13"})
+    (run / "provenance.json").write_text(json.dumps({"sessions": sessions}))
+    prov = write_report(run).read_text()
+    prov = prov[prov.index("<h2>Provenance</h2>"):prov.index("<h2", prov.index("<h2>Provenance</h2>") + 1)]
+    head = re.search(r"<tr><th>session</th>(.*?)</tr>", prov)[1]
+    assert re.findall(r"<tr><th>(\d+)</th>", prov) == ["4", "3", "2", "1"]  # a row each, newest first
+    assert "epochs trained" in head and "torch" not in head  # the same in every session: below, once
+    assert "none" not in prov and "--resume again" not in prov and "1 more session resumed" in prov
+    assert [e for e in re.findall(r"<td>(\d+–\d+)</td>", prov)] == ["10–12", "7–9", "4–6", "1–3"]
 
 
 def test_the_settings_of_a_document_run_have_no_image_keys() -> None:

@@ -50,7 +50,11 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("compare", help="one Markdown + HTML table of runs and baselines, ranked by test NLL")
     p.add_argument("runs", nargs="*", metavar="RUN")
     p.add_argument("--baseline", action="append", default=[], metavar="DIR", help="a baseline folder (repeatable)")
-    p.add_argument("--out", default="comparison", help="folder for compare.md and compare.html (default comparison)")
+    p.add_argument("--out", help="folder for compare.md and compare.html (default comparison-NAME+NAME... from the "
+                   "compared folders' names, in the working folder)")
+    p.add_argument("--overwrite", action="store_true", help="replace the comparison already in --out")
+    p.add_argument("--update-reports", action="store_true",
+                   help="also give each run a comparison.json and rewrite its report.html to show its row")
 
 
 def _baseline(args: argparse.Namespace) -> None:
@@ -97,10 +101,11 @@ def _gap(args: argparse.Namespace) -> None:
 def _compare(args: argparse.Namespace) -> None:
     from ..reports import compare
 
-    rows, out = compare.compare(args.runs, args.baseline, args.out)
+    rows, out = compare.compare(args.runs, args.baseline, args.out, update_runs=args.update_reports,
+                                overwrite=args.overwrite)
     say(compare.markdown(rows), end="")
     say(f"wrote {out / 'compare.md'} and {out / 'compare.html'}"
-          + (f"; updated the report of {len(args.runs)} run(s)" if args.runs else ""))
+        + (f"; updated the report of {len(args.runs)} run(s)" if args.runs and args.update_reports else ""))
 
 
 COMMANDS = {"baseline": _baseline, "amortization-gap": _gap, "compare": _compare}

@@ -1,7 +1,8 @@
 """One table for the whole family: trained runs and fitted baselines side by side, ranked by test NLL.
 
-`vaelab compare RUN ... --baseline DIR ...` writes OUT/compare.md and OUT/compare.html, and gives
-every run folder a comparison.json (the table and its own row), which its report.html shows.
+`vaelab compare RUN ... --baseline DIR ...` writes OUT/compare.md and OUT/compare.html (OUT defaults to
+comparison-NAME+NAME..., and an existing comparison is replaced only with --overwrite); with --update-reports
+every run folder also gets a comparison.json (the table and its own row), which its report.html shows.
 Every number comes from a file the run or baseline already wrote (eval.json, metrics.jsonl,
 amortization_gap.json, baseline.json); nothing is re-estimated here.
 """
@@ -9,8 +10,10 @@ amortization_gap.json, baseline.json); nothing is re-estimated here.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import math
 import os
+import re
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -22,9 +25,9 @@ from ..config import schema as cfg
 from ..errors import VaelabError
 from ..runs import loading
 from ..runs.folder import COMPARISON, GAP, RunFolder
-from .html import CSS, page
+from .html import CSS, figure, page
 from .report import write_report
-from .table import NOTES, html_table, markdown
+from .table import html_table, markdown, notes
 
 
 def _points(c: cfg.Config, split: str, n: Any, of: Any = None) -> str:
@@ -137,7 +140,19 @@ def baseline_row(path: str | Path) -> dict[str, Any]:
 WIDE_CSS = CSS + """
 body{max-width:1240px}table.compare{font-size:.8em;line-height:1.3}table.compare th,table.compare td{padding:.2em .4em}
 table.compare td,table.compare th{overflow-wrap:normal;word-break:normal;hyphens:manual}
+table.compare td.best{font-weight:700;background:#e3f2e1}tr.best-row td.name{font-weight:700}
+.badge{display:inline-block;font-size:1em;font-weight:600;background:#2e7d32;color:#fff;border-radius:3px;
+padding:0 .35em;margin-left:.3em}
+.gallery section{border-top:1px solid #e3e3e3;padding:.4em 0}.gallery h3{margin:.3em 0}
+.thumbs{display:grid;grid-template-columns:repeat(3,minmax(0,1fr));gap:.8em;align-items:start}
+.thumbs figure{margin:0}.thumbs figcaption{font-size:.88em}
+.thumbs img{max-height:260px;width:auto;max-width:100%}
+@media (max-width:700px){.thumbs{grid-template-columns:1fr}table.compare{font-size:.8em}}
 """
+# a run's thumbnails on the comparison page: pictures for images, topic words for documents; the curves always
+THUMBS = (("samples", "samples from the prior"), ("recon", "test images above their reconstructions"),
+          ("topics", "topic words"), ("latent", "test posterior means"), ("curves", "learning curves"))
+THUMB_COUNT = 3
 
 
 def target(row: dict[str, Any]) -> Path:
@@ -153,10 +168,39 @@ def links(rows: list[dict[str, Any]], base: Path) -> dict[str, str]:
     return {r["path"]: Path(os.path.relpath(target(r).resolve(), base.resolve())).as_posix() for r in rows}
 
 
+def thumbnails(row: dict[str, Any], out: Path) -> str:
+    """One run's pictures side by side (samples, reconstructions or topics, learning curves), each inlined and
+    linking to its PNG full size; a baseline has none."""
+    if row["kind"] != "run":
+        return ""
+    plots = RunFolder(row["path"]).plots
+    found = [(plots / f"{stem}.png", caption) for stem, caption in THUMBS if (plots / f"{stem}.png").is_file()]
+    if len(found) > THUMB_COUNT and (plots / "curves.png").is_file():  # keep the curves, drop the middle ones
+        found = found[:THUMB_COUNT - 1] + found[-1:]
+    return "".join(figure(path, caption, link=Path(os.path.relpath(path.resolve(), out.resolve())).as_posix())
+                   for path, caption in found[:THUMB_COUNT])
+
+
+def gallery(rows: list[dict[str, Any]], out: Path) -> str:
+    """A section per run, in the table's order: its name, rank and model, then its thumbnails side by side."""
+    items = []
+    for r in rows:
+        pictures = thumbnails(r, out)
+        if not pictures:
+            continue
+        place = f"#{r['rank']} " if r.get("rank") else ""
+        items.append(f"<section><h3>{escape(place)}{escape(r['name'])}</h3><p class=\"note\">{escape(r['model'])}</p>"
+                     f'<div class="thumbs">{pictures}</div></section>')
+    return ('<h2>Side by side</h2><p class="note">Each run\'s samples, reconstructions (or topic words) and learning '
+            'curves; a picture opens full size.</p><div class="gallery">' + "".join(items) + "</div>") if items else ""
+
+
 def html_page(rows: list[dict[str, Any]], out: Path, stamp: str) -> str:
-    """compare.html: the table, every row's name linking to its report, and the notes."""
-    body = (f"<h1>Comparison</h1>{html_table(rows, links=links(rows, out))}<p class=\"note\">{escape(NOTES)}</p>"
-            f"<footer>written by vaelab compare on {escape(stamp)}</footer>")
+    """compare.html: the table (every row's name linking to its report, the best values marked), every note of
+    compare.md, then each run's pictures side by side."""
+    body = (f"<h1>Comparison</h1>{html_table(rows, links=links(rows, out))}"
+            + "".join(f'<p class="note">{escape(n)}</p>' for n in notes(rows))
+            + gallery(rows, out) + f"<footer>written by vaelab compare on {escape(stamp)}</footer>")
     return page("vaelab comparison", body, WIDE_CSS)
 
 
@@ -172,15 +216,35 @@ def rank(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def compare(run_paths: list[str], baseline_paths: list[str] = (), out: str | Path = "comparison",
-            update_runs: bool = True) -> tuple[list[dict[str, Any]], Path]:
-    """Build the table, write OUT/compare.md and OUT/compare.html, and give each run its comparison.json."""
+def default_out(run_paths: list[str], baseline_paths: list[str] = ()) -> Path:
+    """comparison-NAME+NAME+... in the working folder, from the compared folders' names (letters, digits, '.', '_'
+    and '-' kept); a long list is cut and given a hash of every path, so different runs get different folders."""
+    names = [Path(p).resolve().name for p in [*run_paths, *baseline_paths]]
+    slug = "+".join(re.sub(r"[^A-Za-z0-9._-]+", "_", n).strip("._") or "run" for n in names)
+    if len(slug) > 60:
+        digest = hashlib.sha256("\0".join(str(Path(p).resolve()) for p in [*run_paths, *baseline_paths])
+                                .encode("utf-8", "surrogateescape")).hexdigest()[:8]
+        slug = f"{slug[:50].rstrip('+._-')}+{len(names) - 1}-more-{digest}"
+    return Path(f"comparison-{slug}")
+
+
+def compare(run_paths: list[str], baseline_paths: list[str] = (), out: str | Path | None = None,
+            update_runs: bool = False, overwrite: bool = False) -> tuple[list[dict[str, Any]], Path]:
+    """Build the table and write OUT/compare.md and OUT/compare.html (OUT: default_out of the folders).
+
+    An OUT that already holds a comparison is refused unless overwrite; update_runs gives each run its
+    comparison.json and rewrites its report.html (nothing in the compared folders is touched otherwise).
+    """
     if not run_paths and not baseline_paths:
         raise VaelabError("compare needs at least one run or baseline folder")
-    rows = rank([run_row(p) for p in run_paths] + [baseline_row(p) for p in baseline_paths])  # all read first
-    out = Path(out)
+    out = Path(out) if out is not None else default_out(run_paths, baseline_paths)
     if out.exists() and not out.is_dir():
         raise VaelabError(f"{out} is a file, not a folder")
+    held = [n for n in ("compare.md", "compare.html") if (out / n).exists()]
+    if held and not overwrite:
+        raise VaelabError(f"{out} already holds a comparison ({held[0]}); pass --overwrite to replace it, or "
+                          f"--out to write this one elsewhere")
+    rows = rank([run_row(p) for p in run_paths] + [baseline_row(p) for p in baseline_paths])  # all read first
     out.mkdir(parents=True, exist_ok=True)
     md = markdown(rows)
     atomic_write(out / "compare.md", md.encode())

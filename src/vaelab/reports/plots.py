@@ -222,7 +222,8 @@ def manifold(images: np.ndarray, path: str | Path, *, n: int, ticks_x: np.ndarra
     h, w = a.shape[1:3]
     pad = 1 if min(h, w) < 16 else 0  # tiny images (8x8 digits) run together without a gutter
     grid = tile(a, n, pad=pad)
-    fig = _figure(7.0, 7.4)
+    side = max(7.0, 0.42 * n)  # about 46 px per tile at DPI (21 x 21: 8.8 inches), so a digit or garment reads
+    fig = _figure(side, side + 0.4)
     ax = fig.subplots()
     _show(ax, grid)
     tx, ty = np.asarray(ticks_x, dtype=np.float64), np.asarray(ticks_y, dtype=np.float64)

@@ -1,4 +1,4 @@
-"""One self-contained HTML page from a run folder: the pictures first, then the numbers, provenance and config.
+"""One self-contained HTML page from a run folder: the headline numbers, the pictures, then the tables and files.
 
 Sections come from reports/sections.py (one per file of the run), HTML pieces from reports/html.py.
 """
@@ -6,12 +6,14 @@ Sections come from reports/sections.py (one per file of the run), HTML pieces fr
 from __future__ import annotations
 
 import datetime as dt
+import os
 from html import escape
 from importlib import metadata
 from pathlib import Path
 
 from ..runs import folder as rf
 from ..runs.folder import COMPARISON, EXPLORER, GAP, RunFolder
+from .headline import headline
 from .html import CSS, block, figure, href, page  # noqa: F401 (CSS: reports/compare.py's pages share it)
 from .sections import (
     comparison_section,
@@ -24,6 +26,7 @@ from .sections import (
 
 PLOT_ORDER = ("samples", "recon", "manifold", "topics", "latent", "latent-epochs", "interp", "curves")
 HERO = ("samples", "recon", "manifold")  # at the top of an image run's report; a document run's: topics, latent
+WIDE = ("manifold", "topics")  # drawn the page's full width (a manifold tile needs its pixels), the others side by side
 CAPTIONS = {
     "curves": "Training loss and negative validation bound per epoch (nats per example), and seconds per epoch.",
     "recon": "Test images as grey values (the Bernoulli means their binarizations are drawn from) above the decoder "
@@ -54,17 +57,62 @@ def _version() -> str:
         return ""
 
 
-def _links(folder: RunFolder) -> str:
-    """Links to the run's own files (relative, so the folder can move) and to the comparison page."""
-    names = [rf.CONFIG, rf.METRICS, rf.EVAL, rf.PROVENANCE, *(p.name for p in folder.json_files()), rf.EXPLORER]
-    items = [(n, n) for n in dict.fromkeys(names) if (folder / n).is_file()]
-    if folder.tensorboard.is_dir():
-        items.append((f"{rf.TENSORBOARD}/", f"{rf.TENSORBOARD}/ (tensorboard --logdir)"))
+def _comparison_page(folder: RunFolder) -> str | None:
+    """The relative path of the comparison page this run was last compared in (comparison.json), if it is there."""
     comparison = folder.read_json(COMPARISON)
-    if isinstance(comparison, dict) and isinstance(comparison.get("page"), str):
-        items.append((comparison["page"], "comparison page"))
-    html = "".join(f'<a href="{escape(href(link))}">{escape(text)}</a>' for link, text in items)
-    return f'<p class="links">{html}</p>'
+    page = comparison.get("page") if isinstance(comparison, dict) else None
+    return page if isinstance(page, str) and (folder.path / page).is_file() else None
+
+
+def _quick_links(folder: RunFolder) -> str:
+    """Under the headline: the explorer, the comparison page and the list of files."""
+    items = []
+    if folder.explorer.is_file():
+        items.append(f'<a href="{href(EXPLORER)}">latent explorer</a> (decodes the latent space as the pointer '
+                     "moves; works offline)")
+    page = _comparison_page(folder)
+    if page:
+        items.append(f'<a href="{escape(href(page))}">comparison page</a>')
+    items.append('<a href="#files">every file of the run</a>')
+    return f'<p class="links">{" · ".join(items)}</p>'
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return ""
+
+
+def run_files(folder: RunFolder) -> list[str]:
+    """Every file of the run, relative to its folder (POSIX), sorted: none hidden (a write's temporary), not the
+    report itself, tensorboard/ as one folder; never through a symbolic link."""
+    root = folder.path
+    found = []
+    for here, dirs, files in os.walk(root):
+        rel = Path(here).relative_to(root)
+        dirs[:] = sorted(d for d in dirs if not d.startswith(".") and not (Path(here) / d).is_symlink()
+                         and not (rel == Path(".") and d == rf.TENSORBOARD))
+        for name in files:
+            path = Path(here) / name
+            if name.startswith(".") or path.is_symlink() or (rel == Path(".") and name == rf.REPORT):
+                continue
+            found.append((rel / name).as_posix())
+    return sorted(found, key=lambda f: (f.count("/"), f))
+
+
+def files_section(folder: RunFolder) -> str:
+    """Links to every file of the run (relative and percent-encoded, so the folder can move and any name works)."""
+    items = [f'<li><a href="{escape(href(f))}">{escape(f)}</a> <span>{escape(_size((folder.path / f).stat().st_size))}'
+             "</span></li>" for f in run_files(folder)]
+    if folder.tensorboard.is_dir() and not folder.tensorboard.is_symlink():
+        items.append(f'<li><a href="{escape(href(rf.TENSORBOARD + "/"))}">{rf.TENSORBOARD}/</a> '
+                     "<span>(tensorboard --logdir)</span></li>")
+    page = _comparison_page(folder)
+    if page:
+        items.append(f'<li><a href="{escape(href(page))}">{escape(page)}</a> <span>(the comparison page)</span></li>')
+    return '<h2 id="files">Files</h2><ul class="files">' + "".join(items) + "</ul>"
 
 
 def _plots(folder: RunFolder) -> dict[str, Path]:
@@ -76,41 +124,50 @@ def _plots(folder: RunFolder) -> dict[str, Path]:
 
 
 def write_report(run_dir: str | Path) -> Path:
-    """Write run_dir/report.html (self-contained: inline CSS, pictures as base64) and return its path."""
+    """Write run_dir/report.html (self-contained: inline CSS, pictures as base64) and return its path.
+
+    The headline (the model in words, its test scores, the baseline it beats, training time) first, then the
+    pictures (each a link to the PNG at full size), then the tables, then every file of the run.
+    """
     folder = RunFolder(run_dir)
     run = folder.path
     config = folder.read_config_table()
     pictures = _plots(folder)
     hero = [s for s in HERO if s in pictures] or [s for s in ("topics", "latent") if s in pictures]
     captions = CAPTIONS | {"samples": SAMPLE_CAPTIONS.get((config or {}).get("model"), CAPTIONS["samples"])}
-    parts = [f"<h1>{escape(run.resolve().name)}</h1>", f'<p class="note">run folder: {escape(str(run))}</p>',
-             _links(folder)]
-    if folder.explorer.is_file():
-        parts.append(f'<p><a href="{href(EXPLORER)}">Open the latent explorer</a> (decodes the latent space as the '
-                     "pointer moves; works offline).</p>")
-    if hero:
-        parts.append('<div class="hero">' + "".join(figure(pictures.pop(s), captions[s]) for s in hero) + "</div>")
     ev = folder.read_eval()
+    rows = folder.read_metrics()
+
+    def fig(stem: str, cls: str = "") -> str:
+        path = pictures.pop(stem)
+        return figure(path, captions.get(stem, path.name), link=path.relative_to(run).as_posix(), cls=cls)
+
+    parts = [f"<h1>{escape(run.resolve().name)}</h1>", headline(folder, ev, rows), _quick_links(folder)]
+    side = [s for s in hero if s not in WIDE]
+    if side:
+        parts.append('<div class="hero">' + "".join(fig(s) for s in side) + "</div>")
+    parts += [fig(s, "wide") for s in hero if s in WIDE]
+    curves = pictures.pop("curves", None)
+    if pictures:
+        parts.append("<h2>Plots</h2>" + "".join(fig(s) for s in list(pictures)))
     if ev is not None:
         parts.append(eval_section(ev))
-    rows = folder.read_metrics()
     if rows:
-        curves = pictures.pop("curves", None)
-        parts.append(training_section(rows, (config or {}).get("k"),
-                                      figure(curves, CAPTIONS["curves"]) if curves else ""))
+        parts.append(training_section(rows, (config or {}).get("k"), figure(
+            curves, CAPTIONS["curves"], link=curves.relative_to(run).as_posix()) if curves else ""))
     for extra in folder.json_files():
         data = folder.read_json(extra.name)
         section = SECTIONS.get(extra.name)
         parts.append(section(data) if section and isinstance(data, dict) else
                      f"<h2>{escape(extra.stem)}</h2>{block(data)}")
-    if pictures:
-        parts.append("<h2>Plots</h2>" + "".join(figure(p, captions.get(s, p.name)) for s, p in pictures.items()))
     sessions = folder.read_provenance()
     if sessions:
         parts.append(provenance_section(sessions))
     if config:
         parts.append(config_section(config))
+    parts.append(files_section(folder))
+    parts.append(f'<p class="note">run folder: {escape(str(run))}</p>')
     stamp = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
     version = _version()
     parts.append(f"<footer>written by vaelab{' ' + escape(version) if version else ''} on {escape(stamp)}</footer>")
-    return folder.write_report(page(f"{run.resolve().name} · vaelab report", "\n".join(parts)))
+    return folder.write_report(page(f"{run.resolve().name} · vaelab report", "\n".join(p for p in parts if p)))

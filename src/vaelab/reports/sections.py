@@ -9,8 +9,8 @@ from typing import Any
 
 from ..config.schema import Config
 from ..runs import metrics
-from .html import block, cell, flatten, fmt, href, table
-from .table import NOTES, html_table
+from .html import block, cell, flatten, fmt, href, scroll, table
+from .table import html_table, notes
 
 # shown for every run; other keys only where they matter to this run (key_settings)
 KEY_SETTINGS = ("data", "model", "hidden", "latent_dim", "likelihood", "posterior", "prior", "estimator", "k",
@@ -59,7 +59,7 @@ def eval_section(ev: dict) -> str:
     html = ["<h2>Evaluation</h2>",
             '<p class="note">Log-likelihood numbers are in nats per example (higher ELBO / IWAE is better, '
             "lower NLL is better).</p>",
-            f"<table><tr><th>quantity</th><th>value</th><th>estimator</th></tr>{rows}</table>"]
+            scroll(f"<table><tr><th>quantity</th><th>value</th><th>estimator</th></tr>{rows}</table>")]
     for key in keys:
         if isinstance(ev[key], dict):
             html += [f"<h3>{escape(str(key))}</h3>", table(ev[key])]
@@ -90,8 +90,9 @@ def comparison_section(data: dict) -> str:
     rows = data.get("rows") if isinstance(data.get("rows"), list) else []
     place = f"rank {data.get('rank')} of {data.get('of')} by test NLL" if data.get("rank") else "no test NLL"
     links = data.get("links") if isinstance(data.get("links"), dict) else {}
+    kept = [r for r in rows if isinstance(r, dict)]
     try:
-        html = html_table([r for r in rows if isinstance(r, dict)], highlight=data.get("this"), links=links)
+        html = html_table(kept, highlight=data.get("this"), links=links)
     except (KeyError, TypeError, ValueError):
         return "<h2>Comparison</h2>" + block(data)
     page = data.get("page")
@@ -99,7 +100,7 @@ def comparison_section(data: dict) -> str:
              else escape(str(data.get("table", ""))))
     return (f"<h2>Comparison</h2><p>This run (highlighted): <b>{escape(place)}</b>, "
             f"from {where} written {escape(str(data.get('written', '')))}.</p>"
-            f'{html}<p class="note">{escape(NOTES)}</p>')
+            + html + "".join(f'<p class="note">{escape(n)}</p>' for n in notes(kept)))
 
 
 GAP_COLUMNS = (("epoch", "epoch"), ("weights", "weights"), ("points", "points"), ("amortized_elbo", "amortized ELBO"),
@@ -118,7 +119,7 @@ def gap_section(data: dict) -> str:
     return ("<h2>Amortization gap</h2><p class=\"note\">From amortization_gap.json. Decoder frozen; nats per point, "
             "test split. The gap is what the encoder loses against per-point optimised posteriors started "
             "from its output.</p>"
-            f"<table>{head}{body}</table>" + (table(notes) if notes else ""))
+            f"{scroll(f'<table>{head}{body}</table>')}" + (table(notes) if notes else ""))
 
 
 PROVENANCE_ROWS = (("command", "command line"), ("started", "started (UTC)"), ("finished", "finished (UTC)"),
@@ -142,16 +143,40 @@ def _provenance_value(s: dict, key: str) -> str:
     return fmt(value)
 
 
+ROW_KEYS = ("started", "finished", "wall_seconds", "epochs", "command")  # a row per session shows these always
+HIDE_EMPTY = ("gpu", "cuda", "git_commit", "vaelab_git_commit")
+
+
+def trained_nothing(s: dict) -> bool:
+    """A session that trained no epoch: a resume of a run that had already finished its epochs."""
+    first, last = s.get("first_epoch"), s.get("last_epoch")
+    return isinstance(first, int) and isinstance(last, int) and last < first
+
+
 def provenance_section(sessions: list[dict]) -> str:
-    """How the run was made: one column per training session (a resume adds one)."""
-    head = "<tr><th></th>" + "".join(f"<th>session {i}</th>" for i in range(1, len(sessions) + 1)) + "</tr>"
-    body = []
-    for key, title in PROVENANCE_ROWS:
-        values = [_provenance_value(s, key) for s in sessions]
-        if all(v == "–" for v in values) and key in ("gpu", "cuda", "git_commit", "vaelab_git_commit"):
-            continue
-        wrap = (lambda v: f"<td><code>{escape(v)}</code></td>") if key == "command" else \
-            (lambda v: f"<td>{escape(v)}</td>")
-        body.append(f"<tr><th>{escape(title)}</th>" + "".join(wrap(v) for v in values) + "</tr>")
-    return ('<h2>Provenance</h2><p class="note">From provenance.json, recorded while training.</p>'
-            f"<table>{head}{''.join(body)}</table>")
+    """How the run was made: one row per training session, newest first, with the keys that differ between
+    sessions as columns; what every session shares once, below. Sessions that trained nothing are counted, not shown."""
+    shown = [s for s in sessions if not trained_nothing(s)] or sessions[-1:]
+    idle = len(sessions) - len(shown)
+    titles = dict(PROVENANCE_ROWS)
+    values = {key: [_provenance_value(s, key) for s in shown] for key, _ in PROVENANCE_ROWS}
+    values = {k: v for k, v in values.items() if not (k in HIDE_EMPTY and all(x == "–" for x in v))}
+    varying = [k for k, _ in PROVENANCE_ROWS if k in values and (k in ROW_KEYS or len(set(values[k])) > 1)]
+    shared = [k for k, _ in PROVENANCE_ROWS if k in values and k not in varying]
+
+    def td(key: str, v: str) -> str:
+        return f"<td><code>{escape(v)}</code></td>" if key == "command" else f"<td>{escape(v)}</td>"
+
+    head = "<tr><th>session</th>" + "".join(f"<th>{escape(titles[k])}</th>" for k in varying) + "</tr>"
+    number = {id(s): i for i, s in enumerate(sessions, 1)}
+    body = "".join(f"<tr><th>{number[id(s)]}</th>" + "".join(td(k, values[k][i]) for k in varying) + "</tr>"
+                   for i, s in reversed(list(enumerate(shown))))
+    common = "".join(f"<tr><th>{escape(titles[k])}</th>{td(k, values[k][0])}</tr>" for k in shared)
+    note = "From provenance.json, recorded while training; newest session first."
+    if idle:
+        note += (f" {idle} more session{'s' if idle > 1 else ''} resumed the run after its last epoch and trained "
+                 "nothing (not shown).")
+    label = "every session" if len(shown) > 1 else "the session"
+    return (f'<h2>Provenance</h2><p class="note">{escape(note)}</p>'
+            f"{scroll(f'<table>{head}{body}</table>')}"
+            + (f"<h3>Shared by {label}</h3>{scroll(f'<table>{common}</table>')}" if common else ""))

@@ -56,42 +56,99 @@ def columns(rows: list[dict[str, Any]]) -> tuple[tuple[str, str], ...]:
     return tuple((k, t) for k, t in COLUMNS if k == "name" or any(r.get(k) is not None for r in rows))
 
 
+# the columns with a better end: the best value of each is marked (bold) in both tables
+LOWER_IS_BETTER = ("nll", "recon_error", "noisy_recon_error", "gap", "perplexity")
+HIGHER_IS_BETTER = ("elbo", "iwae", "npmi", "diversity", "purity")
+PERPLEXITY_NOTE = (
+    "test perplexity = exp(−Σ bound / Σ tokens) over the test documents, the bound being the per-document ELBO for "
+    "document VAEs and for LDA (scikit-learn's bound less its topic-word term; an older baseline.json without it "
+    "shows scikit-learn's own, which includes that term); NPMI: mean coherence of the top-10 words per topic (NVDM: "
+    "both ends of R's columns), document co-occurrence in the training split unless a run's npmi_window or "
+    "npmi_reference says otherwise; diversity: unique fraction of the topics' top-25 words; label purity: majority "
+    "label's share of each topic's min(30, N / topics) top test documents.")
+MIXED_POINTS = "Not every row was scored on the same test points"
+BEST_NOTE = ("Bold: the best value of each column among the rows scored on the same test points as the best row "
+             "(lowest test NLL, perplexity, recon error and amortization gap; highest ELBO, IWAE, NPMI, diversity and "
+             "label purity); the best row, first by test NLL, is marked best.")
+
+
+def best_cells(rows: list[dict[str, Any]]) -> set[tuple[int, str]]:
+    """(row index, column) of the best value of each column with a better end, among the rows scored on the same
+    test points as the first row (numbers on different test points do not rank); ties all marked; only where at
+    least two rows have the column."""
+    if not rows:
+        return set()
+    same = [i for i, r in enumerate(rows) if r.get("test_points") == rows[0].get("test_points")]
+    out = set()
+    for key in LOWER_IS_BETTER + HIGHER_IS_BETTER:
+        have = [(i, rows[i][key]) for i in same if isinstance(rows[i].get(key), (int, float))]
+        if len(have) < 2:
+            continue
+        best = (min if key in LOWER_IS_BETTER else max)(v for _, v in have)
+        out |= {(i, key) for i, v in have if v == best}
+    return out
+
+
+def best_row(rows: list[dict[str, Any]]) -> int | None:
+    """The index of the row ranked first (lowest test NLL) when more than one row is ranked."""
+    ranked = [i for i, r in enumerate(rows) if r.get("rank") is not None]
+    return min(ranked, key=lambda i: rows[i]["rank"]) if len(ranked) > 1 else None
+
+
+def notes(rows: list[dict[str, Any]]) -> list[str]:
+    """The notes under the table, in both the Markdown and the HTML (plain text)."""
+    out = [NOTES]
+    if best_cells(rows) or best_row(rows) is not None:
+        out.append(BEST_NOTE)
+    if any(r.get("perplexity") is not None for r in rows):
+        out.append(PERPLEXITY_NOTE)
+    if len({r.get("test_points") for r in rows}) > 1:
+        out.append(f"{MIXED_POINTS} (see the last column).")
+    return out
+
+
 def markdown(rows: list[dict[str, Any]]) -> str:
-    """The table as GitHub Markdown, with the notes under it."""
+    """The table as GitHub Markdown, with the notes under it; the best value of each column in bold, the best row
+    marked."""
     cols = columns(rows)
     head = "| " + " | ".join(title for _, title in cols) + " |"
     sep = "| " + " | ".join("---" for _ in cols) + " |"
-    # a cell is data (a run's folder name): its control characters, a newline too, would break the row
-    body = ["| " + " | ".join(printable(cell(r, key)).replace("|", "\\|") for key, _ in cols) + " |" for r in rows]
-    notes = [NOTES]
-    if any(r.get("perplexity") is not None for r in rows):
-        notes.append("test perplexity = exp(−Σ bound / Σ tokens) over the test documents, the bound being the "
-                     "per-document ELBO for document VAEs and for LDA (scikit-learn's bound less its topic-word "
-                     "term; an older baseline.json without it shows scikit-learn's own, which includes that term); "
-                     "NPMI: mean coherence of the top-10 words per topic (NVDM: both ends of R's columns), document "
-                     "co-occurrence in the training split unless a run's npmi_window or npmi_reference says otherwise; "
-                     "diversity: unique fraction of the topics' top-25 words; label purity: majority label's "
-                     "share of each topic's min(30, N / topics) top test documents.")
-    if len({r["test_points"] for r in rows}) > 1:
-        notes.append("**Not every row was scored on the same test points** (see the last column).")
-    return "\n".join([head, sep, *body, "", *notes]) + "\n"
+    bold, first = best_cells(rows), best_row(rows)
+
+    def md(i: int, r: dict, key: str) -> str:
+        # a cell is data (a run's folder name): its control characters, a newline too, would break the row
+        text = printable(cell(r, key)).replace("|", "\\|")
+        if key == "name" and i == first:
+            text += " (best)"
+        return f"**{text}**" if (i, key) in bold else text
+
+    body = ["| " + " | ".join(md(i, r, key) for key, _ in cols) + " |" for i, r in enumerate(rows)]
+    texts = [f"**{n}**" if n.startswith(MIXED_POINTS) else n for n in notes(rows)]
+    return "\n".join([head, sep, *body, "", *texts]) + "\n"
 
 
 def html_table(rows: list[dict[str, Any]], highlight: str | None = None, links: dict[str, str] | None = None) -> str:
-    """The table as HTML; the row whose path is `highlight` is bold and shaded; links: path -> href of its name."""
+    """The table as HTML in its own scrolling box; the row whose path is `highlight` is bold and shaded; links:
+    path -> href of its name; the best value of each column bold, the best row marked."""
     cols = columns(rows)
     head = "<tr>" + "".join(f"<th>{escape(title)}</th>" for _, title in cols) + "</tr>"
+    bold, first = best_cells(rows), best_row(rows)
     body = []
-    for r in rows:
+    for i, r in enumerate(rows):
         style = ' style="font-weight:bold;background:#fff3c4"' if highlight and r["path"] == highlight else ""
+        mark = ' class="best-row"' if i == first else ""
         tds = []
         for k, _ in cols:
             text = escape(cell(r, k))
+            best = " best" if (i, k) in bold else ""
             if k == "name":  # linked to the row's report (or baseline.json)
                 link = (links or {}).get(r["path"])
-                tds.append(f'<td class="name"><a href="{escape(href(link))}">{text}</a></td>' if link
-                           else f'<td class="name">{text}</td>')
+                badge = ' <span class="badge">best</span>' if i == first else ""
+                tds.append(f'<td class="name"><a href="{escape(href(link))}">{text}</a>{badge}</td>' if link
+                           else f'<td class="name">{text}{badge}</td>')
+            elif isinstance(r.get(k), (int, float)):
+                tds.append(f'<td class="num{best}">{text}</td>')
             else:
-                tds.append(f'<td class="num">{text}</td>' if isinstance(r.get(k), (int, float)) else f"<td>{text}</td>")
-        body.append(f"<tr{style}>{''.join(tds)}</tr>")
-    return f"<table class=\"compare\">{head}{''.join(body)}</table>"
+                tds.append(f'<td class="{best.strip()}">{text}</td>' if best else f"<td>{text}</td>")
+        body.append(f"<tr{style}{mark}>{''.join(tds)}</tr>")
+    return f"<div class=\"scroll\"><table class=\"compare\">{head}{''.join(body)}</table></div>"

@@ -202,7 +202,7 @@
   const state = { a: null, b: null, z: null, ms: null, hover: null, selected: [], times: [] };
   const decodedBox = $("decoded");
   const outCanvas = IMG ? pixelCanvas("px") : null;
-  if (IMG) { outCanvas.id = "out"; decodedBox.appendChild(outCanvas); }
+  if (IMG) { outCanvas.id = "out"; outCanvas.setAttribute("role", "img"); decodedBox.appendChild(outCanvas); }
 
   function drawPlane() {
     const ctx = plane.getContext("2d");
@@ -225,11 +225,25 @@
     }
   }
 
-  function decodeAt(a, b) {  // decode the plane point (a, b) (and the sliders) into the "decoded" box
+  // the text alternative of what is decoded: read by screen readers (aria-live) after a tap or a key, shown below
+  const live = $("live");
+  const say = (text) => { live.textContent = text; };
+  function describe(a, b, words) {
+    const where = `${PL.what === "pca" ? "PC" : "z"} = (${a.toFixed(2)}, ${b.toFixed(2)})`;
+    if (!IMG) return `At ${where}, the most probable words: ${words.likely.slice(0, 6).map((j) => VOCAB[j]).join(", ")}.`;
+    const [x, y] = toPx(a, b), i = nearest(x, y, Infinity);
+    return `Decoded image at ${where}; the nearest test example is ${labelOf(i)} (test example ${P.index[i]}).`;
+  }
+
+  function decodeAt(a, b, announce) {  // decode the plane point (a, b) (and the sliders) into the "decoded" box
     const t0 = performance.now();
     const z = codeAt(a, b);
+    let words = null;
     if (IMG) drawMean(outCanvas, PAGE ? forward(z) : gridImage(a, b));
-    else decodedBox.replaceChildren(wordsBlock(PAGE ? pageWords(z) : gridWords(a, b)));
+    else { words = PAGE ? pageWords(z) : gridWords(a, b); decodedBox.replaceChildren(wordsBlock(words)); }
+    const text = describe(a, b, words);
+    if (IMG) outCanvas.setAttribute("aria-label", text);
+    if (announce) say(text);
     Object.assign(state, { a, b, z: Array.from(z) });
     drawPlane();
     state.ms = performance.now() - t0;
@@ -324,18 +338,43 @@
     }
   }
 
-  // --- events --------------------------------------------------------------------------------
-  plane.addEventListener("pointermove", (e) => {
-    const [a, b] = fromPx(e.offsetX, e.offsetY);
-    const i = nearest(e.offsetX, e.offsetY, 7);
+  // --- events: pointer (mouse, pen, touch), tap, keyboard -----------------------------------
+  // the canvas may be drawn smaller than its 600 x 600 pixels (a phone): event offsets are scaled to canvas pixels
+  const canvasXY = (e) => [e.offsetX * PW / (plane.clientWidth || PW), e.offsetY * PH / (plane.clientHeight || PH)];
+  function pointAt(x, y, announce) {  // the pointer at canvas pixel (x, y): hover the nearest point, decode there
+    const [a, b] = fromPx(x, y);
+    const i = nearest(x, y, 7);
     if (i !== state.hover) { state.hover = i; if (i !== null) showHover(i); }
-    decodeAt(a, b);
-  });
-  plane.addEventListener("click", () => {
-    if (state.hover === null) return;
-    state.selected = state.selected.length >= 2 ? [state.hover] : state.selected.concat([state.hover]);
+    decodeAt(a, b, announce);
+  }
+  function select(i) {  // a click, tap or Enter on test example i: two selections decode the line between them
+    state.selected = state.selected.length >= 2 ? [i] : state.selected.concat([i]);
     if (state.selected.length === 2) interpolate(state.selected[0], state.selected[1], 10);
     drawPlane();
+    say(`Selected ${labelOf(i)} (test example ${P.index[i]})` + (state.selected.length === 2
+      ? `; the line from ${labelOf(state.selected[0])} is decoded below.` : "; select a second example to join them."));
+  }
+  plane.addEventListener("pointermove", (e) => pointAt(...canvasXY(e), false));
+  plane.addEventListener("pointerdown", (e) => pointAt(...canvasXY(e), true));  // a tap decodes where it lands
+  plane.addEventListener("click", (e) => {
+    pointAt(...canvasXY(e), false);
+    if (state.hover !== null) select(state.hover);
+  });
+  plane.addEventListener("keydown", (e) => {
+    const step = (e.shiftKey ? 0.1 : 0.02);
+    const moves = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1] };
+    if (e.key in moves) {
+      e.preventDefault();  // the page does not scroll while the plane has the keys
+      const [dx, dy] = moves[e.key];
+      const a = Math.min(Math.max((state.a ?? (X0 + X1) / 2) + dx * step * (X1 - X0), X0), X1);
+      const b = Math.min(Math.max((state.b ?? (Y0 + Y1) / 2) + dy * step * (Y1 - Y0), Y0), Y1);
+      pointAt(...toPx(a, b), true);
+    } else if (e.key === "Enter" || e.key === " ") {
+      e.preventDefault();
+      const [x, y] = toPx(state.a, state.b);
+      const i = nearest(x, y, Infinity);
+      if (i !== null) { state.hover = i; showHover(i); select(i); }
+    }
   });
 
   // --- page furniture ------------------------------------------------------------------------
@@ -353,7 +392,7 @@
     v.textContent = "0.00";
     r.addEventListener("input", () => {
       sliders[k] = Number(r.value); v.textContent = sliders[k].toFixed(2);
-      decodeAt(state.a ?? (X0 + X1) / 2, state.b ?? (Y0 + Y1) / 2);
+      decodeAt(state.a ?? (X0 + X1) / 2, state.b ?? (Y0 + Y1) / 2, true);
     });
     lab.append(`PC${k + 3}`, r, v);
     sl.appendChild(lab);
@@ -370,7 +409,7 @@
 
   // for tests and screenshots: where a plane point is on screen, and what was last decoded
   window.explorer = {
-    state, payload: P, decodeAt, showHover, interpolate,
+    state, payload: P, decodeAt, showHover, interpolate, select,
     toClient(a, b) {
       const r = plane.getBoundingClientRect(), [x, y] = toPx(a, b);
       return [r.left + plane.clientLeft + x * (plane.clientWidth / PW), r.top + plane.clientTop + y * (plane.clientHeight / PH)];
