@@ -300,3 +300,56 @@ def test_the_page_policy_refuses_inline_handlers_even_if_markup_got_in(browser, 
     _unpwned(pg, pg.title())
     assert errors == [] and pg.evaluate("explorer.state.ms") is not None  # its own script runs
     pg.close()
+
+
+# --- a phone's tap and the keyboard -------------------------------------------------------------------------
+def test_a_tap_on_the_plane_decodes_where_it_lands_on_a_phone(browser, run):
+    pg = browser.new_page(viewport={"width": 390, "height": 844}, has_touch=True, is_mobile=True)
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto((run / "explorer.html").as_uri())
+    assert pg.evaluate("document.getElementById('plane').getBoundingClientRect().width") <= 390  # drawn to fit
+    x0, x1, y0, y1 = pg.evaluate("explorer.payload.extent")
+    before = _pixels(pg, "#out")
+    a, b = x0 + 0.15 * (x1 - x0), y0 + 0.85 * (y1 - y0)  # far from the centre, where the page first decoded
+    pg.touchscreen.tap(*pg.evaluate(f"explorer.toClient({a}, {b})"))
+    state = pg.evaluate("explorer.state")
+    span = (x1 - x0) / pg.evaluate("document.getElementById('plane').clientWidth")  # latent units per CSS pixel
+    assert abs(state["a"] - a) <= span and abs(state["b"] - b) <= span  # the tap, scaled to the drawn canvas
+    after = _pixels(pg, "#out")
+    assert not np.array_equal(after, before)
+    assert np.abs(after - _torch_levels(run, state["z"])[0]).max() <= 1  # the decoder at the tapped point
+    assert pg.inner_text("#live").startswith("Decoded image at z = (")  # said for a screen reader
+    assert errors == []
+    pg.close()
+
+
+def test_the_keyboard_moves_the_pointer_and_enter_selects_the_nearest_example(page, run):
+    plane = page.locator("#plane")
+    assert plane.get_attribute("tabindex") == "0" and "arrow keys" in plane.get_attribute("aria-label")
+    x0, x1, y0, y1 = page.evaluate("explorer.payload.extent")
+    page.keyboard.press("Tab")  # the plane is the page's first focusable element
+    assert page.evaluate("document.activeElement.id") == "plane"
+    start = page.evaluate("[explorer.state.a, explorer.state.b]")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("ArrowRight")
+    page.keyboard.press("Shift+ArrowUp")
+    s = page.evaluate("explorer.state")
+    assert s["a"] == pytest.approx(start[0] + 0.04 * (x1 - x0), abs=1e-9)  # 2% of the plane a key
+    assert s["b"] == pytest.approx(start[1] + 0.1 * (y1 - y0), abs=1e-9)  # 10% with Shift
+    assert np.abs(_pixels(page, "#out") - _torch_levels(run, s["z"])[0]).max() <= 1
+    assert page.evaluate("window.scrollY") == 0  # the arrows moved the pointer, not the page
+    xy = xd.unb64(page.evaluate("explorer.payload.xy"), "<f4").reshape(-1, 2).astype(np.float64)
+    scale = np.array([x1 - x0, y1 - y0])
+    want = int(np.argmin((((xy - [s["a"], s["b"]]) / scale) ** 2).sum(1)))  # nearest on the drawn (square) plane
+    page.keyboard.press("Enter")
+    assert page.evaluate("explorer.state.selected") == [want]
+    label = page.inner_text("#hoverLabel").split()[0]
+    row = page.evaluate("explorer.payload.index")[want]
+    assert page.inner_text("#live").startswith(f"Selected {label} (test example {row})")
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("Enter")  # a second selection: the line between the two is decoded
+    assert len(page.evaluate("explorer.state.selected")) == 2
+    assert page.evaluate("document.querySelectorAll('#interp canvas').length") == 12
+    assert page.get_attribute("#out", "role") == "img"
+    assert "nearest test example" in page.get_attribute("#out", "aria-label")  # the picture's text alternative

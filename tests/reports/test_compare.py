@@ -4,6 +4,7 @@ import json
 import re
 import shutil
 import subprocess
+from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
@@ -189,3 +190,38 @@ def test_row_links_open_each_report_and_never_run_script(odd):
             assert pg.title() != "X" and _file(pg.url) == str(odd / name / "report.html"), (name, pg.url)
             assert pg.title().endswith(" · vaelab report")  # the report itself loaded
         browser.close()
+
+
+def test_compare_never_replaces_a_comparison_silently_and_leaves_the_runs_alone(family, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+
+    def runs() -> dict:  # every file of the compared runs, with its bytes
+        return {p: p.read_bytes() for n in ("vae", "iwae") for p in (family / n).rglob("*") if p.is_file()}
+
+    before = runs()
+    assert cli(["compare", str(family / "vae"), str(family / "iwae")]) == 0
+    first = tmp_path / "comparison-vae+iwae"  # named after the runs compared, in the working folder
+    written = (first / "compare.md").read_bytes()
+    assert cli(["compare", str(family / "vae"), "--baseline", str(family / "single")]) == 0
+    assert (tmp_path / "comparison-vae+single" / "compare.md").is_file()  # other runs: another folder
+    assert (first / "compare.md").read_bytes() == written
+    capsys.readouterr()
+    # the same runs again: refused (one error line, exit 2) and the first comparison kept as it was
+    assert cli(["compare", str(family / "vae"), str(family / "iwae")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vaelab: error: ") and "--overwrite" in err[0]
+    assert (first / "compare.md").read_bytes() == written
+    assert cli(["compare", str(family / "iwae"), "--out", str(first)]) == 2  # a chosen --out too
+    assert (first / "compare.md").read_bytes() == written
+    assert cli(["compare", str(family / "iwae"), "--out", str(first), "--overwrite"]) == 0
+    assert (first / "compare.md").read_bytes() != written
+    assert runs() == before  # no report.html or comparison.json of the runs written without --update-reports
+
+
+def test_the_default_folder_name_is_safe_and_different_for_different_runs(tmp_path):
+    names = [str(tmp_path / n) for n in ("a b", "javascript:x", "../..", "ü")]
+    out = compare.default_out(names[:2])
+    assert out == Path("comparison-a_b+javascript_x") and out.parent == Path(".")
+    many = [str(tmp_path / f"hidden512-latent{i}-seed{i}") for i in range(12)]
+    long, other = compare.default_out(many), compare.default_out(many[:-1] + [str(tmp_path / "x")])
+    assert len(long.name) < 90 and long != other and long.name.startswith("comparison-hidden512-latent0")
