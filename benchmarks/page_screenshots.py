@@ -15,7 +15,8 @@ from pathlib import Path
 SIZES = {"laptop": (1280, 900), "phone": (390, 844)}
 SMALLEST_FONT = """() => { let small = Infinity;
   for (const e of document.body.querySelectorAll('*')) {
-    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim()) || !e.getClientRects().length) continue;
+    if (![...e.childNodes].some((n) => n.nodeType === 3 && n.textContent.trim())) continue;
+    if (!e.getClientRects().length) continue;
     small = Math.min(small, parseFloat(getComputedStyle(e).fontSize)); }
   return small; }"""
 
