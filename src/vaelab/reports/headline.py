@@ -112,8 +112,10 @@ def headline(folder: RunFolder, ev: dict | None, rows: list[dict]) -> str:
                      f"<small>nats / example: {escape(str(base.get('name')))} at {escape(_number(base['nll']))} "
                      f"({escape(str(base.get('nll_estimator') or 'exact'))})</small></div>")
     elif isinstance(ev, dict) and isinstance(ev.get("nll"), (int, float)):
-        items.append("<div><small>baseline</small><span>none compared yet</span><small>vaelab baseline --like RUN "
-                     "--model mixture --out DIR, then vaelab compare RUN --baseline DIR --update-reports</small></div>")
+        model = "lda" if ev.get("likelihood") == "multinomial" else "mixture"
+        items.append(f"<div><small>baseline</small><span>none compared yet</span><small>vaelab baseline --like RUN "
+                     f"--model {model} --out DIR, then vaelab compare RUN --baseline DIR --update-reports"
+                     "</small></div>")
     secs = [float(r["train_seconds"]) for r in rows if isinstance(r.get("train_seconds"), (int, float))]
     if secs:
         epochs = rows[-1].get("epoch", len(rows))

@@ -143,10 +143,15 @@ def write_report(run_dir: str | Path) -> Path:
         return figure(path, captions.get(stem, path.name), link=path.relative_to(run).as_posix(), cls=cls)
 
     parts = [f"<h1>{escape(run.resolve().name)}</h1>", headline(folder, ev, rows), _quick_links(folder)]
-    side = [s for s in hero if s not in WIDE]
-    if side:
-        parts.append('<div class="hero">' + "".join(fig(s) for s in side) + "</div>")
-    parts += [fig(s, "wide") for s in hero if s in WIDE]
+    side: list[str] = []  # pictures side by side until a wide one, which takes the page's width
+    for stem in [*hero, None]:
+        if (stem is None or stem in WIDE) and side:
+            parts.append('<div class="hero">' + "".join(fig(s) for s in side) + "</div>")
+            side = []
+        if stem in WIDE:
+            parts.append(fig(stem, "wide"))
+        elif stem is not None:
+            side.append(stem)
     curves = pictures.pop("curves", None)
     if pictures:
         parts.append("<h2>Plots</h2>" + "".join(fig(s) for s in list(pictures)))
