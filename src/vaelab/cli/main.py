@@ -21,11 +21,12 @@ from ..logs import configure_logging
 from ..terminal import printable, say
 from . import analysis as commands
 from . import explore as cli_explore
+from . import export as cli_export
 from . import look as cli_look
 from . import train as cli_train
 from .help import Parser, add_verbosity, show_defaults
 
-COMMAND_MODULES = (cli_train, cli_look, commands, cli_explore)
+COMMAND_MODULES = (cli_train, cli_look, commands, cli_explore, cli_export)
 
 
 def build_parser() -> argparse.ArgumentParser:
