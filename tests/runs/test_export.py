@@ -56,7 +56,7 @@ import sys, numpy as np, torch
 m = torch.jit.load(sys.argv[1])
 out = m(torch.from_numpy(np.load(sys.argv[2])))
 out = out if isinstance(out, tuple) else (out,)
-np.savez(sys.argv[3], *[o.detach().numpy() for o in out])
+np.savez(sys.argv[3], *[o.numpy() for o in out])  # no grad: plain arrays
 """
 
 

@@ -21,7 +21,7 @@ PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "top
 MODELS = ("vae", "conv-vae", "ae", "iwae", "dae", "hvae", "conv-hvae", "nvdm", "prodlda", "etm", "pixelcnn",
           "pixel-vae")
 # every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py)
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "npz:PATH", "folder:PATH", "npy:DIR")
+IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "photo-patches", "npz:PATH", "folder:PATH", "npy:DIR")
 CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")
 DATASETS = IMAGE_DATASETS + CORPORA
 BASELINES = {

@@ -12,7 +12,8 @@ from ..config.schema import DATASETS as ALL_DATASETS
 from ..config.schema import IMAGE_DATASETS
 from ..errors import DataError, unknown
 from ..runtime import split_noise
-from . import idx
+from . import channels as colour
+from . import idx, photos
 from .arrays import ImageData, _check_values, _labels, check_label_range, check_sizes
 from .npfiles import memory_bytes, read_npz
 from .npy_data import load_npy
@@ -147,9 +148,11 @@ def _idx(name: str, data_dir: str | None, val_fraction: float, split_seed: int) 
 
 
 def _npz_array(name: str, key: str, a: np.ndarray) -> np.ndarray:
-    """Image array from an npz: uint8 kept, floats/bools as float32, anything else refused."""
-    if a.ndim not in (2, 3):
-        raise DataError(f"{name}: {key} has shape {a.shape}; expected (N, D) or (N, H, W)")
+    """Image array from an npz: uint8 kept, floats/bools as float32, anything else refused; colour as (N, C, H, W)."""
+    if a.ndim not in (2, 3, 4):
+        raise DataError(f"{name}: {key} has shape {a.shape}; expected (N, D), (N, H, W), (N, C, H, W) or (N, H, W, C)")
+    if a.ndim == 4:
+        a = colour.to_nchw(name, key, a)
     if a.dtype == np.uint8:
         return a
     if a.dtype.kind in "fb":
@@ -194,12 +197,15 @@ def from_arrays(name: str, arrays: dict[str, np.ndarray], val_fraction: float, s
     ys = [_npz_labels(name, k, arrays[k], len(x)) for k, x in zip(yk, xs)] if all(have) else [None] * len(xs)
     parts = (xs[0], ys[0], xs[1], ys[1]) if len(xs) == 2 else _split_test(name, xs[0], ys[0])
     x0 = parts[0]
-    shape = (x0.shape[1],) if x0.ndim == 2 else (1, *x0.shape[1:])
+    shape = (x0.shape[1],) if x0.ndim == 2 else (1, *x0.shape[1:]) if x0.ndim == 3 else x0.shape[1:]
     scale = 1 / 255 if x0.dtype == np.uint8 else 1.0
     return _assemble(name, shape, scale, *parts, val_fraction, split_seed)
 
 
-def _folder(name: str, root: Path, size: int, val_fraction: float, split_seed: int) -> ImageData:
+def _folder(name: str, root: Path, size: int, val_fraction: float, split_seed: int, channels: int = 0) -> ImageData:
+    """Images in root/<class>/, resized to size x size: grey (1 channel) when every pixel of every image has
+    R = G = B (a grey image saved as RGB is grey), else RGB (3); channels = 1 or 3 converts them all to that
+    (1: PIL's luma, L = R 299/1000 + G 587/1000 + B 114/1000)."""
     from PIL import Image, UnidentifiedImageError
 
     if size < 1:
@@ -211,9 +217,10 @@ def _folder(name: str, root: Path, size: int, val_fraction: float, split_seed: i
              for f in sorted(c.iterdir()) if f.is_file() and f.suffix.lower() in IMAGE_EXTS]
     if not files:
         raise DataError(f"{name}: no images found (expected {root}/<class>/*.png|jpg|jpeg|bmp|gif)")
-    if len(files) * size * size > memory_bytes():
-        raise DataError(f"{name}: {len(files)} images of {size}x{size} need more than this machine's memory")
-    x = np.empty((len(files), size, size), dtype=np.uint8)
+    c = 1 if channels == 1 else 3  # decoded as RGB, then kept grey when it is (channels = 0)
+    if len(files) * c * size * size > memory_bytes():
+        raise DataError(f"{name}: {len(files)} images of {c}x{size}x{size} need more than this machine's memory")
+    x = np.empty((len(files), c, size, size), dtype=np.uint8)  # (N, C, H, W)
     for i, (f, _) in enumerate(files):
         try:
             with Image.open(f) as im:  # reads the header only: the size is known before any pixel is decoded
@@ -221,29 +228,46 @@ def _folder(name: str, root: Path, size: int, val_fraction: float, split_seed: i
                 if w * h > MAX_PIXELS or w * h > 64 * max(f.stat().st_size, 1) * 1032:
                     raise DataError(f"{name}: image {f} claims {w}x{h} pixels (more than {MAX_PIXELS}, or more "
                                     f"than its {f.stat().st_size} bytes can hold); refusing to decode it")
-                x[i] = np.asarray(im.convert("L").resize((size, size), Image.Resampling.BILINEAR))
+                pixels = np.asarray(im.convert("L" if c == 1 else "RGB").resize((size, size),
+                                                                                 Image.Resampling.BILINEAR))
+                x[i] = pixels[None] if c == 1 else pixels.transpose(2, 0, 1)  # (H, W, 3) -> (3, H, W)
         except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError, SyntaxError,
                 struct.error, EOFError) as e:
             raise DataError(f"{name}: cannot read image {f} ({str(e).splitlines()[0] if str(e) else e!r})") \
                 from None
+    if channels == 0 and np.array_equal(x[:, 0], x[:, 1]) and np.array_equal(x[:, 0], x[:, 2]):
+        x, c = np.ascontiguousarray(x[:, :1]), 1  # no colour in any image
     y = np.array([label for _, label in files], dtype=np.int64)
-    return _assemble(name, (1, size, size), 1 / 255, *_split_test(name, x, y), val_fraction, split_seed)
+    return _assemble(name, (c, size, size), 1 / 255, *_split_test(name, x, y), val_fraction, split_seed)
 
 
 def load_images(spec: str, *, data_dir: str | None = None, val_fraction: float = 0.1,
-                image_size: int = 28, split_seed: int = 0) -> ImageData:
-    """Load the dataset named by spec (see DATASETS) with train/val/test splits."""
+                image_size: int = 28, split_seed: int = 0, channels: int = 0) -> ImageData:
+    """Load the dataset named by spec (see DATASETS) with train/val/test splits; channels (1 or 3; 0: what the
+    images are) converts folder:PATH images and is checked against every other source's."""
     if not 0.0 <= val_fraction < 1.0:
         raise DataError(f"val_fraction must be in [0, 1), got {val_fraction}")
+    if channels not in (0, *colour.CHANNELS):
+        raise DataError(f"channels must be 1 (grey) or 3 (RGB), not {channels}")
+    kind, sep, path = spec.partition(":")
+    if sep and path and kind == "folder":
+        return _folder(spec, Path(path).expanduser(), image_size, val_fraction, split_seed, channels)
+    data = _load(spec, data_dir, val_fraction, split_seed)
+    colour.check(spec, data.shape, channels)
+    return data
+
+
+def _load(spec: str, data_dir: str | None, val_fraction: float, split_seed: int) -> ImageData:
     if spec == "digits":
         return _digits(val_fraction, split_seed)
     if spec in ("mnist", "fashion-mnist"):
         return _idx(spec, data_dir, val_fraction, split_seed)
+    if spec == photos.NAME:
+        x, y = photos.patches()
+        return _assemble(spec, x.shape[1:], 1 / 255, *_split_test(spec, x, y), val_fraction, split_seed)
     kind, sep, path = spec.partition(":")
     if sep and path and kind == "npz":
         return _npz(spec, Path(path).expanduser(), val_fraction, split_seed)
-    if sep and path and kind == "folder":
-        return _folder(spec, Path(path).expanduser(), image_size, val_fraction, split_seed)
     if sep and path and kind == "npy":
         return load_npy(spec, Path(path).expanduser(), val_fraction)
     raise DataError(unknown("dataset", spec, ALL_DATASETS))

@@ -32,17 +32,20 @@ KINDS = PLOT_KINDS
 PLOT_SEED = 0
 
 
-def image_shape(shape: tuple[int, ...]) -> tuple[int, int] | None:
-    """(H, W) to draw an example as a picture, or None when it is not an image."""
+def image_shape(shape: tuple[int, ...]) -> tuple[int, ...] | None:
+    """(H, W) to draw an example as a grey picture, (3, H, W) as a colour one, or None when it is not an image."""
     if len(shape) == 3 and shape[0] == 1:
         return shape[1], shape[2]
+    if len(shape) == 3 and shape[0] == 3:
+        return tuple(shape)
     if len(shape) == 1 and math.isqrt(shape[0]) ** 2 == shape[0]:
         side = math.isqrt(shape[0])
         return side, side
     return None
 
 
-def _pictures(x: torch.Tensor, hw: tuple[int, int]) -> np.ndarray:
+def _pictures(x: torch.Tensor, hw: tuple[int, ...]) -> np.ndarray:
+    """Flat rows (..., D) as pictures (N, H, W) or (N, 3, H, W) (plots.py draws both)."""
     return x.detach().float().cpu().numpy().reshape(-1, *hw)
 
 
@@ -104,7 +107,7 @@ class RunView:
     def _path(self, kind: str, ext: str = "png") -> Path:
         return self.out / f"{kind}{self.suffix}.{ext}"
 
-    def _need_images(self, kind: str) -> tuple[int, int]:
+    def _need_images(self, kind: str) -> tuple[int, ...]:
         if self.hw is None:
             what = "documents (word counts)" if is_corpus(self.data) else f"examples of shape {self.data.shape}"
             raise VaelabError(f"plot kind {kind} draws images, but {what} are not images")

@@ -146,7 +146,7 @@ def export(run: str | Path, fmt: str = "torchscript", part: str = "decoder", out
     shape = read_shape(folder / weights)
     model, sha256 = loading.load_weights_of(c, run, shape, "cpu", weights)
     module, example, inputs, outputs = graph(model, part)
-    module.eval()
+    module.eval().requires_grad_(False)  # outputs a user can turn into NumPy arrays directly
     path = Path(out) if out is not None else folder.subfolder(EXPORT) / f"{part}.{EXTENSIONS[fmt]}"
     if path.is_dir():
         raise VaelabError(f"{path} is a folder; name the file to write")

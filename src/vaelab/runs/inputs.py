@@ -30,7 +30,7 @@ def load_data(c: cfg.Config) -> ImageData | CorpusData:
         return load_corpus(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction, split_seed=c.seed,
                            vocab_size=c.vocab_size, stop_words=c.stop_words, min_df=c.min_df, max_df=c.max_df)
     return load_images(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction,
-                       image_size=c.image_size, split_seed=c.seed)
+                       image_size=c.image_size, split_seed=c.seed, channels=c.channels)
 
 
 def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
