@@ -83,6 +83,10 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
         c = make_config(config, **overrides)
         data = user_data.load(arrays, c) if arrays else inputs.load_data(c)  # fail on bad data before any write
+        if arrays and c.conditional:
+            raise VaelabError("conditional = true takes a named dataset's labels (data='digits', npz:PATH, ...); "
+                              "arrays passed as data are not conditioned yet")
+        c = inputs.conditioned(c, data)  # a conditional run records the width of its one-hot labels
         # and on a model too large for this machine (estimated on the meta device, before anything is allocated)
         memory.check_training(c, data.shape, len(data.train), len(data.test), resolve_device(c.device))
         models.build(c, data.shape, data)  # and on a model that cannot take this data (or its embedding file)

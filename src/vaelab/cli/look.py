@@ -86,6 +86,8 @@ def _evaluate(args: argparse.Namespace) -> None:
     which = f"the first {r['n']} of {r['split_points']}" if "split_points" in r else r["n"]
     say(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example, "
         f"{r['precision']} matrix products")
+    if "conditional" in r:  # Sohn et al. 2015's CVAE
+        say(f"  conditional on {r['conditional']['on']}: ELBO, IWAE and NLL bound log p(x | y)")
     # said in the line above, or context
     shown = ("split", "model", "data", "likelihood", "n", "split_points", "k", "words", "precision")
     for key in metrics.order(k for k, v in r.items() if k in metrics.METRICS and k not in shown):

@@ -19,7 +19,7 @@ FLAG_KEYS = {
     "posterior_scale": "posterior_scale", "precision": "precision", "posterior": "posterior", "prior": "prior",
     "noise": "noise", "noise_level": "noise_level", "noise_mean": "noise_mean", "save_every": "save_every",
     "pseudo_inputs": "pseudo_inputs", "flow": "flow", "flow_steps": "flow_steps", "max_minutes": "max_minutes",
-    "channels": "channels",
+    "channels": "channels", "conditional": "conditional",
 }
 # --log NAME -> "module:class" of a per-epoch output (epochs.EpochOutput), imported only when asked for
 LOGGERS = {"tensorboard": "vaelab.training.tensorboard_log:TensorBoardLog"}
@@ -58,6 +58,9 @@ def _train_parser(sub) -> argparse.ArgumentParser:
                    help="training-time budget: stop before an epoch that could take the run past it (0: off)")
     p.add_argument("--val-fraction", type=float)
     p.add_argument("--image-size", type=int, help="side length for folder:PATH images")
+    p.add_argument("--conditional", action="store_true", default=None,
+                   help="a conditional VAE (Sohn et al. 2015): the one-hot class label enters encoder and decoder; "
+                        "bounds are on log p(x | y) (model vae or iwae; labelled data)")
     p.add_argument("--channels", type=int, choices=(1, 3),
                    help="image colour channels: 1 grey, 3 RGB (folder:PATH converts; arrays must have them; "
                         "default: what the images are)")

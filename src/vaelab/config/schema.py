@@ -33,6 +33,8 @@ class Config:
     data_dir: str | None = None
     val_fraction: float = 0.1
     image_size: int = 28
+    conditional: bool = False  # Sohn et al. 2015's CVAE: the one-hot label enters encoder and decoder
+    classes: int = 0  # width of that one-hot label; set from the data's labels when the run starts (0: not yet)
     channels: int = 0  # colour channels of images: 1 (grey) or 3 (RGB); 0: what the images are (folder:PATH converts)
     binarize: bool = True  # dynamic binarization whenever the likelihood is Bernoulli
     # corpora: CountVectorizer settings (ignored when the corpus ships a vocabulary.txt)
@@ -143,6 +145,7 @@ def _check(c: Config) -> None:
     need(c.weight_decay >= 0, "weight_decay must be >= 0")
     need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
     need(min(c.kl_warmup, c.patience, c.max_minutes) >= 0, "kl_warmup, patience and max_minutes must be >= 0")
+    need(0 <= c.classes <= 2**20, f"classes must be in [0, 2**20], not {c.classes}")
     need(c.channels in (0, 1, 3), f"channels must be 1 (grey) or 3 (RGB), not {c.channels}")
     need(4 <= c.image_size <= MAX_IMAGE_SIZE, f"image_size must be in [4, {MAX_IMAGE_SIZE}], not {c.image_size}")
     need(c.vocab_size >= 0, "vocab_size must be >= 0 (0 keeps every word)")

@@ -299,6 +299,12 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
             "active_units": f"latent dimensions with Cov_x(E_q[z_u]) > {AU_THRESHOLD}, E_q[z] in closed form",
         },
     }
+    if getattr(model, "conditional", False):  # Sohn et al. 2015: every number is conditional on the label y
+        out["conditional"] = {"on": "y, the class label (one-hot)", "classes": int(model.classes)}
+        out["estimators"] |= {"elbo": f"ELBO of log p(x | y), Monte Carlo mean of log w over k={k} samples",
+                              "iwae": f"IWAE-{k} lower bound on log p(x | y), conditional on the class label y",
+                              "nll": f"NLL-{k} = -IWAE-{k}, of x given its label y",
+                              "kl": f"KL(q(z|x, y) || p(z)), {kl_how}", "recon": "E_q log p(x|z, y)"}
     if hasattr(model, "layer_terms"):  # every layer's units, and the headline counts them all
         more = layer_bounds(model, x, min(k, LAYER_K), seed=seed)
         out["estimators"] |= more.pop("estimators")

@@ -112,7 +112,7 @@ def _measure(c: cfg.Config, shape: tuple[int, ...], points: int, test_points: in
         model = models.build(c, shape)
     weights = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
     objective = objectives.get(models.estimator_for(c))
-    dim = math.prod(shape)
+    dim = math.prod(shape) + getattr(model, "classes", 0)  # a conditional model's input carries a one-hot label
     if models.is_latent_variable(model):  # as point_bounds will chunk the test split
         width = widest_activation(model)
         chunk_points, samples = chunk_shape(test_points, c.eval_k, width, c.eval_batch)

@@ -102,6 +102,9 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
     if points < 2:
         raise VaelabError(f"points must be at least 2, got {points}")
     c = loading.load_config(run)
+    if c.conditional:
+        raise VaelabError("the explorer decodes z alone and has no class selector yet; a conditional model decodes "
+                          "z with a class (the report's samples show one row per class)")
     data = data if data is not None else inputs.load_data(c)
     shape = _shape(data)
     kind = "image" if shape is not None else "document"

@@ -13,6 +13,7 @@ from ..distributions import corruption, families
 from ..errors import ConfigError, unknown
 from . import priors
 from .autoencoders import AE, DAE
+from .conditional import ConditionalVAE
 from .dirichlet import DirichletLaplace
 from .flow_vae import FlowVAE
 from .hvae import HVAE
@@ -70,6 +71,9 @@ def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
     d, dz = math.prod(shape), _one_layer(c)
     kw = dict(data_dim=d, latent_dim=dz, likelihood=c.likelihood, posterior_scale=c.posterior_scale,
               posterior=c.posterior, prior=_prior(c, dz, d))
+    if c.conditional:  # Sohn et al. 2015: [x, y] in, [z, y] out; y one-hot of width c.classes
+        k = c.classes
+        return ConditionalVAE(MLP(d + k, c.hidden, 2 * dz), MLP(dz + k, tuple(reversed(c.hidden)), d), classes=k, **kw)
     if c.flow == "none":
         return VAE(MLP(d, c.hidden, 2 * dz), MLP(dz, tuple(reversed(c.hidden)), d), **kw)
     context = c.hidden[-1] if c.hidden else 2 * dz  # the flow's context h: as wide as the encoder's last layer
@@ -204,6 +208,12 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
     s = spec(c.model)
     if c.flow != "none" and s.build is not _mlp_vae:
         raise ConfigError(f"flow {c.flow} is a posterior of the MLP VAE (model vae or iwae), not of {c.model!r}")
+    if c.conditional and (s.build is not _mlp_vae or c.flow != "none" or prior_for(c) == "vamp"):
+        raise ConfigError(f"conditional = true is the MLP VAE's (model vae or iwae, no flow, prior normal or "
+                          f"laplace), not {c.model!r}" + (f" with flow {c.flow}" if c.flow != "none" else "")
+                          + (" with the vamp prior" if prior_for(c) == "vamp" else ""))
+    if c.conditional and c.classes < 2:
+        raise ConfigError(f"conditional = true needs the number of classes (classes >= 2), not {c.classes}")
     model = s.build(c, tuple(shape))
     if data is not None and s.init is not None:
         s.init(model, data)

@@ -18,6 +18,7 @@ from torch.distributions import Normal
 from ..config.schema import PLOT_KINDS
 from ..data import ImageData, is_corpus
 from ..data import rows as stored_rows
+from ..data.labels import label_names
 from ..distributions.densities import mean_image
 from ..errors import VaelabError, need_count, unknown
 from ..logs import info
@@ -25,6 +26,7 @@ from ..models.contract import is_exact, is_latent_variable
 from ..runs import inputs, loading
 from ..runs.folder import RunFolder, epoch_weights
 from ..runs.resolve import device as resolve_device
+from ..terminal import printable
 from ..topics import scores
 from . import animation, plots
 
@@ -135,8 +137,11 @@ class RunView:
         hw = self._need_images("recon")
         # the data row is the grey image (the Bernoulli mean a binarization is drawn from), not one speckled draw;
         # the model reads the seeded binarization it is scored on
-        grey = stored_rows(self.data.test[:n], None, self.data.scale)
-        xr = mean_image(self.model.decode(self.model.embed(self.x[:n])))
+        grey = stored_rows(self.data.test[:n], None, self.data.scale)[:, :self.data.dim]  # (a label after it: cut)
+        if getattr(self.model, "conditional", False):  # decoded with each image's own label
+            xr = self.model.reconstruct(self.x[:n])
+        else:
+            xr = mean_image(self.model.decode(self.model.embed(self.x[:n])))
         return plots.recon(_pictures(grey, hw), _pictures(xr, hw), self._path("recon"), n=n)
 
     @torch.no_grad()
@@ -144,9 +149,26 @@ class RunView:
         hw = self._need_images("samples")
         self._need_prior("samples")
         g = torch.Generator().manual_seed(PLOT_SEED)
+        if getattr(self.model, "conditional", False):
+            return self._samples_per_class(hw, g)
         x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior; or x pixel by pixel
         title = "samples, drawn pixel by pixel" if is_exact(self.model) else "samples from the prior"
         return plots.samples(_pictures(x, hw), self._path("samples"), title=title)
+
+    def _samples_per_class(self, hw: tuple[int, ...], g: torch.Generator, per_class: int = 8) -> Path:
+        """A conditional model's samples, one row per class y: the means of p(x | z, y), z ~ p(z)."""
+        k = self.model.classes
+        y = torch.arange(k).repeat_interleave(per_class)  # (K * per_class,) class numbers, row by row
+        x = self.model.sample(len(y), g, y=y).clamp(0.0, 1.0)
+        names = label_names(self.data) or tuple(str(i) for i in range(k))
+        return plots.image_grid(_pictures(x, hw), self._path("samples"), nrow=per_class,
+                                title="samples per class, p(x | z, y) with z ~ p(z)",
+                                row_labels=[f"y = {printable(names[i]) if i < len(names) else i}" for i in range(k)])
+
+    def _unconditioned(self, kind: str) -> None:
+        if getattr(self.model, "conditional", False):
+            raise VaelabError(f"plot kind {kind} decodes z alone, and a conditional model decodes z with a class "
+                              f"label; samples shows one row per class")
 
     def labels(self) -> np.ndarray | None:
         """The test labels, as class names where the data has them (the legend shows 'sport', not 3)."""
@@ -195,6 +217,7 @@ class RunView:
     @torch.no_grad()
     def manifold(self, n: int = 21, span: tuple[float, float, float, float] | None = None) -> Path:
         hw = self._need_images("manifold")
+        self._unconditioned("manifold")
         self._need_prior("manifold")
         d = self.model.latent_dim
         if d < 2:
@@ -229,6 +252,7 @@ class RunView:
     @torch.no_grad()
     def interp(self, rows: int = 6, steps: int = 10) -> Path:
         hw = self._need_images("interp")
+        self._unconditioned("interp")
         if len(self.x) < 2:
             raise VaelabError(f"plot kind interp needs 2 test examples, found {len(self.x)}")
         if len(self.x) < 2 * rows:  # draw the pairs there are

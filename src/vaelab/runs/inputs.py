@@ -6,7 +6,7 @@ import torch
 
 from .. import models
 from ..config import schema as cfg
-from ..data import CorpusData, ImageData, binarize, dequantize, is_corpus_spec, load_corpus, load_images, rows
+from ..data import CorpusData, ImageData, binarize, conditioning, dequantize, is_corpus_spec, load_corpus, load_images, rows
 from ..errors import ConfigError, VaelabError
 from .resolve import Resolved, resolve
 
@@ -26,11 +26,21 @@ def load_data(c: cfg.Config) -> ImageData | CorpusData:
     if multinomial and not counts:
         raise ConfigError("the multinomial likelihood models word counts; use it with data corpus:PATH, bbc_news or "
                           "20newsgroups")
+    if counts and c.conditional:
+        raise ConfigError(f"conditional = true conditions images on their class; {c.data} holds word counts")
     if counts:
         return load_corpus(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction, split_seed=c.seed,
                            vocab_size=c.vocab_size, stop_words=c.stop_words, min_df=c.min_df, max_df=c.max_df)
-    return load_images(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction,
+    data = load_images(c.data, data_dir=c.data_dir, val_fraction=c.val_fraction,
                        image_size=c.image_size, split_seed=c.seed, channels=c.channels)
+    return conditioning.with_labels(data, c.classes) if c.conditional else data
+
+
+def conditioned(c: cfg.Config, data: ImageData) -> cfg.Config:
+    """c with classes set to the width of the one-hot labels load_data packed into data (a conditional run)."""
+    if not c.conditional or c.classes:
+        return c
+    return c.replace(classes=int(data.test.shape[1]) - data.dim)
 
 
 def split_tensor(data: ImageData, split: str) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -48,10 +58,12 @@ def eval_inputs(run: Resolved | cfg.Config, data: ImageData, split: str, device:
     if not isinstance(stored, torch.Tensor):
         raise VaelabError(f"the {split} split of {data.name} is streamed from disk; evaluate val or test instead")
     x = rows(stored, None, data.scale)
+    x, label = x[:, :data.dim], x[:, data.dim:]  # a conditional run's one-hot label follows the image (else (N, 0))
     if r.binarize:
         g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
         x = binarize(x, g)
     elif r.dequantize:  # one seeded dequantization, shared by every model scored on this data
         g = torch.Generator().manual_seed(EVAL_BINARIZE_SEED + SPLITS.index(split))
         x = dequantize(x, data.scale, g)
-    return x.to(device)
+    # the image's 0/1 draws are the unconditional models' own, so conditional and plain runs score the same points
+    return (torch.cat([x, label], 1) if label.shape[1] else x).to(device)
