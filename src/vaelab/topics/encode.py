@@ -1,7 +1,9 @@
 """Topics of new documents: `vaelab topics RUN --docs PATH` and `vaelab.encode(run, texts)`.
 
-A new text is tokenised as scikit-learn's CountVectorizer does (lower case, words of 2+ letters) and
-counted over the run's vocabulary; words outside it are ignored and counted. A topic model
+A new text is normalised the way the vocabulary was built (topics/normalise.py: lower case, CountVectorizer
+tokens, stop words dropped, lemmas for words outside the vocabulary) and counted over the run's vocabulary;
+stop words and unseen words are ignored and counted, and the share of the other tokens kept is reported.
+A topic model
 (prodlda, etm) gives each document its topic proportions softmax(E_q[z]); an NVDM gives its latent
 code E_q[z] (a direction per dimension, so its "top topics" are the dimensions of largest |z_k|, signed).
 """
@@ -24,6 +26,7 @@ from ..errors import VaelabError
 from ..runs import inputs, loading
 from ..runs.folder import DOC_TOPICS, RunFolder
 from . import scores
+from .normalise import Normaliser
 
 TOP_TOPICS = 3  # topics listed per document
 LABEL_WORDS = 4  # words naming a topic in the listing
@@ -40,6 +43,13 @@ class Encoded:
     words: np.ndarray  # (N,) tokens counted (in the vocabulary)
     unseen: np.ndarray  # (N,) tokens ignored (not in the vocabulary)
     seconds: float  # time to count and encode, after loading
+    stop: np.ndarray | None = None  # (N,) stop words dropped (not in the vocabulary, as when it was built)
+    normaliser: str = ""  # the steps that read the text (normalise.Normaliser.name)
+
+    def kept_fraction(self) -> float:
+        """Tokens counted over tokens counted or unseen (stop words aside), all documents; 0 with no token."""
+        total = int(self.words.sum() + self.unseen.sum())
+        return float(self.words.sum()) / total if total else 0.0
 
     def top(self, i: int, n: int = TOP_TOPICS) -> list[tuple[str, float]]:
         """Document i's n largest topics (signed latent dimensions for a code), as (name, value)."""
@@ -70,22 +80,19 @@ def read_texts(path: str | Path) -> list[str]:
     return texts
 
 
-def count(texts: Sequence[str], vocabulary: Sequence[str]) -> tuple[torch.Tensor, np.ndarray, np.ndarray]:
-    """Word counts (N, |V|) over the vocabulary, tokens counted (N,) and tokens ignored as unseen (N,)."""
-    from sklearn.feature_extraction.text import CountVectorizer  # lazy: slow import
-
-    index = {w: i for i, w in enumerate(vocabulary)}
-    tokenize = CountVectorizer().build_analyzer()
+def count(texts: Sequence[str], vocabulary: Sequence[str], lemmas: bool = True
+          ) -> tuple[torch.Tensor, np.ndarray, np.ndarray, np.ndarray, str]:
+    """Word counts (N, |V|) over the vocabulary, tokens counted (N,), tokens unseen (N,), stop words dropped (N,),
+    and the normaliser's description (normalise.py)."""
+    normalise = Normaliser(vocabulary, lemmas=lemmas)
     counts = torch.zeros(len(texts), len(vocabulary))
     unseen = np.zeros(len(texts), dtype=np.int64)
+    stop = np.zeros(len(texts), dtype=np.int64)
     for d, text in enumerate(texts):
-        for token in tokenize(text):
-            j = index.get(token)
-            if j is None:
-                unseen[d] += 1
-            else:
-                counts[d, j] += 1
-    return counts, counts.sum(1).long().numpy(), unseen
+        c = normalise(text)
+        counts[d] += torch.bincount(torch.tensor(c.kept, dtype=torch.long), minlength=len(vocabulary)).float()
+        unseen[d], stop[d] = c.unseen, c.stop
+    return counts, counts.sum(1).long().numpy(), unseen, stop, normalise.name
 
 
 def encode(run: str | Path, texts: Sequence[str], device: str = "cpu") -> Encoded:
@@ -104,7 +111,7 @@ def encode_with(model: torch.nn.Module, vocabulary: Sequence[str], texts: Sequen
     if isinstance(texts, str):
         raise VaelabError("texts must be a list of documents, not one string")
     start = time.perf_counter()
-    counts, words, unseen = count(texts, vocabulary)
+    counts, words, unseen, stop, how = count(texts, vocabulary)
     model.eval()
     x = counts.to(device)
     signed = scores.signed(model)
@@ -114,17 +121,19 @@ def encode_with(model: torch.nn.Module, vocabulary: Sequence[str], texts: Sequen
     k = values.shape[1]
     names = [f"z{i + 1}" for i in range(k)] if signed else [f"topic_{i + 1}" for i in range(k)]
     return Encoded(values, "code" if signed else "proportions", names, [" ".join(vocab[t]) for t in top],
-                   words, unseen, time.perf_counter() - start)
+                   words, unseen, time.perf_counter() - start, stop, how)
 
 
 def to_csv(e: Encoded) -> str:
-    """One row per document: doc, words, unseen, top (names), then one column per topic or latent dimension."""
+    """One row per document: doc, words, unseen, stop (words), top (names), then one column per topic or latent
+    dimension."""
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["doc", "words", "unseen", "top", *e.names])
+    w.writerow(["doc", "words", "unseen", "stop", "top", *e.names])
+    stop = e.stop if e.stop is not None else np.zeros(len(e.values), dtype=np.int64)
     for i in range(len(e.values)):
         top = " ".join(name for name, _ in e.top(i))
-        w.writerow([i + 1, int(e.words[i]), int(e.unseen[i]), top, *(f"{v:.6g}" for v in e.values[i])])
+        w.writerow([i + 1, int(e.words[i]), int(e.unseen[i]), int(stop[i]), top, *(f"{v:.6g}" for v in e.values[i])])
     return buf.getvalue()
 
 
@@ -142,6 +151,8 @@ def run_docs(run: str | Path, docs: str | Path, out: str | Path | None = None, d
     what = "topic proportions" if e.kind == "proportions" else "latent codes E_q[z] (an NVDM: signed dimensions)"
     log(f"{len(texts)} documents, {what}; {int(e.unseen.sum())} unseen words ignored (not in the run's "
         f"vocabulary), encoded in {e.seconds:.3f} s after loading")
+    log(f"text read as: {e.normaliser}; kept {int(e.words.sum())} of {int(e.words.sum() + e.unseen.sum())} tokens "
+        f"({100 * e.kept_fraction():.1f} %) besides {int(e.stop.sum())} stop words")
     for i, text in enumerate(texts):
         tops = ", ".join(f"{name} {100 * v:.0f}%" if e.kind == "proportions" else f"{name} {v:+.2f}"
                          for name, v in e.top(i))
