@@ -105,3 +105,16 @@ def test_a_conv_vae_on_colour_draws_colour_plots(tmp_path):
         png = np.asarray(Image.open(out / "plots" / f"{kind}.png").convert("RGB")).astype(int)
         # colour pictures: pixels whose channels differ (a grey plot has R = G = B everywhere but its text)
         assert (np.abs(png[..., 0] - png[..., 2]) > 20).mean() > 0.01, kind
+
+
+def test_npy_streams_channel_major_colour_and_refuses_channel_last(tmp_path):
+    root = tmp_path / "d"
+    root.mkdir()
+    a = _colour(n=60).transpose(0, 3, 1, 2).copy()  # (N, 3, 8, 8)
+    np.save(root / "x_train.npy", a)
+    np.save(root / "x_test.npy", a[:10])
+    data = load_images(f"npy:{root}")
+    assert data.shape == (3, 8, 8) and torch.equal(data.test, torch.from_numpy(a[:10].reshape(10, 192)))
+    np.save(root / "x_train.npy", a.transpose(0, 2, 3, 1).copy())  # (N, 8, 8, 3): streamed rows are not transposed
+    with pytest.raises(DataError, match=re.escape("(N, C, H, W) with C = 1 or 3")):
+        load_images(f"npy:{root}")

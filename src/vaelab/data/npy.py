@@ -35,9 +35,11 @@ class NpyRows:
 
     def __init__(self, path: Path, val_every: int, val_rows: int):
         shape, dtype, fortran, offset = _header(path)
-        if dtype != np.uint8 or fortran or len(shape) not in (2, 3) or 0 in shape:
-            raise DataError(f"{path}: needs a non-empty C-ordered uint8 array of shape (N, D) or (N, H, W); "
-                            f"found {dtype} {shape}{' in Fortran order' if fortran else ''}")
+        colour = len(shape) == 4 and shape[1] in (1, 3)  # streamed rows are stored as read: (N, C, H, W) only
+        if dtype != np.uint8 or fortran or not (len(shape) in (2, 3) or colour) or 0 in shape:
+            raise DataError(f"{path}: needs a non-empty C-ordered uint8 array of shape (N, D), (N, H, W) or "
+                            f"(N, C, H, W) with C = 1 or 3; found {dtype} {shape}"
+                            f"{' in Fortran order' if fortran else ''}")
         size = path.stat().st_size
         self.file_rows, self.dim = shape[0], math.prod(shape[1:])
         if size < offset + self.file_rows * self.dim:

@@ -43,7 +43,8 @@ def load_npy(name: str, root: Path, val_fraction: float):
 
     y_train = labels("train", train.file_rows)
     y_val = None if y_train is None else np.asarray(y_train[val_idx])
-    shape = (train.dim,) if len(train.shape) == 2 else (1, *train.shape[1:])
+    shape = (train.dim,) if len(train.shape) == 2 else (1, *train.shape[1:]) if len(train.shape) == 3 \
+        else tuple(train.shape[1:])  # (N, C, H, W): rows are already channel-major
     return ImageData(name=name, shape=shape, train=train, val=torch.from_numpy(x_val),
                      test=torch.from_numpy(np.ascontiguousarray(x_test.reshape(len(x_test), -1))),
                      y_train=None, y_val=_labels(y_val), y_test=_labels(labels("test", len(x_test))),

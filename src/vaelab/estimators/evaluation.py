@@ -299,7 +299,7 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
             "active_units": f"latent dimensions with Cov_x(E_q[z_u]) > {AU_THRESHOLD}, E_q[z] in closed form",
         },
     }
-    if getattr(model, "conditional", False):  # Sohn et al. 2015: every number is conditional on the label y
+    if getattr(model, "label_conditional", False):  # Sohn et al. 2015: every number is conditional on the label y
         out["conditional"] = {"on": "y, the class label (one-hot)", "classes": int(model.classes)}
         out["estimators"] |= {"elbo": f"ELBO of log p(x | y), Monte Carlo mean of log w over k={k} samples",
                               "iwae": f"IWAE-{k} lower bound on log p(x | y), conditional on the class label y",

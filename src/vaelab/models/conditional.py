@@ -23,7 +23,7 @@ from .vae import VAE
 class ConditionalVAE(VAE):
     """A VAE whose encoder reads [x, y] (D + K) and whose decoder reads [z, y] (Dz + K)."""
 
-    conditional = True  # evaluation labels its bounds log p(x | y)
+    label_conditional = True  # evaluation labels its bounds log p(x | y); plots decode with a label
 
     def __init__(self, encoder: nn.Module, decoder: nn.Module, *, data_dim: int, latent_dim: int, classes: int,
                  **kw):

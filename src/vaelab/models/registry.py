@@ -213,7 +213,8 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
                           f"laplace), not {c.model!r}" + (f" with flow {c.flow}" if c.flow != "none" else "")
                           + (" with the vamp prior" if prior_for(c) == "vamp" else ""))
     if c.conditional and c.classes < 2:
-        raise ConfigError(f"conditional = true needs the number of classes (classes >= 2), not {c.classes}")
+        raise ConfigError(f"conditional = true needs the width of its one-hot labels, classes >= 2, not {c.classes} "
+                          f"(train sets it from the data's labels; elsewhere set classes = K)")
     model = s.build(c, tuple(shape))
     if data is not None and s.init is not None:
         s.init(model, data)

@@ -138,7 +138,7 @@ class RunView:
         # the data row is the grey image (the Bernoulli mean a binarization is drawn from), not one speckled draw;
         # the model reads the seeded binarization it is scored on
         grey = stored_rows(self.data.test[:n], None, self.data.scale)[:, :self.data.dim]  # (a label after it: cut)
-        if getattr(self.model, "conditional", False):  # decoded with each image's own label
+        if getattr(self.model, "label_conditional", False):  # decoded with each image's own label
             xr = self.model.reconstruct(self.x[:n])
         else:
             xr = mean_image(self.model.decode(self.model.embed(self.x[:n])))
@@ -149,7 +149,7 @@ class RunView:
         hw = self._need_images("samples")
         self._need_prior("samples")
         g = torch.Generator().manual_seed(PLOT_SEED)
-        if getattr(self.model, "conditional", False):
+        if getattr(self.model, "label_conditional", False):
             return self._samples_per_class(hw, g)
         x = self.model.sample(64, g).clamp(0.0, 1.0)  # z from the model's own prior; or x pixel by pixel
         title = "samples, drawn pixel by pixel" if is_exact(self.model) else "samples from the prior"
@@ -166,7 +166,7 @@ class RunView:
                                 row_labels=[f"y = {printable(names[i]) if i < len(names) else i}" for i in range(k)])
 
     def _unconditioned(self, kind: str) -> None:
-        if getattr(self.model, "conditional", False):
+        if getattr(self.model, "label_conditional", False):
             raise VaelabError(f"plot kind {kind} decodes z alone, and a conditional model decodes z with a class "
                               f"label; samples shows one row per class")
 
