@@ -11,7 +11,6 @@ from torch.distributions import Bernoulli, Normal
 from vaelab import api, models
 from vaelab.cli.main import run as cli
 from vaelab.errors import VaelabError
-from vaelab.estimators import evaluation
 from vaelab.runs import inputs, loading
 
 FAST = ["--hidden", "32", "--latent-dim", "3", "--batch-size", "128", "--device", "cpu", "--eval-k", "20"]
@@ -86,3 +85,15 @@ def test_labels_a_one_hot_of_that_width_cannot_hold_are_one_error_line(tmp_path,
     assert "labels up to 9" in err and "width 5" in err and not out.exists()
     err = expect_error(["train", "--conditional", "--model", "conv-vae", "--out", str(out), *FAST], capsys)
     assert "conditional" in err and not out.exists()
+
+
+@pytest.mark.precision(kind="auto")  # two runs made alike under the default, compared bit for bit
+def test_a_resumed_conditional_run_is_the_uninterrupted_one(tmp_path):
+    from safetensors.torch import load_file
+
+    flags = ["--conditional", "--no-report", "--hidden", "16", "--latent-dim", "2", "--device", "cpu"]
+    assert cli(["-q", "train", "--epochs", "1", "--out", str(tmp_path / "a"), *flags]) == 0
+    assert cli(["-q", "train", "--resume", str(tmp_path / "a"), "--epochs", "2", "--no-report"]) == 0
+    assert cli(["-q", "train", "--epochs", "2", "--out", str(tmp_path / "b"), *flags]) == 0
+    a, b = (load_file(tmp_path / r / "model.safetensors") for r in ("a", "b"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)

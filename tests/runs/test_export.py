@@ -127,3 +127,24 @@ def test_onnx_without_the_onnx_package_is_one_clear_line(runs, monkeypatch, caps
     before = sorted(runs["vae"].rglob("*"))
     assert "vaelab[export]" in expect_error(["export", str(runs["vae"]), "--format", "onnx"], capsys)
     assert sorted(runs["vae"].rglob("*")) == before
+
+
+@pytest.mark.precision(kind="fp32")
+def test_a_conditional_decoder_takes_z_and_its_label(tmp_path):
+    run = tmp_path / "cvae"
+    assert cli(["-q", "train", "--conditional", "--epochs", "1", "--latent-dim", "2", "--out", str(run), *FAST]) == 0
+    _, model = loading.load_model(run)
+    z = _inputs(model, "decoder", n=6)
+    y = torch.nn.functional.one_hot(torch.tensor([0, 1, 2, 3, 9, 9]), 10).float()
+    with torch.no_grad():
+        want = model.decode(z, y).mean
+    out = tmp_path / "dec.pt"
+    assert cli(["-q", "export", str(run), "--format", "torchscript", "--out", str(out)]) == 0
+    assert torch.jit.load(str(out))(z, y).sub(want).abs().max() <= TOL
+    ort = pytest.importorskip("onnxruntime")
+    assert cli(["-q", "export", str(run), "--format", "onnx", "--out", str(tmp_path / "dec.onnx")]) == 0
+    session = ort.InferenceSession(str(tmp_path / "dec.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["z", "y"]
+    got = session.run(None, {"z": z.numpy(), "y": y.numpy()})[0]
+    assert np.abs(got - want.numpy()).max() <= TOL
+    assert json.loads((tmp_path / "dec.json").read_text())["inputs"][1]["shape"] == ["N", 10]

@@ -7,6 +7,8 @@ What each part computes, with no probability object left (a graph holds tensors 
     encoder  x (N, D)   -> loc (N, Dz), scale (N, Dz): the location and scale of q(z|x) of the first latent
                           layer (a plain autoencoder: its code alone, `code`); x flat, as the model reads it
                           (values in [0, 1]; binarized where the run binarizes)
+A conditional VAE (Sohn et al. 2015) is conditioned on a one-hot label y (N, K): its decoder takes (z, y), its
+encoder x and y joined, [x, y] (N, D + K).
 N is free in both formats (traced with one batch size, run with any). Written beside it, PART.json names the
 inputs, outputs, shapes and the run's weights (SHA-256), so the file can be used without vaelab.
 Autoregressive decoders (pixel-vae, pixelcnn) have no mean of p(x|z) in closed form and are refused, as is
@@ -48,6 +50,17 @@ class DecoderGraph(nn.Module):
         return self.model.decode(z).mean
 
 
+class LabelledDecoderGraph(nn.Module):
+    """z (N, Dz), y (N, K) one-hot -> E[x | z, y] (N, D): a conditional VAE's decoder."""
+
+    def __init__(self, model: nn.Module):
+        super().__init__()
+        self.model = model
+
+    def forward(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return self.model.decode(z, y).mean
+
+
 class EncoderGraph(nn.Module):
     """x (N, D) -> (loc, scale) of q(z|x), each (N, Dz)."""
 
@@ -71,16 +84,22 @@ class CodeGraph(nn.Module):
         return self.model.embed(x)
 
 
-def graph(model: nn.Module, part: str) -> tuple[nn.Module, torch.Tensor, list[str], list[str]]:
-    """The part of model as a tensors-only module, an example input (2, ...) to trace it with, and its
-    input and output names; VaelabError for a part that has no such graph."""
+def graph(model: nn.Module, part: str) -> tuple[nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]:
+    """The part of model as a tensors-only module, example inputs (2, ...) to trace it with, and its input and
+    output names; VaelabError for a part that has no such graph."""
     if part not in PARTS:
         raise VaelabError(f"part must be one of {', '.join(PARTS)}, not {part!r}")
     if contract.is_exact(model):
         raise VaelabError(f"model {type(model).__name__} has no latent, so no {part} to export")
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(2, model.data_dim, generator=g)  # (2, D): traced with 2, run with any N
+    classes = getattr(model, "classes", 0) if getattr(model, "label_conditional", False) else 0
+    x = torch.rand(2, model.data_dim + classes, generator=g)  # (2, D [+ K]): traced with 2, run with any N
+    if classes:
+        x[:, model.data_dim:] = torch.eye(classes)[:2]  # a conditional model reads [x, onehot(y)]
     with torch.no_grad():
+        if part == "decoder" and classes:
+            return LabelledDecoderGraph(model), (model.sample_latent(2, g), torch.eye(classes)[:2]), ["z", "y"], \
+                ["mean"]
         if part == "decoder":
             z = model.sample_latent(2, g) if contract.is_latent_variable(model) else model.embed(x)  # (2, Dz...)
             try:
@@ -88,45 +107,45 @@ def graph(model: nn.Module, part: str) -> tuple[nn.Module, torch.Tensor, list[st
             except NotImplementedError:
                 raise VaelabError(f"model {type(model).__name__}'s p(x|z) is autoregressive: it has no mean in "
                                   f"closed form, so no decoder graph to export (export its encoder)") from None
-            return DecoderGraph(model), z, ["z"], ["mean"]
+            return DecoderGraph(model), (z,), ["z"], ["mean"]
     if not contract.is_latent_variable(model):
-        return CodeGraph(model), x, ["x"], ["code"]
+        return CodeGraph(model), (x,), ["x"], ["code"]
     if not model.mean_in_closed_form:
         raise VaelabError(f"model {type(model).__name__}'s q(z|x) is pushed through a flow: it has no location "
                           f"and scale to export (export its decoder)")
-    return EncoderGraph(model), x, ["x"], ["loc", "scale"]
+    return EncoderGraph(model), (x,), ["x"], ["loc", "scale"]
 
 
-def _torchscript(module: nn.Module, example: torch.Tensor) -> bytes:
+def _torchscript(module: nn.Module, example: tuple[torch.Tensor, ...]) -> bytes:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch.jit's notes on tracing (shapes read as constants: none here)
-        traced = torch.jit.trace(module, (example,), check_trace=False)
+        traced = torch.jit.trace(module, example, check_trace=False)
     buf = io.BytesIO()
     torch.jit.save(traced, buf)
     return buf.getvalue()
 
 
-def _onnx(module: nn.Module, example: torch.Tensor, inputs: list[str], outputs: list[str]) -> bytes:
+def _onnx(module: nn.Module, example: tuple[torch.Tensor, ...], inputs: list[str], outputs: list[str]) -> bytes:
     buf = io.BytesIO()
     batch = {0: "N"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation note
         # dynamo=False: torch's TorchScript-based exporter, which needs the onnx package but not onnxscript
-        torch.onnx.export(module, (example,), buf, input_names=inputs, output_names=outputs,
+        torch.onnx.export(module, example, buf, input_names=inputs, output_names=outputs,
                           dynamic_axes={name: batch for name in inputs + outputs}, opset_version=ONNX_OPSET,
                           dynamo=False)
     return buf.getvalue()
 
 
-def describe(model: nn.Module, part: str, fmt: str, module: nn.Module, example: torch.Tensor, inputs: list[str],
-             outputs: list[str], sha256: str, shape: tuple[int, ...]) -> dict:
+def describe(model: nn.Module, part: str, fmt: str, module: nn.Module, example: tuple[torch.Tensor, ...],
+             inputs: list[str], outputs: list[str], sha256: str, shape: tuple[int, ...]) -> dict:
     """PART.json: what the exported file takes and returns, and which weights it holds."""
     with torch.no_grad():
-        out = module(example)
+        out = module(*example)
     out = out if isinstance(out, tuple) else (out,)
     spec = lambda names, ts: [{"name": n, "shape": ["N", *t.shape[1:]], "dtype": "float32"}  # noqa: E731
                               for n, t in zip(names, ts)]
-    return {"format": fmt, "part": part, "model": type(model).__name__, "inputs": spec(inputs, (example,)),
+    return {"format": fmt, "part": part, "model": type(model).__name__, "inputs": spec(inputs, example),
             "outputs": spec(outputs, out), "data_shape": list(shape), "likelihood": getattr(model, "likelihood", None),
             "weights_sha256": sha256, "onnx_opset": ONNX_OPSET if fmt == "onnx" else None}
 
