@@ -83,8 +83,26 @@ def test_labels_a_one_hot_of_that_width_cannot_hold_are_one_error_line(tmp_path,
     out = tmp_path / "r"
     err = expect_error(["train", "--conditional", "--set", "classes=5", "--out", str(out), *FAST], capsys)
     assert "labels up to 9" in err and "width 5" in err and not out.exists()
-    err = expect_error(["train", "--conditional", "--model", "conv-vae", "--out", str(out), *FAST], capsys)
+    err = expect_error(["train", "--conditional", "--model", "hvae", "--latent-dim", "4,2", "--out", str(out)], capsys)
     assert "conditional" in err and not out.exists()
+
+
+@pytest.mark.precision(kind="fp32")
+def test_the_conditional_conv_vae_reads_the_label_in_both_networks():
+    torch.manual_seed(0)
+    model = models.build(api.make_config(model="conv-vae", conditional=True, classes=2, latent_dim=3), (3, 8, 8))
+    g = torch.Generator().manual_seed(2)
+    x = torch.rand(4, 192, generator=g).bernoulli()
+    y0, y1 = (torch.nn.functional.one_hot(torch.full((4,), k), 2).float() for k in (0, 1))
+    z = torch.randn(4, 3, generator=g)
+    with torch.no_grad():
+        # by hand: the conv body on the image, then the dense head on [features, y]
+        h = model.encoder.body(x.reshape(4, 3, 8, 8))
+        mu = model.encoder.head(torch.cat([h, y1], -1)).chunk(2, -1)[0]
+        assert torch.allclose(model.encode(torch.cat([x, y1], 1)).mean, mu, atol=1e-6)
+        assert (model.encode(torch.cat([x, y0], 1)).mean - mu).abs().max() > 1e-4
+        p0, p1 = (model.decode(z, y).mean for y in (y0, y1))
+        assert p0.shape == (4, 192) and (p0 - p1).abs().max() > 1e-4
 
 
 @pytest.mark.precision(kind="auto")  # two runs made alike under the default, compared bit for bit

@@ -52,6 +52,23 @@ class ConvEncoder(nn.Module):
         return self.head(y).reshape(*lead, -1)
 
 
+class LabelledConvEncoder(ConvEncoder):
+    """ConvEncoder for a conditional model: the convolutions read the image x, the dense head [features, y].
+
+    Input [x, onehot(y)] (..., D + K), x the image's D = C*H*W values; output (..., d_out).
+    """
+
+    def __init__(self, shape: tuple[int, ...], classes: int, d_out: int):
+        super().__init__(shape, d_out)
+        self.classes = classes
+        self.head = nn.Linear(self.head.in_features + classes, d_out)
+
+    def forward(self, xy: torch.Tensor) -> torch.Tensor:
+        lead, d = xy.shape[:-1], math.prod(self.shape)
+        h = self.body(xy[..., :d].reshape(-1, *self.shape))  # (N, 64*H/4*W/4)
+        return self.head(torch.cat([h, xy[..., d:].reshape(-1, self.classes)], -1)).reshape(*lead, -1)
+
+
 class ConvDecoder(nn.Module):
     """Seed 002's decoder: dense to 32 x H/4 x W/4, transposed convs 64 and 32 (stride 2), then 1x... to C."""
 

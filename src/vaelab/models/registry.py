@@ -23,6 +23,7 @@ from .networks import (
     ConvDecoder,
     ConvEncoder,
     EmbeddedTopics,
+    LabelledConvEncoder,
     ProductOfExperts,
     Proportions,
     TopicEncoder,
@@ -98,11 +99,15 @@ def _hvae(c: Config, shape: tuple[int, ...], conv: bool = False) -> nn.Module:
 
 
 def _conv_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    d, dz = math.prod(shape), _one_layer(c)
-    try:
-        enc, dec = ConvEncoder(shape, 2 * dz), ConvDecoder(dz, shape)
+    d, dz, k = math.prod(shape), _one_layer(c), c.classes if c.conditional else 0
+    try:  # conditional (Sohn et al. 2015): the label joins the encoder's dense head and the decoder's input
+        enc = LabelledConvEncoder(shape, k, 2 * dz) if k else ConvEncoder(shape, 2 * dz)
+        dec = ConvDecoder(dz + k, shape)
     except ValueError as e:
         raise ConfigError(str(e)) from None
+    if k:
+        return ConditionalVAE(enc, dec, data_dim=d, latent_dim=dz, classes=k, likelihood=c.likelihood,
+                              posterior_scale=c.posterior_scale, posterior=c.posterior, prior=_prior(c, dz, d))
     return VAE(enc, dec, data_dim=d, latent_dim=dz, likelihood=c.likelihood,
                posterior_scale=c.posterior_scale, posterior=c.posterior, prior=_prior(c, dz, d))
 
@@ -208,8 +213,8 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
     s = spec(c.model)
     if c.flow != "none" and s.build is not _mlp_vae:
         raise ConfigError(f"flow {c.flow} is a posterior of the MLP VAE (model vae or iwae), not of {c.model!r}")
-    if c.conditional and (s.build is not _mlp_vae or c.flow != "none" or prior_for(c) == "vamp"):
-        raise ConfigError(f"conditional = true is the MLP VAE's (model vae or iwae, no flow, prior normal or "
+    if c.conditional and (s.build not in (_mlp_vae, _conv_vae) or c.flow != "none" or prior_for(c) == "vamp"):
+        raise ConfigError(f"conditional = true is the VAE's (model vae, iwae or conv-vae, no flow, prior normal or "
                           f"laplace), not {c.model!r}" + (f" with flow {c.flow}" if c.flow != "none" else "")
                           + (" with the vamp prior" if prior_for(c) == "vamp" else ""))
     if c.conditional and c.classes < 2:

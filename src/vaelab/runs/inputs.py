@@ -6,7 +6,17 @@ import torch
 
 from .. import models
 from ..config import schema as cfg
-from ..data import CorpusData, ImageData, binarize, conditioning, dequantize, is_corpus_spec, load_corpus, load_images, rows
+from ..data import (
+    CorpusData,
+    ImageData,
+    binarize,
+    conditioning,
+    dequantize,
+    is_corpus_spec,
+    load_corpus,
+    load_images,
+    rows,
+)
 from ..errors import ConfigError, VaelabError
 from .resolve import Resolved, resolve
 
