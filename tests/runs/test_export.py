@@ -119,6 +119,9 @@ def test_what_has_no_graph_is_refused_before_anything_is_written(runs, tmp_path,
     assert "is a folder" in expect_error(["export", str(runs["vae"]), "--format", "torchscript", "--out",
                                           str(tmp_path / "dir.pt")], capsys)
     assert sorted(runs["vae"].rglob("*")) == before
+    assert "beside it" in expect_error(["export", str(runs["vae"]), "--format", "onnx", "--out",
+                                        str(tmp_path / "m.json")], capsys)
+    assert not (tmp_path / "m.json").exists()
 
 
 def test_onnx_without_the_onnx_package_is_one_clear_line(runs, monkeypatch, capsys):

@@ -169,6 +169,9 @@ def export(run: str | Path, fmt: str = "torchscript", part: str = "decoder", out
     path = Path(out) if out is not None else folder.subfolder(EXPORT) / f"{part}.{EXTENSIONS[fmt]}"
     if path.is_dir():
         raise VaelabError(f"{path} is a folder; name the file to write")
+    if path.suffix == ".json":  # PART.json is written beside the file, under its name
+        raise VaelabError(f"{path}: the exported file's description goes to a .json beside it; name the file "
+                          f".{EXTENSIONS[fmt]}")
     data = _torchscript(module, example) if fmt == "torchscript" else _onnx(module, example, inputs, outputs)
     info = describe(model, part, fmt, module, example, inputs, outputs, sha256, shape)
     if out is None:
