@@ -33,6 +33,7 @@ from .runs.resolve import resolve
 from .runtime import parallel
 from .runtime.precision import matmuls
 from .topics import coherence, scores
+from .training import session
 from .training.loop import check_start, fit
 
 
@@ -75,7 +76,10 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             raise VaelabError(f"resume={str(resume)!r} and out={str(out)!r} name two runs; name the run once")
         out, resume = resume, True
     if resume:
-        run = Path(out or (config if not isinstance(config, cfg.Config) else ""))
+        if out is None and not isinstance(config, cfg.Config):  # train(RUN, resume=True): the run, not a config
+            out, config = config, None
+        session.check_resume(overrides, config)  # before the folder is locked or anything in it is touched
+        run = Path(out or "")
         # process 0 locks the run first (undoing an overwrite a kill interrupted), then reads what it holds
         claim = claims.claim_resume(run) if world.writes else \
             claims.Claim(run, "retry" if RunFolder(run).is_failed_start() else "resume")

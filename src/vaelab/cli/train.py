@@ -23,8 +23,6 @@ FLAG_KEYS = {
 }
 # --log NAME -> "module:class" of a per-epoch output (epochs.EpochOutput), imported only when asked for
 LOGGERS = {"tensorboard": "vaelab.training.tensorboard_log:TensorBoardLog"}
-# what may change when a run is resumed: nothing that alters the model or the data it sees
-RESUMABLE = {"epochs", "device", "patience", "eval_k", "precision", "save_every", "max_minutes"}
 
 
 def _train_parser(sub) -> argparse.ArgumentParser:
@@ -114,13 +112,9 @@ def _train(args: argparse.Namespace) -> None:
     values = _overrides(args)
     outputs = _outputs(args.log)
     progress = not args.quiet
-    if args.resume:
-        fixed = sorted(set(values) - RESUMABLE)
-        if args.config or fixed:
-            raise VaelabError(f"--resume continues a run as configured; only {', '.join(sorted(RESUMABLE))} "
-                              f"may change (got {', '.join(fixed) or '--config'})")
-        run = api.train(out=args.resume, resume=True, finish=not args.no_report, progress=progress, outputs=outputs,
-                        explorer=not args.no_explorer, **values)
+    if args.resume:  # the library refuses a config or a key that may not change (training/session.py)
+        run = api.train(args.config, resume=args.resume, finish=not args.no_report, progress=progress,
+                        outputs=outputs, explorer=not args.no_explorer, **values)
     else:
         run = api.train(args.config, out=args.out, overwrite=args.overwrite, finish=not args.no_report,
                         progress=progress, outputs=outputs, explorer=not args.no_explorer, **values)
