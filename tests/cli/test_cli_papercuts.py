@@ -10,6 +10,7 @@ from clitools import expect_error
 import vaelab
 from vaelab.cli.main import build_parser
 from vaelab.cli.main import run as cli
+from vaelab.config import choices
 from vaelab.config import schema as cfg
 
 FAST = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "256", "--device", "cpu", "--no-report"]
@@ -111,13 +112,13 @@ def test_no_prefix_matching(capsys):
 def test_the_dataset_lists_agree(tmp_path, capsys):
     from vaelab import data, models
 
-    assert cfg.DATASETS == data.DATASETS + data.CORPORA
-    assert set(cfg.MODELS) == set(models.MODELS)  # the CLI's choices are the registry's names
+    assert choices.DATASETS == data.DATASETS + data.CORPORA
+    assert set(choices.MODELS) == set(models.MODELS)  # the CLI's choices are the registry's names
     help_text = {a.dest: a.help for a in _subparsers(build_parser())["train"]._actions}["data"]
     listed = help_text.split(" (default")[0].split(" | ")
-    assert tuple(listed) == cfg.DATASETS
+    assert tuple(listed) == choices.DATASETS
     err = expect_error(["train", "--data", "cifar-99", "--out", str(tmp_path / "r"), *FAST], capsys)
-    assert err.endswith("choose from " + ", ".join(cfg.DATASETS))
+    assert err.endswith("choose from " + ", ".join(choices.DATASETS))
 
 
 @pytest.mark.parametrize("argv", [[], ["--help"], ["--version"], ["train", "--help"], ["sweep", "--help"],

@@ -70,7 +70,7 @@ def _commands() -> dict[str, argparse.ArgumentParser]:
 
 def _config_key(command: str, action: argparse.Action) -> str | None:
     """The numeric config key a train/sweep flag sets, or None."""
-    key = cli_train.FLAG_KEYS.get(action.dest) if command in cli_train.COMMANDS else None
+    key = action.dest if command in cli_train.COMMANDS and action.dest in cli_train.OVERRIDES else None
     return key if key in _NUMERIC_KEYS else None
 
 

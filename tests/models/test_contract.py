@@ -12,7 +12,7 @@ from scipy import stats
 
 import vaelab
 from vaelab import api, models
-from vaelab.config.schema import PRIORS
+from vaelab.config.choices import PRIORS
 from vaelab.errors import VaelabError
 from vaelab.estimators.evaluation import point_bounds, summarize
 from vaelab.estimators.objectives import iwae, sgvb_a, sgvb_b

@@ -13,6 +13,7 @@ from safetensors.torch import load_file
 import vaelab
 from vaelab import models
 from vaelab.cli.main import run as cli
+from vaelab.config import choices
 from vaelab.config import schema as cfg
 from vaelab.runs import inputs, loading
 from vaelab.sweeps.stack import StackedAdam, stack_parameters, stacked_model
@@ -41,7 +42,7 @@ def _built(c, seeds, shape=(1, 8, 8)):
 @pytest.mark.parametrize(
     "name", sorted(m for m in set(models.MODELS) - {"hvae", "conv-hvae"} if not models.spec(m).images)
 )
-@pytest.mark.parametrize("likelihood", [k for k in cfg.LIKELIHOODS if k != "categorical"])
+@pytest.mark.parametrize("likelihood", [k for k in choices.LIKELIHOODS if k != "categorical"])
 def test_stacked_model_computes_each_models_own_numbers(name, likelihood):
     c = cfg.Config(model=name, hidden=(16,), latent_dim=3, likelihood=likelihood)
     # eval mode: dropout and batch-norm statistics (prodlda, etm) are training-time randomness that vmap refuses

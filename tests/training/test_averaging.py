@@ -85,7 +85,7 @@ def test_a_checkpoint_and_a_run_that_disagree_on_averaging_are_refused(tmp_path)
 
 @pytest.mark.parametrize("decay", [1.0, -0.1])
 def test_a_decay_outside_zero_to_one_is_a_config_error(decay):
-    with pytest.raises(ConfigError, match="ema in"):
+    with pytest.raises(ConfigError, match=r"ema must be in \[0, 1\)"):
         Config(ema=decay)
 
 

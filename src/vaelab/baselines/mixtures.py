@@ -28,8 +28,9 @@ from typing import Any, Callable
 import torch
 from torch.distributions import MultivariateNormal, Normal
 
-from ..config.schema import BASELINES as DOCS
-from ..config.schema import COVARIANCES, Config
+from ..config.choices import BASELINES as DOCS
+from ..config.choices import COVARIANCES
+from ..config.schema import Config
 from ..data import ImageData, is_corpus, levels
 from ..errors import AlreadyThere, VaelabError
 from ..estimators.evaluation import bits_per_dim

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..config import choices
 from ..config import schema as cfg  # the rest is imported where used: building the parser must not import torch
 from ..terminal import say
 from .numbers import COUNT, FLOAT32_MAX, INDEX, SEED, Number
@@ -20,16 +21,16 @@ def add_parsers(sub) -> None:
     p = sub.add_parser("baseline", help="fit a non-neural baseline (the ladder's lower rungs); "
                        "writes DIR/baseline.json",
                        description="Fit on train and report the exact test NLL on the same test points as a VAE.")
-    p.add_argument("--model", required=True, choices=tuple(cfg.BASELINES),
-                   help="; ".join(f"{k}: {doc}" for k, doc in cfg.BASELINES.items()))
+    p.add_argument("--model", required=True, choices=tuple(choices.BASELINES),
+                   help="; ".join(f"{k}: {doc}" for k, doc in choices.BASELINES.items()))
     p.add_argument("--data", help="dataset, as for train (default digits)")
     p.add_argument("--data-dir")
-    p.add_argument("--likelihood", choices=cfg.LIKELIHOODS, help="the family to match (default bernoulli)")
+    p.add_argument("--likelihood", choices=choices.LIKELIHOODS, help="the family to match (default bernoulli)")
     p.add_argument("--dequantize", action="store_true", help="Gaussian data: uniform dequantization, as "
                    "`train --set dequantize=true`")
     p.add_argument("--like", metavar="RUN", help="copy data, likelihood and binarization/dequantization from a run")
     p.add_argument("--components", type=COUNT, default=10, help="mixture components or LDA topics (default 10)")
-    p.add_argument("--covariance", choices=cfg.COVARIANCES, default="full", help="Gaussian families")
+    p.add_argument("--covariance", choices=choices.COVARIANCES, default="full", help="Gaussian families")
     p.add_argument("--max-iter", type=COUNT, default=100, help="EM (or LDA's variational Bayes) iterations at most")
     p.add_argument("--seed", type=SEED, default=0)
     p.add_argument("--out", required=True, help="folder for baseline.json")
@@ -45,7 +46,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--lr", type=Number(float, 0, FLOAT32_MAX, low_open=True), default=1e-2)
     p.add_argument("--samples", type=COUNT, default=8, help="Monte-Carlo samples per optimisation step")
     p.add_argument("--k", type=COUNT, default=1000, help="samples for the final ELBO and IWAE estimates")
-    p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
+    p.add_argument("--device", choices=choices.DEVICES, default="cpu")
 
     p = sub.add_parser("compare", help="one Markdown + HTML table of runs and baselines, ranked by test NLL")
     p.add_argument("runs", nargs="*", metavar="RUN")

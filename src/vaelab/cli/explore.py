@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import schema as cfg  # torch-free: the library is imported in the command that runs
+from ..config import choices  # torch-free: the library is imported in the command that runs
 from ..terminal import say
 from .numbers import COUNT
 
@@ -18,7 +18,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--points", type=COUNT, default=2000, help="test examples in the scatter (default 2000)")
     p.add_argument("--decoder", choices=("auto", "grid"), default="auto",
                    help="auto: run an MLP decoder in the page, else a pre-decoded grid; grid: always the grid")
-    p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
+    p.add_argument("--device", choices=choices.DEVICES, default="cpu")
 
 
 def _explore(args: argparse.Namespace) -> None:

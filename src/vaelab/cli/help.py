@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import argparse
 import re
-from typing import Any, Mapping, NoReturn
+from typing import Any, Collection, NoReturn
 
 from ..config import schema as cfg
 from ..errors import did_you_mean
@@ -53,7 +53,7 @@ def add_verbosity(p: argparse.ArgumentParser, default: Any) -> None:
                    help="more output; repeat for more (default: neither -q nor -v)")
 
 
-def _default_text(action: argparse.Action, config_keys: Mapping[str, str]) -> str | None:
+def _default_text(action: argparse.Action, config_keys: Collection[str]) -> str | None:
     """What a flag does when it is not given, or None when its help already says."""
     if action.help in (None, argparse.SUPPRESS) and not action.option_strings:
         return None
@@ -62,7 +62,7 @@ def _default_text(action: argparse.Action, config_keys: Mapping[str, str]) -> st
     if isinstance(action, (argparse._HelpAction, argparse._VersionAction)) or action.required:
         return None
     if action.dest in config_keys and action.default is None:  # set by the config: show the config's own
-        value = getattr(cfg.Config(), config_keys[action.dest])
+        value = getattr(cfg.Config(), action.dest)
         value = ",".join(map(str, value)) if isinstance(value, tuple) else value
         return f"{value}, or the --config file's" if value is not None else "none, or the --config file's"
     if isinstance(action, argparse._StoreTrueAction):
@@ -72,7 +72,7 @@ def _default_text(action: argparse.Action, config_keys: Mapping[str, str]) -> st
     return str(action.default)
 
 
-def show_defaults(p: argparse.ArgumentParser, config_keys: Mapping[str, str] = {}) -> None:
+def show_defaults(p: argparse.ArgumentParser, config_keys: Collection[str] = ()) -> None:
     """Append "(default: ...)" to every optional flag's help that does not state it (idempotent)."""
     for action in p._actions:
         if not action.option_strings:

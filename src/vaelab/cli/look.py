@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from ..config import schema as cfg  # torch-free: the library is imported in the command that runs
+from ..config import choices  # torch-free: the library is imported in the command that runs
+from ..config import schema as cfg
 from ..errors import VaelabError
 from ..runs import metrics
 from ..runs.folder import RunFolder
@@ -23,11 +24,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--points", type=COUNT, default=None,
                    help="score only the split's first N points (when NLL-k of all of them takes too long); "
                         "kept apart from whole-split evaluations (default: all)")
-    p.add_argument("--precision", choices=cfg.PRECISIONS, default="fp32",
+    p.add_argument("--precision", choices=choices.PRECISIONS, default="fp32",
                    help="matrix products: fp32, or lower when asked: bf16, tf32 (CUDA), auto (training's table); "
                         "the bounds' sums stay float64, and a lower precision is kept apart (evals/...-bf16.json)")
-    p.add_argument("--device", choices=cfg.DEVICES, help="(default: the run's own device setting)")
-    p.add_argument("--noise", choices=cfg.NOISES,
+    p.add_argument("--device", choices=choices.DEVICES, help="(default: the run's own device setting)")
+    p.add_argument("--noise", choices=choices.NOISES,
                    help="also score reconstructing the clean x from one seeded corruption (a dae's own by default)")
     p.add_argument("--noise-level", type=Number(float, 0), default=0.25, help="masking probability or gaussian std")
     p.add_argument("--noise-mean", type=Number(float), default=0.0, help="gaussian noise mean")
@@ -40,10 +41,10 @@ def add_parsers(sub) -> None:
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
-    p.add_argument("--kind", required=True, choices=cfg.PLOT_KINDS + ("all",))
+    p.add_argument("--kind", required=True, choices=choices.PLOT_KINDS + ("all",))
     p.add_argument("--range", type=Number(float, count=4),
                    help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
-    p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
+    p.add_argument("--device", choices=choices.DEVICES, default="cpu")
     p.add_argument("--epoch", type=INDEX, help="draw with the weights kept for epoch N (--save-every) into "
                                              "<kind>-epoch-NNN.png")
 
@@ -57,7 +58,7 @@ def add_parsers(sub) -> None:
     p.add_argument("--docs", metavar="PATH", help="a text file, one document per line: print each one's topic "
                    "mixture (NVDM: latent code) and top topics, and write them as CSV")
     p.add_argument("--out", metavar="CSV", help="with --docs: the CSV to write (default RUN/doc_topics.csv)")
-    p.add_argument("--device", choices=cfg.DEVICES, default="cpu")
+    p.add_argument("--device", choices=choices.DEVICES, default="cpu")
 
     p = sub.add_parser("bench", help="time vaelab against reference loops, side by side, on this machine",
                        description="W1 training (pytorch/examples loop vs vaelab) and NLL-k evaluation "
@@ -65,11 +66,11 @@ def add_parsers(sub) -> None:
     p.add_argument("--what", choices=("train", "eval", "all"), default="all")
     p.add_argument("--epochs", type=COUNT, default=3, help="train: epochs per run")
     p.add_argument("--rounds", type=COUNT, default=2, help="train: times each side runs, taking turns")
-    p.add_argument("--precision", choices=cfg.PRECISIONS, default="auto", help="train: vaelab's matmul precision")
+    p.add_argument("--precision", choices=choices.PRECISIONS, default="auto", help="train: vaelab's matmul precision")
     p.add_argument("--k", type=COUNT, default=5000, help="eval: importance samples per point")
     p.add_argument("--ref-points", type=COUNT, default=200, help="eval: points the one-point loop is timed on")
     p.add_argument("--run", help="eval: a trained run to evaluate (default: train a W1 model for one epoch)")
-    p.add_argument("--device", choices=cfg.DEVICES, default="auto")
+    p.add_argument("--device", choices=choices.DEVICES, default="auto")
     p.add_argument("--data-dir", help="folder with the Fashion-MNIST files")
 
     sub.add_parser("configs", help="list the shipped experiment configs")

@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         module.add_parsers(sub)
     for p in sub.choices.values():
         add_verbosity(p, default=argparse.SUPPRESS)  # after the command: overrides nothing unless given
-        show_defaults(p, cli_train.FLAG_KEYS if p.prog.split()[-1] in cli_train.COMMANDS else {})
+        show_defaults(p, cli_train.OVERRIDES if p.prog.split()[-1] in cli_train.COMMANDS else ())
     show_defaults(parser)
     return parser
 

@@ -5,22 +5,15 @@ from __future__ import annotations
 import argparse
 from importlib import import_module
 
-from ..config import schema as cfg  # torch-free: the library is imported in the command that runs
+from ..config import choices  # torch-free: the library is imported in the command that runs
+from ..config import schema as cfg
 from ..errors import VaelabError
 from ..terminal import say
 from .numbers import COUNT
 
-# flag -> config key, for the flags that override a config file
-FLAG_KEYS = {
-    "data": "data", "data_dir": "data_dir", "model": "model", "epochs": "epochs", "batch_size": "batch_size",
-    "lr": "lr", "latent_dim": "latent_dim", "hidden": "hidden", "likelihood": "likelihood",
-    "estimator": "estimator", "k": "k", "seed": "seed", "device": "device", "val_fraction": "val_fraction",
-    "image_size": "image_size", "kl_warmup": "kl_warmup", "patience": "patience", "eval_k": "eval_k",
-    "posterior_scale": "posterior_scale", "precision": "precision", "posterior": "posterior", "prior": "prior",
-    "noise": "noise", "noise_level": "noise_level", "noise_mean": "noise_mean", "save_every": "save_every",
-    "pseudo_inputs": "pseudo_inputs", "flow": "flow", "flow_steps": "flow_steps", "max_minutes": "max_minutes",
-    "channels": "channels", "conditional": "conditional",
-}
+# the config keys a flag overrides: every flag whose argparse dest is a key (--latent-dim: latent_dim), but --out,
+# which names the run (or sweep) folder
+OVERRIDES = frozenset(cfg.KEYS) - {"out"}
 # --log NAME -> "module:class" of a per-epoch output (epochs.EpochOutput), imported only when asked for
 LOGGERS = {"tensorboard": "vaelab.training.tensorboard_log:TensorBoardLog"}
 
@@ -29,24 +22,24 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train a model (default: an MLP VAE on scikit-learn's digits)",
                        description="Train a model. Flags override --config; --set key=value covers every other key.")
     p.add_argument("--config", help=f"TOML file or shipped name ({', '.join(cfg.named_configs())})")
-    p.add_argument("--data", help=" | ".join(cfg.DATASETS))
+    p.add_argument("--data", help=" | ".join(choices.DATASETS))
     p.add_argument("--data-dir", help="folder with the dataset's files")
-    p.add_argument("--model", choices=cfg.MODELS)
+    p.add_argument("--model", choices=choices.MODELS)
     p.add_argument("--epochs", type=int)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--lr", type=float)
     p.add_argument("--latent-dim", help="latent size, or one per stochastic layer bottom first (hvae: 40,20)")
     p.add_argument("--hidden", help="hidden sizes, e.g. 400 or 512,256")
-    p.add_argument("--likelihood", choices=cfg.LIKELIHOODS)
-    p.add_argument("--posterior-scale", choices=cfg.SCALES)
+    p.add_argument("--likelihood", choices=choices.LIKELIHOODS)
+    p.add_argument("--posterior-scale", choices=choices.SCALES)
     p.add_argument("--estimator", choices=("sgvb-a", "sgvb-b", "iwae"))
     p.add_argument("--k", type=int, help="Monte-Carlo / importance samples per example in training")
-    p.add_argument("--posterior", choices=cfg.POSTERIORS, help="family of q(z|x) (default gaussian)")
-    p.add_argument("--prior", choices=cfg.PRIORS, help="p(z) (default normal; vamp: the VampPrior)")
+    p.add_argument("--posterior", choices=choices.POSTERIORS, help="family of q(z|x) (default gaussian)")
+    p.add_argument("--prior", choices=choices.PRIORS, help="p(z) (default normal; vamp: the VampPrior)")
     p.add_argument("--pseudo-inputs", type=int, help="the VampPrior's learned pseudo-inputs K (default 500)")
-    p.add_argument("--flow", choices=cfg.FLOWS, help="flow posterior on top of the Gaussian q(z|x) (default none)")
+    p.add_argument("--flow", choices=choices.FLOWS, help="flow posterior on top of the Gaussian q(z|x) (default none)")
     p.add_argument("--flow-steps", type=int, help="flow steps N (default 2)")
-    p.add_argument("--noise", choices=cfg.NOISES, help="dae corruption (default masking)")
+    p.add_argument("--noise", choices=choices.NOISES, help="dae corruption (default masking)")
     p.add_argument("--noise-level", type=float, help="masking: probability of zeroing an input; gaussian: std")
     p.add_argument("--noise-mean", type=float, help="gaussian noise mean mu_D (default 0)")
     p.add_argument("--save-every", type=int, help="also keep every N-th epoch's weights in RUN/epochs/")
@@ -64,8 +57,8 @@ def _train_parser(sub) -> argparse.ArgumentParser:
                         "default: what the images are)")
     p.add_argument("--eval-k", type=int, help="importance samples for the final evaluation")
     p.add_argument("--seed", type=int)
-    p.add_argument("--device", choices=cfg.DEVICES)
-    p.add_argument("--precision", choices=cfg.PRECISIONS,
+    p.add_argument("--device", choices=choices.DEVICES)
+    p.add_argument("--precision", choices=choices.PRECISIONS,
                    help="matrix products: auto (default; bf16/tf32 only where native and faster), fp32, tf32, bf16")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any other config key")
     p.add_argument("--out", help="run folder (default: runs/<model>-<data>-NNN)")
@@ -92,7 +85,7 @@ def _sweep_parser(sub, train: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    values = {key: getattr(args, flag) for flag, key in FLAG_KEYS.items() if getattr(args, flag) is not None}
+    values = {key: v for key, v in vars(args).items() if key in OVERRIDES and v is not None}
     values |= cfg.parse_set(args.set)
     return values
 

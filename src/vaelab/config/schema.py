@@ -1,5 +1,7 @@
 """Experiment configuration: one frozen dataclass, TOML in, resolved TOML out.
 
+The keys are flat (a TOML file and `--set` name them alone) and fall into four concerns, GROUPS: the data,
+the model, training and evaluation, each with its own validator, whose every message names one key.
 Unknown keys raise, so a typo in a config file or a `--set` flag never passes silently.
 """
 
@@ -15,7 +17,6 @@ from typing import Any
 import tomli_w
 
 from ..errors import ConfigError, did_you_mean
-from .choices import *  # noqa: F401,F403 (the value lists: config.LIKELIHOODS etc.)
 from .choices import DEVICES, ESTIMATORS, FLOWS, LIKELIHOODS, NOISES, POSTERIORS, PRECISIONS, PRIORS, SCALES
 
 
@@ -122,59 +123,115 @@ class Config:
         return out
 
 
-def _check(c: Config) -> None:
-    def need(ok: bool, msg: str) -> None:
-        if not ok:
-            raise ConfigError(msg)
+# The keys of each concern. The fields above keep their order (config.toml lists them so); a key belongs to the
+# concern that reads it: npmi_* to the evaluation (topic coherence), dequantize to the data (noise within a level).
+GROUPS: dict[str, tuple[str, ...]] = {
+    "data": ("data", "data_dir", "val_fraction", "image_size", "channels", "binarize", "dequantize", "vocab_size",
+             "stop_words", "min_df", "max_df"),
+    "model": ("model", "conditional", "classes", "hidden", "latent_dim", "likelihood", "posterior_scale", "posterior",
+              "prior", "pseudo_inputs", "flow", "flow_steps", "alpha", "dropout", "batch_norm", "embeddings",
+              "embedding_dim", "noise", "noise_level", "noise_mean", "pixel_channels", "pixel_layers", "pixel_kernel",
+              "pixel_context"),
+    "training": ("estimator", "k", "kl_warmup", "free_bits", "epochs", "batch_size", "lr", "lr_decay", "ema",
+                 "weight_decay", "patience", "max_minutes", "save_every", "seed", "device", "precision", "cuda_graphs",
+                 "shards", "out"),
+    "evaluation": ("eval_k", "eval_batch", "npmi_window", "npmi_reference"),
+}
 
-    need(c.likelihood in LIKELIHOODS, f"likelihood must be one of {', '.join(LIKELIHOODS)}, not {c.likelihood!r}")
-    need(c.estimator in ESTIMATORS, f"estimator must be one of {', '.join(ESTIMATORS)}, not {c.estimator!r}")
-    need(c.posterior_scale in SCALES, f"posterior_scale must be one of {', '.join(SCALES)}, not {c.posterior_scale!r}")
-    need(c.device in DEVICES, f"device must be one of {', '.join(DEVICES)}, not {c.device!r}")
-    need(c.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, not {c.precision!r}")
-    need(c.shards >= 0, "shards must be >= 0")
-    need(all(d >= 1 for d in latent_sizes(c)), "latent_dim must be at least 1 (every layer's size)")
-    need(c.pseudo_inputs >= 1, f"pseudo_inputs must be at least 1, not {c.pseudo_inputs}")
-    need(c.flow in FLOWS, f"flow must be one of {', '.join(FLOWS)}, not {c.flow!r}")
-    need(c.flow_steps >= 0, f"flow_steps must be >= 0, not {c.flow_steps}")
-    need(all(h >= 1 for h in c.hidden), "hidden sizes must be positive")
-    need(c.k >= 1 and c.eval_k >= 1, "k and eval_k must be at least 1")
-    need(c.epochs >= 0, "epochs must be >= 0")
-    need(c.batch_size >= 1, "batch_size must be >= 1")
-    need(c.lr > 0 and 0 < c.lr_decay <= 1 and 0 <= c.ema < 1, "lr must be positive, lr_decay in (0, 1], ema in [0, 1)")
-    need(c.weight_decay >= 0, "weight_decay must be >= 0")
-    need(0.0 <= c.val_fraction < 1.0, "val_fraction must be in [0, 1)")
-    need(min(c.kl_warmup, c.patience, c.max_minutes) >= 0, "kl_warmup, patience and max_minutes must be >= 0")
-    need(0 <= c.classes <= 2**20, f"classes must be in [0, 2**20], not {c.classes}")
-    need(c.channels in (0, 1, 3), f"channels must be 1 (grey) or 3 (RGB), not {c.channels}")
-    need(4 <= c.image_size <= MAX_IMAGE_SIZE, f"image_size must be in [4, {MAX_IMAGE_SIZE}], not {c.image_size}")
-    need(c.vocab_size >= 0, "vocab_size must be >= 0 (0 keeps every word)")
-    need(c.stop_words in ("english", "none"), f"stop_words must be 'english' or 'none', not {c.stop_words!r}")
-    need(c.min_df > 0 and c.max_df > 0, "min_df and max_df must be positive")
-    need(c.npmi_window == 0 or c.npmi_window >= 2,
-         f"npmi_window must be 0 (whole documents) or a window of at least 2 tokens, not {c.npmi_window}")
-    need(c.posterior in POSTERIORS, f"posterior must be one of {', '.join(POSTERIORS)}, not {c.posterior!r}")
-    need(c.prior in PRIORS, f"prior must be one of {', '.join(PRIORS)}, not {c.prior!r}")
-    need(c.alpha > 0, f"alpha (the Dirichlet prior's concentration) must be > 0, not {c.alpha}")
-    need(0 <= c.dropout < 1 and c.embedding_dim >= 1, "dropout must be in [0, 1) and embedding_dim >= 1")
-    need(c.noise in NOISES, f"noise must be one of {', '.join(NOISES)}, not {c.noise!r}")
-    need(c.noise_level >= 0 and (c.noise != "masking" or c.noise_level < 1),
-         "noise_level must be >= 0 (and below 1 for masking, where it is the probability of zeroing an input)")
-    need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
-         f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
-    need(min(c.pixel_channels, c.pixel_layers, c.pixel_context + 1) >= 1,
-         "pixel_channels/layers >= 1, pixel_context >= 0")
-    need(c.free_bits >= 0 and (c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b")),
-         "free_bits must be >= 0, and applies to --model pixel-vae trained with sgvb-b "
-         "(a closed-form KL per dimension)")
-    need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
-    need(c.eval_batch >= 0 and c.save_every >= 0, "eval_batch (0 picks one from memory) and save_every must be >= 0")
-    need(bool(c.data), "data must name a dataset")
+
+def _need(ok: bool, msg: str) -> None:
+    if not ok:
+        raise ConfigError(msg)
+
+
+def _one_of(c: Config, key: str, names: tuple[str, ...]) -> None:
+    value = getattr(c, key)
+    _need(value in names, f"{key} must be one of {', '.join(names)}, not {value!r}")
+
+
+def _at_least(c: Config, key: str, low: float, why: str = "") -> None:
+    value = getattr(c, key)
+    _need(value >= low, f"{key} must be >= {low}{why}, not {value}")
+
+
+def _check_data(c: Config) -> None:
+    _need(bool(c.data), "data must name a dataset")
+    _need(0.0 <= c.val_fraction < 1.0, f"val_fraction must be in [0, 1), not {c.val_fraction}")
+    _need(4 <= c.image_size <= MAX_IMAGE_SIZE, f"image_size must be in [4, {MAX_IMAGE_SIZE}], not {c.image_size}")
+    _need(c.channels in (0, 1, 3), f"channels must be 1 (grey) or 3 (RGB), not {c.channels}")
+    _need(not (c.dequantize and c.likelihood == "bernoulli"),
+          "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")
+    _at_least(c, "vocab_size", 0, " (0 keeps every word)")
+    _need(c.stop_words in ("english", "none"), f"stop_words must be 'english' or 'none', not {c.stop_words!r}")
+    _need(c.min_df > 0, f"min_df must be positive (>= 1: a count of documents, < 1: a fraction), not {c.min_df}")
+    _need(c.max_df > 0, f"max_df must be positive (<= 1: a fraction of documents, > 1: a count), not {c.max_df}")
+
+
+def _check_model(c: Config) -> None:
+    _need(all(h >= 1 for h in c.hidden), f"hidden sizes must be positive, not {', '.join(map(str, c.hidden))}")
+    _need(all(d >= 1 for d in latent_sizes(c)), "latent_dim must be at least 1 (every layer's size)")
+    _one_of(c, "likelihood", LIKELIHOODS)
+    _need(0 <= c.classes <= 2**20, f"classes must be in [0, 2**20], not {c.classes}")
+    _one_of(c, "posterior_scale", SCALES)
+    _one_of(c, "posterior", POSTERIORS)
+    _one_of(c, "prior", PRIORS)
+    _need(c.pseudo_inputs >= 1, f"pseudo_inputs must be at least 1, not {c.pseudo_inputs}")
+    _one_of(c, "flow", FLOWS)
+    _at_least(c, "flow_steps", 0)
+    _need(c.alpha > 0, f"alpha (the Dirichlet prior's concentration) must be > 0, not {c.alpha}")
+    _need(0 <= c.dropout < 1, f"dropout must be in [0, 1), not {c.dropout}")
+    _need(c.embedding_dim >= 1, f"embedding_dim must be at least 1, not {c.embedding_dim}")
+    _one_of(c, "noise", NOISES)
+    _at_least(c, "noise_level", 0)
+    _need(c.noise != "masking" or c.noise_level < 1,
+          f"noise_level must be below 1 for masking noise (the probability of zeroing an input), not {c.noise_level}")
+    _need(c.pixel_channels >= 1, f"pixel_channels must be at least 1, not {c.pixel_channels}")
+    _need(c.pixel_layers >= 1, f"pixel_layers must be at least 1, not {c.pixel_layers}")
+    _need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
+          f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
+    _at_least(c, "pixel_context", 0, " (0 turns the row context off)")
+
+
+def _check_training(c: Config) -> None:
+    _one_of(c, "estimator", ESTIMATORS)
+    _need(c.k >= 1, f"k must be at least 1, not {c.k}")
+    _at_least(c, "kl_warmup", 0)
+    _at_least(c, "free_bits", 0)
+    _need(c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b"),
+          "free_bits applies to model pixel-vae trained with estimator sgvb-b (a closed-form KL per dimension), "
+          f"not model {c.model} with {c.estimator}")
+    _at_least(c, "epochs", 0)
+    _need(c.batch_size >= 1, f"batch_size must be >= 1, not {c.batch_size}")
+    _need(c.lr > 0, f"lr must be positive, not {c.lr}")
+    _need(0 < c.lr_decay <= 1, f"lr_decay must be in (0, 1], not {c.lr_decay}")
+    _need(0 <= c.ema < 1, f"ema must be in [0, 1), not {c.ema}")
+    _at_least(c, "weight_decay", 0)
+    _at_least(c, "patience", 0)
+    _at_least(c, "max_minutes", 0)
+    _at_least(c, "save_every", 0)
+    _need(0 <= c.seed < SEED_LIMIT, f"seed must be in [0, 2**32), not {c.seed}")
+    _one_of(c, "device", DEVICES)
+    _one_of(c, "precision", PRECISIONS)
+    _at_least(c, "shards", 0)
+
+
+def _check_evaluation(c: Config) -> None:
+    _need(c.eval_k >= 1, f"eval_k must be at least 1, not {c.eval_k}")
+    _at_least(c, "eval_batch", 0, " (0 picks one from memory)")
+    _need(c.npmi_window == 0 or c.npmi_window >= 2,
+          f"npmi_window must be 0 (whole documents) or a window of at least 2 tokens, not {c.npmi_window}")
+
+
+CHECKS = {"data": _check_data, "model": _check_model, "training": _check_training, "evaluation": _check_evaluation}
+
+
+def _check(c: Config) -> None:
+    for check in CHECKS.values():
+        check(c)
     # a file name's bytes that are not UTF-8 arrive as lone surrogates, which config.toml (UTF-8) cannot hold
-    odd = [f.name for f in dataclasses.fields(c) if any("\ud800" <= ch <= "\udfff" for ch in str(getattr(c, f.name)))]
-    need(not odd, f"{', '.join(odd)} must be UTF-8 text (a file name in another encoding?); config.toml cannot hold it")
-    need(not (c.dequantize and c.likelihood == "bernoulli"),
-         "dequantize applies to Gaussian likelihoods; Bernoulli data is binarized instead")
+    for f in dataclasses.fields(c):
+        _need(not any("\ud800" <= ch <= "\udfff" for ch in str(getattr(c, f.name))),
+              f"{f.name} must be UTF-8 text (a file name in another encoding?); config.toml cannot hold it")
 
 
 def latent_sizes(c: Config) -> tuple[int, ...]:
@@ -183,6 +240,7 @@ def latent_sizes(c: Config) -> tuple[int, ...]:
 
 
 _FIELDS = {f.name: f for f in dataclasses.fields(Config)}
+KEYS = tuple(_FIELDS)  # every config key, in config.toml's order
 SEED_LIMIT = 2**32  # NumPy's seeds are 32-bit
 MAX_IMAGE_SIZE = 4096  # folder images are resized to this side at most (16M pixels each)
 

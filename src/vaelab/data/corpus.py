@@ -17,7 +17,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from ..config.schema import CORPORA
+from ..config.choices import CORPORA
 from ..errors import DataError, unknown
 from ..logs import info
 from . import named

@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config.schema import DATASETS as ALL_DATASETS
-from ..config.schema import IMAGE_DATASETS
+from ..config.choices import DATASETS as ALL_DATASETS
+from ..config.choices import IMAGE_DATASETS
 from ..errors import DataError, unknown
 from ..runtime import split_noise
 from . import channels as colour

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import Normal
 
-from ..config.schema import NOISES
+from ..config.choices import NOISES
 from ..errors import ConfigError
 from ..runtime import split_noise as noise
 

@@ -34,7 +34,7 @@ from torch.distributions import (
 )
 from torch.distributions.kl import kl_divergence
 
-from ..config.schema import POSTERIORS, PRIORS
+from ..config.choices import POSTERIORS, PRIORS
 from .densities import SCALE_FNS
 
 STUDENT_DF = 5.0  # fixed degrees of freedom: heavier tails than a Gaussian, finite mean and variance

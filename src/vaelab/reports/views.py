@@ -15,7 +15,7 @@ import torch
 from sklearn.decomposition import PCA
 from torch.distributions import Normal
 
-from ..config.schema import PLOT_KINDS
+from ..config.choices import PLOT_KINDS
 from ..data import ImageData, is_corpus
 from ..data import rows as stored_rows
 from ..data.labels import label_names

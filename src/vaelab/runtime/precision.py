@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 import torch
 
-from ..config.schema import PRECISIONS
+from ..config.choices import PRECISIONS
 from ..errors import VaelabError
 
 CONCRETE = PRECISIONS[1:]  # ("fp32", "tf32", "bf16"): what choose() returns
