@@ -113,7 +113,7 @@ def test_the_dataset_lists_agree(tmp_path, capsys):
     from vaelab import data, models
 
     assert choices.DATASETS == data.DATASETS + data.CORPORA
-    assert set(choices.MODELS) == set(models.MODELS)  # the CLI's choices are the registry's names
+    assert choices.MODELS == tuple(models.MODELS)  # the CLI's choices are the registry's names
     help_text = {a.dest: a.help for a in _subparsers(build_parser())["train"]._actions}["data"]
     listed = help_text.split(" (default")[0].split(" | ")
     assert tuple(listed) == choices.DATASETS

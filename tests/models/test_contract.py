@@ -12,7 +12,7 @@ from scipy import stats
 
 import vaelab
 from vaelab import api, models
-from vaelab.config.choices import PRIORS
+from vaelab.config.choices import MODELS, PRIORS
 from vaelab.errors import VaelabError
 from vaelab.estimators.evaluation import point_bounds, summarize
 from vaelab.estimators.objectives import iwae, sgvb_a, sgvb_b
@@ -209,8 +209,8 @@ def test_autoencoders_are_reconstruction_only(name, tmp_path):
         api.sample(model, 4)
 
 
-def test_every_config_prior_is_a_registered_prior_module():
-    assert set(PRIORS) == set(models.PRIORS)
+def test_the_command_lines_names_are_the_registries_keys():
+    assert PRIORS == tuple(models.PRIORS) and MODELS == tuple(models.MODELS)  # read from the source, in order
 
 
 class MixturePrior(torch.nn.Module):

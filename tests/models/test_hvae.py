@@ -10,9 +10,9 @@ import torch
 from linear_models import D1, D2, linear_hvae
 from torch.distributions import kl_divergence
 
-from vaelab.distributions import densities as dist
 from vaelab.estimators.evaluation import layer_bounds, point_bounds, summarize
 from vaelab.estimators.objectives import iwae, sgvb_a, sgvb_b
+from vaelab.models.priors import StandardNormal
 
 
 def _data(n: int, inflate: float = 2.0):
@@ -63,7 +63,7 @@ def test_per_layer_kl_matches_closed_forms_and_sums_to_the_kl():
     got = layer_bounds(model, x, 100, seed=0)["kl_layers"]
     with torch.no_grad():
         q2 = model.encode(x)
-        top = kl_divergence(q2, dist.standard_normal(D2)).mean()  # KL(q(z2|x) || N(0, I)), closed form
+        top = kl_divergence(q2, StandardNormal(D2)()).mean()  # KL(q(z2|x) || N(0, I)), closed form
         z2 = q2.sample((400,))  # (400, B, D2)
         q1 = model._gaussian(model.q_nets[0](x, z2))
         bottom = kl_divergence(q1, model.conditional(0, z2)).mean()  # E_q(z2|x) KL(q(z1|x,z2) || p(z1|z2))

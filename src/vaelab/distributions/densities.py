@@ -38,12 +38,6 @@ def diagonal_normal(loc: torch.Tensor, scale: torch.Tensor) -> Distribution:
     return Independent(Normal(loc, scale, **_CHECK), 1, **_CHECK)
 
 
-def standard_normal(latent_dim: int, device: torch.device | str = "cpu") -> Distribution:
-    """The prior N(0, I) over a latent_dim-dimensional z."""
-    zeros = torch.zeros(latent_dim, device=device)
-    return diagonal_normal(zeros, torch.ones_like(zeros))
-
-
 class BagOfWords(Distribution):
     """Word counts n (..., |V|) of a document whose tokens are drawn independently from softmax(logits).
 

@@ -1,5 +1,5 @@
-"""Reparameterisable posterior families and priors (Kingma & Welling 2014, the reparameterisation trick),
-all torch.distributions objects.
+"""Reparameterisable posterior families (Kingma & Welling 2014, the reparameterisation trick), all torch.distributions
+objects.
 
 Each posterior is a location-scale family whose `rsample` is a differentiable function of
 (loc, scale) and parameter-free noise:
@@ -11,7 +11,8 @@ Each posterior is a location-scale family whose `rsample` is a differentiable fu
 Every one is wrapped in `Independent`, so log_prob sums over the latent dimensions.
 
 Whether KL(q || p) has a closed form is left to `torch.distributions.kl_divergence`; the
-objectives fall back to the Monte-Carlo KL (SGVB-A) when it raises NotImplementedError.
+objectives fall back to the Monte-Carlo KL (SGVB-A) when it raises NotImplementedError. The priors p(z)
+are the models' own (models/priors.py).
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from torch.distributions import (
 )
 from torch.distributions.kl import kl_divergence
 
-from ..config.choices import POSTERIORS, PRIORS
+from ..config.choices import POSTERIORS
 from .densities import SCALE_FNS
 
 STUDENT_DF = 5.0  # fixed degrees of freedom: heavier tails than a Gaussian, finite mean and variance
@@ -110,28 +111,11 @@ def family_of(q: Distribution) -> str:
     raise ValueError(f"not a vaelab posterior family: {type(base).__name__}")
 
 
-def prior(kind: str, loc: torch.Tensor, scale: torch.Tensor) -> Distribution:
-    """p(z): 'normal' is N(loc, scale^2), 'laplace' is Laplace(loc, scale); standard when loc=0, scale=1."""
-    if kind in ("normal", "dirichlet-laplace"):  # the latter: a Gaussian with the Laplace moments (models/dirichlet.py)
-        return Independent(Normal(loc, scale, **_CHECK), 1, **_CHECK)
-    if kind == "laplace":
-        return Independent(Laplace(loc, scale, **_CHECK), 1, **_CHECK)
-    raise ValueError(f"unknown prior {kind!r} (choose from {', '.join(PRIORS)})")
-
-
-def has_analytic_kl(posterior_kind: str, prior_kind: str) -> bool:
-    """True when torch.distributions knows KL(q || p) in closed form for this pair."""
-    one = torch.zeros(1)
+def has_analytic_kl(posterior_kind: str, p: Distribution) -> bool:
+    """True when torch.distributions knows KL(q || p) in closed form for a q of this family and the prior p (Dz,)."""
+    one = torch.ones(p.event_shape, dtype=p.mean.dtype, device=p.mean.device)
     try:
-        kl_divergence(location_scale(posterior_kind, one, one + 1), prior(prior_kind, one, one + 1))
-    except (NotImplementedError, ValueError):  # ValueError: a learned prior (vamp) families.prior does not build
+        kl_divergence(location_scale(posterior_kind, 0 * one, one + 1), p)
+    except NotImplementedError:
         return False
     return True
-
-
-def kl_note(posterior_kind: str, prior_kind: str) -> str:
-    """One line saying how KL(q || p) is computed for this pair."""
-    if has_analytic_kl(posterior_kind, prior_kind):
-        return f"KL({posterior_kind} posterior || {prior_kind} prior) in closed form (torch.distributions)"
-    return (f"KL({posterior_kind} posterior || {prior_kind} prior) has no closed form in torch.distributions: "
-            "using the Monte-Carlo KL (SGVB-A)")

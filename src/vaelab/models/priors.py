@@ -3,7 +3,7 @@
 A prior is built as PRIORS[kind](latent_dim, data_dim) and called as prior(model) by the model
 that owns it, so a learned prior may use the model's own networks (a VampPrior encodes its
 pseudo-inputs with model.encode). Adding one is a class (here or in its own file) and one line
-in PRIORS (plus its name in config.PRIORS, which the CLI offers). `draw` and `quantiles` work on
+in PRIORS (the CLI reads its keys: config/choices.py). `draw` and `quantiles` work on
 any Distribution, so sampling and the manifold grid need nothing from a new prior.
 """
 
@@ -42,6 +42,7 @@ class StandardLaplace(StandardNormal):
         return Independent(Laplace(self.loc, self.scale, **_CHECK), 1, **_CHECK)
 
 
+# the one list of prior names: the CLI reads these keys from this source (config/choices.py), so they stay literals
 PRIORS: dict[str, Callable[..., nn.Module]] = {
     "normal": StandardNormal,
     "laplace": StandardLaplace,
