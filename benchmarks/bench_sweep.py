@@ -40,9 +40,11 @@ from vaelab.data import ImageData, binarize, rows
 from vaelab.errors import DataError
 from vaelab.estimators import objectives
 from vaelab.runs import inputs
+from vaelab.runtime.parallel import world_from_env
 from vaelab.sweeps.stack import StackedAdam, stack_parameters, stacked_model
 from vaelab.sweeps.stacked import fit_group
-from vaelab.training.loop import fit, make_optimizer
+from vaelab.training import session
+from vaelab.training.loop import make_optimizer
 
 
 def load(c: cfg.Config, n: int) -> tuple[ImageData, str]:
@@ -62,6 +64,11 @@ def seconds(run: Path) -> list[float]:
     return [json.loads(s)["train_seconds"] for s in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def fit(c: cfg.Config, data: ImageData, **quiet) -> None:
+    """One model trained as a sweep trains its groups of one: prepared, then fitted (training/session.py)."""
+    session.fit(session.prepare(c, data, world_from_env()), data, **quiet)
+
+
 def time_epochs(args, configs: list[cfg.Config], datas: list[ImageData], tmp: Path) -> dict[str, list[float]]:
     """Per-epoch training seconds of the three ways, over alternating rounds."""
     quiet = dict(progress=False, log=lambda s: None)
@@ -69,7 +76,7 @@ def time_epochs(args, configs: list[cfg.Config], datas: list[ImageData], tmp: Pa
     for r in range(args.rounds):
         one = tmp / f"one-{r}"
         one.mkdir()
-        fit(configs[0].replace(out=str(one)), one, data=datas[0], **quiet)
+        fit(configs[0].replace(out=str(one)), datas[0], **quiet)
         out["one"] += seconds(one)
 
         group = [c.replace(out=str(tmp / f"stacked-{r}-{i}")) for i, c in enumerate(configs)]
@@ -82,7 +89,7 @@ def time_epochs(args, configs: list[cfg.Config], datas: list[ImageData], tmp: Pa
         for i, (c, d) in enumerate(zip(configs, datas)):
             run = tmp / f"seq-{r}-{i}"
             run.mkdir()
-            fit(c.replace(out=str(run)), run, data=d, **quiet)
+            fit(c.replace(out=str(run)), d, **quiet)
             per_model.append(seconds(run))
         out["sequential"] += [sum(col) for col in zip(*per_model)]  # the M models' epoch e, one after another
         print(f"  round {r + 1}: one {statistics.median(out['one'][-args.epochs:]):.3f} s/epoch, stacked "

@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,41 +19,19 @@ from . import models
 from .config import schema as cfg
 from .data import ImageData, is_corpus, levels
 from .distributions.corruption import Noise
-from .errors import ConfigError, VaelabError, need_count
+from .errors import VaelabError, need_count
 from .estimators import evaluation as ev
-from .estimators import memory
 from .logs import info
 from .reports import report as report_mod
 from .reports import views
 from .runs import claims, inputs, loading
-from .runs import user_arrays as user_data
-from .runs.checkpoint import trained_epochs
 from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
 from .runs.resolve import device as resolve_device
 from .runs.resolve import resolve
-from .runtime import parallel
 from .runtime.precision import matmuls
 from .topics import coherence, scores
 from .training import session
-from .training.loop import check_start, fit
-
-
-def make_config(config: cfg.Config | str | Path | None = None, **overrides: Any) -> cfg.Config:
-    """A Config from a Config, a TOML path or shipped name, or defaults, plus keyword overrides."""
-    chosen = dict(overrides)  # the keys the user set, in the file or as arguments
-    if isinstance(config, cfg.Config):
-        base = config
-    else:
-        base = cfg.Config()
-        if config is not None:
-            chosen = cfg.read_values(cfg.find(config)) | chosen
-    c = cfg.from_dict(chosen, base)
-    # a model that fixes its likelihood or estimator must not drop one the user asked for without a word
-    for key, used in (("likelihood", models.likelihood_for), ("estimator", models.estimator_for),
-                      ("prior", models.prior_for)):
-        if key in chosen and used(c) != getattr(c, key):
-            raise ConfigError(f"model {c.model!r} always uses the {key} {used(c)!r}, not {getattr(c, key)!r}")
-    return c
+from .training.session import make_config  # noqa: F401 (vaelab.make_config)
 
 
 def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
@@ -70,87 +49,9 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
 
     Under torchrun every process calls this; process 0 alone writes the run folder.
     """
-    world = parallel.world_from_env()
-    if not isinstance(resume, bool):  # resume=RUN names the run to continue
-        if out is not None and Path(out) != Path(resume):
-            raise VaelabError(f"resume={str(resume)!r} and out={str(out)!r} name two runs; name the run once")
-        out, resume = resume, True
-    if resume:
-        if out is None and not isinstance(config, cfg.Config):  # train(RUN, resume=True): the run, not a config
-            out, config = config, None
-        session.check_resume(overrides, config)  # before the folder is locked or anything in it is touched
-        run = Path(out or "")
-        # process 0 locks the run first (undoing an overwrite a kill interrupted), then reads what it holds
-        claim = claims.claim_resume(run) if world.writes else \
-            claims.Claim(run, "retry" if RunFolder(run).is_failed_start() else "resume")
-    else:
-        arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
-        c = make_config(config, **overrides)
-        data = user_data.load(arrays, c) if arrays else inputs.load_data(c)  # fail on bad data before any write
-        if arrays and c.conditional:
-            raise VaelabError("conditional = true takes a named dataset's labels (data='digits', npz:PATH, ...); "
-                              "arrays passed as data are not conditioned yet")
-        c = inputs.conditioned(c, data)  # a conditional run records the width of its one-hot labels
-        # and on a model too large for this machine (estimated on the meta device, before anything is allocated)
-        memory.check_training(c, data.shape, len(data.train), len(data.test), resolve_device(c.device))
-        models.build(c, data.shape, data)  # and on a model that cannot take this data (or its embedding file)
-        check_start(c, data, world)  # and on the device, precision and batches
-        if world.distributed and not (out or c.out):
-            raise VaelabError("under torchrun, name the run folder (out)")
-        run = Path(out or c.out or claims.default_out(c))
-        # fit saves it resolved (runs/resolve.py); checked (a name config.toml can hold) before the claim
-        c = c.replace(out=str(run))
-        claim = _claim(run, overwrite, world, c.device)
-    # the folder is this process's until training and finishing end; an error before the first checkpoint
-    # puts back the run an overwrite replaced (runs/claims.py)
-    with claim:
-        if resume:
-            c = cfg.from_dict(overrides, loading.load_config(run))
-            data = inputs.load_data(c)
-            memory.check_training(c, data.shape, len(data.train), len(data.test), resolve_device(c.device))
-            done = 0 if claim.how == "retry" else trained_epochs(RunFolder(run).checkpoint)
-            if c.epochs < done:  # refused before training writes: config.toml keeps the epochs it had
-                raise VaelabError(f"{run} has trained {done} epochs already; resuming with epochs = {c.epochs} "
-                                  f"would train nothing and leave more epochs than its config says; "
-                                  f"give epochs >= {done}")
-            if world.writes:
-                RunFolder(run).remove_temporaries()  # what a kill mid-write left
-            if claim.how == "retry":  # no checkpoint: nothing trained is kept, so start it again as saved
-                log(f"{run} stopped before its first checkpoint; training it from epoch 0 with its saved config")
-                if world.writes:
-                    RunFolder(run).weights.unlink(missing_ok=True)  # from a kill inside epoch 1
-                resume = False
-        else:
-            if claim.how == "retry":
-                log(f"{run} held a failed start (stopped before its first checkpoint); starting it again")
-            if arrays:
-                c, data = user_data.keep(arrays, run, c)
-        try:
-            fit(c, run, data=data, resume=resume, progress=progress, log=log, outputs=outputs)
-        finally:
-            parallel.leave()
-        if world.writes and resume and not finish:  # (finishing evaluates the new weights, choosing eval.json again)
-            RunFolder(run).refresh_eval()  # evaluations of weights that training replaced are marked stale
-        if finish and world.writes:
-            finish_run(run, data=data, progress=progress, log=log, explorer=explorer)
-    return run
-
-
-def _claim(run: Path, overwrite: bool, world: parallel.World, device: str) -> claims.Claim:
-    """Process 0 claims the run folder (claims.claim); under torchrun the others learn whether it could."""
-    if not world.distributed:
-        return claims.claim(run, overwrite=overwrite)
-    dev = parallel.join(world, resolve_device(device))
-    error, claim = None, claims.Claim(run, "")  # the other processes hold no lock: they write nothing
-    if world.writes:
-        try:
-            claim = claims.claim(run, overwrite=overwrite)
-        except VaelabError as e:
-            error = e
-    if not parallel.agree(error is None, world, dev):
-        parallel.leave()
-        raise error or VaelabError(f"process 0 could not claim {run}")
-    return claim
+    done = partial(finish_run, explorer=explorer) if finish else None  # prepare, claim, fit, finish: one session
+    return session.train(config, out=out, overwrite=overwrite, resume=resume, finish=done, progress=progress, log=log,
+                         outputs=outputs, labels=labels, **overrides)
 
 
 def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", device: str | None = None,

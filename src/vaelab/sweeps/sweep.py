@@ -6,7 +6,7 @@
 plan() expands seeds and grid values into one config per model. Models whose configs differ only
 in FREE_KEYS have parameters of the same shapes and the same schedule; each such group trains as
 one stacked model (sweeps/stack.py): one batched forward/backward and one Adam call per step for all of
-its models. A group of one is trained by the ordinary trainer (train.fit). Every model gets its
+its models. A group of one is trained by the ordinary trainer (training/session.py fit). Every model gets its
 own run folder under the sweep folder, with the files a solo run writes; see docs/SWEEPS.md.
 """
 
@@ -23,20 +23,20 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-from .. import models
-from ..api import finish_run, make_config
+from ..api import finish_run
 from ..config import schema as cfg
 from ..data import ImageData
 from ..errors import AlreadyThere, ConfigError, FolderInUse, VaelabError
-from ..estimators import memory
 from ..logs import info
 from ..runs import claims, inputs
 from ..runs.folder import RunFolder
 from ..runs.folder_lock import lock
 from ..runs.json_text import write_json
 from ..runs.lock_owner import lock_owner
-from ..runs.resolve import device as resolve_device
-from ..training.loop import fit
+from ..runs.resolve import Resolved
+from ..runtime import parallel
+from ..training import session
+from ..training.session import make_config
 from .stacked import check_stackable, fit_group
 
 # Keys that may differ between the models of one stacked group: they change neither a parameter
@@ -192,26 +192,24 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
     members = plan(base.replace(out=None), seeds=seeds, grid=grid)
     parts = groups(members, sequential)
 
-    # check everything that can fail before anything is written: devices, data, models
+    root = Path(out) if out is not None else default_root(base)
+    members = [dataclasses.replace(m, config=m.config.replace(out=str(root / m.name))) for m in members]  # checked
+    # check everything that can fail before anything is written: devices, data, models (training/session.py)
     cache: dict[tuple, ImageData] = {}
-    datas = []
+    datas, prepared = [], []
     together = {i: len(part) for part in parts for i in part}  # a stacked group trains as one model
+    world = parallel.world_from_env()
     for i, m in enumerate(members):
         c = m.config
-        dev = resolve_device(c.device)
         key = (c.data, c.data_dir, c.val_fraction, c.image_size, c.seed)
         if key not in cache:
             cache[key] = inputs.load_data(c)
         datas.append(cache[key])
-        memory.check_training(c, datas[-1].shape, len(datas[-1].train), len(datas[-1].test), dev, together[i])
-        models.build(c, datas[-1].shape)
-        models.estimator_for(c)
+        prepared.append(session.prepare(c, datas[-1], world, together=together[i]))
     for part in parts:
         if len(part) > 1:
             check_stackable(members[part[0]].config)
 
-    root = Path(out) if out is not None else default_root(base)
-    members = [dataclasses.replace(m, config=m.config.replace(out=str(root / m.name))) for m in members]  # checked
     with ExitStack() as held:  # the sweep folder and every run in it are this process's until the sweep ends
         held.callback(os.close, _claim_root(root, overwrite))  # after the names are (config.toml must hold each one)
         group_of = [{"group": gi, "group_size": len(part)} for i in range(len(members))
@@ -219,13 +217,13 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
         _write_summary(root, members, [{} for _ in members], group_of)  # marks the folder as a sweep from the start
         for m in members:
             held.enter_context(claims.claim(Path(m.config.out), overwrite=False))
-        return _train_members(root, members, parts, datas, group_of, finish=finish, progress=progress, log=log,
-                              outputs=outputs, explorer=explorer)
+        return _train_members(root, members, parts, datas, prepared, group_of, finish=finish, progress=progress,
+                              log=log, outputs=outputs, explorer=explorer)
 
 
 def _train_members(root: Path, members: list[Member], parts: list[list[int]], datas: list[ImageData],
-                   group_of: list[dict], *, finish: bool, progress: bool, log: Callable[[str], None],
-                   outputs: Sequence, explorer: bool) -> Path:
+                   prepared: list[Resolved], group_of: list[dict], *, finish: bool, progress: bool,
+                   log: Callable[[str], None], outputs: Sequence, explorer: bool) -> Path:
     """Train each group, then (finish) evaluate every model that did not fail; sweep.json after each step."""
     results: list[dict] = [{} for _ in members]
     for gi, part in enumerate(parts):
@@ -235,8 +233,7 @@ def _train_members(root: Path, members: list[Member], parts: list[list[int]], da
         if len(part) == 1:
             i = part[0]
             try:
-                r = fit(members[i].config, members[i].config.out, data=datas[i], progress=progress, log=log,
-                        outputs=outputs)
+                r = session.fit(prepared[i], datas[i], progress=progress, log=log, outputs=outputs)
                 best = r.best_val if math.isfinite(r.best_val) else None
                 results[i] = {"epochs": r.epochs_done, "best_val": best, "stopped_early": r.stopped_early,
                               "diverged_at": None}

@@ -31,10 +31,8 @@ from ..logs import info, progress_bar
 from ..runs import inputs, metrics
 from ..runs.folder import RunFolder
 from ..runs.json_text import dumps
-from ..runs.resolve import device as resolve_device
-from ..runs.resolve import resolve
+from ..runs.resolve import Resolved
 from ..runtime import parallel, precision, split_noise
-from ..topics import coherence
 from . import averaging, cuda_graphs
 from .batches import ResidentBatches, StreamedBatches, check_shards
 from .epochs import EpochOutput, EpochWriter, validation_score  # noqa: F401 (validation_score: tests import it here)
@@ -112,17 +110,8 @@ def _write(bar, log: Callable[[str], None], line: str) -> None:
             log(line)
 
 
-def check_start(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
-    """What fit() would refuse before training, checked before a run folder is claimed: device, precision, batches."""
-    dev = resolve_device(c.device)
-    precision.choose(c.precision, dev)  # tf32 on a CPU is refused; auto never is
-    _check_batches(c.replace(shards=c.shards or world.size), data, world)
-    if c.npmi_reference and is_corpus(data):  # refused now, not by the evaluation after training
-        coherence.check_path(c.npmi_reference)
-
-
-def _check_batches(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
-    """Refuse a batch source that cannot be built (sizes only: nothing is copied)."""
+def check_batches(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
+    """Refuse a batch source that cannot be built (sizes only: nothing is copied); c.shards is resolved."""
     if isinstance(data.train, NpyRows):
         if world.distributed:
             raise VaelabError("distributed training on npy: (streamed) data is not supported; "
@@ -140,7 +129,7 @@ def _check_batches(c: cfg.Config, data: ImageData, world: parallel.World) -> Non
 
 def _batches(c: cfg.Config, data: ImageData, world: parallel.World, device: torch.device):
     """The batch source: streamed for .npy data, else resident, sharded over the processes."""
-    _check_batches(c, data, world)
+    check_batches(c, data, world)
     if isinstance(data.train, NpyRows):
         return StreamedBatches(data.train, c.batch_size, seed=c.seed, device=device)
     per_process = c.shards // world.size
@@ -156,14 +145,13 @@ def train_row(loss_sum: torch.Tensor, bound_sum: torch.Tensor, rows_seen: int, w
     return row
 
 
-def fit(c: cfg.Config, run_dir: str | Path, *, data: ImageData | None = None, resume: bool = False,
-        progress: bool = True, log: Callable[[str], None] = info, outputs: Sequence[EpochOutput] = ()) -> FitResult:
-    """Train the configured model, writing everything into run_dir (which must already be claimed)."""
+def fit(r: Resolved, run_dir: str | Path, data: ImageData, *, resume: bool = False, progress: bool = True,
+        log: Callable[[str], None] = info, outputs: Sequence[EpochOutput] = ()) -> FitResult:
+    """Train the resolved config (training/session.py prepares it) on data, writing everything into run_dir
+    (which must already be claimed). Nothing is read or resolved here: r.config is what config.toml saves."""
     run = RunFolder(run_dir)
     world = parallel.world_from_env()
-    c = c.replace(shards=c.shards or world.size)  # saved resolved, so a resume keeps the batches' make-up
-    data = data if data is not None else inputs.load_data(c)
-    r = resolve(c, data.scale, parallel.join(world, resolve_device(c.device)))
+    c = r.config
     device, estimator = r.device, r.estimator
     # the CSR gather of word counts sizes its output on the host, which a CUDA graph cannot replay
     use_graphs = cuda_graphs.usable(device, c.cuda_graphs, world.distributed) and not is_corpus(data) \
