@@ -107,7 +107,7 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
         result["estimators"].pop("bits_per_dim", None)
     if write:
         folder.remove_temporaries(LIVE_WRITE_SECONDS)
-        folder.write_eval(result, stamp)
+        folder.history.write_eval(result, stamp)
     return result
 
 

@@ -79,7 +79,7 @@ def test_hvae_config_round_trips_and_evaluate_reports_each_layer(tmp_path, capsy
     assert cli(["-q", "evaluate", str(out), "--k", "20"]) == 0
     text = capsys.readouterr().out
     assert "KL per layer" in text and "z1" in text
-    ev = RunFolder(out).read_eval()
+    ev = RunFolder(out).history.read_eval()
     assert set(ev["kl_layers"]) == {"z1", "z2"} and set(ev["active_units_layers"]) == {"z1", "z2"}
     assert abs(sum(ev["kl_layers"].values()) - ev["kl"]) < 0.5  # per-layer Monte Carlo KLs add up to the KL
     expect_error(["amortization-gap", str(out), "--points", "5"], capsys)  # it says it cannot, in one line

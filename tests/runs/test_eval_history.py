@@ -49,18 +49,18 @@ def test_resuming_marks_old_evaluations_stale(run, capsys):
     vaelab.train(out=run, resume=True, epochs=6, finish=False, log=lambda s: None)
     assert _sha(run / "model.safetensors") != before  # the precondition: training on replaced the weights
     folder = RunFolder(run)
-    assert folder.read_eval()["stale"] is True
+    assert folder.history.read_eval()["stale"] is True
     assert json.loads((run / "eval.json").read_text())["stale"] is True  # said in the file itself, too
-    assert [ev["stale"] for ev in folder.evaluations()] == [True]
+    assert [ev["stale"] for ev in folder.history.evaluations()] == [True]
     with pytest.raises(vaelab.VaelabError, match="evaluate .* again"):
         compare.run_row(run)  # a stale number is never ranked
     # a cheaper evaluation of the new weights now beats the stale larger k
     new = _eval(run, 5)
-    shown = folder.read_eval()
+    shown = folder.history.read_eval()
     assert shown["k"] == 5 and shown["nll"] == new["nll"] and "stale" not in shown
     assert shown["weights"] == {"sha256": _sha(run / "model.safetensors"), "epochs_trained": 6}
     assert (run / "evals" / "test-k50.json").is_file()  # the old one is kept, marked stale on reading
-    assert {ev["k"]: ev["stale"] for ev in folder.evaluations()} == {5: False, 50: True}
+    assert {ev["k"]: ev["stale"] for ev in folder.history.evaluations()} == {5: False, 50: True}
     assert compare.run_row(run)["nll"] == new["nll"]
     # the command line says where it wrote and what eval.json shows
     assert cli(["-q", "evaluate", str(run), "--k", "7"]) == 0
@@ -73,7 +73,7 @@ def test_an_eval_json_from_before_evals_existed_is_kept(run):
     (run / "eval.json").write_text(json.dumps(legacy))
     _eval(run, 4)
     assert json.loads((run / "evals" / "test-k3.json").read_text()) == legacy
-    assert RunFolder(run).read_eval()["k"] == 4  # unstamped, so never taken for the current weights
+    assert RunFolder(run).history.read_eval()["k"] == 4  # unstamped, so never taken for the current weights
 
 
 def test_the_stamp_is_of_the_weights_scored_even_when_training_replaces_them_meanwhile(run, tmp_path, monkeypatch):
@@ -107,7 +107,7 @@ def test_the_stamp_is_of_the_weights_scored_even_when_training_replaces_them_mea
     assert _sha(run / "model.safetensors") != scored  # the precondition: the file changed under the evaluation
     assert kept["weights"]["sha256"] == scored and kept["nll"] == result["nll"]
     assert _eval(copy, 5)["nll"] == result["nll"]  # the number does belong to the stamped (scored) weights
-    assert [ev["stale"] for ev in RunFolder(run).evaluations()] == [True]
+    assert [ev["stale"] for ev in RunFolder(run).history.evaluations()] == [True]
     assert not (run / "eval.json").exists()  # nothing evaluated the current weights: no eval.json claims them
 
 

@@ -102,8 +102,8 @@ def _evaluate(args: argparse.Namespace) -> None:
         say(f"  clean x from noisy inputs ({r['noise']}): -log p(x | f(x~)) {r['noisy_recon_error']:.4f}, "
               f"squared error {r['noisy_squared_error']:.4f}")
     folder = RunFolder(args.run)
-    shown = folder.read_eval() or {}
-    say(f"wrote {folder.eval_file(r)}; {folder.eval_path} shows the {shown.get('split')} split"
+    shown = folder.history.read_eval() or {}
+    say(f"wrote {folder.history.eval_file(r)}; {folder.eval_path} shows the {shown.get('split')} split"
           + (f" at k={shown['k']}" if "k" in shown else "") + " (the most accurate for the current weights)")
 
 

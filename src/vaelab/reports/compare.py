@@ -83,7 +83,7 @@ def run_row(run: str | Path) -> dict[str, Any]:
     folder = RunFolder(run)
     run = folder.path
     c = folder.read_config()
-    ev = folder.read_eval()
+    ev = folder.history.read_eval()
     if ev is None:
         raise VaelabError(f"{run} has no readable eval.json; run `vaelab evaluate {run}` first")
     if ev.get("stale"):

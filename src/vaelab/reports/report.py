@@ -135,7 +135,7 @@ def write_report(run_dir: str | Path) -> Path:
     pictures = _plots(folder)
     hero = [s for s in HERO if s in pictures] or [s for s in ("topics", "latent") if s in pictures]
     captions = CAPTIONS | {"samples": SAMPLE_CAPTIONS.get((config or {}).get("model"), CAPTIONS["samples"])}
-    ev = folder.read_eval()
+    ev = folder.history.read_eval()
     rows = folder.read_metrics()
 
     def fig(stem: str, cls: str = "") -> str:

@@ -27,6 +27,7 @@ vaelab reads and writes only inside the run.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import tomllib
@@ -39,7 +40,7 @@ from ..config import schema as cfg
 from ..errors import FolderInUse, VaelabError
 from .evals import EvalHistory
 from .folder_lock import locked
-from .json_text import dumps, write_json
+from .json_text import dumps, read_json, write_json
 
 CONFIG = "config.toml"
 METRICS = "metrics.jsonl"
@@ -74,19 +75,13 @@ def epoch_of(weights: str) -> int | None:
     return int(weights.removeprefix(prefix).removesuffix(".safetensors")) if weights.startswith(prefix) else None
 
 
-def _read_json(path: Path) -> Any:
-    """Parsed JSON, or None when the file is missing or unreadable."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-
-
-class RunFolder(EvalHistory):
-    """One run's folder; paths are properties, files are read and written through methods."""
+class RunFolder:
+    """One run's folder; paths are properties, files are read and written through methods (the evaluations
+    through `history`, runs/evals.py)."""
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
+        self.history = EvalHistory(self)  # evals/ and eval.json
 
     def __truediv__(self, name: str) -> Path:
         return self.path / name
@@ -242,6 +237,21 @@ class RunFolder(EvalHistory):
                 rows.append(row)
         return rows
 
+    def weights_sha256(self) -> str | None:
+        """SHA-256 of model.safetensors: the stamp that ties an evaluation to the weights it scored."""
+        try:
+            with self.weights.open("rb") as f:
+                return hashlib.file_digest(f, "sha256").hexdigest()
+        except OSError:
+            return None
+
+    def weights_stamp(self, sha256: str | None) -> dict:
+        """What ties an evaluation to the weights it scored: the SHA-256 of the bytes loaded (never of whatever
+        the file holds when the result is written: training may replace it meanwhile) and the epochs trained
+        by then (read right after loading, so never fewer than the weights have seen)."""
+        rows = self.read_metrics()
+        return {"sha256": sha256, "epochs_trained": rows[-1]["epoch"] if rows else 0}
+
     def write_metrics(self, rows: list[dict]) -> None:
         """The whole metrics log, replaced atomically (the writer keeps the rows; they are small)."""
         path = self.path / METRICS
@@ -249,7 +259,7 @@ class RunFolder(EvalHistory):
 
     # the other JSON files
     def read_json(self, name: str) -> Any:
-        return _read_json(self.path / name)
+        return read_json(self.path / name)
 
     def write_json(self, name: str, data: Any) -> None:
         write_json(self.path / name, data)
@@ -260,7 +270,7 @@ class RunFolder(EvalHistory):
 
     def read_provenance(self) -> list[dict]:
         """The training sessions recorded in provenance.json, oldest first ([] when none)."""
-        data = _read_json(self.path / PROVENANCE)
+        data = read_json(self.path / PROVENANCE)
         sessions = data.get("sessions") if isinstance(data, dict) else None
         return [s for s in sessions if isinstance(s, dict)] if isinstance(sessions, list) else []
 

@@ -26,6 +26,14 @@ def dumps(value: Any, where: str, **kw: Any) -> str:
                           "nothing written") from None
 
 
+def read_json(path: str | Path) -> Any:
+    """Parsed JSON, or None when the file is missing or unreadable."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
 def write_json(path: str | Path, value: Any) -> None:
     """value as indented, strict JSON in path, written atomically."""
     atomic_write(path, (dumps(value, str(path), indent=2) + "\n").encode())

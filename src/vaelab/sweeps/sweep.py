@@ -253,7 +253,7 @@ def _train_members(root: Path, members: list[Member], parts: list[list[int]], da
         if finish and m.name not in failed:
             log(f"evaluating {m.name} on the test split, plots and report")
             finish_run(m.config.out, data=data, progress=progress, log=lambda s: None, explorer=explorer)
-            ev = RunFolder(m.config.out).read_eval() or {}
+            ev = RunFolder(m.config.out).history.read_eval() or {}
             r["test"] = {k: ev[k] for k in ("elbo", "iwae", "nll", "k", "recon") if k in ev}
     _write_summary(root, members, results, group_of)
     _log_table(members, results, log)

@@ -154,7 +154,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         # evaluations of weights that training replaced are marked stale (finishing evaluates the new weights,
         # choosing eval.json again)
         if world.writes and resume and finish is None:
-            RunFolder(run).refresh_eval()
+            RunFolder(run).history.refresh_eval()
         if finish is not None and world.writes:
             finish(run, data=data, progress=progress, log=log)
     return run
