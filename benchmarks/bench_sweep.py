@@ -6,9 +6,9 @@
 W1-like model by default (784-400-20, Bernoulli, Adam 1e-3, batch 128) on the first --n training
 images of Fashion-MNIST (Debian's files, --data-dir or $VAELAB_DATA; synthetic 0/1 images of the
 same size when none are found). The three ways train through the real code paths:
-    one        train.fit, one model (seed 0)
+    one        session.fit, one model (seed 0)
     stacked    sweep_stacked.fit_group, --models models (seeds 0..M-1) as one stacked model
-    sequential train.fit for each of the M models in turn
+    sequential session.fit for each of the M models in turn
 and each is timed by its runs' own `train_seconds` (the training loop only; validation and
 checkpoint writes are outside it). Rounds alternate the three, so a noisy neighbour hurts all of
 them alike; the medians over rounds are printed, with the ratios.

@@ -1,6 +1,6 @@
 """The config resolved once into what a run uses: likelihood, estimator, data treatment, device, precision.
 
-resolve() is called once per run (train.fit, each sweep group); everything downstream reads the
+resolve() is called once per run (training/session.py prepare, each sweep group); everything downstream reads the
 Resolved fields, and `Resolved.config` is what config.toml saves (likelihood, binarize and
 dequantize as used), so reloading a run and resolving it again gives the same values. The device
 stays as asked in the file ("auto"), so a run resumed on another machine picks that machine's.

@@ -1,6 +1,6 @@
 """The end of an epoch, in one place: validation, best score and patience, weights, metrics, checkpoint.
 
-train.fit and every model of a stacked sweep group (sweeps/stacked.py) hand their finished epoch to
+loop.fit and every model of a stacked sweep group (sweeps/stacked.py) hand their finished epoch to
 EpochWriter.end_epoch, which is the only code that writes weights, metrics lines and checkpoints.
 Anything else to do per epoch (a TensorBoard logger, another file) is an EpochOutput:
 
@@ -8,7 +8,7 @@ Anything else to do per epoch (a TensorBoard logger, another file) is an EpochOu
         def on_epoch(self, run: RunFolder, row: dict, model: nn.Module) -> None:
             print(run.name, row["epoch"], row["train_loss"])
 
-    fit(config, out, outputs=[Printer()])
+    vaelab.train(config, out=out, outputs=[Printer()])
 
 An output may also have on_start(run, resolved, val_x, shape), called once when a run starts or
 resumes, after config.toml is saved: the resolved config, the validation inputs (None without a
