@@ -39,6 +39,7 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--pseudo-inputs", type=int, help="the VampPrior's learned pseudo-inputs K (default 500)")
     p.add_argument("--flow", choices=choices.FLOWS, help="flow posterior on top of the Gaussian q(z|x) (default none)")
     p.add_argument("--flow-steps", type=int, help="flow steps N (default 2)")
+    p.add_argument("--codes", metavar="RUN", help="code-prior: the trained vqvae run whose codes it models")
     p.add_argument("--noise", choices=choices.NOISES, help="dae corruption (default masking)")
     p.add_argument("--noise-level", type=float, help="masking: probability of zeroing an input; gaussian: std")
     p.add_argument("--noise-mean", type=float, help="gaussian noise mean mu_D (default 0)")

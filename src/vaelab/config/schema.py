@@ -78,6 +78,15 @@ class Config:
     pixel_layers: int = 5
     pixel_kernel: int = 5
     pixel_context: int = 0  # hidden units of the row context (models/pixel/context.py: every row above); 0 turns it off
+    # VQ-VAE (model "vqvae", van den Oord et al. 2017): codebook of codebook_size vectors of code_dim, EMA updates
+    # with codebook_decay, commitment weight beta; a code whose EMA count falls below codebook_restart is moved to
+    # an encoder output of the batch (0 turns restarts off). codes: the vqvae run a "code-prior" model is fitted on
+    codebook_size: int = 512
+    code_dim: int = 64
+    commitment: float = 0.25
+    codebook_decay: float = 0.99
+    codebook_restart: float = 1.0
+    codes: str | None = None
     # objective
     estimator: str = "sgvb-b"
     k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
@@ -131,7 +140,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
     "model": ("model", "conditional", "classes", "hidden", "latent_dim", "likelihood", "posterior_scale", "posterior",
               "prior", "pseudo_inputs", "flow", "flow_steps", "alpha", "dropout", "batch_norm", "embeddings",
               "embedding_dim", "noise", "noise_level", "noise_mean", "pixel_channels", "pixel_layers", "pixel_kernel",
-              "pixel_context"),
+              "pixel_context", "codebook_size", "code_dim", "commitment", "codebook_decay", "codebook_restart",
+              "codes"),
     "training": ("estimator", "k", "kl_warmup", "free_bits", "epochs", "batch_size", "lr", "lr_decay", "ema",
                  "weight_decay", "patience", "max_minutes", "save_every", "seed", "device", "precision", "cuda_graphs",
                  "shards", "out"),
@@ -190,6 +200,12 @@ def _check_model(c: Config) -> None:
     _need(c.pixel_kernel >= 3 and c.pixel_kernel % 2 == 1,
           f"pixel_kernel must be an odd number >= 3 (a masked kernel needs a centre), not {c.pixel_kernel}")
     _at_least(c, "pixel_context", 0, " (0 turns the row context off)")
+    _need(c.codebook_size >= 1, f"codebook_size must be at least 1, not {c.codebook_size}")
+    _need(c.code_dim >= 1, f"code_dim must be at least 1, not {c.code_dim}")
+    _at_least(c, "commitment", 0)
+    _need(0 <= c.codebook_decay < 1, f"codebook_decay must be in [0, 1), not {c.codebook_decay}")
+    _at_least(c, "codebook_restart", 0, " (0 turns restarts off)")
+    _need(c.codes is None or c.model == "code-prior", "codes (a vqvae run) applies to model code-prior")
 
 
 def _check_training(c: Config) -> None:
@@ -288,7 +304,7 @@ def _coerce(key: str, value: Any) -> Any:
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
                 raise ValueError(value)
             return float(v)
-        if default is None and value is None:  # data_dir, out: unset
+        if default is None and value is None:  # data_dir, out, codes: unset
             return None
         if not isinstance(value, str):  # every other key is a string (a name or a path)
             raise ValueError(value)

@@ -258,6 +258,16 @@ def exact_summary(model: nn.Module, x: torch.Tensor, batch: int = 0) -> dict:
                            "bits_per_dim": "the exact NLL in bits per data dimension"}}
 
 
+def _own_terms(model: nn.Module, x: torch.Tensor, out: dict) -> dict:
+    """out with the numbers a model adds itself (model.evaluation_terms(x): a VQ-VAE's codebook use)."""
+    terms = getattr(model, "evaluation_terms", None)
+    if terms is None:
+        return out
+    more = dict(terms(x))
+    notes = out["estimators"] | more.pop("estimators", {})
+    return out | more | {"estimators": notes}
+
+
 def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed: int = 0,
               progress: bool = False, extra: Callable[[PointBounds], dict] | None = None, levels: int = 0) -> dict:
     """The numbers `vaelab evaluate` reports: means over the points, nats per example.
@@ -271,8 +281,9 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
         return exact_summary(model, x, batch)
     if not is_latent_variable(model):
         rec = reconstruction_score(model, x)
-        return {"n": int(x.shape[0]), "recon": float(rec.mean()), "seconds": time.perf_counter() - start,
-                "estimators": {"recon": "log p(x | z=f(x)), a reconstruction score, not a likelihood"}}
+        return _own_terms(model, x, {
+            "n": int(x.shape[0]), "recon": float(rec.mean()), "seconds": time.perf_counter() - start,
+            "estimators": {"recon": "log p(x | z=f(x)), a reconstruction score, not a likelihood"}})
     pb = point_bounds(model, x, k, batch=batch, seed=seed, progress=progress)
     nll = -float(pb.iwae.mean())
     with torch.no_grad():  # point_bounds used the closed form when the model has one
@@ -313,6 +324,7 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
         out["active_units"] = active_units(sampled_spread(model, x, AU_SAMPLES, seed=seed))
         out["estimators"]["active_units"] = (f"latent dimensions with Cov_x(E_q[z_u]) > {AU_THRESHOLD}, E_q[z] by "
                                              f"Monte Carlo over {AU_SAMPLES} posterior draws per point")
+    out = _own_terms(model, x, out)
     if extra is not None:
         more = dict(extra(pb))
         out["estimators"] |= more.pop("estimators", {})

@@ -96,6 +96,18 @@ def dae(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bou
     return Bound(-recon.mean(), recon.detach(), {"recon": recon.detach()})
 
 
+def vq(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bound:
+    """VQ-VAE (van den Oord et al. 2017, eq. 3): log p(x | z_q(x)), a reconstruction score, not a bound.
+
+    The loss adds the commitment term beta_c sum_ij ||z_e - sg(z_q)||^2 (model.commitment); the codebook itself
+    moves by EMA inside model.quantize in training, and z_q passes the decoder's gradient to z_e unchanged.
+    """
+    q = model.quantize(x)
+    recon = model.decode_grid(q.z).log_prob(x)  # (B,)
+    loss = -(recon - model.commitment * q.commitment).mean()
+    return Bound(loss, recon.detach(), {"recon": recon.detach(), "commitment": q.commitment.detach()})
+
+
 def exact(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) -> Bound:
     """An exact-likelihood model (PixelCNN, van den Oord et al. 2016): log p(x) = sum_i log p(x_i | x_<i),
     no latent, no bound.
@@ -113,6 +125,7 @@ OBJECTIVES: dict[str, Callable[..., Bound]] = {
     "ae": ae,
     "dae": dae,
     "exact": exact,
+    "vq": vq,
 }
 
 

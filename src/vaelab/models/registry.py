@@ -11,7 +11,7 @@ from torch import nn
 from ..config.schema import Config, latent_sizes
 from ..distributions import corruption, families
 from ..errors import ConfigError, unknown
-from . import priors
+from . import code_prior, priors, vqvae
 from .autoencoders import AE, DAE
 from .conditional import ConditionalVAE
 from .dirichlet import DirichletLaplace
@@ -199,6 +199,11 @@ MODELS: dict[str, ModelSpec] = {
                           doc="Gated PixelCNN: exact log p(x) = sum_i log p(x_i | x_<i), no latent "
                               "(van den Oord et al. 2016)"),
     "pixel-vae": ModelSpec(_pixel_vae, images=True, doc="VAE whose decoder is a Gated PixelCNN conditioned on z"),
+    "vqvae": ModelSpec(vqvae.build, estimator="vq", images=True, doc="VQ-VAE (van den Oord et al. 2017): EMA "
+                       "codebook, commitment loss, straight-through; reconstruction only (no bound)"),
+    "code-prior": ModelSpec(code_prior.build, estimator="sgvb-a", images=True, init=code_prior.load_codes,
+                            doc="Gated PixelCNN prior over a vqvae run's codes (codes = RUN): the VQ bound "
+                                "log p(x|z_q) + log p(z_q)"),
 }
 
 

@@ -86,6 +86,18 @@ METRICS: dict[str, Metric] = dict([
        ".4f", "higher"),
     _m("purity", "purity", "mean label purity: the majority label's share of the min(30, N / topics) documents "
        "loading most on each topic", ".4f", "higher"),
+    _m("recon_sq_error", "recon sq. error", "sum over pixels of (x - E[x | z_q(x)])^2 per example (VQ-VAE)", ".3f",
+       "lower"),
+    _m("codebook_used", "codes used", "VQ-VAE codes chosen at least once on the split", "d", "higher"),
+    _m("dead_codes", "dead codes", "VQ-VAE codes never chosen on the split", "d", "lower"),
+    _m("codebook_usage", "codebook usage", "fraction of the VQ-VAE's codebook chosen at least once on the split",
+       ".3f", "higher"),
+    _m("codebook_perplexity", "code perplexity", "exp(entropy of the code frequencies on the split): the VQ-VAE's "
+       "effective codebook size", ".1f", "higher"),
+    _m("vq_recon", "VQ log p(x|z_q)", "log p(x | z_q) at the VQ-VAE's deterministic codes: the VQ bound's first term",
+       ".4f", "higher", "reconstruction"),
+    _m("vq_prior", "log p(z_q)", "log p(z_q) under the PixelCNN code prior: the VQ bound's second term", ".4f",
+       "higher", "prior"),
     _m("seconds", "seconds", "evaluation wall time", ".4f"),
     _m("stale", "stale", "true: the run was trained on after this evaluation, whose weights are gone", "s"),
 ])

@@ -35,7 +35,7 @@ VAL_SEED = 1234  # validation uses its own fixed noise, outside the training RNG
 # What validation scores for each training estimator, and its metrics key; the ELBO (SGVB-B) otherwise.
 # An IWAE run is selected on its own bound, IWAE-k with the training k; its val_elbo is logged too.
 VALIDATION = {"ae": ("ae", "val_recon"), "dae": ("dae", "val_recon"), "iwae": ("iwae", "val_iwae"),
-              "exact": ("exact", "val_logp")}
+              "exact": ("exact", "val_logp"), "vq": ("vq", "val_recon")}
 
 
 @torch.no_grad()

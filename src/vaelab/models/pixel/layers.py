@@ -99,10 +99,12 @@ class GatedPixelCNN(nn.Module):
     """x (B, 1, H, W) [and c (B, Cc, H, W)] -> logits (B, n_out, H, W), autoregressive in raster order.
 
     One input channel: colour images would need masks across channels too, so they are refused upstream.
+    in_channels > 1 is for inputs whose channels all describe the same position (a code's embedding, the
+    VQ-VAE's code prior): type A masks them together.
     """
 
     def __init__(self, channels: int, layers: int, kernel: int, n_out: int, cond_channels: int = 0,
-                 context: RowContext | None = None):
+                 context: RowContext | None = None, in_channels: int = 1):
         super().__init__()
         if context is not None and context.channels != cond_channels:
             raise ValueError("the row context's map must have cond_channels channels")
@@ -111,7 +113,7 @@ class GatedPixelCNN(nn.Module):
         if layers < 1 or channels < 1:
             raise ValueError("the PixelCNN needs at least one layer and one channel")
         self.n_out, self.kernel, self.n_layers = n_out, kernel, layers
-        self.layers = nn.ModuleList(GatedLayer(1 if i == 0 else channels, channels, kernel,
+        self.layers = nn.ModuleList(GatedLayer(in_channels if i == 0 else channels, channels, kernel,
                                                cond_channels, i == 0) for i in range(layers))
         self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(),
                                  nn.Conv2d(channels, n_out, 1))
