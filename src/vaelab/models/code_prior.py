@@ -185,7 +185,8 @@ def _vq_config(c: cfg.Config) -> tuple[Path, cfg.Config]:
               if getattr(vc, k) != getattr(c, k)]
     if differ:
         was = ", ".join(f"{k} = {getattr(vc, k)!r}" for k in differ)
-        raise ConfigError(f"codes {c.codes!r} was trained with {was}; train the code prior on the same data (" + ", ".join(differ) + ")")
+        raise ConfigError(f"codes {c.codes!r} was trained with {was}; train the code prior on the same data "
+                          f"({', '.join(differ)})")
     return run, vc
 
 
