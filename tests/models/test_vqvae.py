@@ -41,19 +41,19 @@ def test_quantisation_picks_the_nearest_code_by_hand():
 
 
 def test_ema_update_against_hand_computed_values():
-    """Two codes, decay 0.5, no restarts; one batch of three vectors, two on code 0 and one on code 1."""
-    vq = _quantizer([[0.0, 0.0], [4.0, 4.0]], decay=0.5)  # counts N start at 0, sums m at the codebook
+    """Two codes, decay 0.75, no restarts; one batch of three vectors, two on code 0 and one on code 1."""
+    vq = _quantizer([[0.0, 0.0], [4.0, 4.0]], decay=0.75)  # counts N start at 0, sums m at the codebook
     vq.train()
     z_e = torch.tensor([[[[1.0, -1.0, 5.0]], [[0.0, 2.0, 3.0]]]], requires_grad=True)  # (1, 2, 1, 3)
     vq(z_e)
-    # N = 0.5 * 0 + 0.5 * (2, 1) = (1, 0.5); m_0 = 0.5 * (0, 0) + 0.5 * ((1, 0) + (-1, 2)) = (0, 1)
-    # m_1 = 0.5 * (4, 4) + 0.5 * (5, 3) = (4.5, 3.5)
-    assert torch.allclose(vq.counts, torch.tensor([1.0, 0.5]))
-    assert torch.allclose(vq.sums, torch.tensor([[0.0, 1.0], [4.5, 3.5]]))
-    # Laplace smoothing: N~_k = (N_k + eps) / (1.5 + 2 eps) * 1.5; e_k = m_k / N~_k
-    smoothed = (torch.tensor([1.0, 0.5]) + EPS) / (1.5 + 2 * EPS) * 1.5
-    assert torch.allclose(vq.codebook, torch.tensor([[0.0, 1.0], [4.5, 3.5]]) / smoothed[:, None])
-    assert vq.codebook[1].tolist() == pytest.approx([9.0, 7.0], rel=1e-4)
+    # N = 0.75 * 0 + 0.25 * (2, 1) = (0.5, 0.25); m_0 = 0.75 * (0, 0) + 0.25 * ((1, 0) + (-1, 2)) = (0, 0.5)
+    # m_1 = 0.75 * (4, 4) + 0.25 * (5, 3) = (4.25, 3.75)
+    assert torch.allclose(vq.counts, torch.tensor([0.5, 0.25]))
+    assert torch.allclose(vq.sums, torch.tensor([[0.0, 0.5], [4.25, 3.75]]))
+    # Laplace smoothing: N~_k = (N_k + eps) / (0.75 + 2 eps) * 0.75; e_k = m_k / N~_k
+    smoothed = (torch.tensor([0.5, 0.25]) + EPS) / (0.75 + 2 * EPS) * 0.75
+    assert torch.allclose(vq.codebook, torch.tensor([[0.0, 0.5], [4.25, 3.75]]) / smoothed[:, None])
+    assert vq.codebook.tolist() == [pytest.approx([0.0, 1.0], rel=1e-4), pytest.approx([17.0, 15.0], rel=1e-4)]
     before = vq.codebook.clone()
     vq.eval()
     vq(z_e)  # evaluation never moves the codebook
