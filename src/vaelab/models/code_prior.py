@@ -19,19 +19,18 @@ from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 from torch import nn
 from torch.distributions import Distribution, constraints
 
 from ..config import schema as cfg
-from ..errors import ConfigError, VaelabError
+from ..errors import CheckpointError, ConfigError, VaelabError
+from ..runs.checkpoint import load_weights
+from ..runs.folder import WEIGHTS, RunFolder
 from . import vqvae
 from .contract import LatentVariableModel
 from .pixel.layers import GatedPixelCNN
 
 EMBED = 16  # width of each code's embedding, the PixelCNN's input channels
-RUN_CONFIG, RUN_WEIGHTS = "config.toml", "model.safetensors"  # a run folder's files (runs/folder.py)
 
 
 class CodePixelCNN(nn.Module):
@@ -176,9 +175,10 @@ def _vq_config(c: cfg.Config) -> tuple[Path, cfg.Config]:
     if not c.codes:
         raise ConfigError("model code-prior needs codes = the folder of a trained vqvae run")
     run = Path(c.codes)
-    if not (run / RUN_CONFIG).is_file() or not (run / RUN_WEIGHTS).is_file():
-        raise ConfigError(f"codes {c.codes!r}: not a trained run folder (no {RUN_CONFIG} and {RUN_WEIGHTS})")
-    vc = cfg.load(run / RUN_CONFIG)
+    folder = RunFolder(run)
+    if not folder.is_run() or not (run / WEIGHTS).is_file():
+        raise ConfigError(f"codes {c.codes!r}: not a trained run folder (no {folder.path.name}/{WEIGHTS})")
+    vc = folder.read_config()
     if vc.model != "vqvae":
         raise ConfigError(f"codes {c.codes!r} is a {vc.model} run; the code prior needs a vqvae run")
     differ = [k for k in ("data", "data_dir", "likelihood", "binarize", "image_size", "val_fraction")
@@ -202,10 +202,8 @@ def build(c: cfg.Config, shape: tuple[int, ...]) -> CodePrior:
 
 def load_codes(model: CodePrior, data: object) -> None:
     """ModelSpec.init: the trained VQ-VAE's weights from its run folder, before training starts."""
-    run = Path(model.codes_run)
     try:
-        weights = load_file(run / RUN_WEIGHTS)
-        model.vq.load_state_dict(weights)
-    except (SafetensorError, OSError, RuntimeError) as e:
-        raise ConfigError(f"codes {str(run)!r}: cannot load its weights ({str(e).splitlines()[0]})") from None
+        load_weights(Path(model.codes_run) / WEIGHTS, model.vq)  # names, shapes, finite values checked first
+    except CheckpointError as e:
+        raise ConfigError(f"codes {model.codes_run!r}: cannot load its weights ({e})") from None
 
