@@ -127,3 +127,18 @@ def test_evaluation_reports_usage_and_a_reconstruction_score_not_a_bound(tmp_pat
 def test_bad_codebooks_are_one_line_exit_2_nothing_written(args, tmp_path, capsys):
     expect_error(["train", "--model", "vqvae", *args, "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
     assert not (tmp_path / "run").exists()
+
+
+def test_codes_are_the_float32_codes_under_bf16_autocast():
+    """A bf16 training step must assign the codes evaluation assigns (else a code prior learns other codes)."""
+    torch.manual_seed(0)
+    model = vqvae.build(Config(model="vqvae", codebook_size=64, code_dim=8), (1, 8, 8)).eval()
+    with torch.no_grad():
+        model.quantizer.codebook.mul_(0.05)  # codes close together: bf16 rounding would move many across boundaries
+    x = torch.rand(512, 64)
+    fp32 = model.codes(x)
+    z = torch.randn(512, 8) * 0.05
+    near = vqvae.nearest(z, model.quantizer.codebook)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        assert torch.equal(model.codes(x), fp32)
+        assert torch.equal(vqvae.nearest(z, model.quantizer.codebook), near)  # the quantizer's distances too

@@ -14,6 +14,8 @@
     hvae.py          HVAE: two or more stochastic layers, top-down (Tomczak & Welling 2018)
     flows.py         planar and IAF flow steps with their log-determinants
     flow_vae.py      FlowVAE: the VAE with q(z|x) a Gaussian pushed through a flow
+    vqvae.py         VQVAE: a conv encoder's grid quantised against an EMA codebook (straight-through), no bound
+    code_prior.py    CodePrior: a Gated PixelCNN prior over a trained VQ-VAE's codes, the VQ bound
     pixel/           the Gated PixelCNN (layers, row context, exact log p(x) and sampling, caches), PixelCNN, PixelVAE
 """
 

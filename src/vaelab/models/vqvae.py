@@ -43,8 +43,12 @@ class Quantized(NamedTuple):
 
 
 def nearest(z: torch.Tensor, codebook: torch.Tensor) -> torch.Tensor:
-    """Index of the nearest codebook row (squared Euclidean distance) of every row of z: (N, C), (K, C) -> (N,)."""
-    d = (z * z).sum(1, keepdim=True) - 2 * z @ codebook.T + (codebook * codebook).sum(1)  # (N, K)
+    """Index of the nearest codebook row (squared Euclidean distance) of every row of z: (N, C), (K, C) -> (N,).
+
+    Always in float32, also under bf16 autocast: bf16 distances would pick other codes near the boundaries."""
+    with torch.autocast(z.device.type, enabled=False):
+        z, codebook = z.float(), codebook.float()
+        d = (z * z).sum(1, keepdim=True) - 2 * z @ codebook.T + (codebook * codebook).sum(1)  # (N, K)
     return d.argmin(1)
 
 
@@ -124,8 +128,9 @@ class VQVAE(nn.Module):
         return self.quantizer(self.encoder(x.reshape(-1, *self.shape)))
 
     def codes(self, x: torch.Tensor) -> torch.Tensor:
-        """The code grid of each example, (B, D) -> (B, h, w) long."""
-        with torch.no_grad():
+        """The code grid of each example, (B, D) -> (B, h, w) long: the deterministic encoder in float32 whatever
+        the training precision, so a code prior is fitted on the very codes it is evaluated on."""
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
             return nearest(self.encoder(x.reshape(-1, *self.shape)).float().permute(0, 2, 3, 1)
                            .reshape(-1, self.quantizer.dim), self.quantizer.codebook).reshape(-1, *self.grid)
 

@@ -51,7 +51,12 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     if models.spec(c.model).images:  # the autoregressive models: the PixelCNN's sizes
         sizes = f"{c.pixel_layers} gated layers x {c.pixel_channels}, kernel {c.pixel_kernel}"
         sizes += f", row context {c.pixel_context}" if c.pixel_context else ""
-        sizes += f", z={c.latent_dim}" if c.model != "pixelcnn" else ""
+        sizes += f", z={c.latent_dim}" if c.model not in ("pixelcnn", "vqvae", "code-prior") else ""
+    if c.model == "vqvae":  # reconstruction only: no bound
+        sizes = f"conv, codebook {c.codebook_size} x {c.code_dim}, reconstruction only"
+    if c.model == "code-prior":  # the VQ bound log p(x|z_q) + log p(z_q): a point-mass q, so every k is the same
+        est = "vq bound"
+        sizes += f", prior over the codes of {Path(c.codes or '').name}, VQ bound"
     parts = [f"{c.model} {sizes}", c.likelihood]
     if est == "exact":
         parts.append("exact log p(x)")
