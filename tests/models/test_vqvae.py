@@ -142,3 +142,8 @@ def test_codes_are_the_float32_codes_under_bf16_autocast():
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert torch.equal(model.codes(x), fp32)
         assert torch.equal(vqvae.nearest(z, model.quantizer.codebook), near)  # the quantizer's distances too
+
+
+def test_the_vq_estimator_needs_a_codebook(tmp_path, capsys):
+    err = expect_error(["train", "--set", "estimator=vq", "--epochs", "1", "--out", str(tmp_path / "run")], capsys)
+    assert "vqvae" in err and not (tmp_path / "run").exists()

@@ -274,6 +274,8 @@ def estimator_for(c: Config) -> str:
     forced = spec(c.model).estimator
     if forced is None and c.estimator in ("ae", "dae"):
         raise ConfigError(f"estimator {c.estimator!r} needs a deterministic model (ae, dae), not {c.model!r}")
+    if forced is None and c.estimator == "vq":
+        raise ConfigError(f"estimator 'vq' needs a model with a codebook (vqvae), not {c.model!r}")
     if forced is None and c.estimator == "exact":
         raise ConfigError(f"estimator 'exact' needs a model with an exact likelihood (pixelcnn), not {c.model!r}")
     return forced or c.estimator
