@@ -119,3 +119,13 @@ def test_bad_codes_are_one_line_exit_2_nothing_written(tmp_path, capsys):
     assert "code-prior" in expect_error(["train", "--codes", str(vq), "--epochs", "1", "--out", str(tmp_path / "run")],
                                         capsys)
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.precision(kind="auto")  # runs compared alike
+def test_resume_one_plus_one_epochs_equals_two(tmp_path):
+    vq = vaelab.train(out=tmp_path / "vq", epochs=1, finish=False, **QUIET, **VQ)
+    whole = vaelab.train(out=tmp_path / "whole", codes=str(vq), epochs=2, finish=False, **QUIET, **PRIOR)
+    part = vaelab.train(out=tmp_path / "part", codes=str(vq), epochs=1, finish=False, **QUIET, **PRIOR)
+    vaelab.train(out=part, resume=True, epochs=2, finish=False, **QUIET)
+    a, b = load_file(str(whole / "model.safetensors")), load_file(str(part / "model.safetensors"))
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
