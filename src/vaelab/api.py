@@ -22,9 +22,11 @@ from .distributions.corruption import Noise
 from .errors import VaelabError, need_count
 from .estimators import evaluation as ev
 from .logs import info
+from .models import user_networks
 from .reports import report as report_mod
 from .reports import views
 from .runs import claims, inputs, loading
+from .runs import user_arrays as user_data
 from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
 from .runs.resolve import device as resolve_device
 from .runs.resolve import resolve
@@ -34,14 +36,18 @@ from .training import session
 from .training.session import make_config  # noqa: F401 (vaelab.make_config)
 
 
-def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | None = None, overwrite: bool = False,
+def train(config: cfg.Config | str | Path | Any = None, *, out: str | Path | None = None, overwrite: bool = False,
           resume: bool | str | Path = False, finish: bool = True, progress: bool = False, log=info,
-          outputs: Sequence = (), labels: Any = None, explorer: bool = True, **overrides: Any) -> Path:
+          outputs: Sequence = (), labels: Any = None, explorer: bool = True, encoder: nn.Module | str | None = None,
+          decoder: nn.Module | str | None = None, **overrides: Any) -> Path:
     """Train a model; returns its run folder. Like `vaelab train`, it then evaluates, plots and writes
     report.html and explorer.html (explorer=False skips the explorer); finish=False stops after training.
 
-    data: a dataset name (config.DATASETS) or a NumPy array / torch tensor of images, (N, H, W) or (N, D)
-    in [0, 1], with optional `labels` (N,); the run keeps the arrays (runs/user_arrays.py).
+    data: a dataset name (config.DATASETS); a NumPy array / torch tensor of images, (N, D), (N, H, W) or
+    (N, 1, H, W) in [0, 1], with optional `labels` (N,); a torch Dataset yielding x or (x, y); or a (train, test)
+    pair of those. The run keeps the arrays (runs/user_arrays.py). In-memory data may come first: train(x).
+    encoder, decoder: your own networks, as instances or "pkg.module:Class" (models/user_networks.py has the
+    contract); the run keeps their class and arguments and builds them again wherever it is loaded.
     overwrite=True replaces the run at `out` (kept until the new run's first checkpoint, and put back if it
     fails before); resume=RUN (or resume=True with out=RUN) continues it. Another process training in the
     folder is refused.
@@ -49,6 +55,14 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
 
     Under torchrun every process calls this; process 0 alone writes the run folder.
     """
+    if user_data.is_data(config):  # train(x): in-memory data in the first place
+        if "data" in overrides:
+            raise VaelabError("data is given twice: as the first argument and as data=")
+        config, overrides["data"] = None, config
+    for role, net in (("encoder", encoder), ("decoder", decoder)):
+        if net is not None:
+            overrides[role], args = (net, "") if isinstance(net, str) else user_networks.spec_of(net, role)
+            overrides.setdefault(f"{role}_args", args)
     done = partial(finish_run, explorer=explorer) if finish else None  # prepare, claim, fit, finish: one session
     return session.train(config, out=out, overwrite=overwrite, resume=resume, finish=done, progress=progress, log=log,
                          outputs=outputs, labels=labels, **overrides)
@@ -161,8 +175,11 @@ def load(run: str | Path, device: str = "cpu") -> nn.Module:
 
 @torch.no_grad()
 def sample(model: nn.Module, n: int, *, seed: int | None = None) -> torch.Tensor:
-    """n draws of the mean of p(x|z) with z ~ p(z), the model's own prior, as (n, D) values in [0, 1]."""
+    """n draws of the mean of p(x|z) with z ~ p(z), the model's own prior, as values in [0, 1] shaped like the
+    training examples: (n, C, H, W) for images, (n, D) for flat data."""
     if not (models.is_latent_variable(model) or models.is_exact(model)):
         raise VaelabError(f"{type(model).__name__} has no prior p(z) to sample from (a plain autoencoder)")
     g = torch.Generator().manual_seed(seed) if seed is not None else None
-    return model.sample(n, g).clamp(0.0, 1.0)
+    x = model.sample(n, g).clamp(0.0, 1.0)  # (n, D)
+    shape = getattr(model, "data_shape", None)
+    return x.reshape(n, *shape) if shape else x

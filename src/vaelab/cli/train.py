@@ -40,6 +40,10 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--flow", choices=choices.FLOWS, help="flow posterior on top of the Gaussian q(z|x) (default none)")
     p.add_argument("--flow-steps", type=int, help="flow steps N (default 2)")
     p.add_argument("--codes", metavar="RUN", help="code-prior: the trained vqvae run whose codes it models")
+    p.add_argument("--encoder", metavar="PKG.MODULE:CLASS",
+                   help="your own encoder class, imported (never unpickled); arguments: --set 'encoder_args={...}'")
+    p.add_argument("--decoder", metavar="PKG.MODULE:CLASS",
+                   help="your own decoder class, imported; arguments: --set 'decoder_args={...}'")
     p.add_argument("--noise", choices=choices.NOISES, help="dae corruption (default masking)")
     p.add_argument("--noise-level", type=float, help="masking: probability of zeroing an input; gaussian: std")
     p.add_argument("--noise-mean", type=float, help="gaussian noise mean mu_D (default 0)")

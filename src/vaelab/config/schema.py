@@ -67,6 +67,11 @@ class Config:
     batch_norm: bool = True
     embeddings: str | None = None
     embedding_dim: int = 300
+    # your own networks (models/user_networks.py): "pkg.module:Class" and its keyword arguments as a JSON object
+    encoder: str | None = None
+    encoder_args: str = ""
+    decoder: str | None = None
+    decoder_args: str = ""
     dequantize: bool = False  # Gaussian likelihoods: uniform noise within each pixel level (data.dequantize)
     # denoising autoencoder (model "dae"): masking zeroes each input with probability noise_level;
     # gaussian adds N(noise_mean, noise_level^2) to every input

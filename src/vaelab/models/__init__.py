@@ -16,11 +16,12 @@
     flow_vae.py      FlowVAE: the VAE with q(z|x) a Gaussian pushed through a flow
     vqvae.py         VQVAE: a conv encoder's grid quantised against an EMA codebook (straight-through), no bound
     code_prior.py    CodePrior: a Gated PixelCNN prior over a trained VQ-VAE's codes, the VQ bound
+    user_networks.py your own encoder/decoder classes (pkg.module:Class + JSON arguments) inside the VAE
     pixel/           the Gated PixelCNN (layers, row context, exact log p(x) and sampling, caches), PixelCNN, PixelVAE
 """
 
 from .autoencoders import AE, DAE
-from .contract import ExactLikelihoodModel, LatentVariableModel, is_exact, is_latent_variable
+from .contract import ExactLikelihoodModel, Forward, LatentVariableModel, is_exact, is_latent_variable
 from .nvdm import NVDM
 from .pixel.pixel_vae import PixelVAE
 from .pixel.pixelcnn import PixelCNN
@@ -29,6 +30,6 @@ from .registry import MODELS, ModelSpec, build, estimator_for, kl_note, likeliho
 from .topic_models import ETM, ProdLDA
 from .vae import VAE
 
-__all__ = ["AE", "DAE", "ETM", "ExactLikelihoodModel", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS",
+__all__ = ["AE", "DAE", "ETM", "ExactLikelihoodModel", "Forward", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS",
            "PixelCNN", "PixelVAE", "ProdLDA", "VAE", "build", "estimator_for", "is_exact", "is_latent_variable",
            "kl_note", "likelihood_for", "prior_for", "spec"]

@@ -12,7 +12,7 @@ from torch.distributions import Distribution
 
 from ..distributions import corruption
 from ..distributions import densities as dist
-from .contract import reconstruct
+from .contract import as_rows, reconstruct
 
 
 class AE(nn.Module):
@@ -26,8 +26,8 @@ class AE(nn.Module):
         self.logvar = nn.Parameter(torch.zeros(data_dim)) if likelihood == "gaussian-learned" else None
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
-        """The code z = f(x), (B, Dz)."""
-        return self.encoder(x)
+        """The code z = f(x), (B, Dz); x (B, D) or in its natural shape."""
+        return self.encoder(as_rows(self, x))
 
     def decode(self, z: torch.Tensor) -> Distribution:
         """p(x|z) for z of shape (..., Dz)."""

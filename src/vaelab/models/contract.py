@@ -13,12 +13,17 @@ A model owns p(x, z) = p(z) p(x|z) and an amortised q(z|x). Callers ask it, neve
     latent_quantiles(p)     -> the prior's inverse CDF per dimension at probabilities p (N,), (N, Dz), or None
     embed(x)                -> a point code per example (the posterior mean of the first layer), for plots
     reconstruct(x)          -> the mean of p(x|z) at z = embed(x), shaped like x (also on plain autoencoders)
+    model(x)                -> Forward(mean, z, log_likelihood, kl, elbo, loss): one SGVB pass, for PyTorch code
+encode, embed, reconstruct and model(x) also take examples in their natural shape, (B, C, H, W) or (B, H, W)
+for one channel (as_rows); the estimators pass (B, D) rows.
 z is whatever the model likes (one tensor, or several layers packed into one); only the model reads it.
 The defaults below are the one-layer case: a model with more layers overrides posterior_sample,
 log_prior, analytic_kl and sample_latent, and the estimators stay unchanged. Sample dimension first.
 """
 
 from __future__ import annotations
+
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -27,6 +32,46 @@ from torch.distributions import Distribution, kl_divergence
 from ..errors import VaelabError
 from ..runtime import split_noise
 from . import priors
+
+
+class Forward(NamedTuple):
+    """What model(x) returns: one reparameterised draw z ~ q(z|x) and the single-sample ELBO at it, per example.
+
+    mean:           E[x | z] shaped like x (None for an autoregressive decoder, whose mean has no closed form)
+    z:              (B, ...) the draw (a hierarchy's layers packed on the last dimension)
+    log_likelihood: (B,) log p(x|z), nats
+    kl:             (B,) KL(q(z|x) || p(z)): closed form where the model has one, else log q(z|x) - log p(z) at z
+    elbo:           (B,) log_likelihood - kl (SGVB-B, or SGVB-A without a closed-form KL; Kingma & Welling 2014)
+    loss:           scalar -elbo.mean(), to call .backward() on
+    """
+
+    mean: torch.Tensor | None
+    z: torch.Tensor
+    log_likelihood: torch.Tensor
+    kl: torch.Tensor
+    elbo: torch.Tensor
+    loss: torch.Tensor
+
+
+def as_rows(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """x as the (..., D) rows the networks read: examples in their natural shape (B, C, H, W), or (B, H, W) for
+    one channel, are flattened; (..., D) passes as it is. Any other shape is a VaelabError naming both."""
+    d = model.data_dim
+    if x.shape[-1:] == (d,) and x.dim() >= 1 and not _natural(model, x):
+        return x
+    if _natural(model, x):
+        return x.reshape(len(x), d)
+    shape = getattr(model, "data_shape", None)
+    want = f"(B, {', '.join(map(str, shape))}) or (B, {d})" if shape else f"(B, {d})"
+    raise VaelabError(f"x has shape {tuple(x.shape)}; this model reads examples shaped {want}")
+
+
+def _natural(model: nn.Module, x: torch.Tensor) -> bool:
+    """True for (B, *data_shape), or (B, H, W) when data_shape is (1, H, W)."""
+    shape = tuple(getattr(model, "data_shape", None) or ())
+    if len(shape) < 2:
+        return False
+    return tuple(x.shape[1:]) == shape or (shape[0] == 1 and tuple(x.shape[1:]) == shape[1:])
 
 
 class LatentVariableModel(nn.Module):
@@ -99,6 +144,24 @@ class LatentVariableModel(nn.Module):
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior mean E_q[z] of the first layer, (B, Dz)."""
         return self.encode(x).mean
+
+    def forward(self, x: torch.Tensor) -> Forward:
+        """One draw z ~ q(z|x) and the ELBO's terms at it (Forward), x (B, D) or in its natural shape."""
+        flat = as_rows(self, x)
+        q = self.encode(flat)
+        kl = self.analytic_kl(q)  # a closed form only where q is the whole posterior (analytic_kl's contract)
+        if kl is None:
+            z, log_q = self.posterior_sample(flat, 1, q)  # (1, B, ...), (1, B)
+            kl = (log_q - self.log_prior(z))[0]
+        else:
+            z = split_noise.rsample(q, 1)  # (1, B, Dz)
+        log_px = self.log_likelihood(flat, z)[0]  # (B,)
+        try:
+            mean = self.decode(z).mean[0].reshape(x.shape)
+        except NotImplementedError:  # an autoregressive p(x|z) (PixelImage) has no closed-form mean
+            mean = None
+        elbo = log_px - kl
+        return Forward(mean, z[0], log_px, kl, elbo, -elbo.mean())
 
     def reconstruct(self, x) -> torch.Tensor:
         """E[x | z] at the posterior mean z = E_q[z|x], shaped like x: (N, D) or (N, H, W), array or tensor."""

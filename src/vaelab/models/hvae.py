@@ -33,7 +33,7 @@ from torch.distributions import Distribution, constraints
 from ..distributions import densities as dist
 from ..runtime import split_noise
 from . import priors
-from .contract import LatentVariableModel
+from .contract import LatentVariableModel, as_rows
 from .gated_conv import GatedConvDecoder, GatedConvEncoder
 from .networks import MLP, JointMLP
 
@@ -109,7 +109,7 @@ class HVAE(LatentVariableModel):
 
     def encode(self, x: torch.Tensor) -> Distribution:
         """q(zL | x), the top layer's posterior (the first one drawn)."""
-        return self._gaussian(self.encoder(x))
+        return self._gaussian(self.encoder(as_rows(self, x)))
 
     def top_prior(self) -> Distribution:
         """p(zL), the model's prior module."""
@@ -177,6 +177,7 @@ class HVAE(LatentVariableModel):
 
     def embed(self, x: torch.Tensor) -> torch.Tensor:
         """Posterior means down the mean path, packed (B, D1+...+DL)."""
+        x = as_rows(self, x)
         z = [None] * len(self.sizes)
         z[-1] = self.encode(x).mean
         for i in reversed(range(len(self.sizes) - 1)):

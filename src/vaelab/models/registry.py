@@ -11,7 +11,7 @@ from torch import nn
 from ..config.schema import Config, latent_sizes
 from ..distributions import corruption, families
 from ..errors import ConfigError, unknown
-from . import code_prior, priors, vqvae
+from . import code_prior, priors, user_networks, vqvae
 from .autoencoders import AE, DAE
 from .conditional import ConditionalVAE
 from .dirichlet import DirichletLaplace
@@ -226,13 +226,26 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
     if c.conditional and c.classes < 2:
         raise ConfigError(f"conditional = true needs the width of its one-hot labels, classes >= 2, not {c.classes} "
                           f"(train sets it from the data's labels; elsewhere set classes = K)")
-    model = s.build(c, tuple(shape))
+    model = _user_vae(c, tuple(shape)) if c.encoder or c.decoder else s.build(c, tuple(shape))
+    model.data_shape = tuple(shape)  # an example's natural shape: encode and model(x) take (B, *data_shape) too
     if data is not None and s.init is not None:
         s.init(model, data)
     prior_init = getattr(getattr(model, "latent_prior", None), "init_from_data", None)
     if data is not None and prior_init is not None:
         prior_init(data)  # the VampPrior's pseudo-inputs start at training examples
     return model
+
+
+def _user_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
+    """The VAE around the user's own encoder and decoder (models/user_networks.py)."""
+    if c.model not in ("vae", "iwae") or c.flow != "none":
+        raise ConfigError(f"your own encoder and decoder go into model vae or iwae with flow none, not "
+                          f"model {c.model!r}{f' with flow {c.flow}' if c.flow != 'none' else ''}")
+    if c.conditional:
+        raise ConfigError("conditional = true builds the VAE's own networks with the label as an input; "
+                          "your own encoder and decoder are not conditioned yet")
+    dz, d = _one_layer(c), math.prod(shape)
+    return user_networks.build(c, shape, likelihood_for(c), _prior(c, dz, d))
 
 
 def kl_note(c: Config) -> str | None:

@@ -9,7 +9,7 @@ from torch.distributions import Distribution
 from ..distributions import densities as dist
 from ..distributions import families
 from . import priors
-from .contract import LatentVariableModel
+from .contract import LatentVariableModel, as_rows
 
 
 class VAE(LatentVariableModel):
@@ -32,8 +32,9 @@ class VAE(LatentVariableModel):
         self.latent_prior = priors.build(prior, latent_dim, data_dim) if isinstance(prior, str) else prior
 
     def encode(self, x: torch.Tensor) -> Distribution:
-        """q(z|x): a diagonal Gaussian, or another location-scale family (distributions/families.py)."""
-        return self.posterior_from(self.encoder(x).float())  # float: see ObjectiveStep
+        """q(z|x): a diagonal Gaussian, or another location-scale family (distributions/families.py); x (..., D) or
+        (B, C, H, W)."""
+        return self.posterior_from(self.encoder(as_rows(self, x)).float())  # float: see ObjectiveStep
 
     def posterior_from(self, raw: torch.Tensor) -> Distribution:
         """q(z|x) from the encoder's raw output [location, scale pre-activation], (..., 2*Dz)."""
