@@ -105,7 +105,8 @@ def test_a_missing_module_is_one_error_line_when_loading(tmp_path, capsys):
 
 
 def test_a_decoder_of_the_wrong_shape_is_refused_before_anything_is_written(tmp_path):
-    with pytest.raises(ConfigError, match=r"decoder .*ConvDecoder returned \(2, 1, 12, 12\).*must return \(2, 1, 8, 8\)"):
+    wrong = r"decoder .*ConvDecoder returned \(2, 1, 12, 12\).*must return \(2, 1, 8, 8\)"
+    with pytest.raises(ConfigError, match=wrong):
         vaelab.train(out=tmp_path / "r", epochs=1, **SMALL, **nets(side=12), **QUIET)
     assert not (tmp_path / "r").exists()
 

@@ -1,6 +1,6 @@
 """Arrays handed to the Python API as data (NumPy or torch): checked, named by keyword, kept in the run folder.
 
-    vaelab.train(data=x, labels=y)   # x: (N, D), (N, H, W) or (N, 1, H, W), floats in [0, 1] (or uint8 0-255); y: (N,) ints
+    vaelab.train(data=x, labels=y)   # x: (N, D), (N, H, W) or (N, 1, H, W) in [0, 1] (or uint8 0-255); y: (N,) ints
     vaelab.train(data=dataset)       # a torch Dataset (anything with __len__ and __getitem__) yielding x or (x, y)
     vaelab.train(data=(train, test)) # two of the above: the test split as given, not a 20% hold-out
 
