@@ -30,6 +30,6 @@ from .registry import MODELS, ModelSpec, build, estimator_for, kl_note, likeliho
 from .topic_models import ETM, ProdLDA
 from .vae import VAE
 
-__all__ = ["AE", "DAE", "ETM", "ExactLikelihoodModel", "Forward", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM", "PRIORS",
-           "PixelCNN", "PixelVAE", "ProdLDA", "VAE", "build", "estimator_for", "is_exact", "is_latent_variable",
+__all__ = ["AE", "DAE", "ETM", "ExactLikelihoodModel", "Forward", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM",
+           "PRIORS", "PixelCNN", "PixelVAE", "ProdLDA", "VAE", "build", "estimator_for", "is_exact", "is_latent_variable",
            "kl_note", "likelihood_for", "prior_for", "spec"]
