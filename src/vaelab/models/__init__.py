@@ -31,5 +31,5 @@ from .topic_models import ETM, ProdLDA
 from .vae import VAE
 
 __all__ = ["AE", "DAE", "ETM", "ExactLikelihoodModel", "Forward", "LatentVariableModel", "MODELS", "ModelSpec", "NVDM",
-           "PRIORS", "PixelCNN", "PixelVAE", "ProdLDA", "VAE", "build", "estimator_for", "is_exact", "is_latent_variable",
-           "kl_note", "likelihood_for", "prior_for", "spec"]
+           "PRIORS", "PixelCNN", "PixelVAE", "ProdLDA", "VAE", "build", "estimator_for", "is_exact",
+           "is_latent_variable", "kl_note", "likelihood_for", "prior_for", "spec"]
