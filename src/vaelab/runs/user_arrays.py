@@ -61,9 +61,11 @@ def _from_dataset(ds: Any, where: str) -> tuple[np.ndarray, np.ndarray | None]:
     xs, ys, labelled = [], [], None
     for i in range(n):
         item = ds[i]
+        if isinstance(item, (tuple, list)) and len(item) == 1:  # TensorDataset(x) yields (x,)
+            item = item[0]
         pair = isinstance(item, (tuple, list))
         if pair and len(item) != 2:
-            raise ConfigError(f"{where}[{i}] holds {len(item)} values; a Dataset item is x or (x, y)")
+            raise ConfigError(f"{where}[{i}] holds {len(item)} values; a Dataset item is x, (x,) or (x, y)")
         x, y = item if pair else (item, None)
         labelled = pair if labelled is None else labelled
         if pair != labelled:
