@@ -25,7 +25,7 @@ from .logs import info
 from .models import user_networks
 from .reports import report as report_mod
 from .reports import views
-from .runs import claims, inputs, loading
+from .runs import claims, inputs, kept_data, loading
 from .runs import user_arrays as user_data
 from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
 from .runs.resolve import device as resolve_device
@@ -90,7 +90,9 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     k, batch = (need_count(name, v) if v is not None else None for name, v in (("k", k), ("batch", batch)))
     folder = RunFolder(run)
     c = folder.read_config()
-    data = data if data is not None else inputs.load_data(c)
+    if data is None:
+        c = kept_data.check_source(run, c)  # the files the run trained on, unchanged (runs/kept_data.py)
+        data = inputs.load_data(c)
     # evaluation resolves its own precision request (fp32 unless asked), never the training one
     r = resolve(c.replace(precision=precision), data.scale, resolve_device(device or c.device))
     dev, precision = r.device, r.precision

@@ -24,7 +24,7 @@ from .. import models
 from ..data import is_corpus, rows
 from ..data.labels import label_names
 from ..errors import VaelabError, need_count
-from ..runs import inputs, loading
+from ..runs import kept_data, loading
 from ..runs.folder import RunFolder
 from ..runs.json_text import dumps
 from ..runs.resolve import device as resolve_device
@@ -105,7 +105,7 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
     if c.conditional:
         raise VaelabError("the explorer decodes z alone and has no class selector yet; a conditional model decodes "
                           "z with a class (the report's samples show one row per class)")
-    data = data if data is not None else inputs.load_data(c)
+    data = data if data is not None else kept_data.run_data(run, c)
     shape = _shape(data)
     kind = "image" if shape is not None else "document"
     _, model = loading.load_model(run, data.shape, resolve_device(device))

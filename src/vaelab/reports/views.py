@@ -23,7 +23,7 @@ from ..distributions.densities import mean_image
 from ..errors import VaelabError, need_count, unknown
 from ..logs import info
 from ..models.contract import is_exact, is_latent_variable
-from ..runs import inputs, loading
+from ..runs import inputs, kept_data, loading
 from ..runs.folder import RunFolder, epoch_weights
 from ..runs.resolve import device as resolve_device
 from ..terminal import printable
@@ -94,7 +94,7 @@ class RunView:
         self.run = Path(run)
         self.config = loading.load_config(self.run)
         weights = RunFolder(self.run).weights_for(epoch)  # refuses an epoch that was not kept
-        self.data = data if data is not None else inputs.load_data(self.config)
+        self.data = data if data is not None else kept_data.run_data(self.run, self.config)
         self.device = resolve_device(device)
         _, self.model = loading.load_model(self.run, self.data.shape, self.device, weights)
         self.epoch, self.suffix = epoch, "" if epoch is None else f"-epoch-{epoch:03d}"

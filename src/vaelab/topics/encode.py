@@ -23,7 +23,7 @@ import torch
 from ..atomic import atomic_write
 from ..data.regular_files import open_regular
 from ..errors import VaelabError
-from ..runs import inputs, loading
+from ..runs import kept_data, loading
 from ..runs.folder import DOC_TOPICS, RunFolder
 from . import scores
 from .normalise import Normaliser
@@ -98,7 +98,7 @@ def count(texts: Sequence[str], vocabulary: Sequence[str], lemmas: bool = True
 def encode(run: str | Path, texts: Sequence[str], device: str = "cpu") -> Encoded:
     """The topic mixtures (or NVDM latent codes) of new texts under a trained document model."""
     c, model = loading.load_model(run, device=device)
-    data = inputs.load_data(c)
+    data = kept_data.run_data(run, c)  # the run's own vocabulary, without the corpus (runs/kept_data.py)
     if not hasattr(model, "topic_weights") or not hasattr(data, "vocabulary"):
         raise VaelabError(f"{run} is not a document model (nvdm, prodlda, etm) trained on a corpus")
     return encode_with(model, data.vocabulary, texts, device)

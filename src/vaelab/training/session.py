@@ -23,7 +23,7 @@ from ..data import ImageData, is_corpus
 from ..errors import ConfigError, VaelabError
 from ..estimators import memory
 from ..logs import info
-from ..runs import claims, inputs, loading
+from ..runs import claims, inputs, kept_data, loading
 from ..runs import user_arrays as user_data
 from ..runs.checkpoint import trained_epochs
 from ..runs.folder import RunFolder
@@ -111,6 +111,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
     else:
         arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
         c = make_config(config, **overrides)
+        c = c if arrays else kept_data.absolute(c)  # the run names its data alike from any working directory
         data = user_data.load(arrays, c) if arrays else inputs.load_data(c)  # fail on bad data before any write
         if arrays and c.conditional:
             raise VaelabError("conditional = true takes a named dataset's labels (data='digits', npz:PATH, ...); "
@@ -147,6 +148,8 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             if arrays:
                 c, data = user_data.keep(arrays, run, r.config)
                 r = replace(r, config=c)  # data = the run's own copy of the arrays
+            if world.writes:  # the data's fingerprint, and what plots and topics read without it (runs/kept_data.py)
+                kept_data.keep(run, r.config, data)
         try:
             fit(r, data, run, resume=resume, progress=progress, log=log, outputs=outputs)
         finally:
