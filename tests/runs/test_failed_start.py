@@ -25,7 +25,8 @@ def test_a_divergence_in_epoch_1_leaves_a_failed_start_the_original_command_retr
     out = tmp_path / "run"
     cmd = ["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]
     assert "diverged at epoch 1" in expect_error(cmd + ["--lr", "1e30"], capsys)
-    assert sorted(p.name for p in out.iterdir()) == [".vaelab-starting", "config.toml", "metrics.jsonl",
+    assert sorted(p.name for p in out.iterdir()) == [".vaelab-starting", "config.toml", "data-source.json",
+                                                     "data-view.npz", "metrics.jsonl",
                                                      "provenance.json"]  # vaelab's mark: a start, not a run
     assert cli(cmd[1:] + ["--lr", "1e30"]) == 2  # without -q, so the notice is logged (on stderr)
     said = capsys.readouterr()
@@ -129,8 +130,9 @@ def test_a_kill_at_the_first_write_leaves_a_folder_the_original_command_claims(t
     (out / ".config.toml.k1ll3d00.tmp").write_text('model = "va')  # SIGKILL while config.toml was written
     assert "run its original command again" in expect_error(["-q", "train", "--resume", str(out)], capsys)
     assert cli(["-q", "train", "--epochs", "1", "--out", str(out), "--no-report", *FAST]) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.safetensors", "config.toml", "metrics.jsonl",
-                                                     "model.safetensors", "provenance.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.safetensors", "config.toml", "data-source.json",
+                                                     "data-view.npz", "metrics.jsonl", "model.safetensors",
+                                                     "provenance.json"]
 
 
 def test_a_live_run_in_its_first_epoch_is_never_taken_for_a_failed_start(tmp_path, capsys):

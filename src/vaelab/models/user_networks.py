@@ -52,7 +52,7 @@ def spec_of(net: nn.Module, role: str) -> tuple[str, str]:
                               f"store each constructor argument as self.{name} so the run can rebuild it")
         args[name] = getattr(net, name)
     try:
-        text = json.dumps(args, sort_keys=True, allow_nan=False)
+        text = json.JSONEncoder(sort_keys=True, allow_nan=False).encode(args)  # strict, as runs/json_text.py
     except (TypeError, ValueError) as e:
         raise ConfigError(f"{role} {cls.__name__}'s arguments must be JSON values (numbers, strings, lists): {e}") \
             from None

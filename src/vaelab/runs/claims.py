@@ -30,12 +30,25 @@ from pathlib import Path
 from ..atomic import TMP_SUFFIX, remove_temporaries
 from ..config import schema as cfg
 from ..errors import AlreadyThere, VaelabError
-from .folder import CONFIG, DATA_ARRAYS, EPOCHS, METRICS, PROVENANCE, STARTING, TENSORBOARD, WEIGHTS, RunFolder
+from .folder import (
+    CONFIG,
+    DATA_ARRAYS,
+    DATA_SOURCE,
+    DATA_VIEW,
+    EPOCHS,
+    METRICS,
+    PROVENANCE,
+    STARTING,
+    TENSORBOARD,
+    WEIGHTS,
+    RunFolder,
+)
 from .folder_lock import busy, lock
 from .folder_swap import exchange
 from .json_text import dumps
 
-START_FILES = (STARTING, CONFIG, METRICS, WEIGHTS, PROVENANCE, DATA_ARRAYS)  # all a start writes, with its folders
+# all a start writes, with its folders
+START_FILES = (STARTING, CONFIG, METRICS, WEIGHTS, PROVENANCE, DATA_ARRAYS, DATA_SOURCE, DATA_VIEW)
 
 
 def default_out(c: cfg.Config, root: str | Path = "runs") -> Path:

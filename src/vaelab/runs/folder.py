@@ -49,6 +49,8 @@ CHECKPOINT = "checkpoint.safetensors"
 EVAL = "eval.json"
 EVALS = "evals"
 DATA_ARRAYS = "data.npz"  # arrays given to vaelab.train(data=x), kept with the run (runs/user_arrays.py)
+DATA_SOURCE = "data-source.json"  # the data's files, fingerprinted (runs/kept_data.py)
+DATA_VIEW = "data-view.npz"  # what plots, the explorer and topics read without the data (runs/kept_data.py)
 REPORT = "report.html"
 EXPLORER = "explorer.html"  # explorer/page.py
 PLOTS = "plots"

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,12 @@ from ..config import schema as cfg
 from ..data import CorpusData, ImageData, idx, is_corpus, named
 from ..data.images import IMAGE_EXTS
 from ..data.npfiles import read_npz
+from ..data.regular_files import open_regular
 from ..errors import DataError, VaelabError
 from . import inputs
-from .folder import RunFolder
+from .folder import DATA_SOURCE, DATA_VIEW, RunFolder
 
-SOURCE = "data-source.json"
-VIEW = "data-view.npz"
+SOURCE, VIEW = DATA_SOURCE, DATA_VIEW
 PATH_KINDS = ("npz", "npy", "folder", "corpus")  # data = "KIND:PATH"
 CHUNK = 1 << 20
 
@@ -75,13 +74,14 @@ def source_files(c: cfg.Config) -> list[Path]:
     return _files_under(root)
 
 
-def fingerprint(path: Path) -> dict[str, Any]:
-    """{"path", "bytes", "sha256"} of one file."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
+def fingerprint(path: Path, where: str | None = None) -> dict[str, Any]:
+    """{"path", "bytes", "sha256"} of one regular file (a FIFO or device is one DataError, never read)."""
+    h, size = hashlib.sha256(), 0
+    with open_regular(path, where) as f:
         while chunk := f.read(CHUNK):
             h.update(chunk)
-    return {"path": str(path), "bytes": os.path.getsize(path), "sha256": h.hexdigest()}
+            size += len(chunk)
+    return {"path": str(path), "bytes": size, "sha256": h.hexdigest()}
 
 
 def _view_arrays(data: ImageData | CorpusData) -> dict[str, np.ndarray]:
@@ -132,10 +132,10 @@ def check_source(run: str | Path, c: cfg.Config) -> cfg.Config:
         c, files = c.replace(data=f"npz:{own}"), [files[0] | {"path": str(own)}]
     for f in files:
         p = Path(f["path"])
-        if not p.is_file():
+        if not p.exists() and not p.is_symlink():
             raise DataError(f"{c.data}: the run trained on {p}, which is gone; put the data back there, or evaluate "
                             f"another copy with data=... (plots, explore and topics need no data)")
-        now = fingerprint(p)
+        now = fingerprint(p, f"{c.data}: {p}")
         if (now["bytes"], now["sha256"]) != (f["bytes"], f["sha256"]):
             raise DataError(f"{c.data}: {p} has changed since the run trained ({now['bytes']} bytes, SHA-256 "
                             f"{now['sha256'][:12]}..., was {f['bytes']} bytes, {f['sha256'][:12]}...); refusing to "
