@@ -158,7 +158,7 @@ class LatentVariableModel(nn.Module):
         log_px = self.log_likelihood(flat, z)[0]  # (B,)
         try:
             mean = self.decode(z).mean[0].reshape(x.shape)
-        except NotImplementedError:  # an autoregressive p(x|z) (PixelImage) has no closed-form mean
+        except (NotImplementedError, VaelabError):  # an autoregressive p(x|z) (PixelImage): no closed-form mean
             mean = None
         elbo = log_px - kl
         return Forward(mean, z[0], log_px, kl, elbo, -elbo.mean())
