@@ -60,7 +60,7 @@ def test_torch_tensors_flat_without_labels(tmp_path, digits):
 
 
 @pytest.mark.parametrize("data, labels, words", [
-    (np.ones(5, np.float32), None, "data must be images shaped (N, H, W) or (N, D)"),
+    (np.ones(5, np.float32), None, "data must be images shaped (N, D), (N, H, W) or (N, 1, H, W)"),
     (np.full((4, 3, 3), 2.0), None, "data values must lie in [0, 1] (found 2 to 2)"),
     (np.full((4, 9), np.nan), None, "data holds NaN"),
     (np.ones((4, 9), np.int64), None, "data must hold floats in [0, 1] or uint8"),
