@@ -81,8 +81,9 @@ def _epoch(folder: Path) -> int:
 @pytest.mark.precision(kind="auto")  # exact values in whatever precision auto picks here (runs compared alike)
 def test_kill_at_every_write_then_recover_bit_for_bit(tmp_path: Path) -> None:
     _, writes = _vaelab(tmp_path, "reference", False, None)
-    # config, metrics, provenance; per epoch weights, metrics, checkpoint; provenance; eval, six plots, report
-    assert writes[:6] == [*RESUME_WRITES, "model.safetensors", "metrics.jsonl",
+    # what the run keeps of its data (runs/kept_data.py); config, metrics, provenance; per epoch weights, metrics,
+    # checkpoint; provenance; eval, six plots, report
+    assert writes[:8] == ["data-source.json", "data-view.npz", *RESUME_WRITES, "model.safetensors", "metrics.jsonl",
                           "checkpoint.safetensors"] and writes[-1] == "report.html", writes
     last_ckpt = max(i for i, w in enumerate(writes) if w == "checkpoint.safetensors") + 1
     # chain a: the failed starts and epoch 2; chain b: after training (eval, plots, report) and a resume's own writes

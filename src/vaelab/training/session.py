@@ -141,6 +141,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
                 log(f"{run} stopped before its first checkpoint; training it from epoch 0 with its saved config")
                 if world.writes:
                     RunFolder(run).weights.unlink(missing_ok=True)  # from a kill inside epoch 1
+                    kept_data.keep(run, c, data)  # as a start writes it (a kill may have come before)
                 resume = False
         else:
             if claim.how == "retry":
