@@ -81,6 +81,8 @@ def _continue_or_replace(e: AlreadyThere) -> str:
     """The flags that continue (a run) or replace what a folder holds."""
     if e.what == "run":
         return f"`vaelab train --resume {shlex.quote(str(e.path))}` continues it; --overwrite replaces it"
+    if e.what == "comparison":
+        return "--overwrite replaces it, or --out writes this one elsewhere"
     return "--overwrite replaces it"
 
 

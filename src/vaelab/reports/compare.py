@@ -22,7 +22,7 @@ from .. import models
 from ..atomic import atomic_write
 from ..baselines import mixtures as baselines
 from ..config import schema as cfg
-from ..errors import VaelabError
+from ..errors import AlreadyThere, VaelabError
 from ..runs import loading
 from ..runs.folder import COMPARISON, GAP, RunFolder
 from .html import CSS, figure, page
@@ -247,8 +247,8 @@ def compare(run_paths: list[str], baseline_paths: list[str] = (), out: str | Pat
         raise VaelabError(f"{out} is a file, not a folder")
     held = [n for n in ("compare.md", "compare.html") if (out / n).exists()]
     if held and not overwrite:
-        raise VaelabError(f"{out} already holds a comparison ({held[0]}); pass --overwrite to replace it, or "
-                          f"--out to write this one elsewhere")
+        raise AlreadyThere(f"{out} already holds a comparison ({held[0]}); overwrite=True replaces it, or another "
+                           f"out writes this one elsewhere", out, "comparison")
     rows = rank([run_row(p) for p in run_paths] + [baseline_row(p) for p in baseline_paths])  # all read first
     out.mkdir(parents=True, exist_ok=True)
     md = markdown(rows)
