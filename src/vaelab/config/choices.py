@@ -44,7 +44,8 @@ NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see distri
 PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs")
 MODELS = registered("registry.py", "MODELS")
 # every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py)
-IMAGE_DATASETS = ("digits", "mnist", "fashion-mnist", "photo-patches", "npz:PATH", "folder:PATH", "npy:DIR")
+IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "photo-patches", "npz:PATH", "folder:PATH",
+                  "npy:DIR")
 CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")
 DATASETS = IMAGE_DATASETS + CORPORA
 BASELINES = {

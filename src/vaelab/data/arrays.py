@@ -24,6 +24,11 @@ class ImageData:
     y_val: torch.Tensor | None
     y_test: torch.Tensor | None
     scale: float
+    # ground-truth factors of variation (data/shapes.py): each split's (N, F) grid indices, and the factors' names
+    factors_train: torch.Tensor | None = None
+    factors_val: torch.Tensor | None = None
+    factors_test: torch.Tensor | None = None
+    factor_names: tuple[str, ...] = ()
 
     @property
     def dim(self) -> int:

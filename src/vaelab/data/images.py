@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import struct
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from ..config.choices import IMAGE_DATASETS
 from ..errors import DataError, unknown
 from ..runtime import split_noise
 from . import channels as colour
-from . import idx, photos
+from . import idx, photos, shapes
 from .arrays import ImageData, _check_values, _labels, check_label_range, check_sizes
 from .npfiles import memory_bytes, read_npz
 from .npy_data import load_npy
@@ -131,6 +132,18 @@ def _digits(val_fraction: float, split_seed: int) -> ImageData:
     x = d.images.astype(np.uint8)  # values are whole numbers 0..16, so the cast is exact
     y = d.target.astype(np.int64)
     return _assemble("digits", (1, 8, 8), 1 / 16, *_split_test("digits", x, y), val_fraction, split_seed)
+
+
+def _shapes(val_fraction: float, split_seed: int) -> ImageData:
+    """The generated shapes grid (data/shapes.py): labels are the shape, factors every factor's grid index."""
+    x, factors = shapes.generate()
+    order = np.arange(len(x))  # carried through the splits as labels, then swapped for the factors
+    d = _assemble("shapes", (1, shapes.SIZE, shapes.SIZE), 1.0, *_split_test("shapes", x, order),
+                  val_fraction, split_seed)
+    f = {split: torch.from_numpy(factors[getattr(d, f"y_{split}").numpy()]) for split in ("train", "val", "test")}
+    return dataclasses.replace(d, y_train=f["train"][:, 0].clone(), y_val=f["val"][:, 0].clone(),
+                               y_test=f["test"][:, 0].clone(), factors_train=f["train"], factors_val=f["val"],
+                               factors_test=f["test"], factor_names=shapes.FACTOR_NAMES)
 
 
 def _idx(name: str, data_dir: str | None, val_fraction: float, split_seed: int) -> ImageData:
@@ -260,6 +273,8 @@ def load_images(spec: str, *, data_dir: str | None = None, val_fraction: float =
 def _load(spec: str, data_dir: str | None, val_fraction: float, split_seed: int) -> ImageData:
     if spec == "digits":
         return _digits(val_fraction, split_seed)
+    if spec == "shapes":
+        return _shapes(val_fraction, split_seed)
     if spec in ("mnist", "fashion-mnist"):
         return _idx(spec, data_dir, val_fraction, split_seed)
     if spec == photos.NAME:

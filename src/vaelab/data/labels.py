@@ -8,7 +8,9 @@ DIGITS = tuple(str(i) for i in range(10))
 # Xiao et al. 2017, Table 1 (the order of the label ids 0-9)
 FASHION_MNIST = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                  "Ankle boot")
-LABEL_NAMES = {"digits": DIGITS, "mnist": DIGITS, "fashion-mnist": FASHION_MNIST, photos.NAME: photos.CLASS_NAMES}
+SHAPES = ("square", "ellipse", "heart")  # data/shapes.py's shape factor
+LABEL_NAMES = {"digits": DIGITS, "mnist": DIGITS, "fashion-mnist": FASHION_MNIST, photos.NAME: photos.CLASS_NAMES,
+               "shapes": SHAPES}
 
 
 def label_names(data: object) -> tuple[str, ...] | None:
