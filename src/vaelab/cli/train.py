@@ -49,6 +49,8 @@ def _train_parser(sub) -> argparse.ArgumentParser:
     p.add_argument("--noise-mean", type=float, help="gaussian noise mean mu_D (default 0)")
     p.add_argument("--save-every", type=int, help="also keep every N-th epoch's weights in RUN/epochs/")
     p.add_argument("--kl-warmup", type=int, help="epochs of linear KL warm-up")
+    p.add_argument("--beta", type=float, help="β-VAE's KL weight in the loss (btcvae, factorvae: the total "
+                   "correlation's); the logged bound stays the ELBO (default 1)")
     p.add_argument("--patience", type=int, help="early stopping patience in epochs (0: off)")
     p.add_argument("--max-minutes", type=float,
                    help="training-time budget: stop before an epoch that could take the run past it (0: off)")

@@ -28,8 +28,8 @@ def registered(module: str, name: str) -> tuple[str, ...]:
 
 # multinomial: word counts; categorical: 256 grey levels, for the autoregressive models (pixelcnn, pixel-vae)
 LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial", "categorical")
-# ae, dae, exact, vq: only for the models that fix them
-ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae", "exact", "vq")
+# ae, dae, exact, vq, btcvae, factorvae: only for the models that fix them
+ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae", "exact", "vq", "btcvae", "factorvae")
 SCALES = ("exp", "softplus", "relu")
 DEVICES = ("auto", "cpu", "cuda")
 PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see runtime/precision.py

@@ -96,6 +96,7 @@ class Config:
     estimator: str = "sgvb-b"
     k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
     kl_warmup: int = 0  # epochs over which the KL weight rises linearly from 0 to 1
+    beta: float = 1.0  # β-VAE's weight on the KL in the loss (btcvae, factorvae: on the total correlation); not the bound
     free_bits: float = 0.0  # pixel-vae with sgvb-b: nats per latent dimension the loss charges at least (not the bound)
     # optimisation
     epochs: int = 200
@@ -147,8 +148,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
               "embedding_dim", "noise", "noise_level", "noise_mean", "pixel_channels", "pixel_layers", "pixel_kernel",
               "pixel_context", "codebook_size", "code_dim", "commitment", "codebook_decay", "codebook_restart",
               "codes"),
-    "training": ("estimator", "k", "kl_warmup", "free_bits", "epochs", "batch_size", "lr", "lr_decay", "ema",
-                 "weight_decay", "patience", "max_minutes", "save_every", "seed", "device", "precision", "cuda_graphs",
+    "training": ("estimator", "k", "beta", "kl_warmup", "free_bits", "epochs", "batch_size", "lr", "lr_decay",
+                 "ema", "weight_decay", "patience", "max_minutes", "save_every", "seed", "device", "precision", "cuda_graphs",
                  "shards", "out"),
     "evaluation": ("eval_k", "eval_batch", "npmi_window", "npmi_reference"),
 }
@@ -218,6 +219,7 @@ def _check_training(c: Config) -> None:
     _need(c.k >= 1, f"k must be at least 1, not {c.k}")
     _at_least(c, "kl_warmup", 0)
     _at_least(c, "free_bits", 0)
+    _at_least(c, "beta", 0, " (the weight of the KL, or of the total correlation, in the loss)")
     _need(c.free_bits == 0 or (c.model == "pixel-vae" and c.estimator == "sgvb-b"),
           "free_bits applies to model pixel-vae trained with estimator sgvb-b (a closed-form KL per dimension), "
           f"not model {c.model} with {c.estimator}")

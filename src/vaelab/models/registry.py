@@ -13,8 +13,11 @@ from ..distributions import corruption, families
 from ..errors import ConfigError, unknown
 from . import code_prior, priors, user_networks, vqvae
 from .autoencoders import AE, DAE
+from .btcvae import BetaTCVAE, set_dataset_size
 from .conditional import ConditionalVAE
+from .contract import LatentVariableModel
 from .dirichlet import DirichletLaplace
+from .factorvae import FactorVAE
 from .flow_vae import FlowVAE
 from .hvae import HVAE
 from .networks import (
@@ -80,6 +83,14 @@ def _mlp_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
     context = c.hidden[-1] if c.hidden else 2 * dz  # the flow's context h: as wide as the encoder's last layer
     return FlowVAE(MLP(d, c.hidden, 2 * dz + context), MLP(dz, tuple(reversed(c.hidden)), d), kind=c.flow,
                    steps=c.flow_steps, context=context, **kw)
+
+
+def _mlp_latent(cls: type, c: Config, shape: tuple[int, ...]) -> nn.Module:
+    """The MLP VAE's networks and posterior around another VAE class (btcvae, factorvae)."""
+    d, dz = math.prod(shape), _one_layer(c)
+    return cls(MLP(d, c.hidden, 2 * dz), MLP(dz, tuple(reversed(c.hidden)), d), data_dim=d, latent_dim=dz,
+               likelihood=c.likelihood, posterior_scale=c.posterior_scale, posterior=c.posterior,
+               prior=_prior(c, dz, d))
 
 
 def _hvae(c: Config, shape: tuple[int, ...], conv: bool = False) -> nn.Module:
@@ -204,6 +215,10 @@ MODELS: dict[str, ModelSpec] = {
     "code-prior": ModelSpec(code_prior.build, estimator="sgvb-a", images=True, init=code_prior.load_codes,
                             doc="Gated PixelCNN prior over a vqvae run's codes (codes = RUN): the VQ bound "
                                 "log p(x|z_q) + log p(z_q)"),
+    "btcvae": ModelSpec(lambda c, shape: _mlp_latent(BetaTCVAE, c, shape), estimator="btcvae", init=set_dataset_size,
+                        doc="β-TCVAE (Chen et al. 2018): the MLP VAE, --beta weighs the total correlation"),
+    "factorvae": ModelSpec(lambda c, shape: _mlp_latent(FactorVAE, c, shape), estimator="factorvae",
+                           doc="FactorVAE (Kim & Mnih 2018): the MLP VAE and a TC discriminator, --beta is γ"),
 }
 
 
@@ -228,6 +243,10 @@ def build(c: Config, shape: tuple[int, ...], data: object | None = None) -> nn.M
                           f"(train sets it from the data's labels; elsewhere set classes = K)")
     model = _user_vae(c, tuple(shape)) if c.encoder or c.decoder else s.build(c, tuple(shape))
     model.data_shape = tuple(shape)  # an example's natural shape: encode and model(x) take (B, *data_shape) too
+    if isinstance(model, LatentVariableModel):
+        model.beta = c.beta  # read by the objectives' loss (objectives.kl_weight); never by the bound
+    elif c.beta != 1.0:
+        raise ConfigError(f"beta weighs a KL term, which model {c.model!r} has none of")
     if data is not None and s.init is not None:
         s.init(model, data)
     prior_init = getattr(getattr(model, "latent_prior", None), "init_from_data", None)
@@ -289,6 +308,8 @@ def estimator_for(c: Config) -> str:
         raise ConfigError(f"estimator {c.estimator!r} needs a deterministic model (ae, dae), not {c.model!r}")
     if forced is None and c.estimator == "vq":
         raise ConfigError(f"estimator 'vq' needs a model with a codebook (vqvae), not {c.model!r}")
+    if forced is None and c.estimator in ("btcvae", "factorvae"):
+        raise ConfigError(f"estimator {c.estimator!r} is the objective of model {c.estimator}, not of {c.model!r}")
     if forced is None and c.estimator == "exact":
         raise ConfigError(f"estimator 'exact' needs a model with an exact likelihood (pixelcnn), not {c.model!r}")
     return forced or c.estimator

@@ -52,6 +52,8 @@ def check_stackable(c: cfg.Config) -> None:
     if c.lr_decay != 1.0 or c.ema or c.max_minutes:
         raise ConfigError("a learning-rate decay (lr_decay), a weight average (ema) or a time budget (max_minutes) "
                           "is trained solo only; use sequential")
+    if c.beta != 1.0:
+        raise ConfigError("beta != 1 is trained solo only (a stacked loss is read back as the bound's); use sequential")
     if c.precision in ("bf16", "tf32"):
         raise ConfigError(f"stacked models train in fp32; precision = {c.precision!r} needs sequential")
 

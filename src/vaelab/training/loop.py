@@ -72,12 +72,15 @@ def make_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0,
     weight_decay is an L2 penalty on the weight matrices (parameters with 2+ dims), never on biases
     or per-dimension variances. Adam scales it like a gradient, so it weighs most on rarely
     updated weights (e.g. NVDM's R for rare words). It is a training device: bounds ignore it.
+    A model may split its parameters into Adam groups of its own (`optimizer_groups()`, e.g. FactorVAE's
+    discriminator with its own betas): each keeps its own moments, saved in the one checkpoint.
     """
-    if not weight_decay:
-        return torch.optim.Adam(model.parameters(), lr=lr, fused=True, capturable=capturable)
-    params = list(model.parameters())
-    groups = [{"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
-              {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0}]
+    own = getattr(model, "optimizer_groups", None)
+    groups = own() if own is not None else [{"params": list(model.parameters())}]
+    if weight_decay:
+        groups = [g | {"params": [p for p in g["params"] if (p.ndim >= 2) == matrices],
+                       "weight_decay": weight_decay if matrices else 0.0}
+                  for g in groups for matrices in (True, False)]
     return torch.optim.Adam(groups, lr=lr, fused=True, capturable=capturable)
 
 
@@ -172,6 +175,8 @@ def fit(r: Resolved, run_dir: str | Path, data: ImageData, *, resume: bool = Fal
 
     source = _batches(c, data, world, device)
     warmup_steps = c.kl_warmup * source.steps
+    # the loss is not the bound under warm-up, β != 1 or an objective that is never the bound: logged apart
+    surrogate = c.kl_warmup > 0 or c.beta != 1.0 or estimator in objectives.SURROGATES
     scale = data.scale
     forward = parallel.wrap(ObjectiveStep(model, objectives.get(estimator), c.k, r.precision == "bf16"),
                             world, device)
@@ -229,7 +234,7 @@ def fit(r: Resolved, run_dir: str | Path, data: ImageData, *, resume: bool = Fal
         train_seconds = time.perf_counter() - start
         spent.append(train_seconds)
         n = source.rows_per_epoch()
-        train = train_row(parallel.total(loss_sum, world), parallel.total(bound_sum, world), n, c.kl_warmup > 0)
+        train = train_row(parallel.total(loss_sum, world), parallel.total(bound_sum, world), n, surrogate)
         if not all(map(math.isfinite, train.values())):
             bar.close()
             raise VaelabError(f"training diverged at epoch {epoch} (non-finite loss); try a smaller lr")
