@@ -135,6 +135,36 @@ def _npmi_convention(c: cfg.Config, data, window: int | None, reference: str | N
     return {k: v for k, v in asked.items() if v != ((getattr(c, k) or "") if k == "npmi_reference" else getattr(c, k))}
 
 
+def disentanglement(run: str | Path, *, device: str | None = None, seed: int = 0, write: bool = True,
+                    data: ImageData | None = None) -> dict[str, Any]:
+    """MIG, DCI, SAP and the FactorVAE score (estimators/disentanglement.py) of a run's codes (posterior means)
+    against its data's ground-truth factors: fit on the train split's codes, scored on the test split's.
+    Writes RUN/evals/test-factors.json; data without factors is refused before anything is computed."""
+    from .estimators import disentanglement as dis
+
+    folder = RunFolder(run)
+    c = folder.read_config()
+    data = data if data is not None else inputs.load_data(c)
+    if getattr(data, "factors_train", None) is None:
+        raise VaelabError(f"disentanglement metrics need data with ground-truth factors (data shapes); "
+                          f"{c.data!r} has none")
+    r = resolve(c.replace(precision="fp32"), data.scale, resolve_device(device or c.device))
+    model, sha256 = loading.load_weights_of(c, run, data.shape, r.device)
+    if not hasattr(model, "embed"):
+        raise VaelabError(f"model {c.model!r} has no latent code to score")
+    stamp = folder.weights_stamp(sha256)
+    model.eval()
+    with torch.no_grad():
+        codes = {split: torch.cat([model.embed(x[i:i + 2048]) for i in range(0, len(x), 2048)]).double().cpu().numpy()
+                 for split in ("train", "test") for x in [inputs.eval_inputs(r, data, split, r.device)]}
+    result = {"split": "test", "fit_split": "train", "model": c.model, "data": c.data, "n": len(codes["test"]),
+              "n_fit": len(codes["train"]), "factor_names": list(data.factor_names), "seed": seed}
+    result |= dis.scores(codes["train"], data.factors_train.numpy(), codes["test"], data.factors_test.numpy(), seed)
+    if write:
+        folder.history.write_factors(result, stamp)
+    return result
+
+
 def plot(run: str | Path, kind: str, *, device: str = "cpu", **kw: Any) -> Path:
     """One plot into RUN/plots/<kind>.png."""
     return views.RunView(run, device).make(kind, **kw)

@@ -38,6 +38,9 @@ def add_parsers(sub) -> None:
     p.add_argument("--npmi-reference", default=None, metavar="PATH",
                    help="document models: NPMI's reference corpus, a text file with one document per line or a "
                         "folder of .txt files; '' for the training split (default: the run's npmi_reference)")
+    p.add_argument("--disentanglement", action="store_true",
+                   help="instead of the bounds: MIG, DCI, SAP and the FactorVAE score of the codes against the data's "
+                        "ground-truth factors (data shapes), into RUN/evals/test-factors.json")
 
     p = sub.add_parser("plot", help="write PNGs under RUN/plots/")
     p.add_argument("run")
@@ -80,6 +83,9 @@ def _evaluate(args: argparse.Namespace) -> None:
     from .. import api
     from ..distributions.corruption import Noise
 
+    if args.disentanglement:
+        _disentanglement(args)
+        return
     noise = Noise(args.noise, args.noise_level, args.noise_mean) if args.noise else None
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
                      progress=not args.quiet, precision=args.precision, noise=noise, points=args.points,
@@ -105,6 +111,17 @@ def _evaluate(args: argparse.Namespace) -> None:
     shown = folder.history.read_eval() or {}
     say(f"wrote {folder.history.eval_file(r)}; {folder.eval_path} shows the {shown.get('split')} split"
           + (f" at k={shown['k']}" if "k" in shown else "") + " (the most accurate for the current weights)")
+
+
+def _disentanglement(args: argparse.Namespace) -> None:
+    from .. import api
+
+    r = api.disentanglement(args.run, device=args.device)
+    say(f"{r['model']} on {r['data']}: codes of {r['n_fit']} train points (fit) and {r['n']} test points (scored), "
+        f"factors {', '.join(r['factor_names'])}")
+    for key, text in r["estimators"].items():
+        say(f"  {key:<20} {r[key]:8.4f}   {text}")
+    say(f"wrote {RunFolder(args.run).history.factors_path(r['split'])}")
 
 
 def _plot(args: argparse.Namespace) -> None:

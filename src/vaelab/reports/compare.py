@@ -83,6 +83,9 @@ def describe(c: cfg.Config, data_dim: int | None = None) -> str:
     return ", ".join(parts)
 
 
+FACTOR_KEYS = ("mig", "dci_disentanglement", "sap", "factorvae_score")  # from evals/test-factors.json
+
+
 def run_row(run: str | Path) -> dict[str, Any]:
     """The table row of one run folder (needs eval.json)."""
     folder = RunFolder(run)
@@ -113,6 +116,7 @@ def run_row(run: str | Path) -> dict[str, Any]:
         "gap": gap.get("gap"), "gap_epoch": gap.get("epoch"),
         "perplexity": ev.get("perplexity"), "npmi": ev.get("npmi"), "diversity": ev.get("diversity"),
         "purity": ev.get("purity"),
+        **{key: (folder.history.read_factors() or {}).get(key) for key in FACTOR_KEYS},
         "test_points": _points(c, ev.get("split", "test"), ev.get("n"), ev.get("split_points")),
     }
     return row

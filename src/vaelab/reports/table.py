@@ -16,7 +16,8 @@ COLUMNS = (
     ("nll", "test NLL"),
     ("active_units", "active units"), ("recon_error", "recon error"), ("noisy_recon_error", "recon error, noisy x~"),
     ("gap", "amortization gap"), ("perplexity", "test perplexity"), ("npmi", "NPMI"), ("diversity", "diversity"),
-    ("purity", "label purity"), ("test_points", "test points"), ("precision", "eval precision"),
+    ("purity", "label purity"), ("mig", "MIG"), ("dci_disentanglement", "DCI disentanglement"), ("sap", "SAP"),
+    ("factorvae_score", "FactorVAE score"), ("test_points", "test points"), ("precision", "eval precision"),
 )
 NOTES = ("Nats per example, summed over data dimensions, on the test split. NLL-k = −IWAE-k (importance "
          "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = "
@@ -44,7 +45,7 @@ def cell(row: dict[str, Any], key: str) -> str:
         return f"{v:,}"
     if key == "train_seconds":
         return f"{v:.1f}"
-    if key in ("npmi", "diversity", "purity"):  # in [-1, 1]: the third decimal tells LDA's 0.234 from 0.230
+    if key in ("npmi", "diversity", "purity", "mig", "dci_disentanglement", "sap", "factorvae_score"):  # in [-1, 1]: the third decimal tells LDA's 0.234 from 0.230
         return f"{v:.3f}"
     if isinstance(v, float):
         return f"{v:.2f}"
@@ -95,6 +96,12 @@ def best_row(rows: list[dict[str, Any]]) -> int | None:
     return min(ranked, key=lambda i: rows[i]["rank"]) if len(ranked) > 1 else None
 
 
+FACTORS_NOTE = ("MIG, DCI disentanglement, SAP and the FactorVAE score (`evaluate --disentanglement`): the "
+                "posterior means of the train split against the data's ground-truth factors (DCI and the FactorVAE "
+                "score fitted there, scored on the test split); DCI's importances come from scikit-learn's "
+                "gradient-boosted trees. Each lies in [0, 1], higher is more disentangled.")
+
+
 def notes(rows: list[dict[str, Any]]) -> list[str]:
     """The notes under the table, in both the Markdown and the HTML (plain text)."""
     out = [NOTES]
@@ -102,6 +109,8 @@ def notes(rows: list[dict[str, Any]]) -> list[str]:
         out.append(BEST_NOTE)
     if any(r.get("perplexity") is not None for r in rows):
         out.append(PERPLEXITY_NOTE)
+    if any(r.get("mig") is not None for r in rows):
+        out.append(FACTORS_NOTE)
     if len({r.get("test_points") for r in rows}) > 1:
         out.append(f"{MIXED_POINTS} (see the last column).")
     return out

@@ -26,6 +26,8 @@ class Folder(Protocol):
 
     def weights_sha256(self) -> str | None: ...
 
+FACTORS = "-factors.json"  # evals/<split>-factors.json: disentanglement metrics, apart from the bounds
+
 
 class EvalHistory:
     """evals/<split>-k<k>[-first<n>][-<noise>][-<precision>].json, one per evaluation; eval.json chosen from them."""
@@ -54,6 +56,8 @@ class EvalHistory:
         """Every kept evaluation, each with "stale" set: True when the weights changed since it was made."""
         current, out = self.folder.weights_sha256(), []
         for p in sorted(self.folder.evals.glob("*.json")):
+            if p.name.endswith(FACTORS):  # disentanglement metrics: no bound, never eval.json
+                continue
             ev = read_json(p)
             if isinstance(ev, dict):
                 stamp = ev.get("weights") if isinstance(ev.get("weights"), dict) else {}
@@ -102,6 +106,24 @@ class EvalHistory:
         ev = read_json(self.folder.eval_path)
         if isinstance(ev, dict) and not ev.get("stale"):
             write_json(self.folder.eval_path, ev | {"stale": True})
+
+    def factors_path(self, split: str = "test") -> Path:
+        """evals/<split>-factors.json: the disentanglement metrics of the codes (estimators/disentanglement.py)."""
+        return self.folder.evals / f"{split}{FACTORS}"
+
+    def write_factors(self, result: dict, stamp: dict) -> Path:
+        """Keep the disentanglement metrics, stamped with the weights they scored (eval.json is left alone)."""
+        path = self.factors_path(result.get("split", "test"))
+        self.folder.make_subfolder(self.folder.evals.name)
+        write_json(path, result | {"weights": stamp})
+        return path
+
+    def read_factors(self, split: str = "test") -> dict | None:
+        """The disentanglement metrics of the current weights; None when absent or made for other weights."""
+        ev = read_json(self.factors_path(split))
+        if not isinstance(ev, dict) or not isinstance(ev.get("weights"), dict):
+            return None
+        return ev if ev["weights"].get("sha256") == self.folder.weights_sha256() else None
 
     def _keep_legacy_eval(self) -> None:
         """An eval.json from before evals/ existed is kept there (unstamped, so never current) before it is replaced."""
