@@ -19,6 +19,7 @@ COLUMNS = (
     ("purity", "label purity"), ("mig", "MIG"), ("dci_disentanglement", "DCI disentanglement"), ("sap", "SAP"),
     ("factorvae_score", "FactorVAE score"), ("test_points", "test points"), ("precision", "eval precision"),
 )
+FACTOR_COLUMNS = ("mig", "dci_disentanglement", "sap", "factorvae_score")  # in [0, 1], like NPMI: 3 decimals
 NOTES = ("Nats per example, summed over data dimensions, on the test split. NLL-k = −IWAE-k (importance "
          "sampled, k samples); baselines' NLL is exact unless the cell names another estimator. recon error = "
          "−E_q log p(x|z) (−log p(x|f(x)) for "
@@ -45,7 +46,7 @@ def cell(row: dict[str, Any], key: str) -> str:
         return f"{v:,}"
     if key == "train_seconds":
         return f"{v:.1f}"
-    if key in ("npmi", "diversity", "purity", "mig", "dci_disentanglement", "sap", "factorvae_score"):  # in [-1, 1]: the third decimal tells LDA's 0.234 from 0.230
+    if key in ("npmi", "diversity", "purity") or key in FACTOR_COLUMNS:  # in [-1, 1]: the third decimal tells LDA's 0.234 from 0.230
         return f"{v:.3f}"
     if isinstance(v, float):
         return f"{v:.2f}"
