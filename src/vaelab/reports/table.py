@@ -46,7 +46,7 @@ def cell(row: dict[str, Any], key: str) -> str:
         return f"{v:,}"
     if key == "train_seconds":
         return f"{v:.1f}"
-    if key in ("npmi", "diversity", "purity") or key in FACTOR_COLUMNS:  # in [-1, 1]: the third decimal tells LDA's 0.234 from 0.230
+    if key in ("npmi", "diversity", "purity") or key in FACTOR_COLUMNS:  # in [-1, 1]: LDA's 0.234 is not 0.230
         return f"{v:.3f}"
     if isinstance(v, float):
         return f"{v:.2f}"
