@@ -41,7 +41,8 @@ FLOWS = ("none", "planar", "iaf")  # normalizing flows on top of the Gaussian po
 NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see distributions/corruption.py
 # names the CLI offers before it imports torch (`vaelab --help` stays fast);
 # their code is in reports/views.py, baselines/mixtures.py
-PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs")
+PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs",
+              "traversal")
 MODELS = registered("registry.py", "MODELS")
 # every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py)
 IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "photo-patches", "npz:PATH", "folder:PATH",

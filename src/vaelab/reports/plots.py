@@ -257,6 +257,27 @@ def interpolation(images: np.ndarray, path: str | Path) -> Path:
     return _save(fig, path)
 
 
+def traversal(images: np.ndarray, path: str | Path, *, values: np.ndarray, dims: list[int], title: str) -> Path:
+    """Rows of latent traversals, (rows, 1 + steps, H, W): the data image (framed), then the decoded sweep;
+    values (rows, steps) label each row's ends, dims the latent dimension of each row."""
+    a = np.asarray(images, dtype=np.float64)
+    rows, cols = a.shape[:2]
+    flat = _as_images(a.reshape(rows * cols, *a.shape[2:]))
+    h, w = flat.shape[1:3]
+    grid = tile(flat, cols)
+    fig = _figure(min(12.0, 0.6 * cols + 2.0), min(14.0, 0.6 * rows + 1.0))
+    ax = fig.subplots()
+    _show(ax, grid)
+    ax.add_patch(Rectangle((0, 0), w + 1, grid.shape[0] - 1, fill=False, edgecolor="tab:orange", linewidth=2.0,
+                           clip_on=False))
+    ax.set_yticks([1 + r * (h + 1) + h / 2 - 0.5 for r in range(rows)],
+                  [f"z{d + 1} [{values[i, 0]:.1f}, {values[i, -1]:.1f}]" for i, d in enumerate(dims)])
+    ax.set_xticks([1 + w / 2 - 0.5], ["data"])
+    ax.tick_params(length=0)
+    ax.set_title(title)
+    return _save(fig, path)
+
+
 def topics(table: list[tuple[str, list[str], list[str]]], path: str | Path, *, title: str = "topics") -> Path:
     """A text table: for each latent dimension, the words at its + end and at its − end."""
     wrap = 48

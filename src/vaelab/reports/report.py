@@ -24,7 +24,8 @@ from .sections import (
     training_section,
 )
 
-PLOT_ORDER = ("samples", "recon", "manifold", "topics", "latent", "latent-epochs", "interp", "curves")
+PLOT_ORDER = ("samples", "recon", "manifold", "topics", "latent", "latent-epochs", "interp", "traversal",
+              "curves")
 HERO = ("samples", "recon", "manifold")  # at the top of an image run's report; a document run's: topics, latent
 WIDE = ("manifold", "topics")  # drawn the page's full width (a manifold tile needs its pixels), the others side by side
 CAPTIONS = {
@@ -37,6 +38,9 @@ CAPTIONS = {
     "latent": "Posterior means of the test split, coloured by label (PCA to 2-D when the latent has more dims).",
     "manifold": "Decoder means over a grid of latent coordinates (highest z2 at the top).",
     "interp": "Decoded straight-line paths in latent space between two test images (framed columns are data).",
+    "traversal": "Latent traversals: each row sweeps one latent dimension over the prior's quantiles, the others "
+                 "held at a test image's posterior mean (framed, left); a disentangled code changes one factor "
+                 "per row.",
     "topics": "For each latent dimension, the words at its + end and at its − end (largest and most negative "
               "weights in its column of R).",
 }

@@ -269,6 +269,34 @@ class RunView:
         images = _pictures(row, hw).reshape(rows, steps + 2, *hw)
         return plots.interpolation(images, self._path("interp"))
 
+    @torch.no_grad()
+    def traversal(self, steps: int = 9, most: int = 16) -> Path:
+        """Each latent dimension (the `most` with the largest spread of posterior means, in dimension order)
+        swept over the prior's quantiles at grid_probabilities(steps), the others held at the posterior mean of
+        one test image (the aggregate posterior's quantiles where the prior has no inverse CDF)."""
+        hw = self._need_images("traversal")
+        self._need_prior("traversal")
+        if len(self.x) < 1:
+            raise VaelabError("plot kind traversal needs a test example")
+        quantiles, how = grid_quantiles(self.model, steps, self.codes)  # (steps, Dz)
+        d = quantiles.shape[1]
+        dims = list(range(d))
+        if d > most:  # the widest-spread dimensions: the ones the code uses
+            dims = sorted(np.argsort(-self.codes().std(0))[:most].tolist())
+            self.notes.append(f"traversal: the {most} of {d} latent dimensions whose posterior means vary most")
+        g = torch.Generator().manual_seed(PLOT_SEED)
+        pick = int(torch.randint(len(self.x), (1,), generator=g))
+        base = self.model.embed(self.x[pick:pick + 1])  # (1, Dz)
+        z = base.repeat(len(dims), steps, 1)  # (rows, steps, Dz)
+        values = torch.as_tensor(quantiles[:, dims].T, dtype=z.dtype, device=z.device)  # (rows, steps)
+        for row, j in enumerate(dims):
+            z[row, :, j] = values[row]
+        decoded = mean_image(self.model.decode(z))  # (rows, steps, D)
+        data = self.x[pick:pick + 1].expand(len(dims), 1, -1)
+        images = _pictures(torch.cat([data, decoded], 1), hw).reshape(len(dims), steps + 1, *hw)
+        title = f"latent traversals ({how}, others at a test image's posterior mean)"
+        return plots.traversal(images, self._path("traversal"), values=values.cpu().numpy(), dims=dims, title=title)
+
     def topic_table(self, top: int = 10) -> list[dict]:
         """scores.topic_table for this run; a VaelabError for models that are not document models."""
         need_count("top", top)
