@@ -227,9 +227,10 @@ def test_sha_constants_well_formed():
 def test_unknown_dataset():
     with pytest.raises(DataError) as e:
         load_images("xyz")
-    assert str(e.value) == ("unknown dataset 'xyz'; choose from digits, mnist, fashion-mnist, photo-patches, npz:PATH, "
-                            "folder:PATH, npy:DIR, bbc_news, corpus:PATH, 20newsgroups")
-    assert DATASETS == ("digits", "mnist", "fashion-mnist", "photo-patches", "npz:PATH", "folder:PATH", "npy:DIR")
+    assert str(e.value) == ("unknown dataset 'xyz'; choose from digits, shapes, mnist, fashion-mnist, photo-patches, "
+                            "npz:PATH, folder:PATH, npy:DIR, bbc_news, corpus:PATH, 20newsgroups")
+    assert DATASETS == ("digits", "shapes", "mnist", "fashion-mnist", "photo-patches", "npz:PATH", "folder:PATH",
+                        "npy:DIR")
     with pytest.raises(DataError, match="unknown dataset"):
         load_images("npz:")
 
