@@ -96,7 +96,7 @@ class Config:
     estimator: str = "sgvb-b"
     k: int = 1  # Monte-Carlo samples per example (importance samples for iwae)
     kl_warmup: int = 0  # epochs over which the KL weight rises linearly from 0 to 1
-    beta: float = 1.0  # β-VAE: the KL's weight in the loss (btcvae, factorvae: the total correlation's), never the bound
+    beta: float = 1.0  # β-VAE: the KL weight in the loss (btcvae, factorvae: the total correlation's), never the bound
     free_bits: float = 0.0  # pixel-vae with sgvb-b: nats per latent dimension the loss charges at least (not the bound)
     # optimisation
     epochs: int = 200
