@@ -149,8 +149,8 @@ GROUPS: dict[str, tuple[str, ...]] = {
               "pixel_context", "codebook_size", "code_dim", "commitment", "codebook_decay", "codebook_restart",
               "codes"),
     "training": ("estimator", "k", "beta", "kl_warmup", "free_bits", "epochs", "batch_size", "lr", "lr_decay",
-                 "ema", "weight_decay", "patience", "max_minutes", "save_every", "seed", "device", "precision", "cuda_graphs",
-                 "shards", "out"),
+                 "ema", "weight_decay", "patience", "max_minutes", "save_every", "seed", "device", "precision",
+                 "cuda_graphs", "shards", "out"),
     "evaluation": ("eval_k", "eval_batch", "npmi_window", "npmi_reference"),
 }
 
