@@ -19,6 +19,8 @@ BAD = {
     "lr_decay": 2.0, "ema": 1.0, "weight_decay": -1.0, "patience": -1, "max_minutes": -1.0, "save_every": -1,
     "seed": -1, "device": "x", "precision": "x", "shards": -1,
     "eval_k": 0, "eval_batch": -1, "npmi_window": 1,
+    "channels": 2, "classes": -1, "beta": -1.0, "codebook_size": 0, "code_dim": 0, "commitment": -1.0,
+    "codebook_decay": 1.0, "codebook_restart": -1.0,
 }
 
 
