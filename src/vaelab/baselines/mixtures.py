@@ -28,7 +28,6 @@ from typing import Any, Callable
 import torch
 from torch.distributions import MultivariateNormal, Normal
 
-from ..config.choices import BASELINES as DOCS
 from ..config.choices import COVARIANCES
 from ..config.schema import Config
 from ..data import ImageData, is_corpus, levels
@@ -227,10 +226,15 @@ def _mixture(c: Config, data: ImageData, o: Options) -> dict[str, Any]:
     return scores | info
 
 
+# the baselines by name, each with the line `vaelab baseline --help` shows (config/choices.py reads the names and
+# lines from this source, so that --help needs no torch): a new baseline is its fit function and one entry here
 BASELINES: dict[str, Baseline] = {
-    "single": Baseline(_single, DOCS["single"]),
-    "mixture": Baseline(_mixture, DOCS["mixture"]),
-    "lda": Baseline(lda.fit, DOCS["lda"], likelihood="multinomial"),
+    "single": Baseline(_single, "one independent Bernoulli per dimension, one full/diagonal Gaussian, "
+                                "or one categorical (256 levels) per pixel"),
+    "mixture": Baseline(_mixture, "a mixture by EM: of Bernoulli products, of per-pixel categoricals, "
+                                  "or scikit-learn's GaussianMixture"),
+    "lda": Baseline(lda.fit, "scikit-learn's latent Dirichlet allocation on a corpus: perplexity and NPMI",
+                    likelihood="multinomial"),
 }
 
 

@@ -1,8 +1,10 @@
 """The names a config value may take: one list each, read by the config's checks, the CLI's --help and errors.
 
-Torch-free, so the CLI can offer them before it imports the library. The model and prior names are the keys of
-their registries (models/registry.py MODELS, models/priors.py PRIORS), read from those files' source rather than
-imported (the registries import torch): a new model or prior is its file and one registry line, nothing here.
+Torch-free, so the CLI can offer them before it imports the library. Where the names are the keys of a registry
+dict (models, priors, posteriors, likelihoods, flows, noises, objectives, plot kinds, baselines, sigma scales), they
+are read from that file's source rather than imported (the registries import torch): a new one is its code and one
+registry entry, nothing here. The other lists (datasets, devices, precisions) live here, and tests check them
+against the code that implements them.
 """
 
 import ast
@@ -10,50 +12,66 @@ import re
 from pathlib import Path
 
 
-def registered(module: str, name: str) -> tuple[str, ...]:
-    """The keys, in order, of the dict literal `name = {...}` (closed by a `}` at the start of a line) at the top
-    level of models/<module>.py; only that statement is parsed, so `vaelab --help` stays fast."""
-    path = Path(__file__).parent.parent / "models" / module
+def _dict_literal(module: str, name: str) -> tuple[Path, ast.Dict]:
+    """The dict literal `name = {...}` at the top level of vaelab/<module>; only that statement is parsed (lines are
+    added until it parses), so `vaelab --help` stays fast."""
+    path = Path(__file__).parent.parent / module
     text = path.read_text(encoding="utf-8")
     start = re.search(rf"^{name}\b[^=\n]*=\s*{{", text, re.MULTILINE)
-    end = text.find("\n}", start.end()) if start else -1
-    node = ast.parse(text[start.start():end + 2]).body[0] if end >= 0 else None
+    lines, node = text[start.start():].splitlines(keepends=True) if start else [], None
+    for n in range(1, len(lines) + 1):  # the first prefix that parses is the whole statement
+        try:
+            node = ast.parse("".join(lines[:n])).body[0]
+            break
+        except SyntaxError:
+            continue
     if not isinstance(node, (ast.Assign, ast.AnnAssign)) or not isinstance(node.value, ast.Dict):
         raise RuntimeError(f"{path}: no dict literal {name} = {{...}} at the top level")
-    keys = [k.value for k in node.value.keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
-    if len(keys) != len(node.value.keys):
+    if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.value.keys):
         raise RuntimeError(f"{path}: every key of {name} must be a string literal (the command line reads them)")
-    return tuple(keys)
+    return path, node.value
 
 
-# multinomial: word counts; categorical: 256 grey levels, for the autoregressive models (pixelcnn, pixel-vae)
-LIKELIHOODS = ("bernoulli", "gaussian", "gaussian-learned", "multinomial", "categorical")
-# ae, dae, exact, vq, btcvae, factorvae: only for the models that fix them
-ESTIMATORS = ("sgvb-a", "sgvb-b", "iwae", "ae", "dae", "exact", "vq", "btcvae", "factorvae")
-SCALES = ("exp", "softplus", "relu")
-DEVICES = ("auto", "cpu", "cuda")
-PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see runtime/precision.py
-POSTERIORS = ("gaussian", "laplace", "logistic", "student-t", "gumbel")  # see distributions/families.py
+def registered(module: str, name: str) -> tuple[str, ...]:
+    """The keys, in order, of the registry dict `name` in vaelab/<module> (e.g. "models/registry.py")."""
+    return tuple(k.value for k in _dict_literal(module, name)[1].keys)
+
+
+def registered_docs(module: str, name: str) -> dict[str, str]:
+    """{key: doc} of the registry dict `name` in vaelab/<module> whose values are calls with a string literal doc
+    as their second argument, e.g. `"single": Baseline(_single, "one Bernoulli ..."),`."""
+    path, d = _dict_literal(module, name)
+    docs = {}
+    for k, v in zip(d.keys, d.values, strict=True):
+        if not (isinstance(v, ast.Call) and len(v.args) > 1 and isinstance(v.args[1], ast.Constant)
+                and isinstance(v.args[1].value, str)):
+            raise RuntimeError(f"{path}: {name}[{k.value!r}] must be a call whose second argument is a string literal")
+        docs[k.value] = v.args[1].value
+    return docs
+
+
+MODELS = registered("models/registry.py", "MODELS")
 # normal, laplace, dirichlet-laplace (the Laplace approximation of Dirichlet(alpha)), vamp (the VampPrior: a mixture
 # of q(z|u_k) at learned pseudo-inputs)
-PRIORS = registered("priors.py", "PRIORS")
-FLOWS = ("none", "planar", "iaf")  # normalizing flows on top of the Gaussian posterior (models/flows.py)
-NOISES = ("masking", "gaussian")  # denoising autoencoder corruption, see distributions/corruption.py
-# names the CLI offers before it imports torch (`vaelab --help` stays fast);
-# their code is in reports/views.py, baselines/mixtures.py
-PLOT_KINDS = ("curves", "recon", "samples", "latent", "manifold", "interp", "topics", "latent-epochs",
-              "traversal")
-MODELS = registered("registry.py", "MODELS")
-# every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py)
+PRIORS = registered("models/priors.py", "PRIORS")
+POSTERIORS = registered("distributions/families.py", "POSTERIORS")
+# multinomial: word counts; categorical: 256 grey levels, for the autoregressive models (pixelcnn, pixel-vae)
+LIKELIHOODS = tuple(dict.fromkeys(registered("distributions/densities.py", "LIKELIHOODS")
+                                  + registered("models/pixel/sampling.py", "KINDS")))
+FLOWS = ("none",) + registered("models/flows.py", "FLOWS")  # flow posteriors on top of the Gaussian q(z|x)
+NOISES = registered("distributions/corruption.py", "NOISES")  # denoising autoencoder corruption
+# ae, dae, exact, vq, btcvae, factorvae: only for the models that fix them
+ESTIMATORS = registered("estimators/objectives.py", "OBJECTIVES")
+PLOT_KINDS = registered("reports/views.py", "KINDS")
+BASELINES = registered_docs("baselines/mixtures.py", "BASELINES")
+SCALES = registered("distributions/densities.py", "SCALE_FNS")
+DEVICES = ("auto", "cpu", "cuda")
+PRECISIONS = ("auto", "fp32", "tf32", "bf16")  # see runtime/precision.py
+# every --data value: the one list `--help`, error messages and data/ read (data/images.py, data/corpus.py); its
+# names are loaders' branches with PATH arguments, not a registry: tests/config/test_choices.py loads each
 IMAGE_DATASETS = ("digits", "shapes", "mnist", "fashion-mnist", "photo-patches", "npz:PATH", "folder:PATH",
                   "npy:DIR")
-CORPORA = ("bbc_news", "corpus:PATH", "20newsgroups")
+CORPORA = registered("data/named.py", "NAMED") + ("corpus:PATH", "20newsgroups")  # named: downloaded, checksummed
 DATASETS = IMAGE_DATASETS + CORPORA
-BASELINES = {
-    "single": "one independent Bernoulli per dimension, one full/diagonal Gaussian, "
-              "or one categorical (256 levels) per pixel",
-    "mixture": "a mixture by EM: of Bernoulli products, of per-pixel categoricals, or scikit-learn's GaussianMixture",
-    "lda": "scikit-learn's latent Dirichlet allocation on a corpus: perplexity and NPMI",
-}
 COVARIANCES = ("full", "diag")
 

@@ -12,12 +12,12 @@ to 0. The loss always compares the reconstruction with the clean x, never with x
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch.distributions import Normal
 
-from ..config.choices import NOISES
 from ..errors import ConfigError
 from ..runtime import split_noise as noise
 
@@ -42,23 +42,37 @@ class Noise:
 
     def describe(self) -> str:
         """Human-readable form, e.g. 'masking p=0.25'."""
-        if self.kind == "masking":
-            return f"masking p={self.level:g}"
-        return f"gaussian N({self.mean:g}, {self.level:g}^2)"
+        return NOISES[self.kind][1].format(level=self.level, mean=self.mean)
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """x~ ~ q_D(x~ | x) for x of shape (B, D), drawn from the global RNG unless a generator is given.
 
         Training draws go through runtime/split_noise.py, so a data-parallel run corrupts exactly like one process.
         """
-        if self.kind == "masking":
-            u = noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-            return x * (u >= self.level)
-        if generator is not None:
-            eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        else:
-            eps = noise.rsample(Normal(torch.zeros_like(x), torch.ones_like(x), validate_args=False), 1)[0]
-        return x + self.mean + self.level * eps
+        return NOISES[self.kind][0](x, self.level, self.mean, generator)
+
+
+def _masking(x: torch.Tensor, p: float, mean: float, generator: torch.Generator | None) -> torch.Tensor:
+    """Each input set to 0 with probability p (mean unused)."""
+    u = noise.uniform(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    return x * (u >= p)
+
+
+def _gaussian(x: torch.Tensor, sigma: float, mean: float, generator: torch.Generator | None) -> torch.Tensor:
+    """x + N(mean, sigma^2) on each input."""
+    if generator is not None:
+        eps = torch.randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+    else:
+        eps = noise.rsample(Normal(torch.zeros_like(x), torch.ones_like(x), validate_args=False), 1)[0]
+    return x + mean + sigma * eps
+
+
+# kind -> (x~ ~ q_D(x~ | x) from x (B, D), level, mean and a generator or None; how Noise.describe writes it). The
+# config's and the CLI's list of noises (config/choices.py reads the keys): a new corruption is one entry here.
+NOISES: dict[str, tuple[Callable[..., torch.Tensor], str]] = {
+    "masking": (_masking, "masking p={level:g}"),
+    "gaussian": (_gaussian, "gaussian N({mean:g}, {level:g}^2)"),
+}
 
 
 def from_config(c) -> Noise:

@@ -6,6 +6,8 @@ dimensions and returns one number per example, in nats.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch.distributions import Bernoulli, Distribution, Independent, Multinomial, Normal, constraints
@@ -91,26 +93,33 @@ class BernoulliLogits(Bernoulli):
         return torch.addcmul(F.softplus(self.logits).neg_(), value, self.logits)
 
 
-def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None) -> Distribution:
-    """p(x|z) from raw decoder output (..., D).
+def _gaussian_learned(out: torch.Tensor, logvar: torch.Tensor | None) -> Distribution:
+    if logvar is None:
+        raise ValueError("gaussian-learned needs a log-variance")
+    std = torch.exp(0.5 * logvar.clamp(min=MIN_LOGVAR)).expand_as(out)
+    return Independent(Normal(out, std, **_CHECK), 1, **_CHECK)
 
-    bernoulli        : out are logits.
-    gaussian         : N(x; out, I), the seed's fixed unit variance.
-    gaussian-learned : N(x; out, diag(exp(logvar))) with one learned log-variance per dimension.
-    multinomial      : word counts, tokens drawn from softmax(out) (Miao et al. 2016, NVDM); see BagOfWords.
-    """
-    if kind == "multinomial":
-        return BagOfWords(out)
-    if kind == "bernoulli":
-        return Independent(BernoulliLogits(logits=out, **_CHECK), 1, **_CHECK)
-    if kind == "gaussian":
-        return Independent(Normal(out, torch.ones_like(out), **_CHECK), 1, **_CHECK)
-    if kind == "gaussian-learned":
-        if logvar is None:
-            raise ValueError("gaussian-learned needs a log-variance")
-        std = torch.exp(0.5 * logvar.clamp(min=MIN_LOGVAR)).expand_as(out)
-        return Independent(Normal(out, std, **_CHECK), 1, **_CHECK)
-    raise ValueError(f"unknown likelihood {kind!r}")
+
+# p(x|z) from raw decoder output (..., D) and, for gaussian-learned, the log-variance; name -> constructor. With
+# models/pixel/sampling.py's KINDS (categorical), the config's and the CLI's list of likelihoods (config/choices.py
+# reads the keys): a new likelihood is one entry here.
+#   bernoulli        : out are logits.
+#   gaussian         : N(x; out, I), the seed's fixed unit variance.
+#   gaussian-learned : N(x; out, diag(exp(logvar))) with one learned log-variance per dimension.
+#   multinomial      : word counts, tokens drawn from softmax(out) (Miao et al. 2016, NVDM); see BagOfWords.
+LIKELIHOODS: dict[str, Callable[[torch.Tensor, torch.Tensor | None], Distribution]] = {
+    "bernoulli": lambda out, logvar: Independent(BernoulliLogits(logits=out, **_CHECK), 1, **_CHECK),
+    "gaussian": lambda out, logvar: Independent(Normal(out, torch.ones_like(out), **_CHECK), 1, **_CHECK),
+    "gaussian-learned": _gaussian_learned,
+    "multinomial": lambda out, logvar: BagOfWords(out),
+}
+
+
+def likelihood(kind: str, out: torch.Tensor, logvar: torch.Tensor | None = None) -> Distribution:
+    """p(x|z) of the family `kind` (a key of LIKELIHOODS) from raw decoder output (..., D)."""
+    if kind not in LIKELIHOODS:
+        raise ValueError(f"unknown likelihood {kind!r}")
+    return LIKELIHOODS[kind](out, logvar)
 
 
 def mean_image(p: Distribution) -> torch.Tensor:

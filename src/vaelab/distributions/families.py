@@ -18,6 +18,7 @@ are the models' own (models/priors.py).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 from torch.distributions import (
@@ -35,7 +36,6 @@ from torch.distributions import (
 )
 from torch.distributions.kl import kl_divergence
 
-from ..config.choices import POSTERIORS
 from .densities import SCALE_FNS
 
 STUDENT_DF = 5.0  # fixed degrees of freedom: heavier tails than a Gaussian, finite mean and variance
@@ -72,21 +72,26 @@ class Logistic(TransformedDistribution):
         return torch.log(self.scale) + 2.0
 
 
+def _student_t(loc: torch.Tensor, scale: torch.Tensor) -> StudentT:
+    return StudentT(torch.full_like(loc, STUDENT_DF), loc, scale, **_CHECK)
+
+
+# the posterior families, name -> (torch class, constructor from location and scale tensors); the config's and the
+# CLI's list of names (config/choices.py reads the keys): a new family is one entry here
+POSTERIORS: dict[str, tuple[type[Distribution], Callable[[torch.Tensor, torch.Tensor], Distribution]]] = {
+    "gaussian": (Normal, lambda loc, scale: Normal(loc, scale, **_CHECK)),
+    "laplace": (Laplace, lambda loc, scale: Laplace(loc, scale, **_CHECK)),
+    "logistic": (Logistic, Logistic),
+    "student-t": (StudentT, _student_t),
+    "gumbel": (Gumbel, lambda loc, scale: Gumbel(loc, scale, **_CHECK)),
+}
+
+
 def location_scale(kind: str, loc: torch.Tensor, scale: torch.Tensor) -> Distribution:
     """One family over the last dimension (event), from location and positive scale tensors."""
-    if kind == "gaussian":
-        base = Normal(loc, scale, **_CHECK)
-    elif kind == "laplace":
-        base = Laplace(loc, scale, **_CHECK)
-    elif kind == "logistic":
-        base = Logistic(loc, scale)
-    elif kind == "student-t":
-        base = StudentT(torch.full_like(loc, STUDENT_DF), loc, scale, **_CHECK)
-    elif kind == "gumbel":
-        base = Gumbel(loc, scale, **_CHECK)
-    else:
+    if kind not in POSTERIORS:
         raise ValueError(f"unknown posterior family {kind!r} (choose from {', '.join(POSTERIORS)})")
-    return Independent(base, 1, **_CHECK)
+    return Independent(POSTERIORS[kind][1](loc, scale), 1, **_CHECK)
 
 
 def posterior(kind: str, raw: torch.Tensor, scale: str = "exp") -> Distribution:
@@ -104,8 +109,7 @@ def loc_scale(q: Distribution) -> tuple[torch.Tensor, torch.Tensor]:
 def family_of(q: Distribution) -> str:
     """The family name of a posterior built by location_scale."""
     base = q.base_dist if isinstance(q, Independent) else q
-    for kind, cls in (("gaussian", Normal), ("laplace", Laplace), ("logistic", Logistic),
-                      ("student-t", StudentT), ("gumbel", Gumbel)):
+    for kind, (cls, _) in POSTERIORS.items():
         if isinstance(base, cls):
             return kind
     raise ValueError(f"not a vaelab posterior family: {type(base).__name__}")

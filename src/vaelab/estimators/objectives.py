@@ -201,9 +201,11 @@ def factorvae(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) 
     return Bound(loss, (recon - kl).detach(), terms)
 
 
+# the objectives by name; the config's list of estimators (config/choices.py reads the keys): a new objective is
+# its function and one entry here
 OBJECTIVES: dict[str, Callable[..., Bound]] = {
-    "sgvb-b": sgvb_b,
     "sgvb-a": sgvb_a,
+    "sgvb-b": sgvb_b,
     "iwae": iwae,
     "ae": ae,
     "dae": dae,

@@ -18,6 +18,8 @@ Shapes: z (K, B, Dz), h (B, C), log-determinants (K, B).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -74,18 +76,22 @@ class IAF(nn.Module):
         return sigma * z + (1 - sigma) * m, -F.softplus(-s).sum(-1)  # log sigmoid(s) = -softplus(-s)
 
 
+# one step of each flow from (Dz, context size); the config's and the CLI's list of flows (config/choices.py reads the
+# keys, beside "none"): a new flow is its step class and one entry here
+FLOWS: dict[str, Callable[[int, int], nn.Module]] = {
+    "planar": Planar,
+    "iaf": lambda dz, context: IAF(dz, context, max(2 * dz, context)),
+}
+
+
 class Flow(nn.Module):
     """N steps of one kind; forward(z0, h) -> (z_N, sum of log |det J|)."""
 
     def __init__(self, kind: str, steps: int, dz: int, context: int):
         super().__init__()
-        if kind == "planar":
-            layers = [Planar(dz, context) for _ in range(steps)]
-        elif kind == "iaf":
-            layers = [IAF(dz, context, max(2 * dz, context)) for _ in range(steps)]
-        else:
-            raise ValueError(f"unknown flow {kind!r} (planar or iaf)")
-        self.kind, self.steps = kind, nn.ModuleList(layers)
+        if kind not in FLOWS:
+            raise ValueError(f"unknown flow {kind!r} ({' or '.join(FLOWS)})")
+        self.kind, self.steps = kind, nn.ModuleList(FLOWS[kind](dz, context) for _ in range(steps))
 
     def forward(self, z: torch.Tensor, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         log_det = torch.zeros(z.shape[:-1], device=z.device, dtype=z.dtype)  # (K, B)

@@ -15,7 +15,6 @@ import torch
 from sklearn.decomposition import PCA
 from torch.distributions import Normal
 
-from ..config.choices import PLOT_KINDS
 from ..data import ImageData, is_corpus
 from ..data import rows as stored_rows
 from ..data.labels import label_names
@@ -30,7 +29,6 @@ from ..terminal import printable
 from ..topics import scores
 from . import animation, plots
 
-KINDS = PLOT_KINDS
 PLOT_SEED = 0
 
 
@@ -327,7 +325,22 @@ class RunView:
     def make(self, kind: str, **kw) -> Path:
         if kind not in KINDS:
             raise VaelabError(unknown("plot kind", kind, KINDS))
-        return getattr(self, kind.replace("-", "_"))(**kw)
+        return KINDS[kind](self, **kw)
+
+
+# the plot kinds, name -> the RunView method that draws it; `vaelab plot --kind`'s list (config/choices.py reads the
+# keys), in the order `--kind all` and the report draw them: a new kind is its method and one entry here
+KINDS: dict[str, Callable[..., Path]] = {
+    "curves": RunView.curves,
+    "recon": RunView.recon,
+    "samples": RunView.samples,
+    "latent": RunView.latent,
+    "manifold": RunView.manifold,
+    "interp": RunView.interp,
+    "topics": RunView.topics,
+    "latent-epochs": RunView.latent_epochs,
+    "traversal": RunView.traversal,
+}
 
 
 def all_plots(run: str | Path, device: str = "cpu", data: ImageData | None = None, log=info) -> list[Path]:
