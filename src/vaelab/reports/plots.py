@@ -236,13 +236,17 @@ def manifold(images: np.ndarray, path: str | Path, *, n: int, ticks_x: np.ndarra
     return _save(fig, path)
 
 
+def _rows_grid(images: np.ndarray) -> tuple[np.ndarray, int, int, int, int]:
+    """Rows of images (rows, cols, H, W[, C]) tiled into one picture, with rows, cols and each image's H and W."""
+    a = np.asarray(images, dtype=np.float64)
+    rows, cols = a.shape[:2]
+    flat = _as_images(a.reshape(rows * cols, *a.shape[2:]))
+    return tile(flat, cols), rows, cols, *flat.shape[1:3]
+
+
 def interpolation(images: np.ndarray, path: str | Path) -> Path:
     """Rows of latent interpolations; the first and last columns (the data) are framed."""
-    a = np.asarray(images, dtype=np.float64)
-    rows, steps = a.shape[:2]
-    flat = _as_images(a.reshape(rows * steps, *a.shape[2:]))
-    h, w = flat.shape[1:3]
-    grid = tile(flat, steps)
+    grid, rows, steps, _, w = _rows_grid(images)
     fig = _figure(min(12.0, 0.6 * steps + 1.0), min(10.0, 0.6 * rows + 1.0))
     ax = fig.subplots()
     _show(ax, grid)
@@ -260,11 +264,7 @@ def interpolation(images: np.ndarray, path: str | Path) -> Path:
 def traversal(images: np.ndarray, path: str | Path, *, values: np.ndarray, dims: list[int], title: str) -> Path:
     """Rows of latent traversals, (rows, 1 + steps, H, W): the data image (framed), then the decoded sweep;
     values (rows, steps) label each row's ends, dims the latent dimension of each row."""
-    a = np.asarray(images, dtype=np.float64)
-    rows, cols = a.shape[:2]
-    flat = _as_images(a.reshape(rows * cols, *a.shape[2:]))
-    h, w = flat.shape[1:3]
-    grid = tile(flat, cols)
+    grid, rows, cols, h, w = _rows_grid(images)
     fig = _figure(min(12.0, 0.6 * cols + 2.0), min(14.0, 0.6 * rows + 1.0))
     ax = fig.subplots()
     _show(ax, grid)
