@@ -8,23 +8,23 @@ against the code that implements them.
 """
 
 import ast
+import io
 import re
+import tokenize
 from pathlib import Path
 
 
 def _dict_literal(module: str, name: str) -> tuple[Path, ast.Dict]:
-    """The dict literal `name = {...}` at the top level of vaelab/<module>; only that statement is parsed (lines are
-    added until it parses), so `vaelab --help` stays fast."""
+    """The dict literal `name = {...}` at the top level of vaelab/<module>; only that statement is read, so
+    `vaelab --help` stays fast."""
     path = Path(__file__).parent.parent / module
     text = path.read_text(encoding="utf-8")
     start = re.search(rf"^{name}\b[^=\n]*=\s*{{", text, re.MULTILINE)
-    lines, node = text[start.start():].splitlines(keepends=True) if start else [], None
-    for n in range(1, len(lines) + 1):  # the first prefix that parses is the whole statement
-        try:
-            node = ast.parse("".join(lines[:n])).body[0]
-            break
-        except SyntaxError:
-            continue
+    node = None
+    if start:  # the statement ends at the tokenizer's first logical line end (brackets, strings and comments known)
+        rest = text[start.start():]
+        end = next(t.end for t in tokenize.generate_tokens(io.StringIO(rest).readline) if t.type == tokenize.NEWLINE)
+        node = ast.parse("\n".join(rest.splitlines()[:end[0]])).body[0]
     if not isinstance(node, (ast.Assign, ast.AnnAssign)) or not isinstance(node.value, ast.Dict):
         raise RuntimeError(f"{path}: no dict literal {name} = {{...}} at the top level")
     if not all(isinstance(k, ast.Constant) and isinstance(k.value, str) for k in node.value.keys):
