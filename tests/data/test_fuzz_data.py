@@ -11,6 +11,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import torch
 from fuzzing import listing, outcome
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -137,7 +138,11 @@ def test_image_folder(files, size):
         d = outcome(load_images, f"folder:{tmp}", image_size=size)
         if d is not None:
             _check_images(d)
-            assert d.shape == (1, size, size)
+            # grey unless some image is in colour (folder: keeps what the images are, data/channels.py)
+            assert d.shape in ((1, size, size), (3, size, size))
+            if d.shape[0] == 3:
+                rgb = torch.cat([d.train, d.val, d.test]).reshape(-1, 3, size * size)
+                assert bool((rgb[:, 0] != rgb[:, 1]).any() | (rgb[:, 1] != rgb[:, 2]).any())
         assert listing(Path(tmp)) == before
 
 
