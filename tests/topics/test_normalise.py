@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 from paths import ROOT
 
+from vaelab.errors import VaelabError
 from vaelab.topics import encode, normalise
 from vaelab.topics.normalise import Normaliser
 
@@ -60,3 +61,39 @@ def test_ten_bbc_style_texts_keep_85_percent_of_their_words():
             assert share >= 0.85, share  # 155 of 180 with simplemma 2.0.0; stop words (132) aside
         else:
             assert share < 0.5, share  # exact tokens only: 84 of 180
+
+
+def test_a_recorded_reading_is_read_back_as_recorded(monkeypatch):
+    pytest.importorskip("simplemma")
+    monkeypatch.setattr(normalise, "_simplemma", lambda: None)
+    without = normalise.recipe()  # recorded where simplemma was not installed
+    monkeypatch.undo()
+    assert without["lemmatiser"] is None and without["endings"][0] == ["ies", "y"] and "the" in without["stop_words"]
+    n = Normaliser(VOCAB, recorded=without)
+    c = n(SENTENCE)
+    # read as recorded, not with the installed simplemma: "fell" stays unseen, as test_endings_alone... found
+    assert _words(c) == ["announce", "bank", "interest", "rate", "share"] and (c.stop, c.unseen) == (5, 2)
+    assert len(n.notes) == 1 and "no lemmatiser" in n.notes[0] and "not used" in n.notes[0]
+    other = Normaliser(VOCAB, recorded=without | {"lemmatiser": "simplemma 0.0.1"})
+    assert "fall" in _words(other(SENTENCE))  # the installed simplemma reads, and says it is another version
+    assert len(other.notes) == 1 and "simplemma 0.0.1" in other.notes[0] and "installed and used" in other.notes[0]
+    same = Normaliser(VOCAB, recorded=normalise.recipe())
+    assert same.notes == [] and _words(same(SENTENCE)) == _words(Normaliser(VOCAB)(SENTENCE))
+    # the recorded stop words and endings are the ones used, not scikit-learn's list or ENDINGS
+    own = Normaliser(VOCAB, recorded=without | {"stop_words": ["banks", "fell"], "endings": [["ed", "e"]]})
+    c = own(SENTENCE)
+    assert _words(c) == ["announce", "interest"] and c.stop == 3  # banks, fell, fell; rates/shares keep their -s
+
+
+def test_a_recorded_reading_missing_its_lemmatiser_says_so(monkeypatch):
+    recorded = normalise.recipe() | {"lemmatiser": "simplemma 2.0.0"}
+    monkeypatch.setattr(normalise, "_simplemma", lambda: None)
+    n = Normaliser(VOCAB, recorded=recorded)
+    assert "fall" not in _words(n(SENTENCE)) and "not installed" in n.notes[0] and "endings only" in n.notes[0]
+
+
+@pytest.mark.parametrize("change", [{"recipe": 2}, {"stop_words": "the a"}, {"endings": [["s"]]},
+                                    {"lemmatiser": 3}, {"token_pattern": "(unclosed"}, {"lower_case": None}])
+def test_a_damaged_recorded_reading_is_refused(change):
+    with pytest.raises(VaelabError, match="RUN/text-reading.json is damaged"):
+        Normaliser(VOCAB, recorded=normalise.recipe() | change, where="RUN/text-reading.json")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from corpora import two_topic_lines, write_tsv
 import vaelab
 from vaelab.cli.main import run as cli
 from vaelab.runs import inputs, loading
-from vaelab.topics import scores
+from vaelab.topics import normalise, scores
 
 TINY = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "16", "--lr", "2e-2", "--eval-k", "5", "--device", "cpu"]
 A_DOC = " ".join(f"a{i % 10}" for i in range(25)) + " zebra"  # 25 known words, 1 unseen
@@ -154,3 +155,36 @@ def test_lda_baseline_reports_diversity_and_purity(corpus):
     assert r["diversity"] == pytest.approx(0.5)  # 20 words: each top-25 list is the whole vocabulary
     assert r["purity"] == 1.0  # each topic's 8 (= 16 test documents / 2 topics) top documents share a label
     assert "whole document" in r["estimators"]["npmi"] and r["npmi"] > 0.3
+
+
+def test_a_run_records_its_text_reading_and_docs_read_new_text_with_it(prodlda_run, tmp_path, capsys):
+    recorded = json.loads((prodlda_run / "text-reading.json").read_text())
+    assert recorded == normalise.recipe()  # written when it trained, with the stop words themselves
+    run = tmp_path / "copy"
+    shutil.copytree(prodlda_run, run)
+    # another reading recorded: "zebra" a stop word, and a simplemma version that is not the installed one
+    (run / "text-reading.json").write_text(json.dumps(recorded | {"stop_words": ["zebra"],
+                                                                  "lemmatiser": "simplemma 0.0.1"}))
+    docs = tmp_path / "new.txt"
+    docs.write_text(f"{A_DOC}\n", encoding="utf-8")
+    assert cli(["topics", str(run), "--docs", str(docs)]) == 0
+    out = capsys.readouterr().out
+    assert "the run's 1 stop words dropped" in out and "besides 1 stop words" in out
+    row = next(csv.DictReader(io.StringIO((run / "doc_topics.csv").read_text())))
+    assert (row["words"], row["unseen"], row["stop"]) == ("25", "0", "1")
+    if recorded["lemmatiser"] is not None:  # simplemma installed: its version is not the recorded 0.0.1
+        assert "note: the run recorded simplemma 0.0.1" in out
+        with pytest.warns(UserWarning, match="recorded simplemma 0.0.1"):
+            e = vaelab.encode(run, [A_DOC])
+    else:
+        assert "note: the run recorded simplemma 0.0.1, which is not installed" in out
+        with pytest.warns(UserWarning, match="not installed"):
+            e = vaelab.encode(run, [A_DOC])
+    assert (e.words.tolist(), e.unseen.tolist(), e.stop.tolist()) == ([25], [0], [1])
+    (run / "text-reading.json").unlink()  # a run trained before runs recorded their reading: read as now, said
+    with pytest.warns(UserWarning, match="recorded no text reading"):
+        assert vaelab.encode(run, [A_DOC]).unseen.tolist() == [1]
+    (run / "text-reading.json").write_text("{not json")
+    assert cli(["topics", str(run), "--docs", str(docs)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("vaelab: error:") and "text-reading.json is damaged" in err[0]

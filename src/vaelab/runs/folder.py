@@ -51,6 +51,7 @@ EVALS = "evals"
 DATA_ARRAYS = "data.npz"  # arrays given to vaelab.train(data=x), kept with the run (runs/user_arrays.py)
 DATA_SOURCE = "data-source.json"  # the data's files, fingerprinted (runs/kept_data.py)
 DATA_VIEW = "data-view.npz"  # what plots, the explorer and topics read without the data (runs/kept_data.py)
+TEXT_READING = "text-reading.json"  # how a document run reads new text (topics/normalise.py's recipe)
 REPORT = "report.html"
 EXPLORER = "explorer.html"  # explorer/page.py
 PLOTS = "plots"

@@ -6,6 +6,9 @@
     RUN/data-view.npz     what plot, explore, topics, topics --docs and vaelab.encode read: the examples' shape and
                           scale, the test split and its labels, and for word counts the training split (topic shares)
                           and the vocabulary with the label names. Plain arrays, read back without pickle.
+    RUN/text-reading.json for a document run, how new text is read onto its vocabulary (lower-casing, tokens, the
+                          stop words, the lemmatiser and its version, the ending rules: topics/normalise.py), so
+                          `topics --docs` and vaelab.encode read it as the run did wherever they run
 
 A relative data path (npz:my.npz, corpus:texts/) and data_dir are made absolute before the config is saved, so
 the run names its data the same from any working directory. Runs trained before these files existed load their data
@@ -30,7 +33,7 @@ from ..data.npfiles import read_npz
 from ..data.regular_files import open_regular
 from ..errors import DataError, VaelabError
 from . import inputs
-from .folder import DATA_SOURCE, DATA_VIEW, RunFolder
+from .folder import DATA_SOURCE, DATA_VIEW, TEXT_READING, RunFolder
 
 SOURCE, VIEW = DATA_SOURCE, DATA_VIEW
 PATH_KINDS = ("npz", "npy", "folder", "corpus")  # data = "KIND:PATH"
@@ -104,8 +107,9 @@ def _view_arrays(data: ImageData | CorpusData) -> dict[str, np.ndarray]:
     return out
 
 
-def keep(run: str | Path, c: cfg.Config, data: ImageData | CorpusData) -> None:
-    """Write RUN/data-source.json and RUN/data-view.npz for a run about to train on data (from config c)."""
+def keep(run: str | Path, c: cfg.Config, data: ImageData | CorpusData, reading: dict[str, Any] | None = None) -> None:
+    """Write RUN/data-source.json and RUN/data-view.npz for a run about to train on data (from config c), and
+    RUN/text-reading.json when given how new text is to be read (a document run)."""
     folder = RunFolder(run)
     try:
         files = [fingerprint(p) for p in source_files(c)]
@@ -115,6 +119,20 @@ def keep(run: str | Path, c: cfg.Config, data: ImageData | CorpusData) -> None:
     buf = io.BytesIO()
     np.savez(buf, **_view_arrays(data))
     atomic_write(folder.path / VIEW, buf.getvalue())
+    if reading is not None:
+        folder.write_json(TEXT_READING, reading)
+
+
+def reading(run: str | Path) -> Any:
+    """The text reading a document run recorded (RUN/text-reading.json), None for a run without one; a file that
+    is not JSON is a VaelabError (its fields are checked by topics/normalise.py)."""
+    path = RunFolder(run).path / TEXT_READING
+    if not path.is_file():
+        return None
+    kept = RunFolder(run).read_json(TEXT_READING)
+    if kept is None:
+        raise VaelabError(f"{path} is damaged (not JSON); train the run again")
+    return kept
 
 
 def check_source(run: str | Path, c: cfg.Config) -> cfg.Config:
