@@ -154,3 +154,40 @@ def test_the_embedded_payload_holds_no_character_the_html_parser_reads():
     blob = re.search(r'<script id="payload" type="application/json">(.*?)</script>', html, re.S).group(1)
     assert not set(blob) & {"<", ">", "&", "\u2028", "\u2029"} and json.loads(blob) == data
     assert html.count("</script>") == 2 and "<title>&lt;/title&gt;&lt;script&gt;" in html
+
+
+@pytest.fixture(scope="module")
+def cvae(tmp_path_factory):
+    """A conditional VAE (Sohn et al. 2015) on the digits: its decoder reads [z, onehot(y)]."""
+    return vaelab.train(out=tmp_path_factory.mktemp("c") / "cvae", **(SMALL | dict(conditional=True)))
+
+
+def test_a_conditional_payload_decodes_z_with_the_class_and_codes_with_the_own_label(cvae):
+    data = inputs.load_data(loading.load_config(cvae))  # rows (N, 64 + 10): the image, then its one-hot label
+    p = explorer.payload(cvae, points=40, data=data)
+    assert p["classes"] == [str(i) for i in range(10)] and p["decoder"]["mode"] == "page"
+    assert "[z, onehot(y)]" in p["note"]
+    model = vaelab.load(cvae)
+    layers = xd.import_layers(p["decoder"]["layers"])
+    assert layers[0].weight.shape[1] == 2 + 10
+    z = np.array([[0.3, -0.8], [1.1, 0.4]])
+    for y in (0, 7):  # the page's arithmetic on [z, onehot(y)] is model.decode(z, y)
+        hot = np.eye(10)[[y, y]]
+        with torch.no_grad():
+            want = model.decode(torch.tensor(z, dtype=torch.float32), torch.tensor(hot, dtype=torch.float32)).mean
+        assert np.abs(xd.forward(layers, np.concatenate([z, hot], 1), "sigmoid") - want.numpy()).max() < 1e-5
+    idx = np.array(p["index"])
+    images = xd.unb64(p["examples"], "u1").reshape(40, 64)  # the images alone: the label columns are cut
+    assert np.array_equal(images, np.round(data.test.numpy()[idx, :64] / 16 * 255))
+    with torch.no_grad():  # each code is E_q[z | x, y] with the example's own label
+        codes = model.embed(data.test[idx].float() / 16).numpy()
+    assert np.abs(xd.unb64(p["codes"], "<f4").reshape(40, 2) - codes).max() < 1e-6
+    grid = explorer.payload(cvae, points=40, data=data, decoder="grid")
+    n, (x0, x1, y0, y1) = grid["decoder"]["n"], grid["extent"]
+    nodes = xd.unb64(grid["decoder"]["nodes"], "u1").reshape(10, n, n, 64)  # one grid per class
+    for y, i, j in ((0, 0, 0), (4, n - 1, 2), (9, n // 2, n - 1)):
+        a, b = x0 + (x1 - x0) * i / (n - 1), y0 + (y1 - y0) * j / (n - 1)
+        with torch.no_grad():
+            mean = model.decode(torch.tensor([[a, b]]), torch.eye(10)[[y]]).mean[0].numpy()
+        assert np.abs(nodes[y, j, i].astype(int) - np.round(255 * mean)).max() <= 1
+    assert np.abs(nodes[0].astype(int) - nodes[9]).max() > 20  # the class changes the decoded pictures

@@ -353,3 +353,89 @@ def test_the_keyboard_moves_the_pointer_and_enter_selects_the_nearest_example(pa
     assert page.evaluate("document.querySelectorAll('#interp canvas').length") == 12
     assert page.get_attribute("#out", "role") == "img"
     assert "nearest test example" in page.get_attribute("#out", "aria-label")  # the picture's text alternative
+
+
+# --- a conditional model (Sohn et al. 2015): the class selector chooses the y its decoder reads with z ---------
+@pytest.fixture(scope="module")
+def cvae(tmp_path_factory):
+    run = vaelab.train(out=tmp_path_factory.mktemp("c") / "cvae", **(SMALL | dict(conditional=True)))
+    explorer.write_explorer(run)
+    return run
+
+
+def _class_levels(run, z, y) -> np.ndarray:
+    """255 x the mean of p(x | z, y) from PyTorch, for codes z (N, Dz) and class numbers y (N,)."""
+    z = torch.tensor(np.atleast_2d(z), dtype=torch.float32)
+    with torch.no_grad():
+        mean = vaelab.load(run).decode(z, torch.eye(10)[list(y)]).mean.numpy()
+    return np.round(255 * np.clip(mean, 0, 1))
+
+
+def test_changing_the_class_changes_the_decoded_image_to_the_torch_decoder_s(browser, cvae):
+    pg = browser.new_page(viewport={"width": 1280, "height": 1000})
+    requests, errors = [], []
+    pg.on("request", lambda r: requests.append(r.url))
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto((cvae / "explorer.html").as_uri())
+    assert pg.locator("#classSel").is_visible()
+    assert pg.locator("#classSel option").all_inner_texts() == [str(i) for i in range(10)]
+    x0, x1, y0, y1 = pg.evaluate("explorer.payload.extent")
+    pg.mouse.move(*pg.evaluate(f"explorer.toClient({0.3 * x0 + 0.7 * x1}, {0.6 * y0 + 0.4 * y1})"))
+    z = pg.evaluate("explorer.state.z")
+    first = _pixels(pg, "#out")
+    assert np.abs(first - _class_levels(cvae, z, [0])[0]).max() <= 1  # class 0 until another is chosen
+    for y in (7, 2):
+        pg.select_option("#classSel", str(y))
+        s = pg.evaluate("explorer.state")
+        assert s["y"] == y and s["z"] == z  # the same code, another class
+        got = _pixels(pg, "#out")
+        assert np.abs(got - _class_levels(cvae, z, [y])[0]).max() <= 1
+        assert np.abs(got - first).max() > 20  # and a visibly other picture
+        assert f"given y = {y}" in pg.inner_text("#live")
+    # a test example is reconstructed with its own label, whatever class is chosen
+    p = pg.evaluate("explorer.payload")
+    labels, codes = xd.unb64(p["labels"], "<i4"), xd.unb64(p["codes"], "<f4").reshape(-1, 2)
+    i = int(np.flatnonzero(labels != 2)[0])
+    pg.evaluate(f"explorer.showHover({i})")
+    assert np.abs(_pixels(pg, "#hoverRecon") - _class_levels(cvae, codes[i], [labels[i]])[0]).max() <= 1
+    pg.evaluate(f"explorer.select({i}); explorer.select({i + 1})")  # the line between two codes, decoded as class 2
+    t = np.linspace(0, 1, 10)[:, None]
+    want = _class_levels(cvae, (1 - t) * codes[i].astype(np.float64) + t * codes[i + 1], [2] * 10)
+    for step in (0, 4, 9):
+        assert np.abs(_pixels(pg, f"#interp canvas:nth-child({step + 2})") - want[step]).max() <= 1
+    assert "given y = 2" in pg.inner_text("#interp")
+    assert errors == [] and requests == [(cvae / "explorer.html").as_uri()]
+    pg.close()
+
+
+def test_the_class_selector_reads_each_class_s_own_grid(browser, cvae, tmp_path):
+    pg, errors = _load(browser, explorer.page(explorer.payload(cvae, decoder="grid")), tmp_path / "grid.html")
+    x0, x1, y0, y1 = pg.evaluate("explorer.payload.extent")
+    pg.mouse.move(*pg.evaluate(f"explorer.toClient({0.45 * x0 + 0.55 * x1}, {0.5 * y0 + 0.5 * y1})"))
+    z = pg.evaluate("explorer.state.z")
+    for y in (0, 5):
+        pg.select_option("#classSel", str(y))
+        # between nodes the grid is close to the decoder of that class, and far from the other class's
+        err = np.abs(_pixels(pg, "#out") - _class_levels(cvae, z, [y])[0]).mean()
+        other = np.abs(_pixels(pg, "#out") - _class_levels(cvae, z, [5 - y])[0]).mean()
+        assert err < 8 and other > err
+    assert errors == []
+    pg.close()
+
+
+def test_hostile_class_names_are_shown_as_text_in_the_selector(browser, cvae, tmp_path):
+    p = explorer.payload(cvae)
+    p["classes"] = p["label_names"] = [f"{PWN}{i}" for i in range(10)]
+    pg, errors = _load(browser, explorer.page(p), tmp_path / "classes.html")
+    title = pg.title()
+    assert pg.locator("#classSel option").all_inner_texts() == p["classes"]  # the markup shows as the text it is
+    assert pg.locator("#classBox img").count() == 0
+    pg.select_option("#classSel", "3")
+    assert f"given y = {PWN}3" in pg.inner_text("#live")
+    _unpwned(pg, title)
+    assert errors == []
+    pg.close()
+
+
+def test_an_unconditional_page_has_no_class_selector(page):
+    assert page.locator("#classBox").is_hidden() and page.evaluate("explorer.payload.classes") is None

@@ -64,7 +64,8 @@ def test_a_conditional_run_labels_its_bounds_and_samples_per_class(tmp_path):
     assert c.conditional and c.classes == 10 and model.classes == 10
     ev = api.evaluate(out, k=20, write=False)
     assert ev["conditional"]["classes"] == 10 and "log p(x | y)" in ev["estimators"]["iwae"]
-    assert (out / "plots" / "samples.png").is_file() and not (out / "plots" / "manifold.png").exists()
+    assert (out / "plots" / "samples.png").is_file() and (out / "plots" / "manifold.png").is_file()  # of class 0
+    assert not (out / "plots" / "interp.png").exists()  # a line between two codes: the explorer draws it per class
     g = torch.Generator().manual_seed(0)
     z = model.sample_latent(2, g)
     with torch.no_grad():  # one z decoded with two labels: two different images
@@ -115,3 +116,40 @@ def test_a_resumed_conditional_run_is_the_uninterrupted_one(tmp_path):
     assert cli(["-q", "train", "--epochs", "2", "--out", str(tmp_path / "b"), *flags]) == 0
     a, b = (load_file(tmp_path / r / "model.safetensors") for r in ("a", "b"))
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_the_manifold_of_a_conditional_model_decodes_the_chosen_class(tmp_path, monkeypatch, capsys):
+    import numpy as np
+    from scipy.stats import norm
+
+    from vaelab.reports import plots, views
+
+    out = tmp_path / "cvae"
+    flags = ["--hidden", "16", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu"]
+    assert cli(["-q", "train", "--conditional", "--epochs", "1", "--no-report", "--out", str(out), *flags]) == 0
+    figures = []
+    save = plots._save
+    monkeypatch.setattr(plots, "_save", lambda fig, path: (figures.append(fig), save(fig, path))[1])
+    view = views.RunView(out)
+    q = norm.ppf((np.arange(5) + 0.5) / 5)  # N(0, 1) quantiles (i + 0.5) / 5, the top row the highest z2
+    z = torch.tensor([(q[c], q[4 - r]) for r in range(5) for c in range(5)], dtype=torch.float32)
+    tiles = {}
+    for y in (3, 8):
+        view.manifold(n=5, y=y)
+        (image,) = figures[-1].axes[0].get_images()
+        picture = np.asarray(image.get_array())  # 5 x 5 tiles of 8 x 8 pixels with a 1-pixel gutter
+        tiles[y] = picture[1:, 1:].reshape(5, 9, 5, 9)[:, :8, :, :8].transpose(0, 2, 1, 3).reshape(25, 8, 8)
+        with torch.no_grad():  # by hand: p(x | z, y) at each grid point with the one-hot label of y
+            means = view.model.decode(z, torch.eye(10)[[y] * 25]).mean.reshape(25, 8, 8).numpy()
+        assert np.allclose(tiles[y], means, atol=1e-6)
+        assert f"given y = {y}" in figures[-1].axes[0].get_title()
+    assert np.abs(tiles[3] - tiles[8]).max() > 0.01  # one epoch: the classes already differ
+    with pytest.raises(VaelabError, match="0 to 9, not 10"):
+        view.manifold(n=5, y=10)
+    assert cli(["plot", str(out), "--kind", "manifold", "--class", "4"]) == 0
+    err = expect_error(["plot", str(out), "--kind", "samples", "--class", "4"], capsys)
+    assert "--class" in err and "samples" in err
+    plain = tmp_path / "vae"
+    assert cli(["-q", "train", "--epochs", "1", "--no-report", "--out", str(plain), *flags]) == 0
+    err = expect_error(["plot", str(plain), "--kind", "manifold", "--class", "4"], capsys)
+    assert "only for a conditional model" in err

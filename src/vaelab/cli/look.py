@@ -47,6 +47,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--kind", required=True, choices=choices.PLOT_KINDS + ("all",))
     p.add_argument("--range", type=Number(float, count=4),
                    help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
+    p.add_argument("--class", dest="y", type=INDEX, default=None, metavar="Y",
+                   help="manifold of a conditional model: the class y it decodes with, a number (default 0)")
     p.add_argument("--device", choices=choices.DEVICES, default="cpu")
     p.add_argument("--epoch", type=INDEX, help="draw with the weights kept for epoch N (--save-every) into "
                                              "<kind>-epoch-NNN.png")
@@ -128,11 +130,14 @@ def _plot(args: argparse.Namespace) -> None:
     from ..reports import views
 
     span = args.range  # (X0, X1, Y0, Y1), finite (the flag's type)
+    if args.y is not None and args.kind not in ("manifold", "all"):
+        raise VaelabError(f"--class chooses the class a conditional model's manifold decodes with; plot kind "
+                          f"{args.kind} takes none")
     view = views.RunView(args.run, args.device, epoch=args.epoch)
     kinds = view.kinds() if args.kind == "all" else (args.kind,)
     for kind in kinds:
         try:
-            path = view.make(kind, span=span) if kind == "manifold" else view.make(kind)
+            path = view.make(kind, span=span, y=args.y) if kind == "manifold" else view.make(kind)
         except VaelabError as e:
             if args.kind != "all":
                 raise

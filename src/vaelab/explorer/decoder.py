@@ -123,24 +123,31 @@ def forward(layers: list[Layer], z: np.ndarray, output: str) -> np.ndarray:
 
 
 @torch.no_grad()
-def means(model: nn.Module, z: np.ndarray, documents: bool) -> np.ndarray:
-    """The mean of p(x|z) through the model contract (word probabilities for documents), (N, D) float64."""
+def means(model: nn.Module, z: np.ndarray, documents: bool, y: np.ndarray | None = None) -> np.ndarray:
+    """The mean of p(x|z) through the model contract (word probabilities for documents), (N, D) float64; a
+    conditional model's p(x | z, y) with one-hot labels y (N, K)."""
     dev = next(model.parameters()).device
     out = []
     for i in range(0, len(z), 1024):
-        m = model.decode(torch.as_tensor(z[i:i + 1024], dtype=torch.float32, device=dev)).mean.double()
+        zi = torch.as_tensor(z[i:i + 1024], dtype=torch.float32, device=dev)
+        d = model.decode(zi) if y is None else model.decode(zi, torch.as_tensor(y[i:i + 1024], dtype=torch.float32,
+                                                                                  device=dev))
+        m = d.mean.double()
         out.append((m / m.sum(-1, keepdim=True) if documents else m).cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, 0))
 
 
-def page_decoder(model: nn.Module, probes: np.ndarray, documents: bool) -> tuple[list[Layer], str] | None:
-    """(layers, output map) when the page's arithmetic reproduces model.decode on the probe codes, else None."""
+def page_decoder(model: nn.Module, probes: np.ndarray, documents: bool, y: np.ndarray | None = None
+                 ) -> tuple[list[Layer], str] | None:
+    """(layers, output map) when the page's arithmetic reproduces model.decode on the probe codes, else None.
+    A conditional model's decoder reads [z, y] (Dz + K): probes (N, Dz) with one-hot labels y (N, K)."""
     layers = mlp_layers(getattr(model, "decoder", None))
-    if layers is None or layers[0].weight.shape[1] != probes.shape[1]:
+    inputs = probes if y is None else np.concatenate([probes, y], 1)  # (N, Dz) or (N, Dz + K)
+    if layers is None or layers[0].weight.shape[1] != inputs.shape[1]:
         return None
-    target = means(model, probes, documents)
+    target = means(model, probes, documents, y)
     for output in OUTPUTS:
-        got = forward(layers, probes, output)
+        got = forward(layers, inputs, output)
         if got.shape == target.shape and np.abs(got - target).max() <= MATCH_TOLERANCE:
             return layers, output
     return None

@@ -6,6 +6,9 @@ Content-Security-Policy forbids any): everything it shows is in one JSON payload
     points   test examples (a seeded subset): plane coordinates, full codes, labels, and the images or top words
     decoder  "page": MLP weights the page runs itself (exact to float32), or "grid": means decoded here on
              an n x n grid over the plane, which the page interpolates (images) or reads at the nearest node (words)
+    classes  a conditional model's (Sohn et al. 2015) class names, K of them: the page's class selector picks the y
+             its decoder reads with z, [z, onehot(y)] (a grid holds K grids, one per class); each test example's
+             code is E_q[z | x, y] and its reconstruction is decoded with its own label
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from . import decoder as xd
 POINTS = 2000  # test examples in the scatter (all of them when there are fewer)
 GRID = 41  # nodes per side of a pre-decoded image grid (documents: GRID_WORDS)
 GRID_WORDS = 21
+GRID_CLASSES = 21  # nodes per side of each class's grid (a conditional model's: K grids)
 TOP_WORDS = 12  # words per list in the page
 DOC_WORDS = 8  # a document's own most frequent words (its "title words")
 PROBES = 64  # codes on which the page's decoder must match model.decode
@@ -80,18 +84,23 @@ def _top(p: np.ndarray, ref: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray
     return np.argsort(-p, 1)[:, :k], np.argsort(-lift, 1)[:, :k]
 
 
-def _describe(route: tuple[list[xd.Layer], str] | None, model, kind: str, n: int) -> str:
-    """One sentence for the page: how the decoded pictures or words are made."""
+def _describe(route: tuple[list[xd.Layer], str] | None, model, kind: str, n: int, classes: int = 0) -> str:
+    """One sentence for the page: how the decoded pictures or words are made (a second for a conditional model)."""
+    given = (f" A conditional model (Sohn et al. 2015): the decoder reads [z, onehot(y)], y the class chosen beside "
+             f"the plane (one of {classes}); each test example is encoded and reconstructed with its own label."
+             if classes else "")
     if route is None:
         name = type(getattr(model, "decoder", model)).__name__
         how = "bilinearly interpolated between nodes" if kind == "image" else "read at the nearest node"
+        per = " for each class" if classes else ""
         return (f"The decoder ({name}) cannot run in this page: it was decoded in advance on a {n} x {n} grid over "
-                f"the plane, {how}; the sliders and off-plane codes are not decoded.")
+                f"the plane{per}, {how}; the sliders and off-plane codes are not decoded.{given}")
     layers, output = route
     acts = sorted({ACT_NAMES[L.act] for L in layers if L.act != "identity"})
     return (f"The decoder runs in this page from its embedded float32 weights: {len(layers)} linear layer"
             f"{'s' if len(layers) > 1 else ''}{' with ' + ', '.join(acts) if acts else ''}, then {output} "
-            f"(the mean of p(x|z){', word probabilities' if output == 'softmax' else ''}).")
+            f"(the mean of p(x|{'z, y' if classes else 'z'}){', word probabilities' if output == 'softmax' else ''})."
+            f"{given}")
 
 
 def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", device: str = "cpu",
@@ -102,19 +111,19 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
     if points < 2:
         raise VaelabError(f"points must be at least 2, got {points}")
     c = loading.load_config(run)
-    if c.conditional:
-        raise VaelabError("the explorer decodes z alone and has no class selector yet; a conditional model decodes "
-                          "z with a class (the report's samples show one row per class)")
     data = data if data is not None else kept_data.run_data(run, c)
     shape = _shape(data)
     kind = "image" if shape is not None else "document"
     _, model = loading.load_model(run, data.shape, resolve_device(device))
     if not hasattr(model, "embed"):  # an exact-likelihood model (pixelcnn) has no latent space to explore
         raise VaelabError(f"the explorer needs a model with a latent code; {c.model} has none")
-    x = rows(data.test, None, data.scale).to(next(model.parameters()).device)  # grey images or counts
+    # grey images or counts, (N, D); a conditional model's rows carry the one-hot label after the image, (N, D + K)
+    x = rows(data.test, None, data.scale).to(next(model.parameters()).device)
     if len(x) < 2:
         raise VaelabError(f"the explorer needs 2 test examples, found {len(x)}")
-    codes = _codes(model, x)  # (N, Dz)
+    k = int(getattr(model, "classes", 0)) if getattr(model, "label_conditional", False) else 0
+    hot = x[:, x.shape[1] - k:].round().cpu().numpy() if k else None  # (N, K) one-hot labels, or None
+    codes = _codes(model, x)  # (N, Dz): E_q[z | x] (E_q[z | x, y] for a conditional model)
     pl = xd.plane(codes)
     ab = pl.project(codes)
     pick = np.sort(np.random.default_rng(SEED).permutation(len(x))[:points])
@@ -123,9 +132,11 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
     docs = kind == "document"
     probes = codes[np.random.default_rng(SEED).integers(0, len(codes), PROBES)] + \
         np.random.default_rng(SEED + 1).normal(0, 1, (PROBES, codes.shape[1]))
-    route = None if decoder == "grid" else xd.page_decoder(model, probes, docs)
+    probe_y = np.eye(k)[np.random.default_rng(SEED + 2).integers(0, k, PROBES)] if k else None  # (PROBES, K)
+    route = None if decoder == "grid" else xd.page_decoder(model, probes, docs, probe_y)
     extent = _extent(ab)
-    xs = x[torch.as_tensor(pick, device=x.device)].cpu().numpy()
+    xs = x[torch.as_tensor(pick, device=x.device)].cpu().numpy()[:, :x.shape[1] - k]  # the images, labels cut
+    grid = GRID_CLASSES if k else GRID
     out: dict = {
         "title": f"{c.model} on {_data_name(c.data)}", "run": str(Path(run).resolve().name), "kind": kind,
         "latent_dim": int(codes.shape[1]), "likelihood": models.likelihood_for(c),
@@ -135,7 +146,8 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
         "xy": xd.b64(ab[pick], "<f4"), "codes": xd.b64(codes[pick], "<f4"), "index": pick.tolist(),
         "labels": None if y is None else xd.b64(y, "<i4"),
         "label_names": list(names) if names is not None else None,
-        "note": _describe(route, model, kind, GRID if kind == "image" else GRID_WORDS),
+        "note": _describe(route, model, kind, grid if kind == "image" else GRID_WORDS, k),
+        "classes": [str(names[i]) if names is not None and i < len(names) else str(i) for i in range(k)] or None,
     }
     if route is not None:
         out["decoder"] = {"mode": "page", "output": route[1], "layers": xd.export_layers(route[0])}
@@ -143,10 +155,12 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
         out["image"] = {"channels": shape[0], "height": shape[1], "width": shape[2]}
         out["examples"] = xd.b64(xd.to_levels(xs), "u1")
         if route is None:
-            nodes = xd.grid_nodes(extent, GRID)
-            out["decoder"] = {"mode": "grid", "n": GRID, "nodes": xd.b64(xd.to_levels(xd.means(model, pl.code(nodes),
-                                                                                                False)), "u1")}
-            out["recon"] = xd.b64(xd.to_levels(xd.means(model, codes[pick], False)), "u1")
+            nodes = pl.code(xd.grid_nodes(extent, grid))  # (n * n, Dz); a conditional model: n * n per class
+            levels = [xd.means(model, nodes, False, None if k == 0 else np.eye(k)[[j] * len(nodes)])
+                      for j in range(max(k, 1))]  # [(n * n, D)] * max(K, 1)
+            out["decoder"] = {"mode": "grid", "n": grid, "nodes": xd.b64(xd.to_levels(np.concatenate(levels)), "u1")}
+            out["recon"] = xd.b64(xd.to_levels(xd.means(model, codes[pick], False, None if k == 0 else hot[pick])),
+                                  "u1")
     else:
         out["vocabulary"] = list(data.vocabulary)
         counts = xs  # (n, |V|)

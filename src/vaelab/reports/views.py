@@ -166,7 +166,23 @@ class RunView:
     def _unconditioned(self, kind: str) -> None:
         if getattr(self.model, "label_conditional", False):
             raise VaelabError(f"plot kind {kind} decodes z alone, and a conditional model decodes z with a class "
-                              f"label; samples shows one row per class")
+                              f"label; samples shows one row per class, manifold one class (--class), the explorer "
+                              f"any class")
+
+    def _class(self, kind: str, y: int | None) -> tuple[torch.Tensor | None, str]:
+        """A conditional model's one-hot label (1, K) for class y (default 0) and its name for a title; (None, '')
+        for any other model, which refuses a class."""
+        if not getattr(self.model, "label_conditional", False):
+            if y is not None:
+                raise VaelabError(f"plot kind {kind} takes a class only for a conditional model (conditional = true)")
+            return None, ""
+        k = self.model.classes
+        y = 0 if y is None else y
+        if not 0 <= y < k:
+            raise VaelabError(f"class must be one of this model's classes, 0 to {k - 1}, not {y}")
+        names = label_names(self.data) or ()
+        name = printable(str(names[y])) if y < len(names) else str(y)
+        return torch.eye(k, device=self.device)[y:y + 1], f", given y = {name}"
 
     def labels(self) -> np.ndarray | None:
         """The test labels, as class names where the data has them (the legend shows 'sport', not 3)."""
@@ -213,9 +229,12 @@ class RunView:
                                     title=f"test posterior means ({self.model.latent_dim}-D latent)", names=names)
 
     @torch.no_grad()
-    def manifold(self, n: int = 21, span: tuple[float, float, float, float] | None = None) -> Path:
+    def manifold(self, n: int = 21, span: tuple[float, float, float, float] | None = None,
+                 y: int | None = None) -> Path:
+        """The decoder's means on a grid of the latent (or its PCA plane); a conditional model's (Sohn et al. 2015)
+        p(x | z, y) for one class y (default 0, named in the title)."""
         hw = self._need_images("manifold")
-        self._unconditioned("manifold")
+        hot, given = self._class("manifold", y)  # (1, K) or None
         self._need_prior("manifold")
         d = self.model.latent_dim
         if d < 2:
@@ -241,9 +260,9 @@ class RunView:
         xx, yy = np.meshgrid(gx, gy[::-1])  # row 0 = highest z2, so the picture reads like a plot
         grid = np.stack([xx.ravel(), yy.ravel()], 1)  # (n*n, 2)
         z = grid if d == 2 else pca.mean_ + (grid * std) @ pca.components_
-        title += f" ({how})" if span is None else " (linear grid)"
+        title += (f" ({how})" if span is None else " (linear grid)") + given
         zt = torch.as_tensor(z, dtype=torch.float32, device=self.device)
-        images = _pictures(mean_image(self.model.decode(zt)), hw)
+        images = _pictures(mean_image(self.model.decode(zt) if hot is None else self.model.decode(zt, hot)), hw)
         return plots.manifold(images, self._path("manifold"), n=n, ticks_x=gx, ticks_y=gy, title=title,
                               xlabel=labels[0], ylabel=labels[1])
 

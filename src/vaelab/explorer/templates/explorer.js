@@ -28,6 +28,8 @@
   const VOCAB = IMG ? null : P.vocabulary;
   const DOC_WORDS = IMG ? null : i32(P.doc_words), DOC_COUNTS = IMG ? null : i32(P.doc_counts);
   const TOP = 12;
+  // a conditional model (Sohn et al. 2015): the decoder reads [z, onehot(y)], y the class chosen in the selector
+  const CLASSES = P.classes || null, K = CLASSES ? CLASSES.length : 0;
 
   // --- the plane: z = origin + a axes[0] + b axes[1] + sum_k s_k sds[k] others[k] ------------
   function codeAt(a, b) {
@@ -72,6 +74,15 @@
     return h;
   }
 
+  function withClass(z, y) {  // [z, onehot(y)] (D + K) for a conditional model, z itself otherwise
+    if (!K) return z;
+    const v = new Float64Array(D + K);
+    v.set(z);
+    v[D + y] = 1;
+    return v;
+  }
+  const decode = (z, y) => forward(withClass(z, y));
+
   // --- decoder from the pre-decoded grid: node (i, j) at a = linspace(X0, X1)[i], b = linspace(Y0, Y1)[j]
   const G = PAGE ? 0 : DEC.n;
   const NODES = !PAGE && IMG ? u8(DEC.nodes) : null;
@@ -81,10 +92,11 @@
     return [fx, fy];
   }
   function gridImage(a, b) {  // bilinear between the four nearest nodes, values in [0, 1]
-    const [fx, fy] = gridPos(a, b), D2 = C * H * W;
+    const [fx, fy] = gridPos(a, b), D2 = C * H * W, base = (K ? state.y : 0) * G * G;  // a class's own grid
     const i0 = Math.floor(fx), j0 = Math.floor(fy), i1 = Math.min(i0 + 1, G - 1), j1 = Math.min(j0 + 1, G - 1);
     const tx = fx - i0, ty = fy - j0, out = new Float64Array(D2);
-    const n00 = (j0 * G + i0) * D2, n10 = (j0 * G + i1) * D2, n01 = (j1 * G + i0) * D2, n11 = (j1 * G + i1) * D2;
+    const n00 = (base + j0 * G + i0) * D2, n10 = (base + j0 * G + i1) * D2;
+    const n01 = (base + j1 * G + i0) * D2, n11 = (base + j1 * G + i1) * D2;
     for (let k = 0; k < D2; k++) {
       out[k] = ((1 - ty) * ((1 - tx) * NODES[n00 + k] + tx * NODES[n10 + k])
         + ty * ((1 - tx) * NODES[n01 + k] + tx * NODES[n11 + k])) / 255;
@@ -105,9 +117,9 @@
     }
     return idx;
   }
-  const P0 = !IMG && PAGE ? forward(Float64Array.from(PL.origin)) : null;
+  const P0 = !IMG && PAGE ? decode(Float64Array.from(PL.origin), 0) : null;
   function pageWords(z) {
-    const p = forward(z), lift = new Float64Array(p.length);
+    const p = decode(z, state.y), lift = new Float64Array(p.length);
     for (let j = 0; j < p.length; j++) lift[j] = Math.log(p[j]) - Math.log(P0[j]);
     const likely = topk(p, TOP);
     return { likely, p: likely.map((j) => p[j]), raised: topk(lift, TOP) };
@@ -199,7 +211,8 @@
   })();
 
   // --- state and redraw ----------------------------------------------------------------------
-  const state = { a: null, b: null, z: null, ms: null, hover: null, selected: [], times: [] };
+  const state = { a: null, b: null, z: null, y: 0, ms: null, hover: null, selected: [], times: [] };
+  const given = () => (K ? ` given y = ${CLASSES[state.y]}` : "");
   const decodedBox = $("decoded");
   const outCanvas = IMG ? pixelCanvas("px") : null;
   if (IMG) { outCanvas.id = "out"; outCanvas.setAttribute("role", "img"); decodedBox.appendChild(outCanvas); }
@@ -232,14 +245,14 @@
     const where = `${PL.what === "pca" ? "PC" : "z"} = (${a.toFixed(2)}, ${b.toFixed(2)})`;
     if (!IMG) return `At ${where}, the most probable words: ${words.likely.slice(0, 6).map((j) => VOCAB[j]).join(", ")}.`;
     const [x, y] = toPx(a, b), i = nearest(x, y, Infinity);
-    return `Decoded image at ${where}; the nearest test example is ${labelOf(i)} (test example ${P.index[i]}).`;
+    return `Decoded image at ${where}${given()}; the nearest test example is ${labelOf(i)} (test example ${P.index[i]}).`;
   }
 
   function decodeAt(a, b, announce) {  // decode the plane point (a, b) (and the sliders) into the "decoded" box
     const t0 = performance.now();
     const z = codeAt(a, b);
     let words = null;
-    if (IMG) drawMean(outCanvas, PAGE ? forward(z) : gridImage(a, b));
+    if (IMG) drawMean(outCanvas, PAGE ? decode(z, state.y) : gridImage(a, b));
     else { words = PAGE ? pageWords(z) : gridWords(a, b); decodedBox.replaceChildren(wordsBlock(words)); }
     const text = describe(a, b, words);
     if (IMG) outCanvas.setAttribute("aria-label", text);
@@ -276,7 +289,7 @@
       const cx = pixelCanvas(), cr = pixelCanvas();
       cx.id = "hoverImage"; cr.id = "hoverRecon";
       drawExample(cx, i);
-      if (PAGE) drawMean(cr, forward(pointCode(i)));
+      if (PAGE) drawMean(cr, decode(pointCode(i), K ? LABELS[i] : 0));  // a conditional model: its own label
       else drawLevels(cr, (k) => RECON[i * C * H * W + k]);
       const cap = (t) => { const c = document.createElement("figcaption"); c.textContent = t; return c; };
       f1.append(cx, cap("image")); f2.append(cr, cap("reconstruction: decoder mean at its code"));
@@ -307,7 +320,8 @@
     head.textContent = `${labelOf(i)} (example ${P.index[i]}) → ${labelOf(j)} (example ${P.index[j]}): ` +
       (PAGE ? "the straight line between their full codes, decoded in the page."
         : "the straight line between their points on the plane, read from the grid.") +
-      (IMG ? "" : " Each row: the words that step's code raises most against the centre.");
+      (IMG ? "" : " Each row: the words that step's code raises most against the centre.") +
+      (K ? ` Decoded${given()} (the class chosen above).` : "");
     box.appendChild(head);
     const zi = pointCode(i), zj = pointCode(j);
     const at = (t) => {
@@ -322,7 +336,7 @@
       const first = pixelCanvas(); drawExample(first, i); strip.appendChild(first);
       for (let s = 0; s < steps; s++) {
         const [z, a, b] = at(s / (steps - 1)), c = pixelCanvas();
-        drawMean(c, PAGE ? forward(z) : gridImage(a, b));
+        drawMean(c, PAGE ? decode(z, state.y) : gridImage(a, b));
         strip.appendChild(c);
       }
       const last = pixelCanvas(); drawExample(last, j); strip.appendChild(last);
@@ -383,7 +397,23 @@
     ? `Plane through the mean of the test posterior means along their two principal directions (PC1 across, PC2 up; ` +
       `latent units); the other ${M} directions are set by the sliders.`
     : `The ${D}-D latent itself (z1 across${D > 1 ? ", z2 up" : ""}).`) +
-    ` Points: posterior means of ${IMG ? "the grey test images" : "the test documents"}, coloured by label. ` + P.note;
+    ` Points: posterior means of ${IMG ? "the test images" : "the test documents"}` +
+    `${K ? " (each encoded with its own label)" : ""}, coloured by label. ` + P.note;
+  if (K) {  // the class selector: options built as DOM nodes, each class name set as text
+    const sel = $("classSel");
+    CLASSES.forEach((name, y) => {
+      const o = document.createElement("option");
+      o.value = String(y);
+      o.textContent = name;
+      sel.appendChild(o);
+    });
+    $("classBox").hidden = false;
+    sel.addEventListener("change", () => {
+      state.y = Number(sel.value);
+      decodeAt(state.a ?? (X0 + X1) / 2, state.b ?? (Y0 + Y1) / 2, true);
+      if (state.selected.length === 2) interpolate(state.selected[0], state.selected[1], 10);
+    });
+  }
   const sl = $("sliders");
   if (M === 0) $("sliderBox").style.display = "none";
   for (let k = 0; k < M; k++) {
