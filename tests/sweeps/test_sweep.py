@@ -108,6 +108,55 @@ def test_per_model_losses_add_up_to_the_objectives_loss(model, estimator, beta):
     torch.testing.assert_close(per_model.mean(), bound.loss.detach(), rtol=1e-6, atol=1e-5)
 
 
+def test_stacked_conditional_vaes_compute_each_models_own_numbers():
+    # Sohn et al. 2015: each row carries its one-hot label after the image, xy (M, B, D + K); the decoder reads [z, y]
+    c = cfg.Config(conditional=True, classes=10, hidden=(16,), latent_dim=3)
+    solo = [m.eval() for m in _built(c, [0, 1, 2])]
+    params = stack_parameters(solo)
+    g = torch.Generator().manual_seed(0)
+    y = torch.nn.functional.one_hot(torch.randint(0, 10, (3, 5), generator=g), 10).float()
+    xy = torch.cat([torch.rand(3, 5, 64, generator=g).bernoulli(), y], -1)  # (M, B, 74)
+    z = torch.randn(2, 3, 5, 3, generator=g)  # (K, M, B, Dz)
+    for how in ("auto", "vmap"):
+        net = stacked_model(solo[0], params, how)
+        lp = net.log_likelihood(xy, z)  # log p(x | z, y), (K, M, B)
+        code = net.embed(xy)  # E_q[z | x, y], (M, B, Dz)
+        for m in range(3):
+            torch.testing.assert_close(lp[:, m], solo[m].log_likelihood(xy[m], z[:, m]), rtol=1e-5, atol=1e-4)
+            torch.testing.assert_close(code[m], solo[m].embed(xy[m]), rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.precision(kind="fp32")
+def test_a_conditional_sweep_trains_stacked_runs_like_their_solo_runs(tmp_path, capsys):
+    out = tmp_path / "sw"
+    flags = ["--hidden", "32", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu", "--precision", "fp32"]
+    assert cli(["sweep", "--conditional", "--seeds", "2", "--epochs", "4", "--no-report", "--out", str(out),
+                *flags]) == 0
+    assert "stacking 2 models" in capsys.readouterr().err  # one group of two, trained as one
+    for s in range(2):
+        c = loading.load_config(out / f"seed{s}")
+        assert c.conditional and c.classes == 10  # the width of the one-hot labels, read from the data
+        solo = tmp_path / f"solo{s}"
+        assert cli(["-q", "train", "--conditional", "--seed", str(s), "--epochs", "4", "--no-report", "--out",
+                    str(solo), *flags]) == 0
+        swept, alone = _rows(out / f"seed{s}"), _rows(solo)
+        assert swept[-1]["val_elbo"] > swept[0]["val_elbo"] + 3  # it learned
+        for a, b in zip(alone, swept):  # same start, data order and binarizations; only the noise differs
+            assert a.keys() == b.keys() and abs(a["val_elbo"] - b["val_elbo"]) < 0.5
+    ev = vaelab.evaluate(out / "seed0", k=5, write=False)
+    assert ev["conditional"]["classes"] == 10 and "log p(x | y)" in ev["estimators"]["iwae"]
+
+
+def test_a_grid_over_conditional_gives_each_model_its_own_data(tmp_path):
+    # the conditional model reads [x, onehot(y)] (64 + 10 values), the other x alone (64): the data is not shared
+    out = vaelab.sweep(grid={"conditional": [True, False]}, epochs=1, out=tmp_path / "sw", finish=False,
+                       **(SMALL | dict(hidden=(16,), latent_dim=2)), **QUIET)
+    cond, plain = (loading.load_config(out / f"conditional{v}") for v in ("true", "false"))
+    assert (cond.conditional, cond.classes, plain.conditional, plain.classes) == (True, 10, False, 0)
+    assert "conditional" in vaelab.evaluate(out / "conditionaltrue", k=5, write=False)
+    assert "conditional" not in vaelab.evaluate(out / "conditionalfalse", k=5, write=False)
+
+
 @pytest.mark.precision(kind="fp32")
 def test_stacked_autoencoder_retraces_its_solo_run(tmp_path):
     # A plain autoencoder's objective has no noise, so a swept model sees exactly its solo run's
@@ -151,7 +200,8 @@ def test_one_seed_is_exactly_the_solo_run(tmp_path):
 
 @pytest.mark.parametrize("extra", [dict(model="iwae", k=3), dict(model="dae", hidden=(32, 16)),
                                    dict(posterior="logistic", prior="laplace", save_every=1),
-                                   dict(likelihood="gaussian-learned", dequantize=True)])
+                                   dict(likelihood="gaussian-learned", dequantize=True),
+                                   dict(conditional=True)])
 def test_one_seed_of_the_family_models_is_exactly_the_solo_run(tmp_path, extra):
     kw = dict(SMALL, epochs=2, **extra)
     root = vaelab.sweep(seeds=1, seed=4, out=tmp_path / "sw", **kw, **QUIET)

@@ -201,10 +201,12 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
     world = parallel.world_from_env()
     for i, m in enumerate(members):
         c = m.config
-        key = (c.data, c.data_dir, c.val_fraction, c.image_size, c.seed)
+        key = (c.data, c.data_dir, c.val_fraction, c.image_size, c.seed, c.channels, c.conditional, c.classes)
         if key not in cache:
             cache[key] = inputs.load_data(c)
         datas.append(cache[key])
+        c = inputs.conditioned(c, datas[-1])  # a conditional run records the width of its one-hot labels
+        members[i] = dataclasses.replace(m, config=c)
         prepared.append(session.prepare(c, datas[-1], world, together=together[i]))
     for part in parts:
         if len(part) > 1:
