@@ -96,3 +96,19 @@ def test_a_document_run_needs_only_its_folder_for_topics_and_new_documents(tmp_p
 def test_absolute_leaves_what_is_not_a_relative_path(spec):
     c = vaelab.make_config(data=spec)
     assert kept_data.absolute(c).data == spec
+
+
+def test_the_runs_of_a_sweep_stand_alone_too(tmp_path, monkeypatch, capsys):
+    (tmp_path / "train").mkdir()
+    monkeypatch.chdir(tmp_path / "train")
+    corpus = write_tsv(tmp_path / "train" / "corpus", two_topic_lines(60))
+    sweep = vaelab.sweep(data="corpus:corpus", model="nvdm", seeds=1, out="sw", **TINY, **QUIET)  # a relative path
+    run = (sweep / "seed0").absolute()
+    assert RunFolder(run).read_config().data == f"corpus:{corpus}"  # saved absolute, as train saves it
+    assert RunFolder(run).read_json("text-reading.json")["stop_words"]  # how new text is read, recorded
+    before = vaelab.encode(run, ["a1 a2 a3 b4"]).values
+    copy = moved(tmp_path, monkeypatch, run)
+    shutil.rmtree(tmp_path / "train")  # the corpus and the sweep are gone
+    assert cli(["topics", str(copy)]) == 0 and cli(["plot", str(copy), "--kind", "latent"]) == 0
+    assert np.array_equal(vaelab.encode(copy, ["a1 a2 a3 b4"]).values, before)
+    assert "which is gone" in expect_error(["evaluate", str(copy)], capsys)

@@ -7,7 +7,9 @@ plan() expands seeds and grid values into one config per model. Models whose con
 in FREE_KEYS have parameters of the same shapes and the same schedule; each such group trains as
 one stacked model (sweeps/stack.py): one batched forward/backward and one Adam call per step for all of
 its models. A group of one is trained by the ordinary trainer (training/session.py fit). Every model gets its
-own run folder under the sweep folder, with the files a solo run writes; see docs/SWEEPS.md.
+own run folder under the sweep folder, with the files a solo run writes (what it keeps of its data too, so
+it stands alone: runs/kept_data.py); a conditional VAE's members record their label width as train does;
+see docs/SWEEPS.md.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from ..config import schema as cfg
 from ..data import ImageData
 from ..errors import AlreadyThere, ConfigError, FolderInUse, VaelabError
 from ..logs import info
-from ..runs import claims, inputs
+from ..runs import claims, inputs, kept_data
 from ..runs.folder import RunFolder
 from ..runs.folder_lock import lock
 from ..runs.json_text import write_json
@@ -185,7 +187,7 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
           log: Callable[[str], None] = info, outputs: Sequence = (), explorer: bool = True,
           **overrides: Any) -> Path:
     """Train every model of a sweep; returns the sweep folder (one run folder per model inside)."""
-    base = make_config(config, **overrides)
+    base = kept_data.absolute(make_config(config, **overrides))  # each run names its data alike from anywhere
     if base.out is not None and out is None:
         out = base.out
     grid = parse_grid(grid) if isinstance(grid, (list, tuple)) else grid
@@ -219,6 +221,9 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
         _write_summary(root, members, [{} for _ in members], group_of)  # marks the folder as a sweep from the start
         for m in members:
             held.enter_context(claims.claim(Path(m.config.out), overwrite=False))
+        if world.writes:  # each run's data fingerprint and view, as train keeps them (runs/kept_data.py)
+            for m, data in zip(members, datas):
+                session.keep_data(m.config.out, m.config, data)
         return _train_members(root, members, parts, datas, prepared, group_of, finish=finish, progress=progress,
                               log=log, outputs=outputs, explorer=explorer)
 

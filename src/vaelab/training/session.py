@@ -141,7 +141,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
                 log(f"{run} stopped before its first checkpoint; training it from epoch 0 with its saved config")
                 if world.writes:
                     RunFolder(run).weights.unlink(missing_ok=True)  # from a kill inside epoch 1
-                    kept_data.keep(run, c, data, _reading(data))  # as a start writes it (a kill may come first)
+                    keep_data(run, c, data)  # as a start writes it (a kill may have come before)
                 resume = False
         else:
             if claim.how == "retry":
@@ -150,7 +150,7 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
                 c, data = user_data.keep(arrays, run, r.config)
                 r = replace(r, config=c)  # data = the run's own copy of the arrays
             if world.writes:  # the data's fingerprint, and what plots and topics read without it (runs/kept_data.py)
-                kept_data.keep(run, r.config, data, _reading(data))
+                keep_data(run, r.config, data)
         try:
             fit(r, data, run, resume=resume, progress=progress, log=log, outputs=outputs)
         finally:
@@ -167,6 +167,11 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
 def _reading(data: ImageData) -> dict[str, Any] | None:
     """How a document run reads new text (topics/normalise.py), recorded with its data; None for images."""
     return normalise.recipe() if is_corpus(data) else None
+
+
+def keep_data(run: str | Path, c: cfg.Config, data: ImageData) -> None:
+    """What a new run keeps of its data (runs/kept_data.py), its text reading for documents: as train writes it."""
+    kept_data.keep(run, c, data, _reading(data))
 
 
 def _claim(run: Path, overwrite: bool, world: parallel.World, device) -> claims.Claim:
