@@ -166,7 +166,7 @@ class RunView:
     def _unconditioned(self, kind: str) -> None:
         if getattr(self.model, "label_conditional", False):
             raise VaelabError(f"plot kind {kind} decodes z alone, and a conditional model decodes z with a class "
-                              f"label; samples shows one row per class, manifold one class (--class), the explorer "
+                              f"label; samples shows one row per class, manifold one class at a time, the explorer "
                               f"any class")
 
     def _class(self, kind: str, y: int | None) -> tuple[torch.Tensor | None, str]:
