@@ -194,7 +194,7 @@ def test_train_evaluate_topics_plot_report(two_topics, nvdm_run, capsys):
     for kind in ("recon", "samples", "manifold", "interp"):
         assert not (nvdm_run / "plots" / f"{kind}.png").exists()
     html = (nvdm_run / "report.html").read_text()
-    assert "perplexity_is" in html and 'alt="topics"' in html and 'alt="latent"' in html
+    assert "perplexity_is" in html and 'alt="topics:' in html and 'alt="latent:' in html
 
     capsys.readouterr()
     assert cli(["topics", str(nvdm_run), "--top", "4"]) == 0

@@ -132,7 +132,7 @@ def test_sample_shape_and_range(tmp_path):
     model = vaelab.load(run)
     a = vaelab.sample(model, 16, seed=3)
     b = vaelab.sample(model, 16, seed=3)
-    assert a.shape == (16, 64) and torch.equal(a, b) and 0 <= float(a.min()) and float(a.max()) <= 1
+    assert a.shape == (16, 1, 8, 8) and torch.equal(a, b) and 0 <= float(a.min()) and float(a.max()) <= 1
 
 
 @pytest.mark.precision(kind="auto")  # exact values in whatever precision auto picks here (runs compared alike)
