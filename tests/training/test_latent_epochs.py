@@ -48,7 +48,7 @@ def test_the_animation_has_one_frame_per_kept_epoch_and_the_report_shows_it(kept
             frames.append(np.asarray(im.convert("RGB"), dtype=np.int16))
     assert np.abs(frames[0] - frames[2]).max() > 0  # the codes moved
     page = (kept / "report.html").read_text()
-    uri = re.search(r'src="data:image/gif;base64,([A-Za-z0-9+/=]+)" alt="latent-epochs"', page)
+    uri = re.search(r'src="data:image/gif;base64,([A-Za-z0-9+/=]+)" alt="latent-epochs:', page)
     assert uri and base64.b64decode(uri[1]) == gif.read_bytes()
     assert "latent-epoch-001" not in page  # a single epoch's plot stays out of the report
 
