@@ -124,7 +124,7 @@ def test_pixelcnn_run_reports_its_exact_nll(tmp_path):
     rows, _ = compare.compare([str(run)], out=tmp_path / "cmp", update_runs=False)
     assert rows[0]["nll_estimator"] == "exact" and "pixelcnn" in rows[0]["model"]
     samples = api.sample(model, 6, seed=0)
-    assert samples.shape == (6, 64) and set(samples.unique().tolist()) <= {0.0, 1.0}
+    assert samples.shape == (6, 1, 8, 8) and set(samples.unique().tolist()) <= {0.0, 1.0}
     report = (run / "report.html").read_text()  # the samples grid, captioned as what it is
     assert "drawn pixel by pixel" in report and "Decoder means for 64" not in report
 
