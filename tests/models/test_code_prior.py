@@ -104,7 +104,8 @@ def test_training_fits_only_the_prior_and_sampling_decodes_through_the_vq_decode
     model = vaelab.load(run)
     z = model.sample_latent(5, torch.Generator().manual_seed(0))  # (5, h*w) code indices from the prior
     images = vaelab.sample(model, 5, seed=0)
-    assert images.shape == (5, 1, 8, 8) and torch.equal(images.flatten(1), model.vq.decode_codes(z.long().reshape(5, *model.grid)).mean)
+    decoded = model.vq.decode_codes(z.long().reshape(5, *model.grid)).mean  # (5, 64)
+    assert images.shape == (5, 1, 8, 8) and torch.equal(images.flatten(1), decoded)
 
 
 def test_bad_codes_are_one_line_exit_2_nothing_written(tmp_path, capsys):
