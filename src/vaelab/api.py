@@ -30,6 +30,7 @@ from .runs import user_arrays as user_data
 from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
 from .runs.resolve import device as resolve_device
 from .runs.resolve import resolve
+from .runtime import parallel
 from .runtime.precision import matmuls
 from .topics import coherence, scores
 from .training import session
@@ -72,8 +73,12 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
              batch: int | None = None, progress: bool = False, data: ImageData | None = None,
              write: bool = True, precision: str = "fp32", noise: Noise | None = None,
              points: int | None = None, npmi_window: int | None = None,
-             npmi_reference: str | None = None) -> dict[str, Any]:
+             npmi_reference: str | None = None, world: parallel.World | None = None) -> dict[str, Any]:
     """Bounds on log p(x) for a split; writes RUN/eval.json. Values are nats per example.
+
+    Under torchrun (`torchrun --nproc-per-node N -m vaelab evaluate RUN`) every process calls this: each scores
+    its share of the points, every process returns the same numbers as one process would, and process 0 alone
+    writes. `world`: the processes to share with (default: those torchrun started; World() for this one alone).
 
     The same weights, k, split and points give the same numbers whatever `batch` and the device's chunk
     sizes (evaluate.point_bounds). By default the networks run in float32 and the bounds are summed in
@@ -88,43 +93,54 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     and the evaluation is kept apart from those made with the run's own convention.
     """
     k, batch = (need_count(name, v) if v is not None else None for name, v in (("k", k), ("batch", batch)))
-    folder = RunFolder(run)
-    c = folder.read_config()
-    if data is None:
-        c = kept_data.check_source(run, c)  # the files the run trained on, unchanged (runs/kept_data.py)
-        data = inputs.load_data(c)
-    # evaluation resolves its own precision request (fp32 unless asked), never the training one
-    r = resolve(c.replace(precision=precision), data.scale, resolve_device(device or c.device))
-    dev, precision = r.device, r.precision
-    model, sha256 = loading.load_weights_of(c, run, data.shape, dev)
-    stamp = folder.weights_stamp(sha256)  # the weights scored, whatever a training process writes meanwhile
-    x = inputs.eval_inputs(r, data, split, dev)
-    result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood, "precision": precision}
-    if len(x) == 0:
-        raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
-    if points is not None and not 1 <= points <= len(x):
-        raise VaelabError(f"points {points}: the {split} split of {c.data} has {len(x)} points; give 1 to {len(x)}")
-    if points is not None and points < len(x):
-        result["split_points"], x = len(x), x[:points]
-    labels = inputs.split_tensor(data, split)[1] if is_corpus(data) else None
-    labels = labels[:len(x)] if labels is not None else None
-    result |= _npmi_convention(c, data, npmi_window, npmi_reference)
-    reference = coherence.reference(data, result.get("npmi_window", c.npmi_window),
-                                    result.get("npmi_reference", c.npmi_reference) or None) if is_corpus(data) else None
-    extra = scores.metrics(model, data, x, labels, reference) if is_corpus(data) else None  # perplexity, NPMI, ...
-    with matmuls(precision, dev):
-        result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
-                               progress=progress, extra=extra, levels=levels(data.scale) if r.dequantize else 0)
-        noise = noise or getattr(model, "noise", None)
-        if noise is not None:
-            result |= ev.noisy_reconstruction(model, x, noise)
-    if extra is not None:
-        result.pop("bits_per_dim", None)  # per vocabulary entry means nothing; perplexity is the per-word number
-        result["estimators"].pop("bits_per_dim", None)
-    if write:
-        folder.remove_temporaries(LIVE_WRITE_SECONDS)
-        folder.history.write_eval(result, stamp)
-    return result
+    world = parallel.world_from_env() if world is None else world
+    try:  # under torchrun every process leaves the group it joined, also on an error
+        folder = RunFolder(run)
+        c = folder.read_config()
+        if data is None:
+            c = kept_data.check_source(run, c)  # the files the run trained on, unchanged (runs/kept_data.py)
+            data = inputs.load_data(c)
+        # evaluation resolves its own precision request (fp32 unless asked), never the training one; under
+        # torchrun the process group is joined here: each process evaluates on its own device
+        dev = parallel.join(world, resolve_device(device or c.device))
+        r = resolve(c.replace(precision=precision), data.scale, dev)
+        dev, precision = r.device, r.precision
+        model, sha256 = loading.load_weights_of(c, run, data.shape, dev)
+        stamp = folder.weights_stamp(sha256)  # the weights scored, whatever a training process writes meanwhile
+        x = inputs.eval_inputs(r, data, split, dev)
+        result = {"split": split, "model": c.model, "data": c.data, "likelihood": r.likelihood, "precision": precision}
+        if len(x) == 0:
+            raise VaelabError(f"the {split} split of {c.data} is empty; nothing to evaluate")
+        if points is not None and not 1 <= points <= len(x):
+            raise VaelabError(f"points {points}: the {split} split of {c.data} has {len(x)} points; give 1 to {len(x)}")
+        if points is not None and points < len(x):
+            result["split_points"], x = len(x), x[:points]
+        labels = inputs.split_tensor(data, split)[1] if is_corpus(data) else None
+        labels = labels[:len(x)] if labels is not None else None
+        result |= _npmi_convention(c, data, npmi_window, npmi_reference)
+        reference = coherence.reference(data, result.get("npmi_window", c.npmi_window),
+                                        result.get("npmi_reference", c.npmi_reference) or None) \
+            if is_corpus(data) else None
+        extra = scores.metrics(model, data, x, labels, reference) if is_corpus(data) else None  # perplexity, NPMI, ...
+        with matmuls(precision, dev):
+            result |= ev.summarize(model, x, k or c.eval_k, batch=batch if batch is not None else c.eval_batch,
+                                   progress=progress, extra=extra, levels=levels(data.scale) if r.dequantize else 0,
+                                   world=world)
+            noise = noise or getattr(model, "noise", None)
+            if noise is not None:
+                result |= ev.noisy_reconstruction(model, x, noise)
+        if extra is not None:
+            result.pop("bits_per_dim", None)  # per vocabulary entry means nothing; perplexity is the per-word number
+            result["estimators"].pop("bits_per_dim", None)
+        if world.distributed:  # how many shared the work: the seconds are theirs
+            result["processes"] = world.size
+        if write and world.writes:
+            folder.remove_temporaries(LIVE_WRITE_SECONDS)
+            folder.history.write_eval(result, stamp)
+        return result
+    finally:
+        if world.distributed:
+            parallel.leave()
 
 
 def _npmi_convention(c: cfg.Config, data, window: int | None, reference: str | None) -> dict[str, Any]:
@@ -181,7 +197,7 @@ def report(run: str | Path) -> Path:
 def finish_run(run: str | Path, *, data: ImageData | None = None, progress: bool = False, log=info,
                explorer: bool = True) -> Path:
     """Evaluate on the test split, draw every plot, write the explorer (unless explorer=False) and the report."""
-    result = evaluate(run, data=data, progress=progress)
+    result = evaluate(run, data=data, progress=progress, world=parallel.World())  # process 0 alone finishes a run
     if "logp" in result:
         log(f"test NLL {result['nll']:.3f} nats/example (exact), {result['bits_per_dim']:.4f} bits/dim")
     elif "nll" in result:

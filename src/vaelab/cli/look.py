@@ -84,6 +84,7 @@ def add_parsers(sub) -> None:
 def _evaluate(args: argparse.Namespace) -> None:
     from .. import api
     from ..distributions.corruption import Noise
+    from ..runtime import parallel
 
     if args.disentanglement:
         _disentanglement(args)
@@ -92,9 +93,11 @@ def _evaluate(args: argparse.Namespace) -> None:
     r = api.evaluate(args.run, k=args.k, split=args.split, device=args.device, batch=args.batch,
                      progress=not args.quiet, precision=args.precision, noise=noise, points=args.points,
                      npmi_window=args.npmi_window, npmi_reference=args.npmi_reference)
+    if not parallel.world_from_env().writes:  # under torchrun process 0 alone reports (and wrote)
+        return
     which = f"the first {r['n']} of {r['split_points']}" if "split_points" in r else r["n"]
     say(f"{r['model']} on {r['data']} ({r['split']} split, {which} examples), nats per example, "
-        f"{r['precision']} matrix products")
+        f"{r['precision']} matrix products" + (f", {r['processes']} processes" if "processes" in r else ""))
     if "conditional" in r:  # Sohn et al. 2015's CVAE
         say(f"  conditional on {r['conditional']['on']}: ELBO, IWAE and NLL bound log p(x | y)")
     # said in the line above, or context

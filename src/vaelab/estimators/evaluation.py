@@ -14,6 +14,9 @@ row's float32 matrix product differently for another number of rows, and float64
 chunks round differently: the means then move by at most ~1e-8 relative (measured on digits VAE, HVAE, IAF
 and Student-t runs over batch 1 to 500; batch 64 and 500 gave identical numbers), and
 tests/estimators/test_eval_chunks.py holds them to 1e-6 relative.
+
+Under torchrun the processes score contiguous runs of the same chunks and gather the per-point results, so N
+processes give one process's numbers bit for bit (tests/estimators/test_eval_processes.py).
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ from ..distributions.corruption import Noise, fixed
 from ..logs import progress_bar
 from ..models.contract import is_exact, is_latent_variable
 from ..models.vamp import held
-from ..runtime import streams
+from ..runtime import parallel, streams
 from .objectives import log_weights
 
 # Elements of the largest per-chunk tensor (K_chunk * B_chunk * width): 4 MB of float32. Larger
@@ -89,18 +92,36 @@ def unmoved_generators(device: torch.device) -> Iterator[None]:
                            "depend on the chunk sizes; draw through noise.rsample / noise.rsample_each instead")
 
 
+def share(n: int, batch: int, world: parallel.World) -> range:
+    """The first points of the chunks this process scores: a contiguous run of the whole split's chunks (the
+    chunks a single process would score, so each is bit-identical to its one-process twin), as many per
+    process as can be, the last process taking any extra (and the short last chunk)."""
+    starts = range(0, n, batch)
+    chunks = len(starts)
+    return starts[chunks * world.rank // world.size:chunks * (world.rank + 1) // world.size]
+
+
 @torch.inference_mode()
 def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed: int = 0,
-                 progress: bool = False) -> PointBounds:
-    """ELBO, IWAE-k, reconstruction and KL for every row of x (on the model's device)."""
+                 progress: bool = False, world: parallel.World = parallel.World()) -> PointBounds:
+    """ELBO, IWAE-k, reconstruction and KL for every row of x (on the model's device).
+
+    Under torchrun (`world` of several processes) each process scores its share of the chunks (share()) and every
+    process returns all the points' results, gathered: the same numbers, bit for bit, as one process, because the
+    chunks are the same and point p's draws come from its stream under its index in x, whichever process holds it.
+    """
     model.eval()
     n = x.shape[0]
-    batch, k_chunk = chunk_shape(n, k, widest_activation(model), batch, x.device)
-    out = {name: np.empty(n) for name in ("elbo", "iwae", "recon", "kl")}
+    batch, k_chunk = chunk_shape(n, k, widest_activation(model), batch, x.device)  # of the whole split: share()
+    starts = share(n, batch, world)
+    first = starts[0] if starts else n
+    mine = (min(n, starts[-1] + batch) if starts else n) - first  # points this process scores
+    out = {name: np.empty(mine) for name in ("elbo", "iwae", "recon", "kl")}
     means = []
-    bar = progress_bar(progress, total=n * k, unit="sample", unit_scale=True, desc=f"IWAE-{k}", leave=False)
+    bar = progress_bar(progress and world.writes, total=mine * k, unit="sample", unit_scale=True, desc=f"IWAE-{k}",
+                       leave=False)
     with unmoved_generators(x.device), held(model):
-        for lo in range(0, n, batch):
+        for lo in starts:
             xb = x[lo:lo + batch]
             lse = torch.full((xb.shape[0],), -math.inf, device=x.device, dtype=torch.float64)
             sum_w = torch.zeros_like(lse)
@@ -108,7 +129,8 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
             q = model.encode(xb)
             for done in range(0, k, k_chunk):
                 kk = min(k_chunk, k - done)
-                with streams.block(seed, lo, done):  # z of (point, sample) whatever the chunks (runtime/streams.py)
+                # z of (point, sample) whatever the chunks and the process (runtime/streams.py): lo indexes all of x
+                with streams.block(seed, lo, done):
                     _, log_px_z, ratio = log_weights(model, xb, kk, q)
                 log_w = (log_px_z + ratio).double()  # (kk, B)
                 lse = torch.logaddexp(lse, torch.logsumexp(log_w, 0))
@@ -117,14 +139,28 @@ def point_bounds(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, s
                 bar.update(kk * xb.shape[0])
             kl = model.analytic_kl(q)
             rec = sum_rec / k
-            sl = slice(lo, lo + xb.shape[0])
+            sl = slice(lo - first, lo - first + xb.shape[0])
             out["elbo"][sl] = (sum_w / k).cpu().numpy()
             out["iwae"][sl] = (lse - math.log(k)).cpu().numpy()
             out["recon"][sl] = rec.cpu().numpy()
             out["kl"][sl] = (kl.double() if kl is not None else rec - sum_w / k).cpu().numpy()
             means.append(q.mean.float().cpu().numpy())
     bar.close()
-    return PointBounds(**out, means=np.concatenate(means))
+    if not world.distributed:
+        return PointBounds(**out, means=np.concatenate(means))
+    return _gathered(out, means, n, world, x.device)
+
+
+def _gathered(out: dict[str, np.ndarray], means: list[np.ndarray], n: int, world: parallel.World,
+              device: torch.device) -> PointBounds:
+    """All the points' results from every process's share, in point order (copied exactly: float32 means travel as
+    float64). Flattened, so a process with no chunk (more processes than chunks) sends nothing of any width."""
+    names = list(out)
+    own = torch.from_numpy(np.stack([out[name] for name in names], 1)).reshape(-1).to(device)  # (mine * 4,)
+    mean = torch.from_numpy(np.concatenate(means).astype(np.float64)).reshape(-1) if means else torch.zeros(0)
+    every = parallel.gather_rows(own, world).reshape(n, len(names)).cpu().numpy()  # (n, 4)
+    means_all = parallel.gather_rows(mean.to(device, torch.float64), world).reshape(n, -1).float().cpu().numpy()
+    return PointBounds(**{name: every[:, i].copy() for i, name in enumerate(names)}, means=means_all)
 
 
 LAYER_K = 100  # samples per point for the per-layer KL split (a mean over all points: ample)
@@ -269,8 +305,12 @@ def _own_terms(model: nn.Module, x: torch.Tensor, out: dict) -> dict:
 
 
 def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed: int = 0,
-              progress: bool = False, extra: Callable[[PointBounds], dict] | None = None, levels: int = 0) -> dict:
+              progress: bool = False, extra: Callable[[PointBounds], dict] | None = None, levels: int = 0,
+              world: parallel.World = parallel.World()) -> dict:
     """The numbers `vaelab evaluate` reports: means over the points, nats per example.
+
+    Under torchrun the k-sample bounds, the costly part, are split over the processes (point_bounds); the
+    rest (active units, an HVAE's layers at min(k, 100) samples, a corpus's scores) every process computes whole.
 
     extra(point_bounds), when given, adds more keys (and estimator notes) from the per-point results.
     levels: L when x is dequantized data of L levels (bits_per_dim then bounds the discrete data's); 0 otherwise.
@@ -284,7 +324,7 @@ def summarize(model: nn.Module, x: torch.Tensor, k: int, *, batch: int = 0, seed
         return _own_terms(model, x, {
             "n": int(x.shape[0]), "recon": float(rec.mean()), "seconds": time.perf_counter() - start,
             "estimators": {"recon": "log p(x | z=f(x)), a reconstruction score, not a likelihood"}})
-    pb = point_bounds(model, x, k, batch=batch, seed=seed, progress=progress)
+    pb = point_bounds(model, x, k, batch=batch, seed=seed, progress=progress, world=world)
     nll = -float(pb.iwae.mean())
     with torch.no_grad():  # point_bounds used the closed form when the model has one
         closed = model.analytic_kl(model.encode(x[:1])) is not None

@@ -1,8 +1,11 @@
-"""Data-parallel training on torch.distributed: `torchrun --nproc_per_node N -m vaelab train ...`.
+"""Data-parallel training and evaluation on torch.distributed: `torchrun --nproc_per_node N -m vaelab train ...`
+(or `... evaluate RUN`).
 
 torchrun sets RANK, WORLD_SIZE and LOCAL_RANK; with them present the trainer joins a process group
 (gloo on the CPU, nccl on CUDA), wraps the model in DistributedDataParallel, gives each process
-its shard of the training data and lets process 0 alone write the run folder.
+its shard of the training data and lets process 0 alone write the run folder. Evaluation gives each
+process a contiguous share of the points and gathers the per-point bounds (estimators/evaluation.py).
+docs/DISTRIBUTED.md has the command lines.
 """
 
 from __future__ import annotations
@@ -86,6 +89,24 @@ def total(value: torch.Tensor, world: World) -> torch.Tensor:
 def barrier(world: World) -> None:
     if world.distributed:
         torch_dist.barrier()
+
+
+def gather_rows(part: torch.Tensor, world: World) -> torch.Tensor:
+    """Every process's rows, in rank order, on every process: (sum of the processes' R_i, ...) from each (R_i, ...).
+
+    The processes may hold different numbers of rows (none, too); they are padded to the longest for the
+    all_gather and trimmed after. Values are copied, never summed: the result is bit-identical to the parts.
+    """
+    if not world.distributed:
+        return part
+    counts = [torch.zeros(1, dtype=torch.int64, device=part.device) for _ in range(world.size)]
+    torch_dist.all_gather(counts, torch.tensor([part.shape[0]], dtype=torch.int64, device=part.device))
+    longest = max(int(c) for c in counts)
+    padded = torch.zeros((longest, *part.shape[1:]), dtype=part.dtype, device=part.device)
+    padded[:part.shape[0]] = part
+    parts = [torch.empty_like(padded) for _ in range(world.size)]
+    torch_dist.all_gather(parts, padded)
+    return torch.cat([p[:int(c)] for p, c in zip(parts, counts)])
 
 
 def agree(ok: bool, world: World, device: torch.device) -> bool:
