@@ -1,7 +1,8 @@
-"""Data-parallel training: split noise, sharded batches, and 2 processes matching 1 (gloo, CPU)."""
+"""Data-parallel training: split noise, sharded batches, and 2 processes (on one node or two) matching 1 (gloo, CPU)."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 
@@ -79,3 +80,41 @@ def test_two_processes_train_like_one(tmp_path):
     assert plain.returncode == 0, plain.stderr
     first = json.loads((tmp_path / "plain" / "metrics.jsonl").read_text().splitlines()[0])
     assert first["train_loss"] != pytest.approx(rows[0][0]["train_loss"], rel=1e-5)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:  # the kernel's choice of a free port; released here, bound again by the launcher
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.precision(kind="fp32")
+def test_two_nodes_train_like_one_process(tmp_path):
+    """Two torchrun launchers, one process each, meeting at a c10d rendezvous on localhost as two nodes would."""
+    common = ["-q", "train", "--epochs", "2", "--hidden", "32", "--latent-dim", "3", "--batch-size", "64",
+              "--device", "cpu", "--precision", "fp32", "--no-report", "--set", "shards=2"]
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    one = subprocess.run([sys.executable, "-m", "vaelab", *common, "--out", str(tmp_path / "one")],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert one.returncode == 0, one.stderr
+    port = _free_port()
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+                               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "nodes",
+                               "-m", "vaelab", *common, "--out", str(tmp_path / "two")],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    try:
+        done = [node.communicate(timeout=300) for node in nodes]
+    finally:
+        for node in nodes:
+            node.kill()
+    assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in done]
+    sessions = json.loads((tmp_path / "two" / "provenance.json").read_text())["sessions"]
+    assert [s["processes"] for s in sessions] == [2]  # one run of two processes, not two runs of one
+    rows = [[json.loads(s) for s in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in ("one", "two")]
+    assert [r["epoch"] for r in rows[1]] == [1, 2]
+    for a, b in zip(*rows):
+        assert a["train_loss"] == pytest.approx(b["train_loss"], rel=1e-5)
+        assert a["val_elbo"] == pytest.approx(b["val_elbo"], rel=1e-5)
+    wa, wb = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("one", "two"))
+    for k in wa:
+        torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5)

@@ -126,9 +126,9 @@ PROVENANCE_ROWS = (("command", "command line"), ("started", "started (UTC)"), ("
                    ("wall_seconds", "wall seconds"), ("epochs", "epochs trained"), ("vaelab", "vaelab"),
                    ("torch", "torch"), ("python", "Python"), ("numpy", "NumPy"), ("git_commit", "git commit (cwd)"),
                    ("vaelab_git_commit", "vaelab source commit"), ("device", "device"), ("cpu", "CPU"),
-                   ("gpu", "GPU"), ("cuda", "CUDA"), ("threads", "threads"), ("precision", "precision"),
-                   ("precision_why", "why this precision"), ("seed", "seed"), ("platform", "platform"),
-                   ("cwd", "working folder"))
+                   ("gpu", "GPU"), ("cuda", "CUDA"), ("threads", "threads"), ("processes", "processes (torchrun)"),
+                   ("precision", "precision"), ("precision_why", "why this precision"), ("seed", "seed"),
+                   ("platform", "platform"), ("cwd", "working folder"))
 
 
 def _provenance_value(s: dict, key: str) -> str:
@@ -144,7 +144,7 @@ def _provenance_value(s: dict, key: str) -> str:
 
 
 ROW_KEYS = ("started", "finished", "wall_seconds", "epochs", "command")  # a row per session shows these always
-HIDE_EMPTY = ("gpu", "cuda", "git_commit", "vaelab_git_commit")
+HIDE_EMPTY = ("gpu", "cuda", "git_commit", "vaelab_git_commit", "processes")
 
 
 def trained_nothing(s: dict) -> bool:

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..runtime import parallel
 from .resolve import Resolved
 
 GIT_SECONDS = 5  # a git call that takes longer is given up (a huge or networked repository)
@@ -86,6 +87,7 @@ def session(r: Resolved, first_epoch: int) -> dict[str, Any]:
         "threads": torch.get_num_threads(), "precision": r.precision,
         "precision_why": r.precision_why, "seed": r.config.seed,
         "first_epoch": first_epoch, "started": _now(), "start_time": time.time(),
+        "processes": parallel.world_from_env().size,  # torchrun's WORLD_SIZE: processes training together
     }
 
 
