@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from clitools import expect_error as _bad
+from clitools import snapshot
 from scipy.stats import norm
 
 from vaelab.cli.main import run as cli
@@ -18,10 +19,6 @@ from vaelab.reports import plots, views
 from vaelab.runs import inputs, loading
 
 FAST = ["--hidden", "32", "--latent-dim", "2", "--batch-size", "128", "--device", "cpu", "--eval-k", "20"]
-
-
-def _snapshot(path):
-    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -102,11 +99,11 @@ def test_unknown_dataset(tmp_path, capsys):
 
 
 def test_existing_run_is_not_overwritten(trained, capsys):
-    before = _snapshot(trained)
+    before = snapshot(trained)
     err = _bad(["-q", "train", "--epochs", "1", "--out", str(trained), *FAST], capsys)
     assert err == (f"vaelab: error: {trained} already holds a run; `vaelab train --resume {trained}` continues it; "
                    "--overwrite replaces it")  # the flags, not the library's keywords
-    assert _snapshot(trained) == before
+    assert snapshot(trained) == before
 
 
 def test_overwrite_replaces_a_run(tmp_path):
@@ -143,9 +140,9 @@ def test_corrupt_checkpoint(trained, tmp_path, capsys):
     run = tmp_path / "copy"
     shutil.copytree(trained, run)
     (run / "model.safetensors").write_bytes(b"not a safetensors file")
-    before = _snapshot(run)
+    before = snapshot(run)
     err = _bad(["-q", "evaluate", str(run)], capsys)
-    assert "corrupt" in err and _snapshot(run) == before
+    assert "corrupt" in err and snapshot(run) == before
     (run / "checkpoint.safetensors").write_bytes((run / "checkpoint.safetensors").read_bytes()[:100])
     _bad(["-q", "train", "--resume", str(run), "--epochs", "3"], capsys)
 
@@ -157,9 +154,9 @@ def test_checkpoint_with_wrong_shapes(trained, tmp_path, capsys):
     shutil.copytree(trained, run)
     text = (run / "config.toml").read_text().replace("latent_dim = 2", "latent_dim = 3")
     (run / "config.toml").write_text(text)
-    before = _snapshot(run)
+    before = snapshot(run)
     err = _bad(["-q", "evaluate", str(run)], capsys)
-    assert "shape" in err and _snapshot(run) == before
+    assert "shape" in err and snapshot(run) == before
 
 
 def test_bad_config_key_and_value(tmp_path, capsys):
@@ -178,12 +175,12 @@ def test_resume_may_not_change_the_model(trained, capsys):
 
 def test_resume_to_fewer_epochs_than_trained_is_one_clear_error(trained, capsys):
     # it used to train nothing, say nothing, and rewrite config.toml to the smaller epochs beside 2 metrics rows
-    before = _snapshot(trained)
+    before = snapshot(trained)
     err = _bad(["-q", "train", "--resume", str(trained), "--epochs", "1"], capsys)
     assert "has trained 2 epochs already" in err and "give epochs >= 2" in err
-    assert _snapshot(trained) == before  # config.toml still says epochs = 2; nothing else touched
+    assert snapshot(trained) == before  # config.toml still says epochs = 2; nothing else touched
     import vaelab
 
     with pytest.raises(vaelab.VaelabError, match="has trained 2 epochs already; resuming with epochs = 1"):
         vaelab.train(resume=trained, epochs=1, finish=False, log=lambda s: None)
-    assert _snapshot(trained) == before and "epochs = 2\n" in (trained / "config.toml").read_text()
+    assert snapshot(trained) == before and "epochs = 2\n" in (trained / "config.toml").read_text()

@@ -6,22 +6,15 @@ skips where Playwright or a Chromium executable is missing (.ci/run installs bot
 
 from __future__ import annotations
 
-import os
-import shutil
-
 import numpy as np
 import pytest
 import torch
+from browser import CHROMIUM, launched, sync_api  # noqa: F401 (skips without them)
 
 import vaelab
 from vaelab.explorer import decoder as xd
 from vaelab.explorer import page as explorer
 from vaelab.runs import inputs, loading
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-CHROMIUM = os.environ.get("VAELAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("no chromium executable (apt-get install chromium)", allow_module_level=True)
 
 SMALL = dict(data="digits", hidden=(32,), latent_dim=2, batch_size=64, lr=3e-3, device="cpu", epochs=3,
              log=lambda s: None, finish=False)
@@ -30,13 +23,7 @@ STATS: dict[str, float] = {"max_pixel_error": 0.0, "max_redraw_ms": 0.0}
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        except Exception as e:  # a chromium that cannot start here (no sandbox support, missing libraries)
-            pytest.skip(f"chromium does not start: {str(e).splitlines()[0]}")
-        yield b
-        b.close()
+    yield from launched()
 
 
 @pytest.fixture(scope="module")

@@ -9,22 +9,16 @@ picture leads to a file of the run.
 from __future__ import annotations
 
 import base64
-import os
-import shutil
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
 import pytest
+from browser import CHROMIUM, launched, sync_api  # noqa: F401 (skips without them)
 
 import vaelab
 from vaelab.baselines import mixtures as B
 from vaelab.config.schema import Config
 from vaelab.reports import compare
-
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed (pip install playwright)")
-CHROMIUM = os.environ.get("VAELAB_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
-if CHROMIUM is None:
-    pytest.skip("no chromium executable (apt-get install chromium)", allow_module_level=True)
 
 PHONE, LAPTOP = (390, 844), (1280, 900)
 QUIET = dict(device="cpu", log=lambda s: None, eval_k=20)
@@ -59,13 +53,7 @@ def pages(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    with sync_api.sync_playwright() as p:
-        try:
-            b = p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
-        except Exception as e:  # a chromium that cannot start here (no sandbox support, missing libraries)
-            pytest.skip(f"chromium does not start: {str(e).splitlines()[0]}")
-        yield b
-        b.close()
+    yield from launched()
 
 
 def _open(browser, path: Path, size: tuple[int, int]):

@@ -45,3 +45,8 @@ def refused_flag(args: list[str], capsys) -> str:
     errors = [line for line in err.splitlines() if "error:" in line]  # the error line, then at most a hint
     assert code == 2 and "Traceback" not in err and len(errors) == 1 and len(err.splitlines()) <= 2, err
     return errors[0]
+
+
+def snapshot(path) -> dict:
+    """Every file under path and its bytes, to show that a refused command wrote nothing."""
+    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}

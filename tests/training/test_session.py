@@ -1,7 +1,7 @@
 """One training session: the resume rule holds for the library and the command line alike."""
 
 import pytest
-from clitools import expect_error
+from clitools import expect_error, snapshot
 
 import vaelab
 from vaelab.cli.main import run as cli
@@ -9,10 +9,6 @@ from vaelab.errors import VaelabError
 from vaelab.runs.folder import RunFolder
 
 TINY = ["--hidden", "8", "--latent-dim", "2", "--batch-size", "256", "--device", "cpu", "--eval-k", "5"]
-
-
-def _snapshot(path):
-    return {p.relative_to(path): p.read_bytes() for p in sorted(path.rglob("*")) if p.is_file()}
 
 
 @pytest.fixture(scope="module")
@@ -27,23 +23,23 @@ def trained(tmp_path_factory):
     (dict(lr=0.5, hidden=(4,), epochs=3), ["--lr", "0.5", "--hidden", "4", "--epochs", "3"], "hidden, lr"),
 ])
 def test_resume_refuses_a_changed_run_in_the_library_as_on_the_command_line(trained, capsys, call, flags, got):
-    before = _snapshot(trained)
+    before = snapshot(trained)
     err = expect_error(["-q", "train", "--resume", str(trained), *flags], capsys)
     with pytest.raises(VaelabError) as e:
         vaelab.train(resume=trained, finish=False, **call)
     assert err == f"vaelab: error: {e.value}"  # one rule, one message
     assert str(e.value) == ("resume continues a run as configured; only device, epochs, eval_k, max_minutes, "
                             f"patience, precision, save_every may change (got {got})")
-    assert _snapshot(trained) == before  # refused before the folder is locked or anything in it touched
+    assert snapshot(trained) == before  # refused before the folder is locked or anything in it touched
 
 
 def test_resume_refuses_a_config_beside_the_run(trained, tmp_path, capsys):
-    before = _snapshot(trained)
+    before = snapshot(trained)
     err = expect_error(["-q", "train", "--resume", str(trained), "--config", "seed-mlp-vae"], capsys)
     assert err.endswith("(got config)")
     with pytest.raises(VaelabError, match=r"\(got config\)"):
         vaelab.train(vaelab.Config(), out=trained, resume=True, finish=False)
-    assert _snapshot(trained) == before
+    assert snapshot(trained) == before
 
 
 def test_resume_may_change_what_leaves_the_model_alone(trained, tmp_path):
