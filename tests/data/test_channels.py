@@ -93,8 +93,9 @@ def test_a_channel_count_the_data_lacks_is_one_error_line_and_nothing_written(tm
     err = expect_error(["train", "--data", f"npz:{tmp_path / 'flat.npz'}", "--channels", "3", "--out", str(out),
                         *FAST], capsys)
     assert "flat vectors" in err and not out.exists()
-    err = expect_error(["train", "--data", "photo-patches", "--model", "pixelcnn", "--out", str(out)], capsys)
-    assert "one-channel images" in err and not out.exists()
+    err = expect_error(["train", "--data", "photo-patches", "--model", "pixelcnn", "--set", "pixel_channels=2",
+                        "--out", str(out)], capsys)
+    assert "pixel_channels >= 3" in err and not out.exists()  # one group of features per colour
 
 
 def test_a_conv_vae_on_colour_draws_colour_plots(tmp_path):

@@ -51,7 +51,7 @@ class ModelSpec:
     likelihood: str | None = None
     init: Callable[[nn.Module, object], None] | None = None
     prior: str | None = None  # the model's own prior (as likelihood), e.g. prodlda's dirichlet-laplace
-    images: bool = False  # models only (1, H, W) images (the autoregressive models): corpora are refused
+    images: bool = False  # models only (C, H, W) images (the autoregressive models): corpora are refused
 
 
 def _one_layer(c: Config) -> int:
@@ -162,17 +162,17 @@ def _etm(c: Config, shape: tuple[int, ...]) -> nn.Module:
 
 
 def _pixelcnn(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    hw = image_hw(shape, c.model)
+    hw = image_hw(shape, c.model, c.pixel_channels)
     kind = output_kind(c.likelihood, c.binarize, c.model)
     return PixelCNN(hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel, likelihood=kind,
-                    context=c.pixel_context)
+                    context=c.pixel_context, colours=shape[0])
 
 
 COND_CHANNELS = 16  # channels of the PixelVAE's conditioning map m(z)
 
 
 def _pixel_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
-    hw = image_hw(shape, c.model)
+    hw = image_hw(shape, c.model, c.pixel_channels)
     kind = output_kind(c.likelihood, c.binarize, c.model)
     d, cond_shape = math.prod(shape), (COND_CHANNELS, *hw)
     if hw[0] % 4 == 0 and hw[1] % 4 == 0:  # the conv VAE's encoder, and its decoder as z -> m(z)
@@ -181,7 +181,7 @@ def _pixel_vae(c: Config, shape: tuple[int, ...]) -> nn.Module:
         enc, to_map = MLP(d, c.hidden, 2 * c.latent_dim), MLP(c.latent_dim, c.hidden, math.prod(cond_shape))
     model = build_pixel_vae(enc, to_map, hw, channels=c.pixel_channels, layers=c.pixel_layers, kernel=c.pixel_kernel,
                             cond_channels=COND_CHANNELS, likelihood=kind, latent_dim=c.latent_dim,
-                            context=c.pixel_context,
+                            context=c.pixel_context, colours=shape[0],
                             posterior_scale=c.posterior_scale, posterior=c.posterior, prior=c.prior)
     model.free_bits = c.free_bits  # read by objectives.sgvb_b's loss; the reported ELBO stays the bound
     return model

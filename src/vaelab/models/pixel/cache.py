@@ -9,7 +9,9 @@ evaluates the same network as matrix products on channels-last caches (Ramachand
     horizontal stack once per pixel: every layer's column j from the k//2+1 cached columns to its left
     conditioning     the map's row i (the given c, plus the row context of the rows drawn so far) once
                      per row
-The weights are the network's own (the type-A mask applied); tests check that the logits of every
+    colour           C passes of the horizontal stack per pixel, one per channel in order: the pass for
+                     channel c reads the channels < c already set at (i, j) (the masks hide the others)
+The weights are the network's own (the masks applied); tests check that the logits of every
 step equal the full forward pass on the finished images.
 """
 
@@ -40,14 +42,14 @@ class CachedPixelCNN:
         k = net.kernel
         self.p, self.kh = k // 2, k // 2 + 1
         dev = next(net.parameters()).device
-        channels = [1] + [layer.h_out.out_channels for layer in net.layers]  # input channels of each layer
+        channels = [net.layers[0].h.in_channels] + [layer.h_out.out_channels for layer in net.layers]  # inputs
         # vertical inputs (n, p + H, p + W + p, C_l): layer 0 reads x, layer l reads v_{l-1}
         self.vin = [torch.zeros(n, self.p + self.height, self.width + 2 * self.p, c, device=dev) for c in channels]
         # horizontal inputs of the current row (n, p + W, C_l): layer 0 reads x, layer l reads h_{l-1}
         self.hin = [torch.zeros(n, self.p + self.width, c, device=dev) for c in channels]
         self.messages = [torch.zeros(n, self.width, 2 * c, device=dev) for c in channels[1:]]  # row 0: none
-        self.w = [(_dense(layer.v), _dense(layer.h, layer.h.weight * layer.h.mask), _dense(layer.v_to_h),
-                   _dense(layer.h_out)) for layer in net.layers]
+        self.w = [(_dense(layer.v), _dense(layer.h, layer.h.masked_weight()), _dense(layer.v_to_h),
+                   _dense(layer.h_out, layer.h_out.masked_weight())) for layer in net.layers]
         # the conditioning map, channels last (n, H, W, Cc): the given c now, the row context's rows as they come
         self.map = None
         if cond is not None or net.context is not None:
@@ -59,8 +61,8 @@ class CachedPixelCNN:
         self.cond_h: list[torch.Tensor | None] = [None] * len(net.layers)  # the current row's terms, (n, W, 2C)
 
     def _x(self) -> torch.Tensor:
-        """The images drawn so far, flat (n, H*W) (zeros where not yet drawn)."""
-        return self.vin[0][:, self.p:, self.p:self.p + self.width, 0].reshape(self.n, -1)
+        """The images drawn so far, flat (n, C*H*W) in (C, H, W) order (zeros where not yet drawn)."""
+        return self.vin[0][:, self.p:, self.p:self.p + self.width].permute(0, 3, 1, 2).reshape(self.n, -1)
 
     def start_row(self, i: int) -> None:
         """Messages for row i from the finished row i-1 (every layer's vertical stack at row i-1)."""
@@ -85,7 +87,8 @@ class CachedPixelCNN:
             self.messages[depth] = (pre @ wvh + layer.v_to_h.bias)  # (n, W, 2C)
 
     def logits(self, i: int, j: int) -> torch.Tensor:
-        """The output at pixel (i, j), (n, n_out); x at (i, j') for j' < j and rows < i must be set."""
+        """The output at pixel (i, j), (n, C*n_out); x at (i, j') for j' < j and rows < i must be set (channel c's
+        logits also need the channels < c at (i, j); recomputing column j after setting one is exact)."""
         h = None
         for depth, layer in enumerate(self.net.layers):
             _, wh, _, wo = self.w[depth]
@@ -98,9 +101,10 @@ class CachedPixelCNN:
             if depth + 1 < len(self.hin):
                 self.hin[depth + 1][:, self.p + j] = h
         o1, o2 = self.net.out[1], self.net.out[3]
-        return torch.addmm(o2.bias, F.relu(torch.addmm(o1.bias, F.relu(h), _dense(o1))), _dense(o2))
+        w1, w2 = _dense(o1, o1.masked_weight()), _dense(o2, o2.masked_weight())
+        return torch.addmm(o2.bias, F.relu(torch.addmm(o1.bias, F.relu(h), w1)), w2)
 
-    def set(self, i: int, j: int, value: torch.Tensor) -> None:
-        """Write the drawn x_ij, (n,), where both stacks read it."""
-        self.vin[0][:, self.p + i, self.p + j, 0] = value
-        self.hin[0][:, self.p + j, 0] = value
+    def set(self, i: int, j: int, value: torch.Tensor, channel: int = 0) -> None:
+        """Write the drawn x_ij of one channel, (n,), where both stacks read it."""
+        self.vin[0][:, self.p + i, self.p + j, channel] = value
+        self.hin[0][:, self.p + j, channel] = value

@@ -14,7 +14,16 @@ spot (the plain masked 3x3 stack of PixelCNN misses a growing wedge to the upper
                      layer 0 has no residual (1 -> C channels)
     type B (l >= 1):  H_l keeps the centre column (h_{l-1} at (i, j) already excludes x_ij)
     output           logits = O_2 relu(O_1 relu(h_L)), 1x1 convolutions: 1 channel (Bernoulli) or 256
-                     (a categorical over the grey levels)
+                     (a categorical over the grey levels) per colour channel
+Colour (C > 1 channels, van den Oord et al. 2016, "Pixel Recurrent Neural Networks" section 3.4): pixels in
+raster order and, within a pixel, R then G then B, so channel c of pixel i may read every channel of the pixels
+before i and the channels < c of pixel i. The horizontal stack's features are split into C groups (channel m
+of N in group m * C // N; the gate's a and b halves alike), group g computing channel g's prediction:
+    left columns      every group reads every group (they are pixels before i)
+    centre column     type A (layer 0, reading x): group g reads x's channels c < g
+                      type B (layers >= 1, and the 1x1 convolutions h_out, O_1, O_2): group g reads groups <= g
+The vertical stack needs no channel mask: its message reaches row i from rows < i only. With C = 1 the
+masks are the grey ones (type A's centre column empty, type B's full), and the 1x1 convolutions carry none.
 c is an optional conditioning map (B, Cc, H, W) projected by 1x1 convolutions (C_l, D_l) into every
 gated layer (the paper's conditional PixelCNN with a spatial h = m(z)). An optional row context
 (models/pixel/context.py) adds to c a map whose row i reads every row < i, so the reach above is the whole image.
@@ -39,24 +48,59 @@ def gate(pre: torch.Tensor) -> torch.Tensor:
     return torch.tanh(a) * torch.sigmoid(b)
 
 
+def colour_groups(n: int, colours: int) -> torch.Tensor:
+    """The colour group of each of n channels, contiguous blocks: channel m -> m * colours // n, (n,)."""
+    return torch.arange(n) * colours // n
+
+
+def centre_mask(out_groups: torch.Tensor, in_groups: torch.Tensor, mask_type: str) -> torch.Tensor:
+    """Which input channel each output channel may read at the pixel being predicted, (out, in):
+    type A in group < out group (strictly earlier channels), type B in group <= out group."""
+    before = in_groups[None, :] < out_groups[:, None]
+    return (before if mask_type == "A" else before | (in_groups[None, :] == out_groups[:, None])).float()
+
+
 def shift_down(t: torch.Tensor) -> torch.Tensor:
     """Row i takes row i-1's values; row 0 gets zeros, (B, C, H, W)."""
     return F.pad(t, (0, 0, 1, 0))[:, :, : t.shape[2]]
 
 
 class HorizontalConv(nn.Conv2d):
-    """A 1 x (k//2+1) convolution over columns j-k//2 .. j of the same row; type A masks out column j."""
+    """A 1 x (k//2+1) convolution over columns j-k//2 .. j of the same row; column j (the pixel being predicted)
+    masked by colour group: type A reads earlier channels only (none in grey), type B the same and earlier."""
 
-    def __init__(self, c_in: int, c_out: int, k: int, mask_type: str):
+    def __init__(self, c_in: int, c_out: int, k: int, mask_type: str, in_groups: torch.Tensor | None = None,
+                 out_groups: torch.Tensor | None = None):
         super().__init__(c_in, c_out, (1, k // 2 + 1))
-        mask = torch.ones_like(self.weight)
-        if mask_type == "A":
-            mask[..., -1] = 0.0  # the centre column: the pixel being predicted
+        mask = torch.ones_like(self.weight)  # (out, in, 1, k//2+1); groups default to one (grey)
+        in_groups = torch.zeros(c_in, dtype=torch.long) if in_groups is None else in_groups
+        out_groups = torch.zeros(c_out, dtype=torch.long) if out_groups is None else out_groups
+        mask[:, :, 0, -1] = centre_mask(out_groups, in_groups, mask_type)  # the centre column: the pixel predicted
         self.register_buffer("mask", mask, persistent=False)
         self.left = k // 2
 
+    def masked_weight(self) -> torch.Tensor:
+        return self.weight * self.mask
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.conv2d(F.pad(x, (self.left, 0, 0, 0)), self.weight * self.mask, self.bias)
+        return F.conv2d(F.pad(x, (self.left, 0, 0, 0)), self.masked_weight(), self.bias)
+
+
+class GroupedConv(nn.Conv2d):
+    """A 1x1 convolution whose output group g reads input groups <= g (type B); no mask in grey (colours = 1)."""
+
+    def __init__(self, c_in: int, c_out: int, colours: int = 1):
+        super().__init__(c_in, c_out, 1)
+        mask = None  # (out, in, 1, 1)
+        if colours > 1:
+            mask = centre_mask(colour_groups(c_out, colours), colour_groups(c_in, colours), "B")[..., None, None]
+        self.register_buffer("colour_mask", mask, persistent=False)
+
+    def masked_weight(self) -> torch.Tensor:
+        return self.weight if self.colour_mask is None else self.weight * self.colour_mask
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.masked_weight(), self.bias)
 
 
 class VerticalConv(nn.Conv2d):
@@ -73,13 +117,15 @@ class VerticalConv(nn.Conv2d):
 class GatedLayer(nn.Module):
     """One layer of both stacks; `first` makes it type A (no residual on the horizontal stack)."""
 
-    def __init__(self, c_in: int, channels: int, k: int, cond_channels: int, first: bool):
+    def __init__(self, c_in: int, channels: int, k: int, cond_channels: int, first: bool, colours: int = 1):
         super().__init__()
         self.first = first
         self.v = VerticalConv(c_in, 2 * channels, k)
-        self.h = HorizontalConv(c_in, 2 * channels, k, "A" if first else "B")
-        self.v_to_h = nn.Conv2d(2 * channels, 2 * channels, 1)
-        self.h_out = nn.Conv2d(channels, channels, 1)
+        gate_groups = colour_groups(channels, colours).repeat(2)  # (2C,): a's and b's channel m alike
+        self.h = HorizontalConv(c_in, 2 * channels, k, "A" if first else "B", colour_groups(c_in, colours),
+                                gate_groups)
+        self.v_to_h = nn.Conv2d(2 * channels, 2 * channels, 1)  # rows above only: no channel mask
+        self.h_out = GroupedConv(channels, channels, colours)
         self.cond_v = nn.Conv2d(cond_channels, 2 * channels, 1, bias=False) if cond_channels else None
         self.cond_h = nn.Conv2d(cond_channels, 2 * channels, 1, bias=False) if cond_channels else None
 
@@ -96,16 +142,23 @@ class GatedLayer(nn.Module):
 
 
 class GatedPixelCNN(nn.Module):
-    """x (B, 1, H, W) [and c (B, Cc, H, W)] -> logits (B, n_out, H, W), autoregressive in raster order.
+    """x (B, C, H, W) [and c (B, Cc, H, W)] -> logits (B, C * n_out, H, W), channel c's n_out logits at
+    c * n_out .. (c+1) * n_out - 1, autoregressive in raster order and, within a pixel, in channel order.
 
-    One input channel: colour images would need masks across channels too, so they are refused upstream.
-    in_channels > 1 is for inputs whose channels all describe the same position (a code's embedding, the
-    VQ-VAE's code prior): type A masks them together.
+    colours = C > 1 masks across the image's channels (colour images). in_channels > 1 with colours = 1 is for
+    inputs whose channels all describe the same position (a code's embedding, the VQ-VAE's code prior): type A
+    masks them together.
     """
 
     def __init__(self, channels: int, layers: int, kernel: int, n_out: int, cond_channels: int = 0,
-                 context: RowContext | None = None, in_channels: int = 1):
+                 context: RowContext | None = None, in_channels: int = 1, colours: int = 1):
         super().__init__()
+        if colours > 1 and in_channels not in (1, colours):
+            raise ValueError("a colour PixelCNN reads its image's channels: in_channels = colours")
+        if colours > channels:
+            raise ValueError(f"the PixelCNN needs at least one channel per colour ({colours}), not {channels}")
+        in_channels = colours if colours > 1 else in_channels
+        self.colours = colours
         if context is not None and context.channels != cond_channels:
             raise ValueError("the row context's map must have cond_channels channels")
         if kernel < 3 or kernel % 2 == 0:
@@ -114,9 +167,9 @@ class GatedPixelCNN(nn.Module):
             raise ValueError("the PixelCNN needs at least one layer and one channel")
         self.n_out, self.kernel, self.n_layers = n_out, kernel, layers
         self.layers = nn.ModuleList(GatedLayer(in_channels if i == 0 else channels, channels, kernel,
-                                               cond_channels, i == 0) for i in range(layers))
-        self.out = nn.Sequential(nn.ReLU(), nn.Conv2d(channels, channels, 1), nn.ReLU(),
-                                 nn.Conv2d(channels, n_out, 1))
+                                               cond_channels, i == 0, colours) for i in range(layers))
+        self.out = nn.Sequential(nn.ReLU(), GroupedConv(channels, channels, colours), nn.ReLU(),
+                                 GroupedConv(channels, colours * n_out, colours))
         self.context = context
         self.reach = 1 + layers * (kernel // 2)  # rows above the output row the stacks reach (the context: all)
 

@@ -1,7 +1,8 @@
 """PixelVAE: a VAE whose decoder p(x|z) is a small Gated PixelCNN conditioned on z (Gulrajani et al. 2017).
 
 q(z|x) is the VAE's (a Gaussian by default), p(z) a registered prior, and
-    p(x | z) = prod_i p(x_i | x_<i, z),   m(z) = a (Cc, H, W) map from z, added by 1x1 convolutions in every
+    p(x | z) = prod_i p(x_i | x_<i, z),   (colour: and channel by channel within a pixel, models/pixel/layers.py)
+                                           m(z) = a (Cc, H, W) map from z, added by 1x1 convolutions in every
                                            gated layer (the conditional PixelCNN of van den Oord et al. 2016)
 log_likelihood(x, z) is that exact autoregressive log p(x|z), so the ELBO, IWAE-k and NLL-k come from the
 generic estimators unchanged. A strong decoder can model x without z (posterior collapse: KL -> 0); the
@@ -42,8 +43,8 @@ class PixelVAE(VAE):
 
     def __init__(self, encoder: nn.Module, decoder: PixelDecoder, *, latent_dim: int, likelihood: str = "bernoulli",
                  **kw):
-        super().__init__(encoder, decoder, data_dim=math.prod(decoder.hw), latent_dim=latent_dim,
-                         likelihood=likelihood, **kw)
+        super().__init__(encoder, decoder, data_dim=decoder.pixel.colours * math.prod(decoder.hw),
+                         latent_dim=latent_dim, likelihood=likelihood, **kw)
         self.hw = decoder.hw
         # widest activation per (point, sample), for evaluation's chunking (evaluation.widest_activation)
         self.activation_width = 2 * decoder.pixel.layers[0].h_out.out_channels * self.data_dim
@@ -60,10 +61,10 @@ class PixelVAE(VAE):
 
 def build_pixel_vae(encoder: nn.Module, to_map: nn.Module, hw: tuple[int, int], *, channels: int, layers: int,
                     kernel: int, cond_channels: int, likelihood: str, latent_dim: int, context: int = 0,
-                    **kw) -> PixelVAE:
+                    colours: int = 1, **kw) -> PixelVAE:
     """A PixelVAE from an encoder, a z -> (Cc*H*W) network and the PixelCNN's sizes (context: the row
-    context's hidden units, 0 for none; its map adds to m(z))."""
+    context's hidden units, 0 for none; its map adds to m(z); colours: the image's channels)."""
     pixel = GatedPixelCNN(channels, layers, kernel, KINDS[likelihood], cond_channels,
-                          RowContext(hw, context, cond_channels) if context else None)
+                          RowContext(hw, context, cond_channels, colours) if context else None, colours=colours)
     return PixelVAE(encoder, PixelDecoder(to_map, pixel, cond_channels, hw), latent_dim=latent_dim,
                     likelihood=likelihood, **kw)

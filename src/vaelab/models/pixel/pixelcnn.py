@@ -22,11 +22,15 @@ from .layers import GatedPixelCNN
 from .sampling import KINDS, image_log_prob, sample_images
 
 
-def image_hw(shape: tuple[int, ...], model: str = "pixelcnn") -> tuple[int, int]:
-    """(H, W) of one-channel images (1, H, W); a ConfigError for anything else (corpora, colour, flat vectors)."""
-    if len(shape) != 3 or shape[0] != 1:
-        raise ConfigError(f"model {model} models one-channel images of shape (1, H, W); this data has examples "
+def image_hw(shape: tuple[int, ...], model: str = "pixelcnn", channels: int | None = None) -> tuple[int, int]:
+    """(H, W) of images (C, H, W); a ConfigError for anything else (corpora, flat vectors), or for more colour
+    channels than the PixelCNN has feature channels (each colour needs a group of its own, `channels`)."""
+    if len(shape) != 3:
+        raise ConfigError(f"model {model} models images of shape (C, H, W); this data has examples "
                           f"of shape {tuple(shape)}")
+    if channels is not None and shape[0] > channels:
+        raise ConfigError(f"model {model} splits its pixel_channels into one group per colour channel: "
+                          f"{shape[0]} colour channels need pixel_channels >= {shape[0]}, not {channels}")
     return shape[1], shape[2]
 
 
@@ -42,7 +46,8 @@ def output_kind(likelihood: str, binarize: bool, model: str = "pixelcnn") -> str
 
 
 class PixelImage(Distribution):
-    """p(x | c) = prod_i p(x_i | x_<i, c) over flat images (..., H*W); batch shape: the conditioning's leading dims."""
+    """p(x | c) = prod_i p(x_i | x_<i, c) over flat images (..., C*H*W); batch shape: the conditioning's leading
+    dims."""
 
     arg_constraints: dict = {}
     support = constraints.unit_interval
@@ -50,7 +55,7 @@ class PixelImage(Distribution):
     def __init__(self, net: GatedPixelCNN, hw: tuple[int, int], kind: str, cond: torch.Tensor | None,
                  batch_shape: torch.Size = torch.Size()):
         self.net, self.hw, self.kind, self.cond = net, hw, kind, cond
-        super().__init__(torch.Size(batch_shape), torch.Size((math.prod(hw),)), validate_args=False)
+        super().__init__(torch.Size(batch_shape), torch.Size((net.colours * math.prod(hw),)), validate_args=False)
 
     def _flat_cond(self) -> torch.Tensor | None:
         return None if self.cond is None else self.cond.reshape(-1, *self.cond.shape[-3:])
@@ -81,19 +86,20 @@ class PixelImage(Distribution):
 
 
 class PixelCNN(ExactLikelihoodModel):
-    """An unconditional Gated PixelCNN over (1, H, W) images: log_prob is exact, sample draws pixel by pixel."""
+    """An unconditional Gated PixelCNN over (C, H, W) images: log_prob is exact, sample draws pixel by pixel
+    (and channel by channel within a pixel, colours = C > 1)."""
 
     def __init__(self, hw: tuple[int, int], *, channels: int, layers: int, kernel: int, likelihood: str = "bernoulli",
-                 context: int = 0):
+                 context: int = 0, colours: int = 1):
         super().__init__()
         self.hw, self.likelihood = hw, likelihood
-        self.data_dim = math.prod(hw)
+        self.data_dim = colours * math.prod(hw)
         cond = channels if context else 0  # the row context's map has as many channels as the stacks
         self.net = GatedPixelCNN(channels, layers, kernel, KINDS[likelihood], cond,
-                                 RowContext(hw, context, cond) if context else None)
+                                 RowContext(hw, context, cond, colours) if context else None, colours=colours)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Exact log p(x) = sum_i log p(x_i | x_<i) per example, x (B, D) -> (B,)."""
+        """Exact log p(x) = sum_i sum_c log p(x_ic | x_<i, x_i,<c) per example, x (B, C*H*W) -> (B,)."""
         return image_log_prob(self.net, x, self.hw, self.likelihood)
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
