@@ -3,6 +3,10 @@
     vaelab.train(data=x, labels=y)   # x: (N, D), (N, H, W) or (N, 1, H, W) in [0, 1] (or uint8 0-255); y: (N,) ints
     vaelab.train(data=dataset)       # a torch Dataset (anything with __len__ and __getitem__) yielding x or (x, y)
     vaelab.train(data=(train, test)) # two of the above: the test split as given, not a 20% hold-out
+    vaelab.train(data=(x, y))        # images and their labels (y one-dimensional: no test split has that shape)
+
+With conditional = true the labels are packed after each row as the named datasets' are (data/conditioning.py);
+RUN/data.npz keeps them beside the images, so evaluation and loading read the same labels.
 
 The run keeps them as RUN/data.npz and its config says data = "npz:<that file>", so `vaelab evaluate`,
 the plots and the report find them later like any npz data set (a fixed 20% test hold-out, data/images.py).
@@ -19,7 +23,7 @@ import numpy as np
 from .. import models
 from ..atomic import atomic_write
 from ..config import schema as cfg
-from ..data import ImageData, load_images
+from ..data import ImageData, conditioning, load_images
 from ..data.arrays import check_label_range
 from ..data.images import from_arrays
 from ..errors import ConfigError
@@ -130,6 +134,8 @@ def take(overrides: dict[str, Any], labels: Any = None) -> dict[str, np.ndarray]
             raise ConfigError(f"data as a sequence must be a (train, test) pair of arrays or Datasets, "
                               f"not {len(data)} {type(data).__name__} items")
         return None
+    if isinstance(data, tuple) and is_array(data[0]) and is_array(data[1]) and _numpy(data[1]).ndim == 1:
+        data, labels = _pair_labels(data[0], labels), data[1]  # (x, y): images and their labels
     if isinstance(data, tuple):
         if labels is not None:
             raise ConfigError("labels go with one array (data=x, labels=y); a (train, test) pair brings its labels "
@@ -152,11 +158,23 @@ def take(overrides: dict[str, Any], labels: Any = None) -> dict[str, np.ndarray]
     return arrays
 
 
+def _pair_labels(x: Any, labels: Any) -> Any:
+    """x of a data=(x, y) pair, refusing labels given a second time."""
+    if labels is not None:
+        raise ConfigError("labels are given twice: as data=(x, y) and as labels")
+    return x
+
+
+def _conditioned(data: ImageData, c: cfg.Config) -> ImageData:
+    """The arrays' data with each row's one-hot label appended when c is conditional (data/conditioning.py)."""
+    return conditioning.with_labels(data, c.classes) if c.conditional else data
+
+
 def load(arrays: dict[str, np.ndarray], c: cfg.Config) -> ImageData:
-    """The data set of the arrays, split as a config's npz data would be."""
+    """The data set of the arrays, split as a config's npz data would be (labels packed: conditional = true)."""
     if models.likelihood_for(c) == "multinomial":
         raise ConfigError("array data holds images; the multinomial likelihood (model nvdm) models word counts")
-    return from_arrays("data", arrays, c.val_fraction, c.seed)
+    return _conditioned(from_arrays("data", arrays, c.val_fraction, c.seed), c)
 
 
 def keep(arrays: dict[str, np.ndarray], run: str | Path, c: cfg.Config) -> tuple[cfg.Config, ImageData]:
@@ -166,4 +184,5 @@ def keep(arrays: dict[str, np.ndarray], run: str | Path, c: cfg.Config) -> tuple
     np.savez(buf, **arrays)
     atomic_write(path, buf.getvalue())
     c = c.replace(data=f"npz:{path.resolve()}")
-    return c, load_images(c.data, val_fraction=c.val_fraction, image_size=c.image_size, split_seed=c.seed)
+    return c, _conditioned(load_images(c.data, val_fraction=c.val_fraction, image_size=c.image_size,
+                                       split_seed=c.seed), c)

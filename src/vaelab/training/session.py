@@ -113,9 +113,6 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
         c = make_config(config, **overrides)
         c = c if arrays else kept_data.absolute(c)  # the run names its data alike from any working directory
         data = user_data.load(arrays, c) if arrays else inputs.load_data(c)  # fail on bad data before any write
-        if arrays and c.conditional:
-            raise VaelabError("conditional = true takes a named dataset's labels (data='digits', npz:PATH, ...); "
-                              "arrays passed as data are not conditioned yet")
         c = inputs.conditioned(c, data)  # a conditional run records the width of its one-hot labels
         if world.distributed and not (out or c.out):
             raise VaelabError("under torchrun, name the run folder (out)")
