@@ -48,7 +48,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--range", type=Number(float, count=4),
                    help="manifold: a linear grid X0,X1,Y0,Y1 (e.g. -10,5,-5,5) instead of the prior's quantiles")
     p.add_argument("--class", dest="y", type=INDEX, default=None, metavar="Y",
-                   help="manifold of a conditional model: the class y it decodes with, a number (default 0)")
+                   help="manifold, interp, traversal of a conditional model: the class y they decode with "
+                        "(interp and traversal start from test images of that class), a number (default 0)")
     p.add_argument("--device", choices=choices.DEVICES, default="cpu")
     p.add_argument("--epoch", type=INDEX, help="draw with the weights kept for epoch N (--save-every) into "
                                              "<kind>-epoch-NNN.png")
@@ -129,18 +130,22 @@ def _disentanglement(args: argparse.Namespace) -> None:
     say(f"wrote {RunFolder(args.run).history.factors_path(r['split'])}")
 
 
+CLASS_KINDS = ("manifold", "interp", "traversal")  # the plot kinds a conditional model draws for one class
+
+
 def _plot(args: argparse.Namespace) -> None:
     from ..reports import views
 
     span = args.range  # (X0, X1, Y0, Y1), finite (the flag's type)
-    if args.y is not None and args.kind not in ("manifold", "all"):
-        raise VaelabError(f"--class chooses the class a conditional model's manifold decodes with; plot kind "
-                          f"{args.kind} takes none")
+    if args.y is not None and args.kind not in CLASS_KINDS + ("all",):
+        raise VaelabError(f"--class chooses the class a conditional model's {', '.join(CLASS_KINDS)} decode with; "
+                          f"plot kind {args.kind} takes none")
     view = views.RunView(args.run, args.device, epoch=args.epoch)
     kinds = view.kinds() if args.kind == "all" else (args.kind,)
     for kind in kinds:
         try:
-            path = view.make(kind, span=span, y=args.y) if kind == "manifold" else view.make(kind)
+            kw = ({"span": span} if kind == "manifold" else {}) | ({"y": args.y} if kind in CLASS_KINDS else {})
+            path = view.make(kind, **kw)
         except VaelabError as e:
             if args.kind != "all":
                 raise

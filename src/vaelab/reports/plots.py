@@ -244,7 +244,7 @@ def _rows_grid(images: np.ndarray) -> tuple[np.ndarray, int, int, int, int]:
     return tile(flat, cols), rows, cols, *flat.shape[1:3]
 
 
-def interpolation(images: np.ndarray, path: str | Path) -> Path:
+def interpolation(images: np.ndarray, path: str | Path, title: str = "") -> Path:
     """Rows of latent interpolations; the first and last columns (the data) are framed."""
     grid, rows, steps, _, w = _rows_grid(images)
     fig = _figure(min(12.0, 0.6 * steps + 1.0), min(10.0, 0.6 * rows + 1.0))
@@ -257,7 +257,7 @@ def interpolation(images: np.ndarray, path: str | Path) -> Path:
     labels = ["data" if c in (0, steps - 1) else "" for c in range(steps)]
     ax.set_xticks(centres, labels)
     ax.tick_params(axis="x", length=0, labelcolor="tab:orange")
-    ax.set_title("interpolation between test images in latent space")
+    ax.set_title("interpolation between test images in latent space" + title)
     return _save(fig, path)
 
 

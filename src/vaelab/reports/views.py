@@ -163,12 +163,6 @@ class RunView:
                                 title="samples per class, p(x | z, y) with z ~ p(z)",
                                 row_labels=[f"y = {printable(names[i]) if i < len(names) else i}" for i in range(k)])
 
-    def _unconditioned(self, kind: str) -> None:
-        if getattr(self.model, "label_conditional", False):
-            raise VaelabError(f"plot kind {kind} decodes z alone, and a conditional model decodes z with a class "
-                              f"label; samples shows one row per class, manifold one class at a time, the explorer "
-                              f"any class")
-
     def _class(self, kind: str, y: int | None) -> tuple[torch.Tensor | None, str]:
         """A conditional model's one-hot label (1, K) for class y (default 0) and its name for a title; (None, '')
         for any other model, which refuses a class."""
@@ -183,6 +177,23 @@ class RunView:
         names = label_names(self.data) or ()
         name = printable(str(names[y])) if y < len(names) else str(y)
         return torch.eye(k, device=self.device)[y:y + 1], f", given y = {name}"
+
+    def _of_class(self, kind: str, hot: torch.Tensor | None) -> torch.Tensor:
+        """Indices of the test examples a plot may draw: all of them, or a conditional model's class `hot` (1, K)
+        only (read from the one-hot label each row carries after the image), (N',)."""
+        every = torch.arange(len(self.x), device=self.device)
+        if hot is None:
+            return every
+        y = int(hot.argmax())
+        mine = every[self.x[:, self.data.dim:].argmax(1) == y]
+        if len(mine) == 0:
+            raise VaelabError(f"plot kind {kind} of class {y} needs test examples of that class; the test split has "
+                              f"none")
+        return mine
+
+    def _decode_mean(self, z: torch.Tensor, hot: torch.Tensor | None) -> torch.Tensor:
+        """The decoder's means at z (..., Dz), given the class `hot` (1, K) for a conditional model, (..., D)."""
+        return mean_image(self.model.decode(z) if hot is None else self.model.decode(z, hot))
 
     def labels(self) -> np.ndarray | None:
         """The test labels, as class names where the data has them (the legend shows 'sport', not 3)."""
@@ -267,34 +278,41 @@ class RunView:
                               xlabel=labels[0], ylabel=labels[1])
 
     @torch.no_grad()
-    def interp(self, rows: int = 6, steps: int = 10) -> Path:
+    def interp(self, rows: int = 6, steps: int = 10, y: int | None = None) -> Path:
+        """Decoded straight lines between the posterior means of pairs of test images; a conditional model's
+        (Sohn et al. 2015) between two images of one class y (default 0), decoded with that class's label."""
         hw = self._need_images("interp")
-        self._unconditioned("interp")
-        if len(self.x) < 2:
-            raise VaelabError(f"plot kind interp needs 2 test examples, found {len(self.x)}")
-        if len(self.x) < 2 * rows:  # draw the pairs there are
-            self.notes.append(f"interp: {len(self.x)} test examples, so {len(self.x) // 2} rows, fewer than {rows}")
-            rows = len(self.x) // 2
+        hot, given = self._class("interp", y)  # (1, K) or None
+        among = self._of_class("interp", hot)  # (N',) the test examples the pairs come from
+        if len(among) < 2:
+            raise VaelabError(f"plot kind interp needs 2 test examples{given.replace(', given', ' of')}, "
+                              f"found {len(among)}")
+        if len(among) < 2 * rows:  # draw the pairs there are
+            self.notes.append(f"interp: {len(among)} test examples, so {len(among) // 2} rows, fewer than {rows}")
+            rows = len(among) // 2
         g = torch.Generator().manual_seed(PLOT_SEED)
-        pick = torch.randperm(len(self.x), generator=g)[: 2 * rows].to(self.device)
+        pick = among[torch.randperm(len(among), generator=g)[: 2 * rows].to(self.device)]
         z = self.model.embed(self.x[pick]).reshape(rows, 2, -1)
         t = torch.linspace(0, 1, steps, device=self.device)[None, :, None]
         path = z[:, :1] * (1 - t) + z[:, 1:] * t  # (rows, steps, Dz)
-        ends = self.x[pick].reshape(rows, 2, -1)
+        ends = self.x[pick, :self.data.dim].reshape(rows, 2, -1)  # the images (a conditional row's label cut)
         # data | decoded path | data, so each row shows where it starts and ends
-        row = torch.cat([ends[:, :1], mean_image(self.model.decode(path)), ends[:, 1:]], 1)
+        row = torch.cat([ends[:, :1], self._decode_mean(path, hot), ends[:, 1:]], 1)
         images = _pictures(row, hw).reshape(rows, steps + 2, *hw)
-        return plots.interpolation(images, self._path("interp"))
+        return plots.interpolation(images, self._path("interp"), title=given)
 
     @torch.no_grad()
-    def traversal(self, steps: int = 9, most: int = 16) -> Path:
+    def traversal(self, steps: int = 9, most: int = 16, y: int | None = None) -> Path:
         """Each latent dimension (the `most` with the largest spread of posterior means, in dimension order)
         swept over the prior's quantiles at grid_probabilities(steps), the others held at the posterior mean of
-        one test image (the aggregate posterior's quantiles where the prior has no inverse CDF)."""
+        one test image (the aggregate posterior's quantiles where the prior has no inverse CDF); a conditional
+        model's from a test image of class y (default 0), decoded with that class's label."""
         hw = self._need_images("traversal")
+        hot, given = self._class("traversal", y)  # (1, K) or None
         self._need_prior("traversal")
         if len(self.x) < 1:
             raise VaelabError("plot kind traversal needs a test example")
+        among = self._of_class("traversal", hot)
         quantiles, how = grid_quantiles(self.model, steps, self.codes)  # (steps, Dz)
         d = quantiles.shape[1]
         dims = list(range(d))
@@ -302,16 +320,16 @@ class RunView:
             dims = sorted(np.argsort(-self.codes().std(0))[:most].tolist())
             self.notes.append(f"traversal: the {most} of {d} latent dimensions whose posterior means vary most")
         g = torch.Generator().manual_seed(PLOT_SEED)
-        pick = int(torch.randint(len(self.x), (1,), generator=g))
+        pick = int(among[int(torch.randint(len(among), (1,), generator=g))])
         base = self.model.embed(self.x[pick:pick + 1])  # (1, Dz)
         z = base.repeat(len(dims), steps, 1)  # (rows, steps, Dz)
         values = torch.as_tensor(quantiles[:, dims].T, dtype=z.dtype, device=z.device)  # (rows, steps)
         for row, j in enumerate(dims):
             z[row, :, j] = values[row]
-        decoded = mean_image(self.model.decode(z))  # (rows, steps, D)
-        data = self.x[pick:pick + 1].expand(len(dims), 1, -1)
+        decoded = self._decode_mean(z, hot)  # (rows, steps, D)
+        data = self.x[pick:pick + 1, :self.data.dim].expand(len(dims), 1, -1)
         images = _pictures(torch.cat([data, decoded], 1), hw).reshape(len(dims), steps + 1, *hw)
-        title = f"latent traversals ({how}, others at a test image's posterior mean)"
+        title = f"latent traversals ({how}, others at a test image's posterior mean{given})"
         return plots.traversal(images, self._path("traversal"), values=values.cpu().numpy(), dims=dims, title=title)
 
     def topic_table(self, top: int = 10) -> list[dict]:
