@@ -65,7 +65,7 @@ def test_a_conditional_run_labels_its_bounds_and_samples_per_class(tmp_path):
     ev = api.evaluate(out, k=20, write=False)
     assert ev["conditional"]["classes"] == 10 and "log p(x | y)" in ev["estimators"]["iwae"]
     assert (out / "plots" / "samples.png").is_file() and (out / "plots" / "manifold.png").is_file()  # of class 0
-    assert not (out / "plots" / "interp.png").exists()  # a line between two codes: the explorer draws it per class
+    assert (out / "plots" / "interp.png").is_file()  # between two images of class 0, decoded with its label
     g = torch.Generator().manual_seed(0)
     z = model.sample_latent(2, g)
     with torch.no_grad():  # one z decoded with two labels: two different images

@@ -37,7 +37,8 @@ CAPTIONS = {
     "samples": "Decoder means for 64 draws z ~ p(z) from the prior.",
     "latent": "Posterior means of the test split, coloured by label (PCA to 2-D when the latent has more dims).",
     "manifold": "Decoder means over a grid of latent coordinates (highest z2 at the top).",
-    "interp": "Decoded straight-line paths in latent space between two test images (framed columns are data).",
+    "interp": "Decoded straight-line paths in latent space between two test images (framed columns are data; "
+              "a conditional model's: two images of class 0, decoded with its label).",
     "traversal": "Latent traversals: each row sweeps one latent dimension over the prior's quantiles, the others "
                  "held at a test image's posterior mean (framed, left); a disentangled code changes one factor "
                  "per row.",
