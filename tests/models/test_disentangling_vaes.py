@@ -96,9 +96,9 @@ def test_factorvae_gradients_reach_each_part_only_from_its_own_loss():
     torch.manual_seed(3)
     q = m.encode(x)
     z = q.rsample((1,))
-    real, fake = z.detach(), objectives.permute_dims(z.detach())
+    real, fake = z[:, :4].detach(), objectives.permute_dims(z[:, 4:].detach())  # rows 0-3 joint, 4-7 permuted
     logits = m.discriminator(torch.cat([real, fake], -2)).reshape(-1, 2)
-    label = torch.cat([torch.zeros(8), torch.ones(8)]).long()
+    label = torch.cat([torch.zeros(4), torch.ones(4)]).long()
     torch.nn.functional.cross_entropy(logits, label).backward(inputs=disc)
     for a, b in zip(got_d, disc):
         assert torch.allclose(a, b.grad, atol=1e-6)
@@ -109,6 +109,31 @@ def test_factorvae_gradients_reach_each_part_only_from_its_own_loss():
     vae_loss.backward(inputs=vae)
     for a, b in zip(got_v, vae):
         assert torch.allclose(a, b.grad, atol=1e-5)
+
+
+def test_factorvae_discriminator_permutes_rows_other_than_those_it_sees_joint():
+    """Kim & Mnih 2018, Algorithm 2: D's "joint" inputs are q(z) samples of some rows, its "permuted" inputs
+    dimension-wise shuffles of OTHER rows' samples (a second batch), never of the joint rows'."""
+    m = _model("factorvae", 10.0)
+    seen = []  # every z that reaches the discriminator, (K, rows, Dz)
+    m.discriminator.register_forward_pre_hook(lambda mod, args: seen.append(args[0].detach().clone()))
+    for b in (8, 7):  # an even batch and an odd one
+        seen.clear()
+        torch.manual_seed(4)
+        bound = objectives.factorvae(m, torch.rand(b, 64).round())
+        (z, both), h = seen, b // 2  # the VAE's TC read (all rows' samples), then D's own [joint; permuted]
+        assert z.shape == (1, b, 3) and both.shape == (1, 2 * h, 3)
+        joint, permuted = both[0, :h], both[0, h:]
+        rows = [next(i for i in range(b) if torch.equal(z[0, i], r)) for r in joint]  # joint: whole rows of z
+        others = [i for i in range(b) if i not in rows]
+        for d in range(3):
+            got = permuted[:, d].tolist()
+            assert not set(got) & set(z[0, rows, d].tolist())  # nothing from the rows it saw as joint
+            assert set(got) <= set(z[0, others, d].tolist()) and len(set(got)) == h  # h distinct other rows
+        assert torch.isfinite(bound.terms["discriminator"]).all()
+    seen.clear()
+    one = objectives.factorvae(m, torch.rand(1, 64).round())  # a batch of one: no pair, D learns nothing
+    assert len(seen) == 2 and seen[1].shape == (1, 0, 3) and one.terms["discriminator"].item() == 0.0
 
 
 @pytest.mark.precision(kind="auto")  # runs compared alike

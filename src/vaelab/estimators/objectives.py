@@ -186,15 +186,20 @@ def factorvae(model: nn.Module, x: torch.Tensor, k: int = 1, beta: float = 1.0) 
     One loss trains both: the VAE part reads the discriminator through detached weights (model.tc_logits(z,
     frozen=True)), the discriminator's cross-entropy reads detached z, so each gradient reaches only its own
     parameters; the model gives the discriminator its own Adam group (FactorVAE.param_groups). The reported
-    value is the ELBO; the discriminator's loss is in terms["discriminator"].
+    value is the ELBO of every row; the discriminator's loss is in terms["discriminator"].
+
+    As in their Algorithm 2, the discriminator sees q(z) samples of one batch as "joint" and the dimension-wise
+    permuted samples of a second, independent batch as "permuted": here the batch's first B // 2 rows and its
+    next B // 2 rows (an odd batch's last row trains only the VAE; a batch of one trains no discriminator).
     """
     _, z, recon, kl, _, _ = _recon_kl(model, x, k)
     logits = model.tc_logits(z, frozen=True)  # (K, B, 2): [real q(z), permuted prod_d q(z_d)]
     tc = (logits[..., 0] - logits[..., 1]).mean(0)  # (B,) the density-ratio estimate of TC
-    real, fake = z.detach(), permute_dims(z.detach())
-    both = model.tc_logits(torch.cat([real, fake], -2))  # (K, 2B, 2)
+    half = z.shape[-2] // 2
+    real, fake = z[..., :half, :].detach(), permute_dims(z[..., half:2 * half, :].detach())  # (K, B // 2, Dz) each
+    both = model.tc_logits(torch.cat([real, fake], -2))  # (K, 2 (B // 2), 2)
     label = torch.cat([torch.zeros(real.shape[:-1]), torch.ones(fake.shape[:-1])], -1).long().to(z.device)
-    d_loss = F.cross_entropy(both.reshape(-1, 2), label.reshape(-1))
+    d_loss = F.cross_entropy(both.reshape(-1, 2), label.reshape(-1)) if half else both.sum()  # no pair: 0
     loss = -(recon - beta * kl - getattr(model, "beta", 1.0) * tc).mean() + d_loss
     terms = {"recon": recon.detach(), "kl": kl.detach(), "tc": tc.detach(),
              "discriminator": d_loss.detach().expand(len(recon))}

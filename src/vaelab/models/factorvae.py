@@ -1,7 +1,9 @@
 """FactorVAE (Kim & Mnih 2018): a VAE penalised by its total correlation, which a discriminator estimates.
 
-The discriminator D tells samples of q(z) from samples of prod_d q(z_d) (each dimension shuffled across the
-batch); log D(z) / (1 - D(z)) then estimates log q(z) / prod_d q(z_d), whose mean is the total correlation.
+The discriminator D tells samples of q(z) from samples of prod_d q(z_d) (each dimension shuffled across a
+second batch: objectives.factorvae gives D one half of each batch as joint, the other half permuted, as
+their Algorithm 2 draws two batches); log D(z) / (1 - D(z)) then estimates log q(z) / prod_d q(z_d), whose
+mean is the total correlation.
 It trains alongside the VAE on its own Adam group (own betas and moments, saved in the run's checkpoint with
 the rest), through objectives.factorvae: one loss whose two parts each reach only their own parameters.
 """
