@@ -113,6 +113,26 @@ def test_the_payload_holds_the_test_images_codes_and_class_names(run):
     assert np.abs(xd.unb64(p["codes"], "<f4").reshape(50, 2) - codes).max() < 1e-6
 
 
+def test_the_traversal_sweeps_the_prior_s_quantiles_over_the_widest_dimensions():
+    """The values are N(0, 1)'s quantiles at (i + 0.5) / 9 (scipy's, not torch's); over 16 dimensions the 16
+    whose codes vary most are swept; an autoencoder (no prior) has no traversal."""
+    from scipy.stats import norm
+
+    codes = np.random.default_rng(0).normal(0, 1, (200, 20)) * np.arange(1, 21)  # dimension j's sd ~ j + 1
+    codes[:, [2, 7]] *= 100  # two narrow ones made the widest
+    t = explorer._traversal(_model(latent_dim=20), codes)
+    values = xd.unb64(t["values"], "<f4").reshape(9, 20)
+    want = norm.ppf((np.arange(9) + 0.5) / 9)
+    assert np.abs(values - want[:, None]).max() < 1e-6 and t["what"] == "quantiles of the prior"
+    assert t["dims"] == [2] + list(range(5, 20))  # 0, 1, 3 and 4: the four narrowest left out
+    assert explorer._traversal(_model(model="ae"), codes) is None
+
+
+def test_a_page_drawn_from_the_grid_carries_no_traversal(run):
+    assert explorer.payload(run, points=10)["traversal"] is not None
+    assert explorer.payload(run, points=10, decoder="grid")["traversal"] is None  # the page cannot decode it
+
+
 def test_label_names():
     assert label_names(SimpleNamespace(name="fashion-mnist"))[9] == "Ankle boot" and len(FASHION_MNIST) == 10
     assert label_names(SimpleNamespace(name="npz:x.npz")) is None

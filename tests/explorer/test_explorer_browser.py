@@ -196,6 +196,44 @@ def test_a_wider_latent_is_decoded_on_its_pca_plane_with_the_sliders(browser, tm
     pg.close()
 
 
+def test_the_traversal_sweeps_each_dimension_and_its_sliders_decode_like_torch(browser, tmp_path):
+    """Each dimension's strip decodes the prior's quantiles with the others at a test example's code; a slider
+    moves one dimension of the code drawn beside it, and the page's decoder mean equals PyTorch's within 1e-5
+    (float32 weights, float64 sums in the page against torch's float32)."""
+    from scipy.stats import norm
+
+    run = vaelab.train(out=tmp_path / "run4", **(SMALL | dict(latent_dim=3, epochs=1)))
+    explorer.write_explorer(run)
+    pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+    errors: list[str] = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto((run / "explorer.html").as_uri())
+    assert pg.is_visible("#travBox") and pg.locator("#travRows tr").count() == 3
+    assert pg.locator("#travRows canvas").count() == 3 * 9
+    codes = xd.unb64(pg.evaluate("explorer.payload.codes"), "<f4").reshape(-1, 3).astype(np.float64)
+    assert pg.evaluate("explorer.trav.base") == 0 and np.array_equal(pg.evaluate("explorer.trav.z"), codes[0])
+    sweep = np.repeat(codes[:1], 9, 0)
+    sweep[:, 1] = norm.ppf((np.arange(9) + 0.5) / 9)  # z2 over N(0, 1)'s quantiles, z1 and z3 at example 0's code
+    want = _torch_levels(run, sweep)
+    for s in range(9):
+        assert np.abs(_pixels(pg, f"#travRows tr:nth-child(2) canvas:nth-child({s + 1})") - want[s]).max() <= 1
+    before = _pixels(pg, "#travOut")
+    assert np.abs(before - _torch_levels(run, codes[0])[0]).max() <= 1  # the sliders start at the example's code
+    pg.locator("#travRows input").nth(1).fill("1.5")  # z2 to about 1.5 (the slider's nearest step)
+    z = np.array(pg.evaluate("explorer.trav.z"))
+    assert abs(z[1] - 1.5) < 0.05 and z[1] != codes[0, 1] and np.array_equal(z[[0, 2]], codes[0, [0, 2]])
+    after = _pixels(pg, "#travOut")
+    assert (after != before).mean() > 0.5  # the drawn image changed (most of its pixels)
+    with torch.no_grad():
+        mean = vaelab.load(run).decode(torch.tensor(z[None], dtype=torch.float32)).mean.numpy()[0]
+    assert np.abs(np.array(pg.evaluate("explorer.trav.mean")) - mean).max() < 1e-5
+    assert np.abs(after - np.round(255 * np.clip(mean, 0, 1))).max() <= 1
+    pg.evaluate("explorer.select(5)")  # a selected example becomes the base: its code, sliders reset
+    assert pg.evaluate("explorer.trav.base") == 5 and np.array_equal(pg.evaluate("explorer.trav.z"), codes[5])
+    assert errors == []
+    pg.close()
+
+
 # --- hostile strings from the data: each payload would set window.__pwned (and the title) if it ran ---------
 PWN = "<img src=x onerror=\"window.__pwned=1;document.title='X'\">"
 
@@ -245,6 +283,7 @@ def test_labels_are_shown_as_text_on_hover_in_the_legend_and_in_the_interpolatio
     label = p["label_names"][xd.unb64(p["labels"], "<i4")[j]]
     assert pg.inner_text("#hoverLabel b") == label  # the markup shows as the text it is
     assert label in pg.inner_text("#interp") and f"{PWN}0" in pg.inner_text("#legend")
+    assert pg.inner_text("#travBaseCap").startswith(label)  # the traversal's base: the last selected example
     assert errors == []
     pg.close()
 

@@ -9,6 +9,9 @@ Content-Security-Policy forbids any): everything it shows is in one JSON payload
     classes  a conditional model's (Sohn et al. 2015) class names, K of them: the page's class selector picks the y
              its decoder reads with z, [z, onehot(y)] (a grid holds K grids, one per class); each test example's
              code is E_q[z | x, y] and its reconstruction is decoded with its own label
+    traversal  images decoded in the page by a model with a prior: each dimension's values at the prior's
+             quantiles (reports.views.grid_quantiles, as `plot --kind traversal`), which the page sweeps one
+             dimension at a time with the others at a chosen test example's posterior mean
 """
 
 from __future__ import annotations
@@ -40,6 +43,8 @@ GRID_CLASSES = 21  # nodes per side of each class's grid (a conditional model's:
 TOP_WORDS = 12  # words per list in the page
 DOC_WORDS = 8  # a document's own most frequent words (its "title words")
 PROBES = 64  # codes on which the page's decoder must match model.decode
+TRAVERSAL_STEPS = 9  # quantiles per swept dimension (plot --kind traversal's default)
+TRAVERSAL_DIMS = 16  # at most this many dimensions swept: those whose posterior means vary most
 SEED = 0
 ACT_NAMES = {"relu": "ReLU", "tanh": "tanh", "sigmoid": "sigmoid", "leaky_relu": "leaky ReLU", "softplus": "softplus"}
 
@@ -103,6 +108,22 @@ def _describe(route: tuple[list[xd.Layer], str] | None, model, kind: str, n: int
             f"{given}")
 
 
+def _traversal(model, codes: np.ndarray) -> dict | None:
+    """The values each latent dimension is swept over, (steps, Dz) at grid_probabilities(steps), what they are,
+    and the dimensions swept (all, or the TRAVERSAL_DIMS whose posterior means vary most, in dimension order);
+    None for a model without a prior (an autoencoder)."""
+    from ..models.contract import is_latent_variable
+    from ..reports.views import grid_probabilities, grid_quantiles  # the plot's rule for the values
+
+    if not is_latent_variable(model):
+        return None
+    values, what = grid_quantiles(model, TRAVERSAL_STEPS, lambda: codes)  # (steps, Dz)
+    d = values.shape[1]
+    dims = list(range(d)) if d <= TRAVERSAL_DIMS else sorted(np.argsort(-codes.std(0))[:TRAVERSAL_DIMS].tolist())
+    return {"what": what, "probabilities": grid_probabilities(TRAVERSAL_STEPS).tolist(),
+            "values": xd.b64(values, "<f4"), "dims": [int(j) for j in dims]}
+
+
 def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", device: str = "cpu",
             data=None) -> dict:
     """Everything the page shows, as JSON-ready values (arrays as base64)."""
@@ -153,6 +174,7 @@ def payload(run: str | Path, *, points: int = POINTS, decoder: str = "auto", dev
         out["decoder"] = {"mode": "page", "output": route[1], "layers": xd.export_layers(route[0])}
     if kind == "image":
         out["image"] = {"channels": shape[0], "height": shape[1], "width": shape[2]}
+        out["traversal"] = _traversal(model, codes) if route is not None else None  # decoded in the page only
         out["examples"] = xd.b64(xd.to_levels(xs), "u1")
         if route is None:
             nodes = pl.code(xd.grid_nodes(extent, grid))  # (n * n, Dz); a conditional model: n * n per class

@@ -352,6 +352,52 @@
     }
   }
 
+  // --- traversal (plot --kind traversal, in the page): each swept dimension over the values at the prior's
+  // quantiles, the others at a chosen test example's code; a row's slider moves that dimension of the one code
+  // decoded beside the example (the sliders add up), its strip keeps the others at the example's code
+  const TR = IMG && PAGE && P.traversal ? P.traversal : null;
+  const TQ = TR ? f32(TR.values) : null, TS = TR ? TR.probabilities.length : 0;  // (steps, D)
+  const trav = { base: null, z: null, mean: null };
+  const travOut = $("travOut"), travBase = $("travBase");
+  function travDecode() {  // the sliders' code z (D), decoded into #travOut; its mean kept for tests
+    const mean = decode(Float64Array.from(trav.z), state.y);
+    trav.mean = Array.from(mean);
+    drawMean(travOut, mean);
+    travOut.setAttribute("aria-label", `Decoded at z = [${trav.z.map((v) => v.toFixed(2)).join(", ")}]${given()}`);
+  }
+  function traverse(i) {  // test example i's code as the base: every swept dimension's strip, the sliders reset
+    const base = pointCode(i), rows = $("travRows");
+    trav.base = i; trav.z = Array.from(base);
+    drawExample(travBase, i);
+    $("travBaseCap").textContent = `${labelOf(i)} (test example ${P.index[i]}); the other dimensions stay at its code`;
+    rows.replaceChildren();
+    for (const d of TR.dims) {
+      const lo = Math.min(TQ[d], base[d]), hi = Math.max(TQ[(TS - 1) * D + d], base[d]);
+      const tr = document.createElement("tr"), cell = document.createElement("td"), strip = document.createElement("td");
+      const r = document.createElement("input"), v = node("span", base[d].toFixed(2), "val");
+      r.type = "range"; r.min = lo; r.max = hi; r.step = (hi - lo) / 200 || 0.01; r.value = base[d];
+      r.setAttribute("aria-label", `z${d + 1}`);
+      r.addEventListener("input", () => {
+        trav.z[d] = Number(r.value); v.textContent = trav.z[d].toFixed(2);
+        travDecode();
+      });
+      cell.append(r, v);
+      const row = document.createElement("div");
+      row.className = "strip";
+      for (let s = 0; s < TS; s++) {
+        const z = Float64Array.from(base), c = pixelCanvas();
+        z[d] = TQ[s * D + d];
+        drawMean(c, decode(z, state.y));
+        c.title = `z${d + 1} = ${z[d].toFixed(2)} (p = ${TR.probabilities[s].toFixed(3)})`;
+        row.appendChild(c);
+      }
+      strip.appendChild(row);
+      tr.append(node("th", `z${d + 1}`), cell, strip);
+      rows.appendChild(tr);
+    }
+    travDecode();
+  }
+
   // --- events: pointer (mouse, pen, touch), tap, keyboard -----------------------------------
   // the canvas may be drawn smaller than its 600 x 600 pixels (a phone): event offsets are scaled to canvas pixels
   const canvasXY = (e) => [e.offsetX * PW / (plane.clientWidth || PW), e.offsetY * PH / (plane.clientHeight || PH)];
@@ -364,6 +410,7 @@
   function select(i) {  // a click, tap or Enter on test example i: two selections decode the line between them
     state.selected = state.selected.length >= 2 ? [i] : state.selected.concat([i]);
     if (state.selected.length === 2) interpolate(state.selected[0], state.selected[1], 10);
+    if (TR) traverse(i);  // the traversal's base: the example last selected
     drawPlane();
     say(`Selected ${labelOf(i)} (test example ${P.index[i]})` + (state.selected.length === 2
       ? `; the line from ${labelOf(state.selected[0])} is decoded below.` : "; select a second example to join them."));
@@ -412,6 +459,7 @@
       state.y = Number(sel.value);
       decodeAt(state.a ?? (X0 + X1) / 2, state.b ?? (Y0 + Y1) / 2, true);
       if (state.selected.length === 2) interpolate(state.selected[0], state.selected[1], 10);
+      if (TR) traverse(trav.base);  // the strips and the sliders' code again, given the new class
     });
   }
   const sl = $("sliders");
@@ -428,6 +476,17 @@
     sl.appendChild(lab);
   }
   if (!PAGE && M) sl.insertAdjacentText("afterbegin", "(the grid lies on the plane: sliders are off) ");
+  if (TR) {
+    travOut.width = travBase.width = W; travOut.height = travBase.height = H;
+    $("travWhat").textContent = `Each of ${TR.dims.length === D ? `the ${D}` : `the ${TR.dims.length} of ${D}`} latent` +
+      ` dimensions${TR.dims.length === D ? "" : " whose test posterior means vary most"} swept over ${TS} values (the ` +
+      `${TR.what} at probabilities (i + 0.5) / ${TS}), the others at the posterior mean of the test example ` +
+      `selected on the plane (click or Enter; the first one until then), decoded in the page` +
+      `${K ? " given the class chosen above" : ""}. The sliders move one dimension each of the code drawn beside ` +
+      `the example.`;
+    $("travBox").hidden = false;
+    traverse(0);
+  }
   const legend = $("legend"), seen = new Map();
   if (LABELS) for (const l of LABELS) seen.set(l, (seen.get(l) || 0) + 1);
   for (const l of [...seen.keys()].sort((p, q) => p - q)) {
@@ -439,7 +498,7 @@
 
   // for tests and screenshots: where a plane point is on screen, and what was last decoded
   window.explorer = {
-    state, payload: P, decodeAt, showHover, interpolate, select,
+    state, payload: P, decodeAt, showHover, interpolate, select, trav, traverse,
     toClient(a, b) {
       const r = plane.getBoundingClientRect(), [x, y] = toPx(a, b);
       return [r.left + plane.clientLeft + x * (plane.clientWidth / PW), r.top + plane.clientTop + y * (plane.clientHeight / PH)];
