@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import struct
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -70,22 +71,43 @@ def rows(stored: torch.Tensor, idx: torch.Tensor | None, scale: float) -> torch.
     return x.float() * scale if scale != 1.0 else x.float()
 
 
-def _csr_rows(stored: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
-    """Dense (B, D) rows idx of a sparse CSR (N, D) tensor, on its device."""
-    crow, col, val = stored.crow_indices(), stored.col_indices(), stored.values()
-    idx = idx.to(crow.device)
+def _csr_positions(crow: torch.Tensor, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """For rows idx (B,) of a CSR tensor with row pointers crow: the positions in its col/val of their
+    entries, row after row, (total,); the entries each row stores, (B,); and total."""
     start = crow[idx]  # (B,) where each row's entries begin in col/val
     length = crow[idx + 1] - start  # (B,) stored entries per row
     total = int(length.sum())
     before = torch.cumsum(length, 0) - length  # (B,) where each row begins in the gathered list
     # position in col/val of every gathered entry: its row's start plus its rank within the row
     pos = torch.arange(total, device=crow.device) + torch.repeat_interleave(start - before, length, output_size=total)
+    return pos, length, total
+
+
+def _csr_rows(stored: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Dense (B, D) rows idx of a sparse CSR (N, D) tensor, on its device."""
+    crow, col, val = stored.crow_indices(), stored.col_indices(), stored.values()
+    idx = idx.to(crow.device)
+    pos, length, total = _csr_positions(crow, idx)
     width = stored.shape[1]
     flat = torch.repeat_interleave(torch.arange(len(idx), device=crow.device) * width, length,
                                    output_size=total) + col[pos]
     out = torch.zeros(len(idx) * width, dtype=val.dtype, device=val.device)
     out[flat] = val[pos]
     return out.view(len(idx), width)
+
+
+def take_rows(stored: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    """Rows idx (B,) of stored (N, D), kept in its layout: a dense copy, or a CSR (B, D) tensor holding
+    copies of those rows' entries (a CSR row slice; a sharded corpus keeps only its shards' documents)."""
+    if stored.layout != torch.sparse_csr:
+        return stored.index_select(0, idx)
+    crow, col, val = stored.crow_indices(), stored.col_indices(), stored.values()
+    idx = idx.to(crow.device)
+    pos, length, _ = _csr_positions(crow, idx)
+    rows_crow = torch.cat([crow.new_zeros(1), torch.cumsum(length, 0)])  # (B + 1,)
+    with warnings.catch_warnings():  # torch calls its CSR support beta; construction is stable
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(rows_crow, col[pos], val[pos], size=(len(idx), stored.shape[1]))
 
 
 def _hold_out(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -8,6 +8,7 @@ so it is spread over the file and does not grow with it.
 
 from __future__ import annotations
 
+import bisect
 import math
 from pathlib import Path
 
@@ -55,6 +56,14 @@ class NpyRows:
 
     def __len__(self) -> int:
         return self.file_rows - self.val_rows
+
+    def train_rows_before(self, x: int) -> int:
+        """How many training rows lie among file rows [0, x) (validation row j is file row j*m + m-1)."""
+        return x - (min(self.val_rows, x // self.val_every) if self.val_every else 0)
+
+    def file_row_of(self, t: int) -> int:
+        """The first file row x with t training rows before it: training rows [t, ...) start at or after x."""
+        return bisect.bisect_left(range(self.file_rows + 1), t, key=self.train_rows_before)
 
     def read_file_rows(self, start: int, stop: int) -> np.ndarray:
         """File rows [start, stop) as a (rows, D) uint8 array in fresh memory (not a memory map)."""

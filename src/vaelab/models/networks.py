@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from ..runtime import parallel, split_noise
+
 
 class MLP(nn.Sequential):
     """Linear layers with ReLU between them and none after the last: in -> hidden... -> out."""
@@ -106,6 +108,8 @@ class ShiftedBatchNorm(nn.Module):
 
     Normalises the last dimension over all leading ones. A training batch of one row uses the running
     statistics (one row has no variance). In eval mode it is a fixed affine map, so bounds do not depend on the batch.
+    When processes each hold a slice of the batch (torchrun; runtime/split_noise.py), the mean and variance are
+    the whole batch's, summed over the processes, as are their gradients: N processes normalise like one.
     """
 
     def __init__(self, n: int):
@@ -115,11 +119,35 @@ class ShiftedBatchNorm(nn.Module):
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:
         flat = h.reshape(-1, h.shape[-1])  # (N, n)
-        if self.training and flat.shape[0] == 1:
+        if self.training and split_noise.split() is not None:
+            flat = self._whole_batch(flat)
+        elif self.training and flat.shape[0] == 1:
             flat = nn.functional.batch_norm(flat, self.norm.running_mean, self.norm.running_var, training=False)
         else:
             flat = self.norm(flat)
         return flat.reshape(h.shape) + self.shift
+
+    def _whole_batch(self, flat: torch.Tensor) -> torch.Tensor:
+        """(N, n) rows normalised by the moments of every process's rows (two passes, like the one-process kernel);
+        the running statistics move as one process's would (the unbiased variance, momentum)."""
+        count = float(parallel.summed(torch.tensor([float(flat.shape[0])], device=flat.device)))
+        mean = parallel.summed(flat.sum(0)) / count  # (n,)
+        centred = flat - mean  # (N, n)
+        var = parallel.summed(centred.square().sum(0)) / count  # (n,) biased, as batch norm normalises
+        norm, m = self.norm, self.norm.momentum
+        with torch.no_grad():
+            norm.running_mean.mul_(1 - m).add_(mean.detach(), alpha=m)
+            norm.running_var.mul_(1 - m).add_(var.detach() * (count / max(count - 1, 1)), alpha=m)
+            norm.num_batches_tracked.add_(1)
+        return centred * torch.rsqrt(var + norm.eps)
+
+
+class BatchDropout(nn.Dropout):
+    """nn.Dropout on (..., B, F) rows whose mask does not depend on how the batch is split over processes
+    (split_noise.dropout: the same numbers as nn.Dropout in one process)."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return split_noise.dropout(x, self.p, self.training)
 
 
 class TopicEncoder(nn.Module):
@@ -134,7 +162,7 @@ class TopicEncoder(nn.Module):
         sizes, layers = [vocab, *hidden], []
         for a, b in zip(sizes[:-1], sizes[1:]):
             layers += [nn.Linear(a, b), nn.Softplus()]
-        self.body = nn.Sequential(*layers, nn.Dropout(dropout))
+        self.body = nn.Sequential(*layers, BatchDropout(dropout))
         self.mean, self.logvar = nn.Linear(sizes[-1], k), nn.Linear(sizes[-1], k)
         self.mean_bn = ShiftedBatchNorm(k) if batch_norm else nn.Identity()
         self.logvar_bn = ShiftedBatchNorm(k) if batch_norm else nn.Identity()
@@ -149,7 +177,7 @@ class Proportions(nn.Module):
 
     def __init__(self, dropout: float):
         super().__init__()
-        self.drop = nn.Dropout(dropout)
+        self.drop = BatchDropout(dropout)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.drop(z.softmax(-1))  # (..., K)

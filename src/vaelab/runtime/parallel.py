@@ -86,6 +86,28 @@ def total(value: torch.Tensor, world: World) -> torch.Tensor:
     return value
 
 
+class _Summed(torch.autograd.Function):
+    """all_reduce (sum) forward, and of the gradient backward."""
+
+    @staticmethod
+    def forward(ctx, value: torch.Tensor) -> torch.Tensor:
+        value = value.clone()
+        torch_dist.all_reduce(value)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.contiguous().clone()
+        torch_dist.all_reduce(grad)
+        return grad
+
+
+def summed(value: torch.Tensor) -> torch.Tensor:
+    """The sum of value over all processes of the group, differentiable: its gradient is the sum of the
+    processes' gradients (what a statistic of the whole batch, each process holding a slice, needs)."""
+    return _Summed.apply(value)
+
+
 def barrier(world: World) -> None:
     if world.distributed:
         torch_dist.barrier()

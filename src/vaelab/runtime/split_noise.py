@@ -6,6 +6,8 @@ than a 1-process run with the same seed, and their loss curves would differ by M
 Instead, while `split_batch(P, i)` is active every process draws the noise of the whole global
 batch from the same generator state and keeps its own slice: the same numbers, in the same order,
 as one process drawing for the whole batch. The extra cost is the random numbers of P-1 slices.
+Dropout masks are drawn the same way (`dropout`); statistics over the batch (batch norm) are summed over
+the processes instead (`split()` says whether the batch is split; models/networks.py ShiftedBatchNorm).
 Inside a `streams.block` (evaluation), draws come from counter-based per-point streams instead, so
 no chunking of the points or the samples changes them (runtime/streams.py).
 """
@@ -32,6 +34,11 @@ def split_batch(parts: int, index: int) -> Iterator[None]:
         yield
     finally:
         _SPLIT.reset(token)
+
+
+def split() -> tuple[int, int] | None:
+    """(parts, index) while this process holds slice index of parts slices of each batch, else None."""
+    return _SPLIT.get()
 
 
 def rsample(q: Distribution, k: int) -> torch.Tensor:
@@ -62,3 +69,19 @@ def uniform(shape: torch.Size | tuple[int, ...], *, device: torch.device, dtype:
         return torch.rand(shape, generator=generator, device=device, dtype=dtype)
     parts, index = split
     return torch.rand((parts, *shape), device=device, dtype=dtype)[index]
+
+
+def dropout(x: torch.Tensor, p: float, training: bool) -> torch.Tensor:
+    """F.dropout(x, p) of a tensor whose rows are on dim -2, (..., B, F); the whole batch's mask sliced when split.
+
+    Dropout's mask is input * bernoulli(1 - p) / (1 - p) drawn in order over the tensor, so drawing it for
+    ones of the whole batch's shape, (..., P * B, F), and keeping this process's B rows gives the mask one
+    process draws for the whole batch, in its layout (rows of slice i at i * B ...), bit for bit.
+    """
+    split = _SPLIT.get()
+    if split is None or not training or p == 0.0:
+        return torch.nn.functional.dropout(x, p, training)
+    parts, index = split
+    b = x.shape[-2]
+    ones = torch.ones((*x.shape[:-2], parts * b, x.shape[-1]), dtype=x.dtype, device=x.device)
+    return x * torch.nn.functional.dropout(ones, p, True).narrow(-2, index * b, b)

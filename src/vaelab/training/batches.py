@@ -16,6 +16,7 @@ from typing import Iterator
 import numpy as np
 import torch
 
+from ..data.images import take_rows
 from ..data.npy import NpyRows
 from ..errors import VaelabError
 
@@ -48,6 +49,8 @@ class ResidentBatches:
     distributed run keeps 1/shards of the data per process and still trains on exactly the batches
     of a one-process run with the same number of shards. With one shard this is the usual shuffled
     batches of batch_size, the last one ragged; with several, an incomplete last step is dropped.
+    Dense rows and sparse CSR word counts (a corpus) are sharded alike: a process keeps a CSR tensor of
+    its shards' documents only.
     """
 
     def __init__(self, stored: torch.Tensor, batch_size: int, *, seed: int, device: torch.device,
@@ -58,9 +61,10 @@ class ResidentBatches:
         self.held = list(range(shards)) if held is None else list(held)
         self.per_shard = batch_size // shards  # rows each shard gives a step
         self.sizes = [len(range(s, n, shards)) for s in range(shards)]
-        parts = [stored[s::shards] for s in self.held] if shards > 1 else [stored]
-        self.offsets = np.cumsum([0] + [len(p) for p in parts])[:-1].tolist()
-        self.storage = (torch.cat(parts) if len(parts) > 1 else parts[0]).to(device)  # (N_held, D)
+        self.offsets = np.cumsum([0] + [self.sizes[s] for s in self.held])[:-1].tolist()
+        if shards > 1:  # the held shards' rows, shard-major: dense rows or a CSR row slice (word counts)
+            stored = take_rows(stored, torch.cat([torch.arange(s, n, shards) for s in self.held]))
+        self.storage = stored.to(device)  # (N_held, D)
 
     @property
     def step_rows(self) -> int:
@@ -87,35 +91,72 @@ class ResidentBatches:
 class StreamedBatches:
     """Training rows read from an .npy file in chunks, so memory stays flat however large the file.
 
-    Each epoch visits the chunks in a fresh random order and shuffles rows within each chunk, the
-    usual compromise for data that does not fit in memory: a batch mixes rows of one or two
-    chunks rather than of the whole file.
+    With one shard, each epoch visits the file's chunks (chunk_rows file rows each) in a fresh random
+    order and shuffles rows within each chunk, the usual compromise for data that does not fit in memory:
+    a batch mixes rows of one or two chunks rather than of the whole file; the last batch is ragged.
+
+    With `shards = S > 1` the training rows are cut into S contiguous ranges, shard s holding training rows
+    [s*n // S, (s+1)*n // S) (sizes equal to one row, so the smallest, n // S, bounds the steps and an epoch
+    drops fewer than batch_size / S rows per shard). Each shard streams its own range like one unsharded
+    file: its chunks (chunk_rows file rows from the range's first row) in an order drawn per shard and
+    epoch, rows shuffled within each chunk. A step takes batch_size / S rows from each shard, shard-major,
+    so a batch mixes S regions of the file, one or two chunks of each; an incomplete last step is dropped.
+    A process holds only the shards in `held` and reads only their ranges, sequentially, one chunk at a
+    time: N processes with S / N shards each train on exactly the batches one process with S shards trains
+    on (ResidentBatches' guarantee), and none reads another's rows. Contiguous ranges rather than
+    interleaved rows or chunks: reading stays sequential in whole chunks, and the shards' sizes stay equal
+    however the file divides into chunks (validation rows, taken from the file's start, are left out first).
     """
 
     def __init__(self, source: NpyRows, batch_size: int, *, seed: int, device: torch.device,
-                 chunk_rows: int = 16384):
+                 chunk_rows: int = 16384, shards: int = 1, held: list[int] | None = None):
         self.source, self.batch_size, self.seed, self.device = source, batch_size, seed, device
-        self.chunk_rows = max(chunk_rows, batch_size)
-        self.chunks = math.ceil(source.file_rows / self.chunk_rows)
-        self.steps = math.ceil(len(source) / batch_size)
-        if self.steps == 0:
-            raise VaelabError("the training split is empty")
+        self.shards = max(shards, 1)
+        self.held = list(range(self.shards)) if held is None else list(held)
+        n = len(source)
+        if self.shards == 1:
+            if n == 0:
+                raise VaelabError("the training split is empty")
+            self.chunk_rows = max(chunk_rows, batch_size)
+            self.steps = math.ceil(n / batch_size)
+            self.ranges = [[(c * self.chunk_rows, (c + 1) * self.chunk_rows)
+                            for c in range(math.ceil(source.file_rows / self.chunk_rows))]]
+        else:
+            self.steps = check_shards(n, batch_size, self.shards)
+            self.chunk_rows = max(chunk_rows, batch_size // self.shards)
+            bounds = [source.file_row_of(s * n // self.shards) for s in range(self.shards)] + [source.file_rows]
+            self.ranges = [[(a, min(a + self.chunk_rows, stop)) for a in range(start, stop, self.chunk_rows)]
+                           for start, stop in zip(bounds[:-1], bounds[1:])]  # per shard: (start, stop) file rows
+        self.per_shard = batch_size // self.shards
         self.step_rows = batch_size
 
     def rows_per_epoch(self) -> int:
-        return len(self.source)
+        """Rows one epoch trains on, over all processes."""
+        return len(self.source) if self.shards == 1 else self.steps * self.batch_size
 
-    def epoch(self, epoch: int) -> Iterator[Batch]:
-        cpu = torch.device("cpu")
-        g = order_generator(self.seed, epoch, 0, cpu)
+    def _pieces(self, chunks: list[tuple[int, int]], g: torch.Generator, size: int) -> Iterator[torch.Tensor]:
+        """The training rows of the file rows in chunks, chunk order and rows within a chunk drawn from g,
+        in pieces of `size` rows (the last one ragged): (size, D) uint8 on the device."""
         pool = torch.empty((0, self.source.dim), dtype=torch.uint8, device=self.device)
-        for c in torch.randperm(self.chunks, generator=g).tolist():
-            start = c * self.chunk_rows
-            block = torch.from_numpy(self.source.read(start, start + self.chunk_rows)).to(self.device)
+        for c in torch.randperm(len(chunks), generator=g).tolist():
+            block = torch.from_numpy(self.source.read(*chunks[c])).to(self.device)  # (<= chunk_rows, D)
             block = block[torch.randperm(len(block), generator=g).to(self.device)]
             pool = torch.cat([pool, block]) if len(pool) else block
-            while len(pool) >= self.batch_size:
-                yield pool[:self.batch_size], None
-                pool = pool[self.batch_size:]
+            while len(pool) >= size:
+                yield pool[:size]
+                pool = pool[size:]
         if len(pool):
-            yield pool, None
+            yield pool
+
+    def epoch(self, epoch: int) -> Iterator[Batch]:
+        """(rows, None) for every step of this epoch; rows (B_held, D) uint8 on the device."""
+        cpu = torch.device("cpu")
+        if self.shards == 1:
+            for piece in self._pieces(self.ranges[0], order_generator(self.seed, epoch, 0, cpu), self.batch_size):
+                yield piece, None
+            return
+        streams = [self._pieces(self.ranges[s], order_generator(self.seed, epoch, s, cpu), self.per_shard)
+                   for s in self.held]
+        for _ in range(self.steps):
+            parts = [next(stream) for stream in streams]
+            yield (parts[0] if len(parts) == 1 else torch.cat(parts)), None

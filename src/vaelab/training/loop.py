@@ -114,30 +114,21 @@ def _write(bar, log: Callable[[str], None], line: str) -> None:
 
 
 def check_batches(c: cfg.Config, data: ImageData, world: parallel.World) -> None:
-    """Refuse a batch source that cannot be built (sizes only: nothing is copied); c.shards is resolved."""
-    if isinstance(data.train, NpyRows):
-        if world.distributed:
-            raise VaelabError("distributed training on npy: (streamed) data is not supported; "
-                              "use one process, or an in-memory dataset")
-        return
+    """Refuse a batch source that cannot be built (sizes only: nothing is read); c.shards is resolved."""
     if len(data.train) == 0:
         raise VaelabError("the training split is empty")
     if c.shards % world.size:
         raise VaelabError(f"shards = {c.shards} must be a multiple of the {world.size} processes")
-    if c.shards > 1 and is_corpus(data):
-        raise VaelabError("sharded or distributed training on a corpus is not supported yet (its sparse word "
-                          "counts cannot be split into interleaved shards); use one process and shards = 0")
     check_shards(len(data.train), c.batch_size, c.shards)
 
 
 def _batches(c: cfg.Config, data: ImageData, world: parallel.World, device: torch.device):
-    """The batch source: streamed for .npy data, else resident, sharded over the processes."""
+    """The batch source: streamed for .npy data, else resident; each process holds its run of the shards."""
     check_batches(c, data, world)
-    if isinstance(data.train, NpyRows):
-        return StreamedBatches(data.train, c.batch_size, seed=c.seed, device=device)
     per_process = c.shards // world.size
     held = list(range(world.rank * per_process, (world.rank + 1) * per_process))
-    return ResidentBatches(data.train, c.batch_size, seed=c.seed, device=device, shards=c.shards, held=held)
+    source = StreamedBatches if isinstance(data.train, NpyRows) else ResidentBatches
+    return source(data.train, c.batch_size, seed=c.seed, device=device, shards=c.shards, held=held)
 
 
 def train_row(loss_sum: torch.Tensor, bound_sum: torch.Tensor, rows_seen: int, warmup: bool) -> dict[str, float]:
