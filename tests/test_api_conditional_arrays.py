@@ -3,8 +3,10 @@ pairs): the run keeps its labels in RUN/data.npz, trains and scores like the nam
 loads it and samples per class; labels that do not fit are one error, before anything is written."""
 
 import json
+import os
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -47,7 +49,9 @@ def test_arrays_and_labels_train_a_conditional_model_like_the_named_dataset(tmp_
               "g = torch.Generator().manual_seed(0)\n"
               "b = m.sample(4, g, y=torch.tensor([7, 7, 7, 7]))\n"
               "print(m.classes, tuple(a.shape), float((a - b).abs().max()))\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout.split()
+    env = dict(os.environ, PYTHONPATH=str(Path(vaelab.__file__).parents[1]))  # this checkout, installed or not
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         env=env).stdout.split()
     assert out[0] == "10" and out[1:3] == ["(4,", "64)"] and float(out[3]) > 1e-3  # the class changes the picture
 
 
