@@ -8,6 +8,7 @@ through printable(): the CLI's say() on stdout, and the log handler, warnings an
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 
@@ -36,3 +37,11 @@ def printable(text: object, keep_lines: bool = False) -> str:
 def say(text: object = "", file=None, end: str = "\n") -> None:
     """print() for the CLI: one or more lines of vaelab's output, control characters escaped."""
     print(printable(text, keep_lines=True), file=file or sys.stdout, end=end)
+
+
+def first_process(node: bool = False) -> bool:
+    """Under torchrun, whether this is process 0 (RANK 0), which alone prints results; node=True: the first
+    process of its node (LOCAL_RANK 0), which prints an error line, so that each node's output shows it once.
+    True outside torchrun. Read from torchrun's environment, without importing torch."""
+    value = os.environ.get("LOCAL_RANK" if node else "RANK", "0")
+    return not value.isdigit() or int(value) == 0

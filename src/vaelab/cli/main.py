@@ -18,7 +18,7 @@ import warnings
 from .. import __version__  # torch-free: the library is imported where it runs
 from ..errors import AlreadyThere, VaelabError
 from ..logs import configure_logging
-from ..terminal import printable, say
+from ..terminal import first_process, printable, say
 from . import analysis as commands
 from . import explore as cli_explore
 from . import export as cli_export
@@ -86,6 +86,13 @@ def _continue_or_replace(e: AlreadyThere) -> str:
     return "--overwrite replaces it"
 
 
+def _error(line: str) -> None:
+    """The one error line; under torchrun (where every process finds the same fault) the first process of each node
+    prints it: one line on one node (docs/DISTRIBUTED.md)."""
+    if first_process(node=True):
+        say(f"vaelab: error: {line}", file=sys.stderr)
+
+
 def run(argv: list[str] | None = None) -> int:
     """Entry point returning an exit code (0 ok, 2 bad input)."""
     parser = build_parser()
@@ -100,10 +107,10 @@ def run(argv: list[str] | None = None) -> int:
     try:
         _handler(args.command)(args)
     except AlreadyThere as e:  # the library names its keywords (resume=, overwrite=); here the flags
-        say(f"vaelab: error: {printable(e.path)} already holds a {e.what}; {_continue_or_replace(e)}", file=sys.stderr)
+        _error(f"{printable(e.path)} already holds a {e.what}; {_continue_or_replace(e)}")
         return 2
     except VaelabError as e:
-        say(f"vaelab: error: {printable(e)}", file=sys.stderr)
+        _error(printable(e))
         return 2
     except BrokenPipeError:  # `vaelab topics RUN | head`: the reader left; stop quietly
         _silence_stdout()

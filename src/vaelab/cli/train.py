@@ -8,7 +8,7 @@ from importlib import import_module
 from ..config import choices  # torch-free: the library is imported in the command that runs
 from ..config import schema as cfg
 from ..errors import VaelabError
-from ..terminal import say
+from ..terminal import first_process, say
 from .numbers import COUNT
 
 # the config keys a flag overrides: every flag whose argparse dest is a key (--latent-dim: latent_dim), but --out,
@@ -118,7 +118,8 @@ def _train(args: argparse.Namespace) -> None:
     else:
         run = api.train(args.config, out=args.out, overwrite=args.overwrite, finish=not args.no_report,
                         progress=progress, outputs=outputs, explorer=not args.no_explorer, **values)
-    say(f"run folder: {run}")
+    if first_process():  # under torchrun, process 0 alone
+        say(f"run folder: {run}")
 
 
 def _sweep(args: argparse.Namespace) -> None:
@@ -129,7 +130,8 @@ def _sweep(args: argparse.Namespace) -> None:
     root = run_sweep(args.config, seeds=args.seeds, grid=args.grid, out=args.out, overwrite=args.overwrite,
                      sequential=args.sequential, finish=not args.no_report, progress=not args.quiet,
                      outputs=_outputs(args.log), explorer=not args.no_explorer, **_overrides(args))
-    say(f"sweep folder: {root}")
+    if first_process():
+        say(f"sweep folder: {root}")
 
 
 

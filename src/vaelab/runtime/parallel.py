@@ -11,8 +11,12 @@ docs/DISTRIBUTED.md has the command lines.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any, Iterator
 
 import torch
 import torch.distributed as torch_dist
@@ -39,8 +43,24 @@ class World:
         return self.rank == 0
 
 
+_ALONE: ContextVar[bool] = ContextVar("vaelab_alone", default=False)
+
+
+@contextmanager
+def alone() -> Iterator[None]:
+    """Within the block this process trains by itself: world_from_env() is one process (a sweep under torchrun
+    gives each process its own models, trained with no gradient shared: sweeps/sweep.py)."""
+    token = _ALONE.set(True)
+    try:
+        yield
+    finally:
+        _ALONE.reset(token)
+
+
 def world_from_env() -> World:
-    """The world torchrun describes in the environment, or a single process."""
+    """The world torchrun describes in the environment, or a single process (also inside `alone()`)."""
+    if _ALONE.get():
+        return World()
     try:
         size = int(os.environ.get("WORLD_SIZE", "1"))
         rank = int(os.environ.get("RANK", "0"))
@@ -138,3 +158,19 @@ def agree(ok: bool, world: World, device: torch.device) -> bool:
     flag = torch.tensor([0 if ok else 1], device=device)
     torch_dist.all_reduce(flag)
     return int(flag) == 0
+
+
+def gather_json(value: Any, world: World, device: torch.device) -> list[Any]:
+    """Every process's value (what json writes: numbers, strings, lists, dicts), in rank order, on every process.
+
+    Sent as UTF-8 JSON text, never pickled."""
+    if not world.distributed:
+        return [value]
+    text = torch.tensor(list(json.dumps(value).encode()), dtype=torch.uint8, device=device)  # (bytes,)
+    counts = [torch.zeros(1, dtype=torch.int64, device=device) for _ in range(world.size)]
+    torch_dist.all_gather(counts, torch.tensor([text.numel()], dtype=torch.int64, device=device))
+    padded = torch.zeros(max(int(c) for c in counts), dtype=torch.uint8, device=device)
+    padded[:text.numel()] = text
+    parts = [torch.empty_like(padded) for _ in range(world.size)]
+    torch_dist.all_gather(parts, padded)
+    return [json.loads(bytes(p[:int(c)].tolist()).decode()) for p, c in zip(parts, counts)]

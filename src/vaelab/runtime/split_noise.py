@@ -10,6 +10,11 @@ Dropout masks are drawn the same way (`dropout`); statistics over the batch (bat
 the processes instead (`split()` says whether the batch is split; models/networks.py ShiftedBatchNorm).
 Inside a `streams.block` (evaluation), draws come from counter-based per-point streams instead, so
 no chunking of the points or the samples changes them (runtime/streams.py).
+
+A stacked sweep group (sweeps/stacked.py) draws the noise of its M models at once, model dimension third from the
+end: (K, M, B, Dz). When the group's models are shared out among processes (a sweep under torchrun), a process
+training models `positions` of the group enters `stacked_members(M, positions)`: it draws the whole group's noise,
+from the same generator state, and keeps its models' slices, so each model sees the noise it sees in the whole group.
 """
 
 from __future__ import annotations
@@ -19,11 +24,13 @@ from contextvars import ContextVar
 from typing import Iterator
 
 import torch
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Independent
 
 from . import streams
 
 _SPLIT: ContextVar[tuple[int, int] | None] = ContextVar("vaelab_split", default=None)
+_MEMBERS: ContextVar[tuple[int, tuple[int, ...]] | None] = ContextVar("vaelab_members", default=None)
+MODEL_DIM = -3  # a stacked group's model dimension in every draw: (K, M, B, Dz), (M, B, D)
 
 
 @contextmanager
@@ -40,11 +47,40 @@ def split() -> tuple[int, int] | None:
     """(parts, index) while this process holds slice index of parts slices of each batch, else None."""
     return _SPLIT.get()
 
+@contextmanager
+def stacked_members(total: int, positions: tuple[int, ...] | list[int]) -> Iterator[None]:
+    """Within the block, the stacked models drawn for are models `positions` of a group of `total` (in order)."""
+    token = _MEMBERS.set((total, tuple(positions)) if list(positions) != list(range(total)) else None)
+    try:
+        yield
+    finally:
+        _MEMBERS.reset(token)
+
+
+def _whole_group(q: Distribution, total: int, positions: tuple[int, ...]) -> Distribution:
+    """q of the models held, widened to the whole group along the model dimension; a model not held takes the
+    first held model's parameters (only the shape of the draw matters for it, and every parameter stays valid)."""
+    inner = q.base_dist if isinstance(q, Independent) else q
+    source = [positions.index(j) if j in positions else 0 for j in range(total)]
+    index = torch.tensor(source, device=inner.mean.device)
+
+    def widen(t: torch.Tensor) -> torch.Tensor:
+        return torch.broadcast_to(t, inner.batch_shape).index_select(MODEL_DIM, index)
+
+    # the torch.distributions location-scale families (families.py) take their parameters by these names
+    wide = type(inner)(**{name: widen(getattr(inner, name)) for name in inner.arg_constraints}, validate_args=False)
+    return Independent(wide, q.reinterpreted_batch_ndims, validate_args=False) if isinstance(q, Independent) else wide
+
 
 def rsample(q: Distribution, k: int) -> torch.Tensor:
     """k reparameterised draws from q, (K, *batch, *event): q.rsample((k,)) unless the batch is split."""
     if streams.current() is not None:
         return streams.draw(q, k)
+    members = _MEMBERS.get()
+    if members is not None:
+        total, positions = members
+        full = _whole_group(q, total, positions).rsample((k,))  # (K, total, B, Dz)
+        return full.index_select(MODEL_DIM, torch.tensor(positions, device=full.device))
     split = _SPLIT.get()
     if split is None:
         return q.rsample((k,))
@@ -64,7 +100,13 @@ def rsample_each(q: Distribution) -> torch.Tensor:
 def uniform(shape: torch.Size | tuple[int, ...], *, device: torch.device, dtype: torch.dtype,
             generator: torch.Generator | None = None) -> torch.Tensor:
     """U[0, 1) draws of `shape` (rows first), sliced from the whole batch's draw when the batch is split."""
-    split = _SPLIT.get()
+    split, members = _SPLIT.get(), _MEMBERS.get()
+    if members is not None and generator is None:
+        total, positions = members
+        wide = list(shape)
+        wide[MODEL_DIM] = total
+        full = torch.rand(wide, device=device, dtype=dtype)
+        return full.index_select(MODEL_DIM, torch.tensor(positions, device=device))
     if split is None or generator is not None:
         return torch.rand(shape, generator=generator, device=device, dtype=dtype)
     parts, index = split

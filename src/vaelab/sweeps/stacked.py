@@ -3,12 +3,17 @@
 Each model starts as its solo run would (seeded, built, then its own random stream), sees its solo
 run's batches in its solo run's order, and ends every epoch through its own EpochWriter (training/epochs.py),
 so its run folder holds exactly the files and numbers `vaelab train` writes.
+
+Under torchrun a group may be shared out among processes (sweeps/share.py): each trains some of its models
+(`positions` in the whole group of `group_seeds`), seeded as the whole group and drawing the whole group's noise
+(runtime/split_noise.py stacked_members), so every model's numbers are those of the whole group trained in one process.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import statistics
 import time
 from typing import Callable, Sequence
@@ -26,6 +31,7 @@ from ..runs import inputs, metrics
 from ..runs.folder import RunFolder
 from ..runs.json_text import dumps
 from ..runs.resolve import resolve
+from ..runtime import split_noise
 from ..training.batches import order_generator
 from ..training.epochs import EpochOutput, EpochWriter
 from ..training.loop import _sync, _write, kl_weight, make_optimizer, seed_everything
@@ -76,6 +82,12 @@ def _generator(device: torch.device) -> torch.Generator:
     return g
 
 
+def _host_streams(state: tuple) -> None:
+    """Set numpy's and Python's global streams (a checkpoint saves them; stacked training draws from neither)."""
+    np.random.set_state(state[0])
+    random.setstate(state[1])
+
+
 def _copy_into(model: torch.nn.Module, params: dict[str, torch.Tensor], m: int) -> None:
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -83,9 +95,21 @@ def _copy_into(model: torch.nn.Module, params: dict[str, torch.Tensor], m: int) 
 
 
 def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how: str = "auto",
-              progress: bool = True, log: Callable[[str], None] = info,
-              outputs: Sequence[EpochOutput] = ()) -> list[dict]:
-    """Train M models as one stacked model; write each one's run folder (config.out, already claimed)."""
+              progress: bool = True, log: Callable[[str], None] = info, outputs: Sequence[EpochOutput] = (),
+              group_seeds: Sequence[int] | None = None, positions: Sequence[int] | None = None) -> list[dict]:
+    """Train M models as one stacked model; write each one's run folder (config.out, already claimed).
+
+    `group_seeds`, `positions`: these M models are models `positions` of a group with these seeds (default: the
+    group is these models), trained as they are in the whole group."""
+    size = len(configs)
+    group_seeds = [c.seed for c in configs] if group_seeds is None else list(group_seeds)
+    positions = list(range(size)) if positions is None else list(positions)
+    return _fit(configs, datas, how, progress, log, outputs, group_seeds, positions)
+
+
+def _fit(configs: Sequence[cfg.Config], datas: Sequence[ImageData], how: str, progress: bool,
+         log: Callable[[str], None], outputs: Sequence[EpochOutput], group_seeds: list[int],
+         positions: list[int]) -> list[dict]:
     size = len(configs)
     # a stacked group's matrix products are fp32 (check_stackable refuses others), and its configs say so
     res = [dataclasses.replace(resolve(c.replace(precision="fp32"), d.scale),
@@ -95,11 +119,12 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
     objective = objectives.get(r0.estimator)
 
     # each model starts as its solo run would: seeded, built, then its own random stream
-    solo, gens, optimizers = [], [], []
+    solo, gens, optimizers, hosts = [], [], [], []
     for r, data in zip(res, datas):
         seed_everything(r.config.seed)
         solo.append(models.build(r.config, data.shape).to(device))
         gens.append(_generator(device))
+        hosts.append((np.random.get_state(), random.getstate()))  # numpy's and Python's streams as its solo run's
         optimizers.append(make_optimizer(solo[-1], r.config.lr))
     params = stack.stack_parameters(solo)  # {name: (M, *shape)}
     net = stack.stacked_model(solo[0], params, how)
@@ -108,7 +133,7 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
     adam = stack.StackedAdam(params, [c.lr for c in configs], optimizers[0])
     # reparameterisation noise is drawn for all models at once, (K, M, B, Dz) per step, from the
     # global stream, seeded from the group's seeds so that a sweep is reproducible
-    torch.manual_seed(int(np.random.SeedSequence([c.seed for c in configs]).generate_state(1)[0]))
+    torch.manual_seed(int(np.random.SeedSequence(group_seeds).generate_state(1)[0]))
 
     # each distinct split is stored once: model m trains on rows offset[m] + [0, n) of train_x
     slot: dict[int, int] = {}
@@ -154,7 +179,8 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
             elif r0.dequantize:
                 x = torch.stack([dequantize(x[m], scale, gens[m]) for m in range(size)])
             beta = kl_weight(step, warmup_steps)
-            bound = objective(net, x, k=c0.k, beta=beta)  # value (M, b)
+            with split_noise.stacked_members(len(group_seeds), positions):  # the whole group's noise, ours kept
+                bound = objective(net, x, k=c0.k, beta=beta)  # value (M, b)
             adam.zero_grad()
             (bound.loss * size).backward()  # loss is the mean over models; each slice gets its own gradient
             adam.step(active)
@@ -178,6 +204,7 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
             _copy_into(solo[m], params, m)
             st["step"] = step
             adam.model_state(m, solo[m], optimizers[m])
+            _host_streams(hosts[m])  # its checkpoint holds its own streams, whichever models were built after it
             w.end_epoch(epoch, solo[m], optimizers[m], train | {"train_seconds": train_seconds},
                         rng=gens[m].get_state() if device.type == "cpu" else None)
             if st["stopped_early"]:
@@ -195,6 +222,7 @@ def fit_group(configs: Sequence[cfg.Config], datas: Sequence[ImageData], *, how:
 
     for m, w in enumerate(writers):
         if diverged[m] is None:
+            _host_streams(hosts[m])
             w.finish(solo[m], optimizers[m])
     return [{"epochs": w.state["epoch"], "best_val": w.best, "stopped_early": w.state["stopped_early"],
              "diverged_at": diverged[m]} for m, w in enumerate(writers)]

@@ -36,9 +36,11 @@ from ..runs.folder_lock import lock
 from ..runs.json_text import write_json
 from ..runs.lock_owner import lock_owner
 from ..runs.resolve import Resolved
+from ..runs.resolve import device as resolve_device
 from ..runtime import parallel
 from ..training import session
 from ..training.session import make_config
+from .share import Piece, share
 from .stacked import check_stackable, fit_group
 
 # Keys that may differ between the models of one stacked group: they change neither a parameter
@@ -201,6 +203,8 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
     datas, prepared = [], []
     together = {i: len(part) for part in parts for i in part}  # a stacked group trains as one model
     world = parallel.world_from_env()
+    if world.distributed and out is None:
+        raise VaelabError("under torchrun, name the sweep folder (out)")  # every process must name the same one
     for i, m in enumerate(members):
         c = m.config
         key = (c.data, c.data_dir, c.val_fraction, c.image_size, c.seed, c.channels, c.conditional, c.classes)
@@ -209,33 +213,76 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
         datas.append(cache[key])
         c = inputs.conditioned(c, datas[-1])  # a conditional run records the width of its one-hot labels
         members[i] = dataclasses.replace(m, config=c)
-        prepared.append(session.prepare(c, datas[-1], world, together=together[i]))
+        # each model trains in one process, alone (no gradient is shared): its batches are one process's
+        prepared.append(session.prepare(c, datas[-1], parallel.World(), together=together[i]))
     for part in parts:
         if len(part) > 1:
             check_stackable(members[part[0]].config)
+    mine = share(parts, world.size)[world.rank]  # under torchrun: this process's models (sweeps/share.py)
+    device = parallel.join(world, resolve_device(base.device))  # the processes meet here, every check passed
 
-    with ExitStack() as held:  # the sweep folder and every run in it are this process's until the sweep ends
+    group_of = [{"group": gi, "group_size": len(part)} for i in range(len(members))
+                for gi, part in enumerate(parts) if i in part]
+    with ExitStack() as held:  # the sweep folder and every run in it are process 0's until the sweep ends
+        held.callback(parallel.leave)
+        if world.writes:
+            _claim_all(held, root, members, datas, group_of, overwrite, world, device)
+        elif not parallel.agree(True, world, device):  # process 0 says whether it could claim them
+            raise VaelabError(f"process 0 could not claim {root}")
+        if world.distributed:
+            if world.writes:
+                log(f"{world.size} processes share the {len(members)} models; process 0 trains "
+                    f"{sum(len(p) for _, p in mine)}")
+            else:
+                log, progress = (lambda s: None), False  # process 0 alone logs
+        with parallel.alone():  # each model trains in one process, with nothing shared (no DDP)
+            results = _train_share(root, members, parts, mine, datas, prepared, group_of, finish=finish,
+                                   progress=progress, log=log, outputs=outputs, explorer=explorer,
+                                   write=not world.distributed)
+        every = parallel.gather_json(results, world, device)  # {member index: result} from each process
+        results = [{} for _ in members]
+        for part in every:
+            for i, r in part.items():
+                results[int(i)] = r
+        if world.writes:
+            _write_summary(root, members, results, group_of)
+            _log_table(members, results, log)
+        failed = [m.name for m, r in zip(members, results) if r.get("error") or r.get("diverged_at")]
+        if failed:
+            raise VaelabError(f"{len(failed)} of {len(members)} models failed ({', '.join(failed)}); "
+                              f"the others are complete in {root} (see sweep.json)")
+        return root
+
+
+def _claim_all(held: ExitStack, root: Path, members: list[Member], datas: list[ImageData], group_of: list[dict],
+               overwrite: bool, world: parallel.World, device) -> None:
+    """Process 0 claims the sweep folder and every run in it (the others learn whether it could) and writes what
+    each run keeps of its data; under torchrun the others write into runs it holds."""
+    try:
         held.callback(os.close, _claim_root(root, overwrite))  # after the names are (config.toml must hold each one)
-        group_of = [{"group": gi, "group_size": len(part)} for i in range(len(members))
-                    for gi, part in enumerate(parts) if i in part]
         _write_summary(root, members, [{} for _ in members], group_of)  # marks the folder as a sweep from the start
         for m in members:
             held.enter_context(claims.claim(Path(m.config.out), overwrite=False))
-        if world.writes:  # each run's data fingerprint and view, as train keeps them (runs/kept_data.py)
-            for m, data in zip(members, datas):
-                session.keep_data(m.config.out, m.config, data)
-        return _train_members(root, members, parts, datas, prepared, group_of, finish=finish, progress=progress,
-                              log=log, outputs=outputs, explorer=explorer)
+    except VaelabError:
+        parallel.agree(False, world, device)
+        raise
+    parallel.agree(True, world, device)
+    for m, data in zip(members, datas):  # each run's data fingerprint and view, as train keeps them (runs/kept_data.py)
+        session.keep_data(m.config.out, m.config, data)
 
 
-def _train_members(root: Path, members: list[Member], parts: list[list[int]], datas: list[ImageData],
-                   prepared: list[Resolved], group_of: list[dict], *, finish: bool, progress: bool,
-                   log: Callable[[str], None], outputs: Sequence, explorer: bool) -> Path:
-    """Train each group, then (finish) evaluate every model that did not fail; sweep.json after each step."""
-    results: list[dict] = [{} for _ in members]
-    for gi, part in enumerate(parts):
-        names = ", ".join(members[i].name for i in part)
-        log(f"group {gi + 1}/{len(parts)}: {len(part)} model{'s' * (len(part) > 1)} ({names})")
+def _train_share(root: Path, members: list[Member], parts: list[list[int]], mine: list[Piece],
+                 datas: list[ImageData], prepared: list[Resolved], group_of: list[dict], *, finish: bool,
+                 progress: bool, log: Callable[[str], None], outputs: Sequence, explorer: bool,
+                 write: bool) -> dict[int, dict]:
+    """Train this process's pieces of groups, then (finish) evaluate every model of them that did not fail;
+    {member index: result}. `write`: sweep.json after each group (one process: it holds every result)."""
+    results: dict[int, dict] = {}
+    for gi, piece in mine:
+        part = parts[gi]
+        names = ", ".join(members[i].name for i in piece)
+        some = f" ({len(piece)} of its {len(part)})" if len(piece) < len(part) else ""
+        log(f"group {gi + 1}/{len(parts)}{some}: {len(piece)} model{'s' * (len(piece) > 1)} ({names})")
         start = time.perf_counter()
         if len(part) == 1:
             i = part[0]
@@ -247,27 +294,26 @@ def _train_members(root: Path, members: list[Member], parts: list[list[int]], da
             except VaelabError as e:  # one failed model does not stop the others
                 log(f"{members[i].name}: {e}")
                 results[i] = {"error": str(e)}
-        else:
-            for i, r in zip(part, fit_group([members[i].config for i in part], [datas[i] for i in part],
-                                            progress=progress, log=log, outputs=outputs)):
+        else:  # a whole group, or this process's share of it, trained as in the whole group
+            for i, r in zip(piece, fit_group([members[i].config for i in piece], [datas[i] for i in piece],
+                                             progress=progress, log=log, outputs=outputs,
+                                             group_seeds=[members[i].config.seed for i in part],
+                                             positions=[part.index(i) for i in piece])):
                 results[i] = r
-        for i in part:
+        for i in piece:
             results[i]["group_seconds"] = time.perf_counter() - start
-        _write_summary(root, members, results, group_of)
+        if write:
+            _write_summary(root, members, [results.get(i, {}) for i in range(len(members))], group_of)
 
-    failed = [m.name for m, r in zip(members, results) if r.get("error") or r.get("diverged_at")]
-    for m, r, data in zip(members, results, datas):
-        if finish and m.name not in failed:
+    failed = {i for i, r in results.items() if r.get("error") or r.get("diverged_at")}
+    for i in sorted(results):
+        if finish and i not in failed:
+            m = members[i]
             log(f"evaluating {m.name} on the test split, plots and report")
-            finish_run(m.config.out, data=data, progress=progress, log=lambda s: None, explorer=explorer)
+            finish_run(m.config.out, data=datas[i], progress=progress, log=lambda s: None, explorer=explorer)
             ev = RunFolder(m.config.out).history.read_eval() or {}
-            r["test"] = {k: ev[k] for k in ("elbo", "iwae", "nll", "k", "recon") if k in ev}
-    _write_summary(root, members, results, group_of)
-    _log_table(members, results, log)
-    if failed:
-        raise VaelabError(f"{len(failed)} of {len(members)} models failed ({', '.join(failed)}); "
-                          f"the others are complete in {root} (see sweep.json)")
-    return root
+            results[i]["test"] = {k: ev[k] for k in ("elbo", "iwae", "nll", "k", "recon") if k in ev}
+    return results
 
 
 def _log_table(members: Sequence[Member], results: list[dict], log: Callable[[str], None]) -> None:
