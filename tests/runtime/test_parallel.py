@@ -89,16 +89,17 @@ def _free_port() -> int:
 
 
 @pytest.mark.precision(kind="fp32")
-def test_two_nodes_train_like_one_process(tmp_path):
-    """Two torchrun launchers, one process each, meeting at a c10d rendezvous on localhost as two nodes would."""
+def test_two_nodes_of_two_processes_train_like_one_process(tmp_path):
+    """Two torchrun launchers, two processes each, meeting at a c10d rendezvous on localhost as two nodes would:
+    4 processes holding one shard each train like one process with shards = 4."""
     common = ["-q", "train", "--epochs", "2", "--hidden", "32", "--latent-dim", "3", "--batch-size", "64",
-              "--device", "cpu", "--precision", "fp32", "--no-report", "--set", "shards=2"]
+              "--device", "cpu", "--precision", "fp32", "--no-report", "--set", "shards=4"]
     env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
     one = subprocess.run([sys.executable, "-m", "vaelab", *common, "--out", str(tmp_path / "one")],
                          env=env, capture_output=True, text=True, timeout=300)
     assert one.returncode == 0, one.stderr
     port = _free_port()
-    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "1",
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc-per-node", "2",
                                "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "nodes",
                                "-m", "vaelab", *common, "--out", str(tmp_path / "two")],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
@@ -109,7 +110,7 @@ def test_two_nodes_train_like_one_process(tmp_path):
             node.kill()
     assert [node.returncode for node in nodes] == [0, 0], [err[-2000:] for _, err in done]
     sessions = json.loads((tmp_path / "two" / "provenance.json").read_text())["sessions"]
-    assert [s["processes"] for s in sessions] == [2]  # one run of two processes, not two runs of one
+    assert [s["processes"] for s in sessions] == [4]  # one run of four processes, not two runs of two
     rows = [[json.loads(s) for s in (tmp_path / r / "metrics.jsonl").read_text().splitlines()] for r in ("one", "two")]
     assert [r["epoch"] for r in rows[1]] == [1, 2]
     for a, b in zip(*rows):
