@@ -2,13 +2,17 @@
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 from paths import ROOT
+from safetensors import safe_open
 from safetensors.torch import load_file
 
 from vaelab.distributions.densities import diagonal_normal
@@ -119,3 +123,69 @@ def test_two_nodes_of_two_processes_train_like_one_process(tmp_path):
     wa, wb = (load_file(str(tmp_path / r / "model.safetensors")) for r in ("one", "two"))
     for k in wa:
         torch.testing.assert_close(wa[k], wb[k], rtol=1e-4, atol=1e-5)
+
+
+def _worker(launcher: subprocess.Popen, rank: int, timeout: float = 120.0) -> int:
+    """The pid of the worker of `rank` that the torchrun launcher started (read from its environment in /proc)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for task in Path(f"/proc/{launcher.pid}/task").iterdir():
+            for pid in (task / "children").read_text().split():
+                try:
+                    env = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+                except OSError:
+                    continue
+                if f"RANK={rank}".encode() in env:
+                    return int(pid)
+        time.sleep(0.05)
+    raise AssertionError(f"no worker of rank {rank}")
+
+
+@pytest.mark.precision(kind="fp32")
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="finds torchrun's workers through /proc")
+def test_a_killed_rank_leaves_a_run_that_resumes_like_an_uninterrupted_one(tmp_path):
+    """SIGKILL rank 1 of a 2-process training once a checkpoint is written; torchrun ends rank 0; `train --resume`
+    under torchrun (2 processes) then ends with the weights, checkpoint and metrics of an uninterrupted 2-process run,
+    bit for bit (but the seconds and the provenance)."""
+    epochs = 25
+    common = ["-q", "train", "--epochs", str(epochs), "--hidden", "32", "--latent-dim", "3", "--batch-size", "64",
+              "--device", "cpu", "--precision", "fp32", "--no-report"]
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "vaelab"]
+    whole = subprocess.run([*torchrun, *common, "--out", str(tmp_path / "whole")], env=env, capture_output=True,
+                           text=True, timeout=300)
+    assert whole.returncode == 0, whole.stderr[-2000:]
+
+    run = tmp_path / "killed"
+    launcher = subprocess.Popen([*torchrun, *common, "--out", str(run)], env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True)
+    try:
+        victim = _worker(launcher, 1)
+        deadline = time.monotonic() + 120
+        while not ((run / "checkpoint.safetensors").exists() and (run / "metrics.jsonl").exists()
+                   and len((run / "metrics.jsonl").read_text().splitlines()) >= 2):  # at least epoch 1 committed
+            assert launcher.poll() is None and time.monotonic() < deadline, "the run ended before it was killed"
+            time.sleep(0.02)
+        os.kill(victim, signal.SIGKILL)
+        _, err = launcher.communicate(timeout=120)  # torchrun ends rank 0 itself
+    finally:
+        launcher.kill()
+    assert launcher.returncode != 0
+    assert "Signal 9 (SIGKILL)" in err or "SIGKILL" in err, err[-2000:]
+    done = len((run / "metrics.jsonl").read_text().splitlines())
+    assert 1 <= done < epochs  # killed mid-run
+
+    resumed = subprocess.run([*torchrun, "-q", "train", "--resume", str(run)], env=env, capture_output=True,
+                             text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    sessions = json.loads((run / "provenance.json").read_text())["sessions"]
+    assert [s["processes"] for s in sessions] == [2, 2] and sessions[1]["first_epoch"] > 1
+    rows = [[{k: v for k, v in json.loads(s).items() if k != "train_seconds"}
+             for s in (r / "metrics.jsonl").read_text().splitlines()] for r in (tmp_path / "whole", run)]
+    assert len(rows[1]) == epochs and rows[0] == rows[1]
+    for file in ("model.safetensors", "checkpoint.safetensors"):
+        with safe_open(str(tmp_path / "whole" / file), "pt") as a, safe_open(str(run / file), "pt") as b:
+            assert a.keys() == b.keys() and a.metadata() == b.metadata(), file
+            for k in a.keys():
+                assert torch.equal(a.get_tensor(k), b.get_tensor(k)), (file, k)
+    assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]

@@ -1,4 +1,4 @@
-"""A sweep under torchrun: each process trains its share of the models, and the sweep folder is a one-process sweep's."""
+"""A sweep under torchrun: each process trains its share of the models; the folder is a one-process sweep's."""
 
 import json
 import os
