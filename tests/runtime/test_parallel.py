@@ -189,3 +189,35 @@ def test_a_killed_rank_leaves_a_run_that_resumes_like_an_uninterrupted_one(tmp_p
             for k in a.keys():
                 assert torch.equal(a.get_tensor(k), b.get_tensor(k)), (file, k)
     assert not [p.name for p in run.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_under_torchrun_the_first_process_of_a_node_prints_the_error_line(monkeypatch, capsys):
+    from vaelab.cli.main import run as cli
+
+    for local, lines in (("1", 0), ("0", 1)):
+        monkeypatch.setenv("LOCAL_RANK", local)
+        assert cli(["train", "--epochs", "1", "--set", "shards=-1", "--device", "cpu"]) == 2
+        err = capsys.readouterr().err
+        assert err.count("vaelab: error:") == lines, err
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--set", "shards=3"], "shards = 3 must be a multiple of the 2 processes"),
+    (["--data", "npz:ROWS", "--set", "val_fraction=0"],
+     "the training split (1 rows) is too small for batch_size 32 in 2 shards"),  # fewer rows than processes
+])
+def test_bad_settings_under_torchrun_give_one_error_line_and_write_nothing(tmp_path, args, words):
+    """What the user sees: one `vaelab: error:` line (process 0's), torchrun's own report naming exit code 2, torchrun
+    exiting 1; no run folder; every process gone (the timeout)."""
+    import numpy as np
+
+    np.savez(tmp_path / "rows.npz", x_train=np.full((1, 8), 0.5, np.float32), x_test=np.full((2, 8), 0.5, np.float32))
+    args = [a.replace("ROWS", str(tmp_path / "rows.npz")) for a in args]
+    env = dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""), OMP_NUM_THREADS="1")
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+                        "-m", "vaelab", "-q", "train", "--epochs", "1", "--device", "cpu", *args,
+                        "--out", str(tmp_path / "run")], env=env, capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1
+    assert [s for s in p.stderr.splitlines() if "vaelab: error:" in s] == [f"vaelab: error: {words}"]
+    assert "exitcode  : 2" in p.stderr  # the root cause torchrun reports: a worker's exit code 2
+    assert not (tmp_path / "run").exists()
