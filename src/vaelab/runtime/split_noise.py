@@ -47,6 +47,7 @@ def split() -> tuple[int, int] | None:
     """(parts, index) while this process holds slice index of parts slices of each batch, else None."""
     return _SPLIT.get()
 
+
 @contextmanager
 def stacked_members(total: int, positions: tuple[int, ...] | list[int]) -> Iterator[None]:
     """Within the block, the stacked models drawn for are models `positions` of a group of `total` (in order)."""
