@@ -4,6 +4,8 @@ Each process scores a contiguous run of the chunks one process would score (eval
 draws from its stream under its index in the whole split (runtime/streams.py), and the per-point results are
 gathered. A draw indexed by the point's place in its process's share would give process 1 the draws of
 process 0's points: the means would move, and the equality below would fail.
+A document model's run (NVDM, ProdLDA, ETM on a corpus) goes the same way: its bounds, its perplexities and its
+topic scores (NPMI, diversity, purity; every process computes them whole) equal one process's.
 """
 
 import json
@@ -14,7 +16,9 @@ import sys
 import numpy as np
 import pytest
 import torch
+from corpora import two_topic_lines, write_tsv
 from paths import ROOT
+from torchrun_launch import one, torchrun
 
 import vaelab
 from vaelab.estimators import evaluation
@@ -102,3 +106,39 @@ def test_two_processes_evaluate_like_one(tmp_path):
     assert first["n"] == 359 and first["nll"] > 0
     assert {k: v for k, v in first.items() if k not in timing} == {k: v for k, v in second.items() if k not in timing}
     assert json.loads((run / "eval.json").read_text()) == second | {"processes": 2}  # process 0 chose it as eval.json
+
+
+def _ragged_corpus(root):
+    """120 two-topic documents of 10 to 24 words (so per-document and corpus perplexity differ): 24 test documents."""
+    lines = []
+    for i, line in enumerate(two_topic_lines(120)):
+        words, *rest = line.split("\t")
+        lines.append("\t".join([" ".join(words.split()[:10 + i % 15]), *rest]))
+    return write_tsv(root, lines)
+
+
+@pytest.mark.precision(kind="fp32")
+@pytest.mark.parametrize("model", ["nvdm", "prodlda", "etm"])
+def test_two_processes_evaluate_a_document_model_like_one(tmp_path, model):
+    pytest.importorskip("sklearn")
+    corpus = _ragged_corpus(tmp_path / "corpus")
+    run = vaelab.train(data=f"corpus:{corpus}", model=model, hidden=(16,), latent_dim=3, batch_size=16, epochs=2,
+                       lr=2e-2, device="cpu", precision="fp32", out=tmp_path / "run", finish=False, log=lambda s: None)
+    # 24 test documents in chunks of 5: process 0 scores documents 0-9, process 1 documents 10-23
+    args = ["-m", "vaelab", "evaluate", str(run), "--k", "50", "--batch", "5", "--device", "cpu"]
+    ref = one(args)
+    assert ref.returncode == 0, ref.stderr
+    first = json.loads((run / "evals" / "test-k50.json").read_text())
+    (run / "evals" / "test-k50.json").unlink()
+    two = torchrun(2, args)
+    assert two.returncode == 0, two.stderr[-2000:]
+    assert two.stdout.count("nats per example") == 1 and "2 processes" in two.stdout
+    second = json.loads((run / "evals" / "test-k50.json").read_text())
+    assert second.pop("processes") == 2
+    assert first["n"] == 24 and first["nll"] > 0 and first["perplexity"] != first["perplexity_doc"]
+    bounds = ("elbo", "iwae", "nll", "recon", "kl", "perplexity", "perplexity_doc", "perplexity_is")
+    topics = ("npmi", "diversity", "purity", "unigram_perplexity", "words", "active_units")
+    for key in bounds + topics:  # bit for bit: the same chunks, each point's draws under its index in the split
+        assert first[key] == second[key], (key, first[key], second[key])
+    timing = ("seconds",)
+    assert {k: v for k, v in first.items() if k not in timing} == {k: v for k, v in second.items() if k not in timing}
