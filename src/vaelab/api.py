@@ -27,10 +27,10 @@ from .reports import report as report_mod
 from .reports import views
 from .runs import claims, inputs, kept_data, loading
 from .runs import user_arrays as user_data
-from .runs.folder import LIVE_WRITE_SECONDS, RunFolder
+from .runs.folder import CONFIG, DATA_SOURCE, LIVE_WRITE_SECONDS, WEIGHTS, RunFolder
 from .runs.resolve import device as resolve_device
 from .runs.resolve import resolve
-from .runtime import parallel
+from .runtime import parallel, same_folder
 from .runtime.precision import matmuls
 from .topics import coherence, scores
 from .training import session
@@ -95,14 +95,22 @@ def evaluate(run: str | Path, *, k: int | None = None, split: str = "test", devi
     k, batch = (need_count(name, v) if v is not None else None for name, v in (("k", k), ("batch", batch)))
     world = parallel.world_from_env() if world is None else world
     try:  # under torchrun every process leaves the group it joined, also on an error
-        folder = RunFolder(run)
-        c = folder.read_config()
-        if data is None:
-            c = kept_data.check_source(run, c)  # the files the run trained on, unchanged (runs/kept_data.py)
-            data = inputs.load_data(c)
+        # under torchrun every process reads the run: the same files on every node (runtime/same_folder.py)
+        same_folder.same_files(run, (CONFIG, WEIGHTS, DATA_SOURCE), world, "every process reads it to evaluate")
+        failure = None
+        try:  # what may fail on one node alone (its copy of the data) stops every process (parallel.settle)
+            folder = RunFolder(run)
+            c = folder.read_config()
+            if data is None:
+                c = kept_data.check_source(run, c)  # the files the run trained on, unchanged (runs/kept_data.py)
+                data = inputs.load_data(c)
+            asked = resolve_device(device or c.device)
+        except Exception as e:
+            failure = e
+        parallel.settle(world, failure)
         # evaluation resolves its own precision request (fp32 unless asked), never the training one; under
-        # torchrun the process group is joined here: each process evaluates on its own device
-        dev = parallel.join(world, resolve_device(device or c.device))
+        # torchrun each process evaluates on its own device
+        dev = parallel.join(world, asked)
         r = resolve(c.replace(precision=precision), data.scale, dev)
         dev, precision = r.device, r.precision
         model, sha256 = loading.load_weights_of(c, run, data.shape, dev)

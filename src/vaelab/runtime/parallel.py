@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import socket
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -70,6 +71,15 @@ def world_from_env() -> World:
     return World(rank, size, local)
 
 
+def meet(world: World) -> None:
+    """Join the process group (once), before this process need know its device: gloo carries CPU tensors and, where
+    CUDA is present, nccl carries CUDA tensors, so every process picks the same backends whatever its run says
+    (a process that failed before reading its run still meets the others: settle)."""
+    if world.distributed and not torch_dist.is_initialized():
+        backend = "cpu:gloo,cuda:nccl" if torch.cuda.is_available() else "gloo"
+        torch_dist.init_process_group(backend, timeout=dt.timedelta(minutes=10))
+
+
 def join(world: World, device: torch.device) -> torch.device:
     """Join the process group (once) and return the device this process trains on."""
     if not world.distributed:
@@ -77,10 +87,43 @@ def join(world: World, device: torch.device) -> torch.device:
     if device.type == "cuda":
         device = torch.device("cuda", world.local_rank % torch.cuda.device_count())
         torch.cuda.set_device(device)
-    if not torch_dist.is_initialized():
-        backend = "nccl" if device.type == "cuda" else "gloo"
-        torch_dist.init_process_group(backend, timeout=dt.timedelta(minutes=10))
+    meet(world)
     return device
+
+
+def settle(world: World, failure: BaseException | None) -> None:
+    """Under torchrun, raise on every process if what came before failed on any, and on none otherwise.
+
+    Every process meets here, so none waits for ever on one that left: what fails on one node only (data or a
+    run folder missing at its path there) would otherwise end that node's processes and leave the others in
+    the group's rendezvous until its timeout. A failure found alike by every process (a bad setting) is raised
+    as it is; else every process raises the first failing process's message, naming that process and its host,
+    and that process keeps its own exception (a traceback for what is not a VaelabError).
+    """
+    if not world.distributed:
+        if failure is not None:
+            raise failure
+        return
+    meet(world)
+    told = gather_json(None if failure is None else [socket.gethostname(), _message(failure)], world,
+                       torch.device("cpu"))  # [host, message] of each process that failed, None for the others
+    failed = [(rank, said) for rank, said in enumerate(told) if said is not None]
+    if not failed:
+        return
+    leave()
+    rank, (host, message) = failed[0]
+    if failure is not None and (len(failed) == world.size and all(said[1] == message for _, said in failed)
+                                or not isinstance(failure, VaelabError)):
+        raise failure
+    raise VaelabError(f"{message} (process {rank} of {world.size}, on {host})") from failure
+
+
+def _message(failure: BaseException) -> str:
+    if isinstance(failure, VaelabError):
+        return str(failure)
+    if isinstance(failure, OSError) and failure.strerror:
+        return f"{failure.filename}: {failure.strerror}" if failure.filename else failure.strerror
+    return f"{type(failure).__name__}: {failure}"
 
 
 def leave() -> None:

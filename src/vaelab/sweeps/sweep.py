@@ -37,7 +37,7 @@ from ..runs.json_text import write_json
 from ..runs.lock_owner import lock_owner
 from ..runs.resolve import Resolved
 from ..runs.resolve import device as resolve_device
-from ..runtime import parallel
+from ..runtime import parallel, same_folder
 from ..training import session
 from ..training.session import make_config
 from .share import Piece, share
@@ -205,21 +205,29 @@ def sweep(config: cfg.Config | str | Path | None = None, *, seeds: int | None = 
     world = parallel.world_from_env()
     if world.distributed and out is None:
         raise VaelabError("under torchrun, name the sweep folder (out)")  # every process must name the same one
-    for i, m in enumerate(members):
-        c = m.config
-        key = (c.data, c.data_dir, c.val_fraction, c.image_size, c.seed, c.channels, c.conditional, c.classes)
-        if key not in cache:
-            cache[key] = inputs.load_data(c)
-        datas.append(cache[key])
-        c = inputs.conditioned(c, datas[-1])  # a conditional run records the width of its one-hot labels
-        members[i] = dataclasses.replace(m, config=c)
-        # each model trains in one process, alone (no gradient is shared): its batches are one process's
-        prepared.append(session.prepare(c, datas[-1], parallel.World(), together=together[i]))
-    for part in parts:
-        if len(part) > 1:
-            check_stackable(members[part[0]].config)
-    mine = share(parts, world.size)[world.rank]  # under torchrun: this process's models (sweeps/share.py)
-    device = parallel.join(world, resolve_device(base.device))  # the processes meet here, every check passed
+    failure = None
+    try:  # what fails on one node alone (data missing at its path there) stops every process (parallel.settle)
+        for i, m in enumerate(members):
+            c = m.config
+            key = (c.data, c.data_dir, c.val_fraction, c.image_size, c.seed, c.channels, c.conditional, c.classes)
+            if key not in cache:
+                cache[key] = inputs.load_data(c)
+            datas.append(cache[key])
+            c = inputs.conditioned(c, datas[-1])  # a conditional run records the width of its one-hot labels
+            members[i] = dataclasses.replace(m, config=c)
+            # each model trains in one process, alone (no gradient is shared): its batches are one process's
+            prepared.append(session.prepare(c, datas[-1], parallel.World(), together=together[i]))
+        for part in parts:
+            if len(part) > 1:
+                check_stackable(members[part[0]].config)
+        mine = share(parts, world.size)[world.rank]  # under torchrun: this process's models (sweeps/share.py)
+        device = resolve_device(base.device)
+    except Exception as e:
+        failure = e
+    parallel.settle(world, failure)
+    device = parallel.join(world, device)  # the processes meet here, every check passed
+    # every process writes its models' runs: one sweep folder, seen by every node (runtime/same_folder.py)
+    same_folder.shared(root, world, "every process writes the runs of its models there")
 
     group_of = [{"group": gi, "group_size": len(part)} for i in range(len(members))
                 for gi, part in enumerate(parts) if i in part]

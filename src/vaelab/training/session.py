@@ -26,10 +26,10 @@ from ..logs import info
 from ..runs import claims, inputs, kept_data, loading
 from ..runs import user_arrays as user_data
 from ..runs.checkpoint import trained_epochs
-from ..runs.folder import RunFolder
+from ..runs.folder import CHECKPOINT, CONFIG, RunFolder
 from ..runs.resolve import Resolved, resolve
 from ..runs.resolve import device as resolve_device
-from ..runtime import parallel
+from ..runtime import parallel, same_folder
 from ..topics import coherence, normalise
 from . import loop
 
@@ -105,28 +105,44 @@ def train(config: cfg.Config | str | Path | None = None, *, out: str | Path | No
             out, config = config, None
         check_resume(overrides, config)  # before the folder is locked or anything in it is touched
         run = Path(out or "")
-        # process 0 locks the run first (undoing an overwrite a kill interrupted), then reads what it holds
-        claim = claims.claim_resume(run) if world.writes else \
-            claims.Claim(run, "retry" if RunFolder(run).is_failed_start() else "resume")
+        # under torchrun every process reads the run: the same files on every node (runtime/same_folder.py)
+        same_folder.same_files(run, (CONFIG, CHECKPOINT), world, "every process reads it to resume training")
+        failure = None
+        try:  # process 0 locks the run first (undoing an overwrite a kill interrupted), then reads what it holds
+            claim = claims.claim_resume(run) if world.writes else \
+                claims.Claim(run, "retry" if RunFolder(run).is_failed_start() else "resume")
+        except Exception as e:
+            failure = e
+        parallel.settle(world, failure)  # the others learn whether process 0 could
     else:
-        arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
-        c = make_config(config, **overrides)
-        c = c if arrays else kept_data.absolute(c)  # the run names its data alike from any working directory
-        data = user_data.load(arrays, c) if arrays else inputs.load_data(c)  # fail on bad data before any write
-        c = inputs.conditioned(c, data)  # a conditional run records the width of its one-hot labels
-        if world.distributed and not (out or c.out):
-            raise VaelabError("under torchrun, name the run folder (out)")
-        run = Path(out or c.out or claims.default_out(c))
-        # saved resolved (runs/resolve.py); checked (a name config.toml can hold) before the claim
-        r = prepare(c.replace(out=str(run)), data, world)
+        failure = None
+        try:  # what fails on one node alone (data missing at its path there) stops every process (parallel.settle)
+            arrays = user_data.take(overrides, labels)  # data=x: checked here, kept in the run folder once it exists
+            c = make_config(config, **overrides)
+            c = c if arrays else kept_data.absolute(c)  # the run names its data alike from any working directory
+            data = user_data.load(arrays, c) if arrays else inputs.load_data(c)  # fail on bad data before any write
+            c = inputs.conditioned(c, data)  # a conditional run records the width of its one-hot labels
+            if world.distributed and not (out or c.out):
+                raise VaelabError("under torchrun, name the run folder (out)")
+            run = Path(out or c.out or claims.default_out(c))
+            # saved resolved (runs/resolve.py); checked (a name config.toml can hold) before the claim
+            r = prepare(c.replace(out=str(run)), data, world)
+        except Exception as e:
+            failure = e
+        parallel.settle(world, failure)
         claim = _claim(run, overwrite, world, r.device)
     # the folder is this process's until training and finishing end; an error before the first checkpoint
     # puts back the run an overwrite replaced (runs/claims.py)
     with claim:
         if resume:
-            c = cfg.from_dict(overrides, loading.load_config(run))
-            data = inputs.load_data(c)
-            r = prepare(c, data, world)
+            failure = None
+            try:
+                c = cfg.from_dict(overrides, loading.load_config(run))
+                data = inputs.load_data(c)
+                r = prepare(c, data, world)
+            except Exception as e:
+                failure = e
+            parallel.settle(world, failure)
             done = 0 if claim.how == "retry" else trained_epochs(RunFolder(run).checkpoint)
             if c.epochs < done:  # refused before training writes: config.toml keeps the epochs it had
                 raise VaelabError(f"{run} has trained {done} epochs already; resuming with epochs = {c.epochs} "
