@@ -104,6 +104,19 @@ def test_bad_metadata_is_one_error(saved, key, value):
     assert str(saved) in str(e.value) and "\n" not in str(e.value)
 
 
+@pytest.mark.parametrize("flag", ["amsgrad", "maximize", "differentiable", "decoupled_weight_decay"])
+def test_an_adam_flag_the_optimizer_does_not_have_is_one_error(saved, flag):
+    """amsgrad on would step with a max_exp_avg_sq the file lacks (KeyError), differentiable fails the fused step,
+    maximize would climb the loss without a word (found by test_fuzz_checkpoint)."""
+    with safe_open(str(saved), framework="pt") as f:
+        groups = json.loads(f.metadata()["param_groups"])
+    groups[0][flag] = True
+    _rewrite(saved, meta={"param_groups": json.dumps(groups)})
+    with pytest.raises(CheckpointError) as e:
+        _load(saved)
+    assert f"param_groups[0].{flag} = True, the optimizer's is False" in str(e.value)
+
+
 def test_nothing_is_loaded_when_a_late_entry_is_bad(saved):
     """The weights stay as they were: validation runs before any load."""
     _rewrite(saved, meta={"rng": json.dumps({"numpy": [], "python": []})})

@@ -21,6 +21,9 @@ from ..errors import CheckpointError
 ADAM_TENSORS = ("exp_avg", "exp_avg_sq", "step")  # + max_exp_avg_sq with amsgrad
 MT_KEYS = 624  # Mersenne Twister state words (NumPy's and Python's)
 STATE_INTS = ("epoch", "step", "bad_epochs")
+# Adam's flags that change what it computes or keeps: loaded from a file, amsgrad asks for a max_exp_avg_sq the state
+# lacks, differentiable fails the fused step, maximize climbs the loss. The optimizer's own must stand.
+FIXED_FLAGS = ("amsgrad", "maximize", "differentiable", "decoupled_weight_decay")
 
 
 def _is_int(v: Any) -> bool:
@@ -66,7 +69,8 @@ def _same_kind(own: Any, v: Any) -> bool:
 
 
 def check_groups(path: Path, groups: Any, optimizer: torch.optim.Optimizer) -> None:
-    """param_groups: as many groups as the optimizer's, the same parameter ids and keys, values of the same kind."""
+    """param_groups: as many groups as the optimizer's, the same parameter ids and keys, values of the same kind,
+    and the FIXED_FLAGS the optimizer's own."""
     own = optimizer.state_dict()["param_groups"]
     if not isinstance(groups, list) or len(groups) != len(own):
         raise CheckpointError(f"{path}: param_groups must be a list of {len(own)} groups")
@@ -79,6 +83,9 @@ def check_groups(path: Path, groups: Any, optimizer: torch.optim.Optimizer) -> N
         for key, v in g.items():
             if key != "params" and not _same_kind(o[key], v):
                 raise CheckpointError(f"{path}: param_groups[{i}].{key} = {v!r} is not like {o[key]!r}")
+            if key in FIXED_FLAGS and v != o[key]:
+                raise CheckpointError(f"{path}: param_groups[{i}].{key} = {v!r}, the optimizer's is {o[key]!r} "
+                                      f"(it changes what Adam computes and keeps)")
 
 
 def _params(optimizer: torch.optim.Optimizer) -> dict[int, torch.Tensor]:
