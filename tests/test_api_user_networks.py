@@ -80,11 +80,10 @@ def test_a_user_conv_pair_trains_evaluates_resumes_bit_exactly_and_reloads_in_a_
     result = vaelab.evaluate(whole, k=20)
     # the evaluated ELBO and IWAE-20 against the same bounds from independent draws through the user's networks
     # (bounds_by_hand: the model's distributions, no vaelab estimator)
-    c, loaded = loading.load_model(whole)
-    hand = bounds(loaded, inputs.eval_inputs(c, inputs.load_data(c), "test", torch.device("cpu")), 20)
+    c, model = loading.load_model(whole)  # vaelab.load's model, with the run's config
+    hand = bounds(model, inputs.eval_inputs(c, inputs.load_data(c), "test", torch.device("cpu")), 20)
     assert abs(result["elbo"] - float(hand.elbo.mean())) < hand.elbo_tol
     assert abs(result["iwae"] - float(hand.iwae.mean())) < hand.iwae_tol
-    model = vaelab.load(whole)
     x = torch.rand(5, 1, 8, 8).round()
     local = model(x)
     assert local.mean.shape == x.shape and local.elbo.shape == (5,)
